@@ -1,0 +1,290 @@
+//! 管理后台: people (search, lockout release) and the audit log.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Router,
+    extract::{Path, Query, State},
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::types::ipnetwork::IpNetwork;
+use tower_sessions::Session;
+
+use crate::{
+    audit::{self, Entry, Outcome},
+    error::{AppError, AppResult},
+    identity::session::{AdminUser, ClientIp, user_type_label},
+    state::AppState,
+    web::page::{Page, flash},
+};
+
+const PAGE_SIZE: i64 = 50;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/admin", get(overview))
+        .route("/admin/users", get(users))
+        .route("/admin/users/{id}/unlock", post(unlock))
+        .route("/admin/audit", get(audit_log))
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/overview.html")]
+pub struct OverviewTemplate {
+    pub page: Page,
+    pub active: i64,
+    pub inactive: i64,
+    pub locked_now: i64,
+    pub departments: i64,
+    pub failures_today: i64,
+}
+
+async fn overview(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    page: Page,
+) -> AppResult<OverviewTemplate> {
+    let now = state.now();
+    let (active, inactive, departments, locked_now, failures_today): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM users WHERE status = 'active'),
+                (SELECT count(*) FROM users WHERE status = 'inactive'),
+                (SELECT count(*) FROM departments),
+                (SELECT count(*) FROM lockouts WHERE locked_until > $1 AND subject LIKE 'u:%'),
+                (SELECT count(*) FROM login_attempts WHERE NOT success AND at > $1 - interval '1 day')",
+    )
+    .bind(now)
+    .fetch_one(&state.db)
+    .await?;
+    Ok(OverviewTemplate {
+        page,
+        active,
+        inactive,
+        locked_now,
+        departments,
+        failures_today,
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+pub struct UserRow {
+    pub id: i64,
+    pub account: String,
+    pub name: String,
+    pub user_type: &'static str,
+    pub department: String,
+    pub status: &'static str,
+    pub locked_until: Option<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/users.html")]
+pub struct UsersTemplate {
+    pub page: Page,
+    pub q: String,
+    pub rows: Vec<UserRow>,
+    pub page_no: i64,
+    pub has_next: bool,
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+async fn users(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<UsersTemplate> {
+    let page_no = q.page.unwrap_or(1).max(1);
+    let term = q.q.trim().chars().take(64).collect::<String>();
+    let pattern = format!("%{}%", escape_like(&term));
+    let now = state.now();
+    let rows: Vec<(
+        i64,
+        String,
+        String,
+        String,
+        Option<String>,
+        String,
+        Option<DateTime<Utc>>,
+    )> = sqlx::query_as(
+        "SELECT u.id, u.account, u.name, u.user_type, d.name, u.status, l.locked_until
+         FROM users u
+         LEFT JOIN departments d ON d.id = u.department_id
+         LEFT JOIN lockouts l ON l.subject = 'u:' || u.id AND l.locked_until > $4
+         WHERE $1 = '' OR u.account ILIKE $2 OR u.name ILIKE $2
+         ORDER BY u.account LIMIT $3 OFFSET $5",
+    )
+    .bind(&term)
+    .bind(&pattern)
+    .bind(PAGE_SIZE + 1)
+    .bind(now)
+    .bind((page_no - 1) * PAGE_SIZE)
+    .fetch_all(&state.db)
+    .await?;
+    let has_next = rows.len() as i64 > PAGE_SIZE;
+    let tz = state.settings.time_zone;
+    let rows = rows
+        .into_iter()
+        .take(PAGE_SIZE as usize)
+        .map(|(id, account, name, t, d, status, locked)| UserRow {
+            id,
+            account,
+            name,
+            user_type: user_type_label(&t),
+            department: d.unwrap_or_default(),
+            status: match status.as_str() {
+                "active" => "正常",
+                "inactive" => "未激活",
+                _ => "已停用",
+            },
+            locked_until: locked.map(|l| l.with_timezone(&tz).format("%m-%d %H:%M").to_string()),
+        })
+        .collect();
+    Ok(UsersTemplate {
+        page,
+        q: term,
+        rows,
+        page_no,
+        has_next,
+    })
+}
+
+async fn unlock(
+    State(state): State<AppState>,
+    AdminUser(admin): AdminUser,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let mut tx = state.db.begin().await?;
+    let account: Option<String> = sqlx::query_scalar("SELECT account FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let account = account.ok_or(AppError::NotFound)?;
+    sqlx::query("DELETE FROM lockouts WHERE subject = $1")
+        .bind(format!("u:{id}"))
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            at: state.now(),
+            actor_id: Some(admin.id),
+            action: "account.unlock",
+            target: &format!("user:{id}"),
+            ip,
+            outcome: Outcome::Success,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    flash(
+        &session,
+        "success",
+        format!("已解除账号 {account} 的登录锁定。"),
+    )
+    .await?;
+    Ok(Redirect::to(&format!(
+        "/admin/users?q={}",
+        crate::identity::session::urlencode(&account)
+    ))
+    .into_response())
+}
+
+pub struct AuditRow {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub ip: String,
+    pub outcome: String,
+    pub details: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/audit.html")]
+pub struct AuditTemplate {
+    pub page: Page,
+    pub q: String,
+    pub rows: Vec<AuditRow>,
+    pub page_no: i64,
+    pub has_next: bool,
+}
+
+async fn audit_log(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<AuditTemplate> {
+    let page_no = q.page.unwrap_or(1).max(1);
+    let term = q.q.trim().chars().take(64).collect::<String>();
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(
+        DateTime<Utc>,
+        Option<String>,
+        Option<String>,
+        String,
+        String,
+        Option<IpNetwork>,
+        String,
+        serde_json::Value,
+    )> = sqlx::query_as(
+        "SELECT a.at, u.account, u.name, a.action, a.target, a.ip, a.outcome, a.details
+             FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
+             WHERE $1 = '' OR a.action = $1 OR u.account = $1
+             ORDER BY a.id DESC LIMIT $2 OFFSET $3",
+    )
+    .bind(&term)
+    .bind(PAGE_SIZE + 1)
+    .bind((page_no - 1) * PAGE_SIZE)
+    .fetch_all(&state.db)
+    .await?;
+    let has_next = rows.len() as i64 > PAGE_SIZE;
+    let tz = state.settings.time_zone;
+    let rows = rows
+        .into_iter()
+        .take(PAGE_SIZE as usize)
+        .map(
+            |(at, account, name, action, target, ip, outcome, details)| AuditRow {
+                at: at
+                    .with_timezone(&tz)
+                    .format("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+                actor: match (account, name) {
+                    (Some(a), Some(n)) => format!("{n}（{a}）"),
+                    _ => "—".into(),
+                },
+                action,
+                target,
+                ip: ip.map(|i| i.ip().to_string()).unwrap_or_default(),
+                outcome,
+                details: details.to_string(),
+            },
+        )
+        .collect();
+    Ok(AuditTemplate {
+        page,
+        q: term,
+        rows,
+        page_no,
+        has_next,
+    })
+}

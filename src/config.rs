@@ -1,0 +1,255 @@
+//! Settings from `HALL_*` environment variables (plus the standard `DATABASE_URL`).
+//! Secrets never appear in `Debug` output or logs.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::{Context, bail};
+use chrono_tz::Tz;
+
+#[derive(Clone)]
+pub struct Settings {
+    /// Address the HTTP server binds to.
+    pub bind: SocketAddr,
+    /// Public base URL, e.g. `https://hall.example.edu.cn`; decides the Secure cookie flag
+    /// and the origin accepted on state-changing requests.
+    pub base_url: url::Url,
+    /// `None` means the embedded, app-managed cluster in `data_dir/postgres`.
+    pub database_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub portal_name: String,
+    pub time_zone: Tz,
+    pub session_idle: Duration,
+    pub session_absolute: Duration,
+    pub lockout_threshold: i64,
+    pub lockout_window: Duration,
+    pub lockout_duration: Duration,
+    /// Failed logins from one IP (any account) within `ip_window` before it gets HTTP 429.
+    pub ip_max_failures: i64,
+    pub ip_window: Duration,
+    /// Trust `X-Forwarded-For` from the load balancer for the client address.
+    pub trust_proxy: bool,
+    /// Key for the keyed hash of ID-card numbers; `None` = read or create `data_dir/secret.key`.
+    pub secret_key: Option<Secret>,
+    pub db_max_connections: u32,
+}
+
+/// A string that never prints.
+#[derive(Clone)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("bind", &self.bind)
+            .field("base_url", &self.base_url.as_str())
+            .field(
+                "database_url",
+                &self
+                    .database_url
+                    .as_ref()
+                    .map(|_| "[set]")
+                    .unwrap_or("[embedded]"),
+            )
+            .field("data_dir", &self.data_dir)
+            .field("portal_name", &self.portal_name)
+            .field("time_zone", &self.time_zone)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One row of the README's configuration table; `help` is printed by `--help` too.
+pub struct EnvVar {
+    pub name: &'static str,
+    pub default: &'static str,
+    pub help: &'static str,
+}
+
+pub const ENV_VARS: &[EnvVar] = &[
+    EnvVar {
+        name: "DATABASE_URL",
+        default: "(unset: embedded cluster)",
+        help: "PostgreSQL server to use; the database is created if missing",
+    },
+    EnvVar {
+        name: "HALL_BIND",
+        default: "127.0.0.1:8080",
+        help: "address and port to listen on",
+    },
+    EnvVar {
+        name: "HALL_BASE_URL",
+        default: "http://<HALL_BIND>",
+        help: "public base URL; https turns on Secure cookies and HSTS",
+    },
+    EnvVar {
+        name: "HALL_DATA_DIR",
+        default: "data/",
+        help: "data folder (embedded cluster in data/postgres, secret.key)",
+    },
+    EnvVar {
+        name: "HALL_PORTAL_NAME",
+        default: "网上办事服务大厅",
+        help: "portal name shown in the header and titles",
+    },
+    EnvVar {
+        name: "HALL_TIME_ZONE",
+        default: "Asia/Shanghai",
+        help: "time zone for displayed times",
+    },
+    EnvVar {
+        name: "HALL_SESSION_IDLE_MINUTES",
+        default: "30",
+        help: "sign out after this much inactivity",
+    },
+    EnvVar {
+        name: "HALL_SESSION_ABSOLUTE_HOURS",
+        default: "12",
+        help: "sign out this long after sign-in, active or not",
+    },
+    EnvVar {
+        name: "HALL_LOCKOUT_THRESHOLD",
+        default: "5",
+        help: "failed logins on one account that lock it",
+    },
+    EnvVar {
+        name: "HALL_LOCKOUT_WINDOW_MINUTES",
+        default: "15",
+        help: "window in which those failures count",
+    },
+    EnvVar {
+        name: "HALL_LOCKOUT_MINUTES",
+        default: "15",
+        help: "how long a locked account stays locked",
+    },
+    EnvVar {
+        name: "HALL_IP_MAX_FAILURES",
+        default: "30",
+        help: "failed logins from one IP (any account) before HTTP 429",
+    },
+    EnvVar {
+        name: "HALL_IP_WINDOW_MINUTES",
+        default: "15",
+        help: "window for the per-IP count",
+    },
+    EnvVar {
+        name: "HALL_TRUST_PROXY",
+        default: "false",
+        help: "take the client IP from X-Forwarded-For (only behind your own proxy)",
+    },
+    EnvVar {
+        name: "HALL_SECRET_KEY",
+        default: "(generated in data/secret.key)",
+        help: "key for hashing ID-card numbers; set the same value on every instance",
+    },
+    EnvVar {
+        name: "HALL_DB_MAX_CONNECTIONS",
+        default: "20",
+        help: "database pool size per instance",
+    },
+    EnvVar {
+        name: "RUST_LOG",
+        default: "info,service_hall=info",
+        help: "log filter (tracing)",
+    },
+];
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, default: T) -> anyhow::Result<T> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| anyhow::anyhow!("{name}: not a valid number: {v:?}")),
+    }
+}
+
+impl Settings {
+    /// Defaults, suitable for a developer machine (and the base of test settings).
+    pub fn defaults() -> Self {
+        let bind: SocketAddr = "127.0.0.1:8080".parse().expect("valid default");
+        Settings {
+            bind,
+            base_url: url::Url::parse("http://127.0.0.1:8080/").expect("valid default"),
+            database_url: None,
+            data_dir: PathBuf::from("data"),
+            portal_name: "网上办事服务大厅".into(),
+            time_zone: chrono_tz::Asia::Shanghai,
+            session_idle: Duration::from_secs(30 * 60),
+            session_absolute: Duration::from_secs(12 * 3600),
+            lockout_threshold: 5,
+            lockout_window: Duration::from_secs(15 * 60),
+            lockout_duration: Duration::from_secs(15 * 60),
+            ip_max_failures: 30,
+            ip_window: Duration::from_secs(15 * 60),
+            trust_proxy: false,
+            secret_key: None,
+            db_max_connections: 20,
+        }
+    }
+
+    pub fn from_env() -> anyhow::Result<Self> {
+        let mut s = Self::defaults();
+        if let Some(b) = var("HALL_BIND") {
+            s.bind = b
+                .parse()
+                .with_context(|| format!("HALL_BIND: expected host:port, got {b:?}"))?;
+        }
+        s.base_url = match var("HALL_BASE_URL") {
+            Some(u) => {
+                url::Url::parse(&u).with_context(|| format!("HALL_BASE_URL: not a URL: {u:?}"))?
+            }
+            None => url::Url::parse(&format!("http://{}/", s.bind)).context("HALL_BIND")?,
+        };
+        if !matches!(s.base_url.scheme(), "http" | "https") {
+            bail!("HALL_BASE_URL must start with http:// or https://");
+        }
+        s.database_url = var("DATABASE_URL");
+        if let Some(d) = var("HALL_DATA_DIR") {
+            s.data_dir = PathBuf::from(d);
+        }
+        if let Some(n) = var("HALL_PORTAL_NAME") {
+            s.portal_name = n;
+        }
+        if let Some(tz) = var("HALL_TIME_ZONE") {
+            s.time_zone = tz
+                .parse()
+                .map_err(|_| anyhow::anyhow!("HALL_TIME_ZONE: unknown time zone {tz:?}"))?;
+        }
+        let mins = |n: u64| Duration::from_secs(n * 60);
+        s.session_idle = mins(parse_num("HALL_SESSION_IDLE_MINUTES", 30)?);
+        s.session_absolute = mins(60 * parse_num("HALL_SESSION_ABSOLUTE_HOURS", 12)?);
+        s.lockout_threshold = parse_num("HALL_LOCKOUT_THRESHOLD", 5)?;
+        s.lockout_window = mins(parse_num("HALL_LOCKOUT_WINDOW_MINUTES", 15)?);
+        s.lockout_duration = mins(parse_num("HALL_LOCKOUT_MINUTES", 15)?);
+        s.ip_max_failures = parse_num("HALL_IP_MAX_FAILURES", 30)?;
+        s.ip_window = mins(parse_num("HALL_IP_WINDOW_MINUTES", 15)?);
+        s.trust_proxy = matches!(
+            var("HALL_TRUST_PROXY").as_deref(),
+            Some("1" | "true" | "yes" | "on")
+        );
+        s.secret_key = var("HALL_SECRET_KEY").map(Secret);
+        s.db_max_connections = parse_num("HALL_DB_MAX_CONNECTIONS", 20)?;
+        if s.lockout_threshold < 1 || s.ip_max_failures < 1 {
+            bail!("HALL_LOCKOUT_THRESHOLD and HALL_IP_MAX_FAILURES must be at least 1");
+        }
+        Ok(s)
+    }
+
+    pub fn secure_cookies(&self) -> bool {
+        self.base_url.scheme() == "https"
+    }
+
+    /// `scheme://host[:port]` of the public base URL, as browsers send it in `Origin`.
+    pub fn origin(&self) -> String {
+        self.base_url.origin().ascii_serialization()
+    }
+}

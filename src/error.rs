@@ -1,0 +1,73 @@
+//! One error type for every handler. Responses carry only a status and an
+//! [`ErrorPage`] marker; `web::errors::render_error_pages` turns them into styled pages
+//! (it has the state and the session the page needs). Internals are logged, never shown.
+
+use axum::{
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden(&'static str),
+    #[error("too many requests")]
+    TooManyRequests,
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        AppError::Internal(e.into())
+    }
+}
+
+impl From<tower_sessions::session::Error> for AppError {
+    fn from(e: tower_sessions::session::Error) -> Self {
+        AppError::Internal(anyhow::anyhow!("session store: {e}"))
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+/// Marker put on error responses; the message is safe to show.
+#[derive(Clone, Debug)]
+pub struct ErrorPage {
+    pub message: &'static str,
+}
+
+impl ErrorPage {
+    pub fn response(status: StatusCode, message: &'static str) -> Response {
+        let mut res = status.into_response();
+        res.extensions_mut().insert(ErrorPage { message });
+        res
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match self {
+            AppError::NotFound => ErrorPage::response(
+                StatusCode::NOT_FOUND,
+                "您访问的页面不存在，或您没有查看它的权限。",
+            ),
+            AppError::Forbidden(msg) => ErrorPage::response(StatusCode::FORBIDDEN, msg),
+            AppError::TooManyRequests => {
+                ErrorPage::response(StatusCode::TOO_MANY_REQUESTS, "操作过于频繁，请稍后再试。")
+            }
+            AppError::BadRequest(msg) => ErrorPage::response(StatusCode::BAD_REQUEST, msg),
+            AppError::Internal(e) => {
+                tracing::error!(error = ?e, "internal error");
+                ErrorPage::response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "服务器开小差了，请稍后再试。问题已记录。",
+                )
+            }
+        }
+    }
+}

@@ -1,0 +1,491 @@
+//! 登录 / 退出 / 修改密码.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form,
+    extract::{Query, State},
+    http::HeaderMap,
+    response::{IntoResponse, Redirect, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::types::ipnetwork::IpNetwork;
+use tower_sessions::Session;
+
+use crate::{
+    audit::{self, Entry, Outcome},
+    error::{AppError, AppResult},
+    identity::{
+        idcard, password,
+        session::{
+            AUTH_AT, CSRF, ClientIp, CurrentUser, EPOCH, MaybeUser, SEEN_AT, UID, safe_next,
+            user_agent,
+        },
+    },
+    state::AppState,
+    web::page::{Page, flash, new_token},
+};
+
+pub const GENERIC_FAILURE: &str = "账号或密码错误";
+
+#[derive(Template, WebTemplate)]
+#[template(path = "identity/login.html")]
+pub struct LoginTemplate {
+    pub page: Page,
+    pub account: String,
+    pub next: String,
+    pub error: Option<String>,
+    pub account_error: Option<&'static str>,
+    pub password_error: Option<&'static str>,
+    pub demo: bool,
+}
+
+#[derive(Deserialize)]
+pub struct NextQuery {
+    next: Option<String>,
+}
+
+async fn demo_present(state: &AppState) -> AppResult<bool> {
+    Ok(
+        sqlx::query_scalar::<_, String>("SELECT value FROM app_meta WHERE key = 'demo_data'")
+            .fetch_optional(&state.db)
+            .await?
+            .is_some_and(|v| v == "present"),
+    )
+}
+
+pub async fn login_page(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<NextQuery>,
+) -> AppResult<Response> {
+    let next = safe_next(q.next.as_deref());
+    if page.user.is_some() {
+        return Ok(Redirect::to(&next).into_response());
+    }
+    Ok(LoginTemplate {
+        page,
+        account: String::new(),
+        next,
+        error: None,
+        account_error: None,
+        password_error: None,
+        demo: demo_present(&state).await?,
+    }
+    .into_response())
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+#[derive(sqlx::FromRow)]
+struct Candidate {
+    id: i64,
+    status: String,
+    password_hash: Option<String>,
+    must_change_password: bool,
+    auth_epoch: i32,
+}
+
+/// The account behind 学号/工号, security phone or ID-card number, in that order of
+/// precedence (an account number that looks like a phone number is still an account).
+async fn find_account(state: &AppState, identifier: &str) -> sqlx::Result<Option<Candidate>> {
+    let id_hash = idcard::is_valid(identifier).then(|| state.id_key.hash(identifier));
+    sqlx::query_as(
+        "SELECT id, status, password_hash, must_change_password, auth_epoch FROM (
+             SELECT u.*, 1 AS rank FROM users u WHERE u.account = $1
+             UNION ALL SELECT u.*, 2 FROM users u WHERE u.phone = $1
+             UNION ALL SELECT u.*, 3 FROM users u WHERE $2::bytea IS NOT NULL AND u.id_card_hash = $2
+         ) m ORDER BY rank LIMIT 1",
+    )
+    .bind(identifier)
+    .bind(id_hash)
+    .fetch_optional(&state.db)
+    .await
+}
+
+fn fmt_local(state: &AppState, t: DateTime<Utc>) -> String {
+    t.with_timezone(&state.settings.time_zone)
+        .format("%H:%M")
+        .to_string()
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    headers: HeaderMap,
+    page: Page,
+    Form(form): Form<LoginForm>,
+) -> AppResult<Response> {
+    let next = safe_next(form.next.as_deref());
+    let account = form.account.trim().to_owned();
+    let demo = demo_present(&state).await?;
+    let render = |page: Page, error: Option<String>, ae, pe| {
+        LoginTemplate {
+            page,
+            account: account.clone(),
+            next: next.clone(),
+            error,
+            account_error: ae,
+            password_error: pe,
+            demo,
+        }
+        .into_response()
+    };
+    if account.is_empty() || form.password.is_empty() {
+        return Ok(render(
+            page,
+            None,
+            account.is_empty().then_some("请输入账号"),
+            form.password.is_empty().then_some("请输入密码"),
+        ));
+    }
+    if account.chars().count() > 64 || form.password.chars().count() > 256 {
+        return Ok(render(page, Some(GENERIC_FAILURE.into()), None, None));
+    }
+    let now = state.now();
+    let s = &state.settings;
+    let ip_net = ip.map(IpNetwork::from);
+    let ua = user_agent(&headers);
+
+    // Throttle an IP that fails across many accounts, before spending any hashing.
+    let ip_failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM login_attempts WHERE ip = $1 AND NOT success AND at > $2",
+    )
+    .bind(ip_net)
+    .bind(now - s.ip_window)
+    .fetch_one(&state.db)
+    .await?;
+    if ip_failures >= s.ip_max_failures {
+        let mut conn = state.db.acquire().await?;
+        audit::record(
+            &mut conn,
+            Entry {
+                at: now,
+                actor_id: None,
+                action: "login.throttled",
+                target: "",
+                ip,
+                outcome: Outcome::Denied,
+                details: json!({ "ua": ua }),
+            },
+        )
+        .await?;
+        return Err(AppError::TooManyRequests);
+    }
+
+    let user = find_account(&state, &account).await?;
+    let subject = match &user {
+        Some(u) => format!("u:{}", u.id),
+        None => format!(
+            "i:{}",
+            hex::encode(state.id_key.hash(&account.to_lowercase()))
+        ),
+    };
+    let locked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT locked_until FROM lockouts WHERE subject = $1 AND locked_until > $2",
+    )
+    .bind(&subject)
+    .bind(now)
+    .fetch_optional(&state.db)
+    .await?;
+
+    let usable_hash = user
+        .as_ref()
+        .filter(|u| u.status == "active" && locked_until.is_none())
+        .and_then(|u| u.password_hash.clone());
+    // Always one argon2 run, whatever the outcome, so timing tells nothing.
+    let ok = password::verify(form.password.clone(), usable_hash).await?;
+    let actor = user.as_ref().map(|u| u.id);
+
+    if let Some(until) = locked_until {
+        let mut conn = state.db.acquire().await?;
+        audit::record(
+            &mut conn,
+            Entry {
+                at: now,
+                actor_id: actor,
+                action: "login",
+                target: "",
+                ip,
+                outcome: Outcome::Denied,
+                details: json!({ "reason": "locked", "ua": ua }),
+            },
+        )
+        .await?;
+        return Ok(render(
+            page,
+            Some(format!(
+                "账号已被锁定，请于 {} 后再试",
+                fmt_local(&state, until)
+            )),
+            None,
+            None,
+        ));
+    }
+
+    let mut tx = state.db.begin().await?;
+    sqlx::query("INSERT INTO login_attempts (at, subject, ip, success) VALUES ($1, $2, $3, $4)")
+        .bind(now)
+        .bind(&subject)
+        .bind(ip_net)
+        .bind(ok)
+        .execute(&mut *tx)
+        .await?;
+
+    if !ok {
+        let failures: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM login_attempts
+             WHERE subject = $1 AND NOT success AND at > $2
+               AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE subject = $1 AND success), '-infinity')",
+        )
+        .bind(&subject)
+        .bind(now - s.lockout_window)
+        .fetch_one(&mut *tx)
+        .await?;
+        let reason = match &user {
+            None => "unknown_account",
+            Some(u) if u.status != "active" => "not_active",
+            Some(_) => "wrong_password",
+        };
+        audit::record(
+            &mut tx,
+            Entry {
+                at: now,
+                actor_id: actor,
+                action: "login",
+                target: "",
+                ip,
+                outcome: Outcome::Failure,
+                details: json!({ "reason": reason, "ua": ua }),
+            },
+        )
+        .await?;
+        let mut message = GENERIC_FAILURE.to_owned();
+        if failures >= s.lockout_threshold {
+            let until = now + s.lockout_duration;
+            sqlx::query(
+                "INSERT INTO lockouts (subject, locked_until) VALUES ($1, $2)
+                 ON CONFLICT (subject) DO UPDATE SET locked_until = EXCLUDED.locked_until",
+            )
+            .bind(&subject)
+            .bind(until)
+            .execute(&mut *tx)
+            .await?;
+            if let Some(id) = actor {
+                audit::record(
+                    &mut tx,
+                    Entry {
+                        at: now,
+                        actor_id: Some(id),
+                        action: "account.lockout",
+                        target: &format!("user:{id}"),
+                        ip,
+                        outcome: Outcome::Success,
+                        details: json!({ "until": until, "failures": failures }),
+                    },
+                )
+                .await?;
+            }
+            message = format!("账号已被锁定，请于 {} 后再试", fmt_local(&state, until));
+        }
+        tx.commit().await?;
+        return Ok(render(page, Some(message), None, None));
+    }
+
+    let user = user.expect("verified password implies an account");
+    sqlx::query("DELETE FROM lockouts WHERE subject = $1")
+        .bind(&subject)
+        .execute(&mut *tx)
+        .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            at: now,
+            actor_id: Some(user.id),
+            action: "login",
+            target: &format!("user:{}", user.id),
+            ip,
+            outcome: Outcome::Success,
+            details: json!({ "method": "password", "ua": ua }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+
+    // A fresh session id and CSRF token at sign-in: nothing from before survives.
+    session.cycle_id().await?;
+    session.insert(UID, user.id).await?;
+    session.insert(AUTH_AT, now.timestamp()).await?;
+    session.insert(SEEN_AT, now.timestamp()).await?;
+    session.insert(EPOCH, user.auth_epoch).await?;
+    session.insert(CSRF, new_token()).await?;
+    if user.must_change_password {
+        flash(&session, "info", "首次登录请先修改初始密码。").await?;
+        return Ok(Redirect::to("/password/change").into_response());
+    }
+    Ok(Redirect::to(&next).into_response())
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    MaybeUser(user): MaybeUser,
+) -> AppResult<Response> {
+    if let Some(u) = user {
+        let mut conn = state.db.acquire().await?;
+        audit::record(
+            &mut conn,
+            Entry {
+                at: state.now(),
+                actor_id: Some(u.id),
+                action: "logout",
+                target: &format!("user:{}", u.id),
+                ip,
+                outcome: Outcome::Success,
+                details: json!({}),
+            },
+        )
+        .await?;
+    }
+    // Deletes the session row: the old cookie is worthless from now on.
+    session.flush().await?;
+    flash(&session, "success", "您已安全退出。").await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "identity/password_change.html")]
+pub struct ChangePasswordTemplate {
+    pub page: Page,
+    pub forced: bool,
+    pub errors: PasswordErrors,
+}
+
+#[derive(Default)]
+pub struct PasswordErrors {
+    pub current: Option<&'static str>,
+    pub new: Vec<&'static str>,
+    pub confirm: Option<&'static str>,
+}
+
+impl PasswordErrors {
+    fn any(&self) -> bool {
+        self.current.is_some() || !self.new.is_empty() || self.confirm.is_some()
+    }
+}
+
+pub async fn change_password_page(user: CurrentUser, page: Page) -> ChangePasswordTemplate {
+    ChangePasswordTemplate {
+        page,
+        forced: user.must_change_password,
+        errors: PasswordErrors::default(),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct ChangePasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    new_password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+pub async fn change_password(
+    State(state): State<AppState>,
+    session: Session,
+    user: CurrentUser,
+    ClientIp(ip): ClientIp,
+    page: Page,
+    Form(form): Form<ChangePasswordForm>,
+) -> AppResult<Response> {
+    let stored: Option<String> =
+        sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+            .bind(user.id)
+            .fetch_one(&state.db)
+            .await?;
+    let mut errors = PasswordErrors::default();
+    if form.current.is_empty() {
+        errors.current = Some("请输入当前密码");
+    } else if !password::verify(form.current.clone(), stored).await? {
+        errors.current = Some("当前密码不正确");
+    }
+    if form.new_password.is_empty() {
+        errors.new.push("请输入新密码");
+    } else {
+        errors.new = password::policy_violations(&form.new_password, &user.account);
+        if errors.new.is_empty() && form.new_password == form.current {
+            errors.new.push("新密码不能与当前密码相同");
+        }
+    }
+    if form.confirm != form.new_password {
+        errors.confirm = Some("两次输入的新密码不一致");
+    }
+    let now = state.now();
+    if errors.any() {
+        let mut conn = state.db.acquire().await?;
+        audit::record(
+            &mut conn,
+            Entry {
+                at: now,
+                actor_id: Some(user.id),
+                action: "password.change",
+                target: &format!("user:{}", user.id),
+                ip,
+                outcome: Outcome::Failure,
+                details: json!({ "current_wrong": errors.current.is_some() }),
+            },
+        )
+        .await?;
+        return Ok(ChangePasswordTemplate {
+            page,
+            forced: user.must_change_password,
+            errors,
+        }
+        .into_response());
+    }
+
+    let hash = password::hash(form.new_password).await?;
+    let mut tx = state.db.begin().await?;
+    let epoch: i32 = sqlx::query_scalar(
+        "UPDATE users SET password_hash = $2, must_change_password = false,
+                password_changed_at = $3, updated_at = $3, auth_epoch = auth_epoch + 1
+         WHERE id = $1 RETURNING auth_epoch",
+    )
+    .bind(user.id)
+    .bind(hash)
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            at: now,
+            actor_id: Some(user.id),
+            action: "password.change",
+            target: &format!("user:{}", user.id),
+            ip,
+            outcome: Outcome::Success,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    // The new epoch ends every other session of this person; this one carries on.
+    session.cycle_id().await?;
+    session.insert(EPOCH, epoch).await?;
+    flash(&session, "success", "密码已修改，其他设备上的登录已失效。").await?;
+    Ok(Redirect::to("/").into_response())
+}

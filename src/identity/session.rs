@@ -1,0 +1,255 @@
+//! The signed-in person: session keys, the per-request user load (with idle and absolute
+//! lifetimes on the app's clock), and the extractors handlers use.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::{
+    extract::{ConnectInfo, FromRequestParts, Request, State},
+    http::{header, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Redirect, Response},
+};
+use tower_sessions::Session;
+
+use crate::{error::AppError, state::AppState};
+
+pub const UID: &str = "uid";
+pub const AUTH_AT: &str = "auth_at";
+pub const SEEN_AT: &str = "seen_at";
+pub const EPOCH: &str = "auth_epoch";
+pub const CSRF: &str = "csrf";
+
+#[derive(Clone, Debug)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub account: String,
+    pub name: String,
+    pub user_type: String,
+    pub department: Option<String>,
+    pub is_admin: bool,
+    pub must_change_password: bool,
+}
+
+impl CurrentUser {
+    pub fn user_type_label(&self) -> &'static str {
+        user_type_label(&self.user_type)
+    }
+}
+
+pub fn user_type_label(t: &str) -> &'static str {
+    match t {
+        "student" => "学生",
+        "teacher" => "教师",
+        "staff" => "职工",
+        _ => "其他",
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct UserRow {
+    id: i64,
+    account: String,
+    name: String,
+    user_type: String,
+    department: Option<String>,
+    is_admin: bool,
+    must_change_password: bool,
+    auth_epoch: i32,
+}
+
+/// Paths a person who must change the initial password may still reach.
+fn allowed_before_password_change(path: &str) -> bool {
+    path == "/password/change"
+        || path == "/logout"
+        || path.starts_with("/static/")
+        || path == "/healthz"
+        || path == "/readyz"
+}
+
+/// Loads the session's user into the request (as `CurrentUser`), ending sessions that
+/// outlived their idle or absolute limit or whose credentials changed since sign-in.
+pub async fn load_user(
+    State(state): State<AppState>,
+    session: Session,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, AppError> {
+    if let Some(uid) = session.get::<i64>(UID).await? {
+        let now = state.now().timestamp();
+        let auth_at = session.get::<i64>(AUTH_AT).await?.unwrap_or(0);
+        let seen_at = session.get::<i64>(SEEN_AT).await?.unwrap_or(auth_at);
+        let epoch = session.get::<i32>(EPOCH).await?.unwrap_or(-1);
+        let s = &state.settings;
+        let expired = now - auth_at > s.session_absolute.as_secs() as i64
+            || now - seen_at > s.session_idle.as_secs() as i64;
+        let row: Option<UserRow> = if expired {
+            None
+        } else {
+            sqlx::query_as(
+                "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
+                        u.must_change_password, u.auth_epoch,
+                        EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                                WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
+                 FROM users u LEFT JOIN departments d ON d.id = u.department_id
+                 WHERE u.id = $1 AND u.status = 'active'",
+            )
+            .bind(uid)
+            .fetch_optional(&state.db)
+            .await?
+        };
+        match row {
+            Some(u) if u.auth_epoch == epoch => {
+                // Write the activity stamp at most once a minute: fewer session writes.
+                if now - seen_at >= 60 {
+                    session.insert(SEEN_AT, now).await?;
+                }
+                let user = CurrentUser {
+                    id: u.id,
+                    account: u.account,
+                    name: u.name,
+                    user_type: u.user_type,
+                    department: u.department,
+                    is_admin: u.is_admin,
+                    must_change_password: u.must_change_password,
+                };
+                if user.must_change_password && !allowed_before_password_change(req.uri().path()) {
+                    return Ok(Redirect::to("/password/change").into_response());
+                }
+                req.extensions_mut().insert(user);
+            }
+            _ => {
+                // Expired, disabled, or signed out elsewhere: forget the session entirely.
+                session.flush().await?;
+            }
+        }
+    }
+    Ok(next.run(req).await)
+}
+
+/// Required sign-in: anonymous visitors are sent to 登录 and brought back afterwards.
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
+        if let Some(u) = parts.extensions.get::<CurrentUser>() {
+            return Ok(u.clone());
+        }
+        let here = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str())
+            .unwrap_or("/");
+        let target = if parts.method == axum::http::Method::GET {
+            format!("/login?next={}", urlencode(here))
+        } else {
+            "/login".to_owned()
+        };
+        Err(Redirect::to(&target).into_response())
+    }
+}
+
+pub struct MaybeUser(pub Option<CurrentUser>);
+
+impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(MaybeUser(parts.extensions.get::<CurrentUser>().cloned()))
+    }
+}
+
+/// A 系统管理员; anyone else gets 403.
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequestParts<AppState> for AdminUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        if user.is_admin {
+            Ok(AdminUser(user))
+        } else {
+            Err(AppError::Forbidden("您没有访问管理后台的权限。").into_response())
+        }
+    }
+}
+
+/// The client's address: the socket peer, or the left-most `X-Forwarded-For` entry when
+/// the portal is configured to sit behind a trusted proxy.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        if state.settings.trust_proxy {
+            if let Some(ip) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(',').next())
+                .and_then(|v| v.trim().parse().ok())
+            {
+                return Ok(ClientIp(Some(ip)));
+            }
+        }
+        Ok(ClientIp(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|c| c.0.ip()),
+        ))
+    }
+}
+
+/// Browser name for the audit details (not a security decision).
+pub fn user_agent(parts: &axum::http::HeaderMap) -> String {
+    parts
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .chars()
+        .take(200)
+        .collect()
+}
+
+pub fn urlencode(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Only local paths: `/center?x=1` yes; `//evil.example`, `/\evil`, `https://…` no.
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.chars().any(|c| c.is_control() || c == '\\') =>
+        {
+            n.to_owned()
+        }
+        _ => "/".to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_is_local_only() {
+        assert_eq!(safe_next(Some("/center?tab=1")), "/center?tab=1");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example/")), "/");
+        assert_eq!(safe_next(Some("/a\r\nLocation: x")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,18 @@
+//! 网上办事服务大厅 — a university's one-stop online service hall.
+
+pub mod admin;
+pub mod audit;
+pub mod catalog;
+pub mod center;
+pub mod clock;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod home;
+pub mod identity;
+pub mod org;
+pub mod seed;
+pub mod startup;
+pub mod state;
+pub mod telemetry;
+pub mod web;

@@ -1,0 +1,142 @@
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use service_hall::{
+    clock::SystemClock,
+    config::{ENV_VARS, Settings},
+    db, seed,
+    startup::{Application, id_card_key, shutdown_signal},
+    telemetry,
+};
+
+fn env_help() -> String {
+    let mut s = String::from("Configuration (environment variables):\n");
+    for v in ENV_VARS {
+        s.push_str(&format!(
+            "  {:<28} {} [default: {}]\n",
+            v.name, v.help, v.default
+        ));
+    }
+    s
+}
+
+#[derive(Parser)]
+#[command(name = "service-hall", version, about = "网上办事服务大厅 — the university's online service hall", after_help = env_help())]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the portal (the default). Seeds demo data into an empty database.
+    Serve {
+        /// Do not seed demo data into an empty database.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Create the database if needed and apply pending migrations, then exit.
+    Migrate,
+    /// Insert the demo departments and accounts that are missing (idempotent).
+    SeedDemo,
+    /// Create a 系统管理员 (or promote an existing account and set its password).
+    /// The password comes from HALL_ADMIN_PASSWORD or is asked for on the terminal.
+    CreateAdmin {
+        #[arg(long)]
+        account: String,
+        #[arg(long, default_value = "系统管理员")]
+        name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() {
+    telemetry::init();
+    if let Err(e) = run().await {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let settings = Settings::from_env()?;
+    match cli.command.unwrap_or(Command::Serve { no_demo: false }) {
+        Command::Serve { no_demo } => serve(settings, no_demo).await,
+        Command::Migrate => {
+            let database = db::open(&settings).await?;
+            println!("migrations applied");
+            database.pool.close().await;
+            Ok(())
+        }
+        Command::SeedDemo => {
+            let database = db::open(&settings).await?;
+            seed::seed_demo(&database.pool, &id_card_key(&settings)?).await?;
+            println!("demo data present");
+            print_demo_accounts();
+            database.pool.close().await;
+            Ok(())
+        }
+        Command::CreateAdmin { account, name } => {
+            let password = match std::env::var("HALL_ADMIN_PASSWORD") {
+                Ok(p) if !p.is_empty() => p,
+                _ => {
+                    let p = rpassword::prompt_password("password: ").context("read password")?;
+                    let again = rpassword::prompt_password("again: ").context("read password")?;
+                    anyhow::ensure!(p == again, "the two passwords differ");
+                    p
+                }
+            };
+            let database = db::open(&settings).await?;
+            seed::create_admin(&database.pool, &account, &name, &password).await?;
+            println!("{account} is a 系统管理员");
+            database.pool.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn print_demo_accounts() {
+    println!("demo accounts (password {}):", seed::DEMO_PASSWORD);
+    for u in seed::DEMO_USERS {
+        if u.has_password {
+            println!("  {:<10} {}", u.account, u.name);
+        } else {
+            let initial =
+                service_hall::identity::idcard::initial_password(u.id_card.unwrap_or_default());
+            println!(
+                "  {:<10} {} (imported, no password: initial password {initial}, must change it)",
+                u.account, u.name
+            );
+        }
+    }
+}
+
+async fn serve(settings: Settings, no_demo: bool) -> anyhow::Result<()> {
+    let database = db::open(&settings).await?;
+    let pool = database.pool.clone();
+    let seeded = if !no_demo && seed::is_empty(&pool).await? {
+        seed::seed_demo(&pool, &id_card_key(&settings)?).await?;
+        true
+    } else {
+        false
+    };
+    let demo: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM app_meta WHERE key = 'demo_data')")
+            .fetch_one(&pool)
+            .await?;
+    let base = settings.base_url.clone();
+    let app = Application::build(settings, pool.clone(), Arc::new(SystemClock)).await?;
+    println!("网上办事服务大厅 is running at {base}");
+    if seeded {
+        println!("demo data was loaded into the new database");
+    }
+    if demo {
+        print_demo_accounts();
+    }
+    app.run_until_stopped(shutdown_signal()).await?;
+    pool.close().await;
+    drop(database); // stops the embedded PostgreSQL, if any
+    Ok(())
+}

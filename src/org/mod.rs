@@ -1,0 +1,50 @@
+//! Departments (a tree: 学校 → 学院 / 部处 → 科室) and roles.
+
+use sqlx::PgPool;
+
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct DeptSummary {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    /// People in this department or any department below it.
+    pub people: i64,
+}
+
+/// The departments directly under the school, with head counts of their subtrees.
+pub async fn top_departments(db: &PgPool) -> sqlx::Result<Vec<DeptSummary>> {
+    sqlx::query_as(
+        "WITH RECURSIVE sub AS (
+             SELECT d.id AS top_id, d.id FROM departments d
+             JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
+             UNION ALL
+             SELECT sub.top_id, c.id FROM departments c JOIN sub ON c.parent_id = sub.id
+         )
+         SELECT t.id, t.name, t.kind,
+                (SELECT count(*) FROM users u JOIN sub s ON s.id = u.department_id
+                 WHERE s.top_id = t.id AND u.status <> 'locked') AS people
+         FROM departments t JOIN departments p ON p.id = t.parent_id AND p.parent_id IS NULL
+         ORDER BY t.sort_order, t.id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Role names a person holds, with the department scope when there is one.
+pub async fn role_labels(db: &PgPool, user_id: i64) -> sqlx::Result<Vec<String>> {
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT r.name, d.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+         LEFT JOIN departments d ON d.id = ur.department_id
+         WHERE ur.user_id = $1 ORDER BY r.id",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(r, d)| match d {
+            Some(d) => format!("{r}（{d}）"),
+            None => r,
+        })
+        .collect())
+}

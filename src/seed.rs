@@ -1,0 +1,284 @@
+//! Demo data (idempotent) and the `create-admin` command.
+
+use anyhow::{Context, bail};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+
+use crate::{
+    audit::{self, Entry, Outcome},
+    identity::{idcard, idcard::IdCardKey, password},
+};
+
+pub const DEMO_PASSWORD: &str = "Demo@2026";
+
+/// (code, parent code, name, kind)
+const DEPARTMENTS: &[(&str, Option<&str>, &str, &str)] = &[
+    ("SCHOOL", None, "示范大学", "school"),
+    ("CS", Some("SCHOOL"), "计算机学院", "college"),
+    ("ME", Some("SCHOOL"), "机械工程学院", "college"),
+    ("EM", Some("SCHOOL"), "经济管理学院", "college"),
+    ("FL", Some("SCHOOL"), "外国语学院", "college"),
+    ("MS", Some("SCHOOL"), "材料科学与工程学院", "college"),
+    ("ORG", Some("SCHOOL"), "党委组织部", "office"),
+    ("HR", Some("SCHOOL"), "人事处", "office"),
+    ("FIN", Some("SCHOOL"), "财务处", "office"),
+    ("ACA", Some("SCHOOL"), "教务处", "office"),
+    ("SA", Some("SCHOOL"), "学生工作处", "office"),
+    ("SEC", Some("SCHOOL"), "保卫处", "office"),
+    ("NIC", Some("SCHOOL"), "网络与信息中心", "office"),
+    ("UNION", Some("SCHOOL"), "校工会", "office"),
+    ("HOSP", Some("SCHOOL"), "校医院", "office"),
+    ("CS-OFFICE", Some("CS"), "计算机学院办公室", "section"),
+    ("CS-SE", Some("CS"), "软件工程系", "section"),
+    ("HR-STAFF", Some("HR"), "人事科", "section"),
+    ("HR-FACULTY", Some("HR"), "师资科", "section"),
+    ("FIN-ACC", Some("FIN"), "会计核算科", "section"),
+    ("ACA-EXAM", Some("ACA"), "考务科", "section"),
+    ("NIC-NET", Some("NIC"), "网络运维科", "section"),
+];
+
+pub struct DemoUser {
+    pub account: &'static str,
+    pub name: &'static str,
+    pub user_type: &'static str,
+    pub dept: &'static str,
+    pub gender: &'static str,
+    pub title: Option<&'static str>,
+    pub phone: Option<&'static str>,
+    pub email: Option<&'static str>,
+    pub id_card: Option<&'static str>,
+    /// `false`: imported without a password (initial password = last six of the ID card).
+    pub has_password: bool,
+    pub roles: &'static [(&'static str, Option<&'static str>)],
+}
+
+pub const DEMO_USERS: &[DemoUser] = &[
+    DemoUser {
+        account: "admin",
+        name: "系统管理员",
+        user_type: "staff",
+        dept: "NIC",
+        gender: "男",
+        title: Some("工程师"),
+        phone: Some("13800000000"),
+        email: Some("admin@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("system_admin", None)],
+    },
+    DemoUser {
+        account: "T2001",
+        name: "王建华",
+        user_type: "teacher",
+        dept: "CS",
+        gender: "男",
+        title: Some("教授 / 院长"),
+        phone: Some("13900001001"),
+        email: Some("wangjh@demo.edu.cn"),
+        id_card: Some("370102199003071238"),
+        has_password: true,
+        roles: &[("dept_head", Some("CS"))],
+    },
+    DemoUser {
+        account: "T2002",
+        name: "李晓梅",
+        user_type: "teacher",
+        dept: "CS",
+        gender: "女",
+        title: Some("讲师"),
+        phone: Some("13900001002"),
+        email: Some("lixm@demo.edu.cn"),
+        id_card: Some("44030619980512341X"),
+        has_password: true,
+        roles: &[],
+    },
+    DemoUser {
+        account: "S2024001",
+        name: "张三",
+        user_type: "student",
+        dept: "CS",
+        gender: "男",
+        title: None,
+        phone: Some("13800138000"),
+        email: Some("zhangsan@stu.demo.edu.cn"),
+        id_card: Some("110108200609012342"),
+        has_password: true,
+        roles: &[],
+    },
+    DemoUser {
+        account: "T2003",
+        name: "赵敏",
+        user_type: "teacher",
+        dept: "FL",
+        gender: "女",
+        title: Some("副教授"),
+        phone: None,
+        email: None,
+        id_card: Some("620102198503151004"),
+        has_password: false,
+        roles: &[],
+    },
+];
+
+async fn dept_id(conn: &mut PgConnection, code: &str) -> anyhow::Result<i64> {
+    sqlx::query_scalar("SELECT id FROM departments WHERE code = $1")
+        .bind(code)
+        .fetch_one(conn)
+        .await
+        .with_context(|| format!("department {code}"))
+}
+
+async fn grant(
+    conn: &mut PgConnection,
+    user_id: i64,
+    role: &str,
+    dept: Option<i64>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO user_roles (user_id, role_id, department_id)
+         SELECT $1, r.id, $3 FROM roles r WHERE r.code = $2
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(user_id)
+    .bind(role)
+    .bind(dept)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Insert the demo departments and accounts that are missing; never changes existing rows.
+pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
+    // Hash outside the transaction (slow, CPU-bound).
+    let mut hashes = Vec::new();
+    for u in DEMO_USERS {
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE account = $1)")
+                .bind(u.account)
+                .fetch_one(db)
+                .await?;
+        let pw = if u.has_password {
+            DEMO_PASSWORD.to_owned()
+        } else {
+            idcard::initial_password(u.id_card.expect("imported accounts have an ID card"))
+        };
+        hashes.push(if exists {
+            None
+        } else {
+            Some(password::hash(pw).await?)
+        });
+    }
+
+    let mut tx = db.begin().await?;
+    // One seeder at a time (several instances may start together).
+    sqlx::query("SELECT pg_advisory_xact_lock(7201)")
+        .execute(&mut *tx)
+        .await?;
+    for (code, parent, name, kind) in DEPARTMENTS {
+        let parent_id = match parent {
+            Some(p) => Some(dept_id(&mut tx, p).await?),
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO departments (code, parent_id, name, kind, sort_order)
+             VALUES ($1, $2, $3, $4, (SELECT count(*) FROM departments))
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(code)
+        .bind(parent_id)
+        .bind(name)
+        .bind(kind)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (u, hash) in DEMO_USERS.iter().zip(hashes) {
+        let Some(hash) = hash else { continue };
+        let dept = dept_id(&mut tx, u.dept).await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO users (account, name, user_type, department_id, gender, title, phone, email,
+                                id_card_hash, id_card_masked, status, password_hash, must_change_password)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12)
+             ON CONFLICT (account) DO NOTHING RETURNING id",
+        )
+        .bind(u.account)
+        .bind(u.name)
+        .bind(u.user_type)
+        .bind(dept)
+        .bind(u.gender)
+        .bind(u.title)
+        .bind(u.phone)
+        .bind(u.email)
+        .bind(u.id_card.map(|c| key.hash(c)))
+        .bind(u.id_card.map(idcard::mask))
+        .bind(hash)
+        .bind(!u.has_password)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else { continue };
+        for (role, scope) in u.roles {
+            let scope_id = match scope {
+                Some(c) => Some(dept_id(&mut tx, c).await?),
+                None => None,
+            };
+            grant(&mut tx, id, role, scope_id).await?;
+        }
+    }
+    sqlx::query(
+        "INSERT INTO app_meta (key, value) VALUES ('demo_data', 'present')
+         ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// True when the database has no people yet (a fresh install).
+pub async fn is_empty(db: &PgPool) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT NOT EXISTS (SELECT 1 FROM users)")
+        .fetch_one(db)
+        .await
+}
+
+/// Create a 系统管理员, or make an existing account one and set its password.
+pub async fn create_admin(db: &PgPool, account: &str, name: &str, pw: &str) -> anyhow::Result<()> {
+    let account = account.trim();
+    if account.is_empty() || name.trim().is_empty() {
+        bail!("account and name must not be empty");
+    }
+    let problems = password::policy_violations(pw, account);
+    if !problems.is_empty() {
+        bail!("password rejected: {}", problems.join("; "));
+    }
+    let hash = password::hash(pw.to_owned()).await?;
+    let mut tx = db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO users (account, name, user_type, status, password_hash)
+         VALUES ($1, $2, 'staff', 'active', $3)
+         ON CONFLICT (account) DO UPDATE SET password_hash = EXCLUDED.password_hash,
+             status = 'active', must_change_password = false, updated_at = now(),
+             auth_epoch = users.auth_epoch + 1
+         RETURNING id",
+    )
+    .bind(account)
+    .bind(name.trim())
+    .bind(hash)
+    .fetch_one(&mut *tx)
+    .await?;
+    grant(&mut tx, id, "system_admin", None).await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            at: chrono::Utc::now(),
+            actor_id: None,
+            action: "admin.create",
+            target: &format!("user:{id}"),
+            ip: None,
+            outcome: Outcome::Success,
+            details: json!({ "via": "cli" }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,107 @@
+//! Building and running the application: state, router, listener, background tasks.
+
+use std::{future::Future, net::SocketAddr, sync::Arc};
+
+use anyhow::Context;
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower_sessions::ExpiredDeletion;
+use tower_sessions_sqlx_store::PostgresStore;
+
+use crate::{
+    clock::Clock,
+    config::Settings,
+    identity::idcard::IdCardKey,
+    state::AppState,
+    web::{self, assets::Assets},
+};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    store: PostgresStore,
+}
+
+/// The ID-card hashing key: `HALL_SECRET_KEY`, else `data_dir/secret.key`.
+pub fn id_card_key(settings: &Settings) -> anyhow::Result<IdCardKey> {
+    match &settings.secret_key {
+        Some(s) => Ok(IdCardKey::from_secret(&s.0)),
+        None => IdCardKey::load_or_create(&settings.data_dir),
+    }
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port) on a migrated database.
+    pub async fn build(
+        settings: Settings,
+        db: PgPool,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(settings.bind)
+            .await
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let id_key = Arc::new(id_card_key(&settings)?);
+        let store = PostgresStore::new(db.clone());
+        let state = AppState {
+            db,
+            settings: Arc::new(settings),
+            clock,
+            id_key,
+            assets: Arc::new(Assets::load()),
+        };
+        Ok(Application {
+            listener,
+            state,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let deletion = tokio::spawn(
+            self.store
+                .clone()
+                .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
+        );
+        let app = web::router(self.state, self.store);
+        let result = axum::serve(
+            self.listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("HTTP server");
+        deletion.abort();
+        result
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

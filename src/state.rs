@@ -1,0 +1,28 @@
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use sqlx::PgPool;
+
+use crate::{clock::Clock, config::Settings, identity::idcard::IdCardKey, web::assets::Assets};
+
+/// Everything handlers share; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: PgPool,
+    pub settings: Arc<Settings>,
+    pub clock: Arc<dyn Clock>,
+    pub id_key: Arc<IdCardKey>,
+    pub assets: Arc<Assets>,
+}
+
+impl FromRef<AppState> for PgPool {
+    fn from_ref(s: &AppState) -> Self {
+        s.db.clone()
+    }
+}
+
+impl AppState {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,124 @@
+//! Styled error pages. Handlers return `AppError`; this layer renders the page with the
+//! layout (it has the state and the session). Bare framework errors (405, 413, a form
+//! that does not parse) get the same treatment, so internals never reach the browser.
+
+use std::any::Any;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    body::Body,
+    extract::{Request, State},
+    http::{StatusCode, header},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use tower_sessions::Session;
+
+use crate::{
+    error::ErrorPage,
+    identity::session::CurrentUser,
+    state::AppState,
+    web::page::{Page, csrf_token},
+};
+
+#[derive(Template, WebTemplate)]
+#[template(path = "errors/error.html")]
+pub struct ErrorTemplate {
+    pub page: Page,
+    pub status: u16,
+    pub title: &'static str,
+    pub message: &'static str,
+}
+
+fn title(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "请求有误",
+        403 => "没有权限",
+        404 => "页面不存在",
+        405 => "不支持的操作",
+        408 => "请求超时",
+        413 => "内容过大",
+        422 => "请求有误",
+        429 => "操作过于频繁",
+        503 => "服务暂不可用",
+        s if s >= 500 => "服务器错误",
+        _ => "出错了",
+    }
+}
+
+fn default_message(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 => "您访问的页面不存在，或您没有查看它的权限。",
+        405 => "该地址不支持这种操作。",
+        408 => "处理时间过长，请稍后再试。",
+        413 => "提交的内容过大。",
+        429 => "操作过于频繁，请稍后再试。",
+        s if s >= 500 => "服务器开小差了，请稍后再试。问题已记录。",
+        _ => "请求无法处理，请返回上一页检查后重试。",
+    }
+}
+
+pub async fn render_error_pages(
+    State(state): State<AppState>,
+    session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    let user = req.extensions().get::<CurrentUser>().cloned();
+    let path = req.uri().path().to_owned();
+    let res = next.run(req).await;
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let marked = res.extensions().get::<ErrorPage>().cloned();
+    let is_html = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    if marked.is_none() && is_html {
+        return res; // a page that already explains itself (e.g. the login form)
+    }
+    let message = marked
+        .map(|m| m.message)
+        .unwrap_or_else(|| default_message(status));
+    let page = Page {
+        portal_name: state.settings.portal_name.clone(),
+        user,
+        csrf: csrf_token(&session).await.unwrap_or_default(),
+        flashes: Vec::new(),
+        css: state.assets.url("css/app.css"),
+        js: state.assets.url("js/app.js"),
+        path,
+    };
+    let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let mut out = (
+        status,
+        ErrorTemplate {
+            page,
+            status: status.as_u16(),
+            title: title(status),
+            message,
+        },
+    )
+        .into_response();
+    if let Some(r) = retry_after {
+        out.headers_mut().insert(header::RETRY_AFTER, r);
+    }
+    out
+}
+
+pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {
+    let detail = err
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| err.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    tracing::error!(panic = detail, "handler panicked");
+    ErrorPage::response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "服务器开小差了，请稍后再试。问题已记录。",
+    )
+}
