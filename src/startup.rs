@@ -40,6 +40,16 @@ impl Application {
         let listener = TcpListener::bind(settings.bind)
             .await
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        Self::with_listener(settings, listener, db, clock)
+    }
+
+    /// For tests: the caller binds first (port 0) so the base URL can name the real port.
+    pub fn with_listener(
+        settings: Settings,
+        listener: TcpListener,
+        db: PgPool,
+        clock: Arc<dyn Clock>,
+    ) -> anyhow::Result<Self> {
         let id_key = Arc::new(id_card_key(&settings)?);
         let store = PostgresStore::new(db.clone());
         let state = AppState {

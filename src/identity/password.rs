@@ -61,13 +61,38 @@ fn common_set() -> &'static HashSet<&'static str> {
     })
 }
 
-/// `P@ssw0rd!` → `passw0rd`: lower-case letters and digits only, so decorating a common
-/// password with symbols and capitals does not slip past the list.
-fn skeleton(p: &str) -> String {
-    p.chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
+/// Ways a common password is commonly dressed up: capitals and symbols (`Password1!`),
+/// look-alike symbols (`P@ssw0rd`, `p@$$word`) and a year or number after a word
+/// (`Dragon#2026`). Each variant is looked up in the list.
+fn variants(p: &str) -> Vec<String> {
+    let lower = p.to_lowercase();
+    let alnum = |s: &str| -> String { s.chars().filter(|c| c.is_ascii_alphanumeric()).collect() };
+    let unleet: String = lower
+        .chars()
+        .map(|c| match c {
+            '@' | '4' => 'a',
+            '$' | '5' => 's',
+            '0' => 'o',
+            '1' | '!' => 'i',
+            '3' => 'e',
+            '7' => 't',
+            c => c,
+        })
+        .collect();
+    let stripped = alnum(&lower);
+    let word = stripped
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_owned();
+    let mut v = vec![
+        lower.clone(),
+        stripped,
+        alnum(&unleet),
+        alnum(&lower.replace(['@'], "a").replace('$', "s")),
+    ];
+    if word.len() >= 4 {
+        v.push(word);
+    }
+    v
 }
 
 pub const MIN_LEN: usize = 8;
@@ -93,8 +118,10 @@ pub fn policy_violations(password: &str, account: &str) -> Vec<&'static str> {
     if acct.len() >= 3 && lower.contains(&acct) {
         v.push("密码不能包含账号");
     }
-    let sk = skeleton(password);
-    if common_set().contains(lower.as_str()) || common_set().contains(sk.as_str()) {
+    if variants(password)
+        .iter()
+        .any(|v| common_set().contains(v.as_str()))
+    {
         v.push("该密码过于常见，容易被猜中，请换一个");
     }
     v

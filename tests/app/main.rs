@@ -1,1 +1,9 @@
+//! Integration tests: the real application over HTTP against a real PostgreSQL, and
+//! browser tests in headless Chromium.
 
+mod bootstrap;
+mod browser;
+mod helpers;
+mod login;
+mod pages;
+mod security;

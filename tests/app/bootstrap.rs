@@ -1,0 +1,118 @@
+use service_hall::db::{self, EmbeddedPostgres, embedded::find_bin_dir};
+use sqlx::{Connection, PgConnection};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let app = spawn_app().await;
+    let count = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM _sqlx_migrations")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    let before = count().await;
+    assert!(before >= 1);
+    db::migrate(&app.db).await.expect("second run");
+    db::migrate(&app.db).await.expect("third run");
+    assert_eq!(count().await, before);
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(users, 5, "nothing lost");
+}
+
+#[tokio::test]
+async fn the_audit_log_is_append_only() {
+    let app = spawn_app().await;
+    app.login("S2024001", DEMO_PASSWORD).await;
+    assert!(
+        sqlx::query("UPDATE audit_log SET outcome = 'failure'")
+            .execute(&app.db)
+            .await
+            .is_err()
+    );
+    assert!(
+        sqlx::query("DELETE FROM audit_log")
+            .execute(&app.db)
+            .await
+            .is_err()
+    );
+    assert_eq!(app.audit_count("login", "success").await, 1);
+}
+
+#[tokio::test]
+async fn seeding_twice_changes_nothing() {
+    let app = spawn_app().await;
+    let key = service_hall::identity::idcard::IdCardKey::from_secret(TEST_SECRET);
+    service_hall::seed::seed_demo(&app.db, &key).await.unwrap();
+    let (users, depts, roles): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM departments), (SELECT count(*) FROM user_roles)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((users, depts, roles), (5, 22, 2));
+    assert!(depts >= 8);
+}
+
+/// The embedded cluster: start, write, stop, start again (and again over a stale
+/// `postmaster.pid`, as after a crash): the data is still there.
+#[test]
+fn embedded_cluster_keeps_data_across_restarts() {
+    if find_bin_dir().is_none() {
+        if std::env::var("E2E_REQUIRED").is_ok_and(|v| v == "1") {
+            panic!("PostgreSQL server binaries are required (E2E_REQUIRED=1)");
+        }
+        eprintln!("skipped: no PostgreSQL server binaries");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("service-hall-boot-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let mut pg = EmbeddedPostgres::start(&dir).expect("first start");
+    rt.block_on(async {
+        let opts = pg.connect_options(db::EMBEDDED_DB);
+        db::ensure_database(&opts).await.unwrap();
+        let mut c = PgConnection::connect_with(&opts).await.unwrap();
+        sqlx::query("CREATE TABLE kept (v text)")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO kept VALUES ('still here')")
+            .execute(&mut c)
+            .await
+            .unwrap();
+        c.close().await.unwrap();
+    });
+    // Only a Unix socket: no TCP listener was configured.
+    let conf = std::fs::read_to_string(dir.join("postmaster.opts")).unwrap();
+    assert!(conf.contains("listen_addresses="), "{conf}");
+    pg.stop();
+    assert!(
+        !dir.join("postmaster.pid").exists(),
+        "clean shutdown removes the pid file"
+    );
+
+    // A crash leaves a pid file naming a process that is gone.
+    std::fs::write(dir.join("postmaster.pid"), "999999\n/tmp\n").unwrap();
+    let mut pg = EmbeddedPostgres::start(&dir).expect("start over a stale pid file");
+    let v: String = rt.block_on(async {
+        let mut c = PgConnection::connect_with(&pg.connect_options(db::EMBEDDED_DB))
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT v FROM kept")
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    });
+    assert_eq!(v, "still here");
+    pg.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,273 @@
+//! Browser tests in headless Chromium through ChromeDriver (Debian's `chromium` and
+//! `chromium-driver`). Without them the tests report themselves skipped, unless
+//! `E2E_REQUIRED=1`, which makes that a failure.
+
+use std::{
+    net::TcpListener,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::helpers::*;
+
+fn find(cmds: &[&str]) -> Option<PathBuf> {
+    for c in cmds {
+        for dir in std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()) {
+            let p = dir.join(c);
+            if p.is_file() {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+pub struct Browser {
+    driver: Child,
+    pub client: Client,
+    _profile: PathBuf,
+}
+
+impl Browser {
+    /// `None` (skipped) when Chromium is missing and E2E_REQUIRED is not 1.
+    pub async fn start(width: u32, height: u32) -> Option<Browser> {
+        let driver_bin = find(&["chromedriver"]);
+        let chrome_bin = find(&["chromium", "chromium-browser", "google-chrome"]);
+        let (Some(driver_bin), Some(chrome_bin)) = (driver_bin, chrome_bin) else {
+            if std::env::var("E2E_REQUIRED").is_ok_and(|v| v == "1") {
+                panic!("E2E_REQUIRED=1 but chromium / chromedriver are not installed");
+            }
+            eprintln!("skipped: chromium and chromedriver are not installed");
+            return None;
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let driver = Command::new(driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let profile =
+            std::env::temp_dir().join(format!("hall-chrome-{}", uuid::Uuid::new_v4().simple()));
+        let mut caps = serde_json::Map::new();
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chrome_bin,
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+                    format!("--window-size={width},{height}"),
+                    format!("--user-data-dir={}", profile.display()),
+                ]
+            }),
+        );
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let client = loop {
+            match ClientBuilder::rustls()
+                .unwrap()
+                .capabilities(caps.clone())
+                .connect(&format!("http://127.0.0.1:{port}"))
+                .await
+            {
+                Ok(c) => break c,
+                Err(e) if Instant::now() > deadline => panic!("chromedriver: {e}"),
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        };
+        client.set_window_size(width, height).await.unwrap();
+        Some(Browser {
+            driver,
+            client,
+            _profile: profile,
+        })
+    }
+
+    pub async fn screenshot(&self, name: &str) {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        let png = self.client.screenshot().await.unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.client.clone().close().await;
+        let _ = self.driver.kill();
+        let _ = self.driver.wait();
+        let _ = std::fs::remove_dir_all(&self._profile);
+    }
+}
+
+async fn sign_in_through_the_login_page(width: u32, height: u32) {
+    let app = spawn_app().await;
+    let Some(b) = Browser::start(width, height).await else {
+        return;
+    };
+    let c = &b.client;
+    c.goto(&app.url("/")).await.unwrap();
+    b.screenshot(&format!("home-visitor-{width}")).await;
+    c.goto(&app.url("/login")).await.unwrap();
+    b.screenshot(&format!("login-{width}")).await;
+    c.find(Locator::Id("account"))
+        .await
+        .unwrap()
+        .send_keys("S2024001")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(DEMO_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let who = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".account .who"))
+        .await
+        .expect("signed in");
+    assert_eq!(who.text().await.unwrap(), "张三");
+    assert_eq!(c.current_url().await.unwrap().path(), "/");
+    let hero = c
+        .find(Locator::Css(".hero h1"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(hero, "您好，张三");
+    b.screenshot(&format!("home-{width}")).await;
+    c.goto(&app.url("/center")).await.unwrap();
+    b.screenshot(&format!("center-{width}")).await;
+
+    // A wrong password shows the message next to the form, in the page.
+    c.find(Locator::Css("form[action='/logout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("account"))
+        .await
+        .unwrap()
+        .send_keys("S2024001")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("Wrong@2026")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let alert = c
+        .wait()
+        .for_element(Locator::Css(".alert-error"))
+        .await
+        .unwrap();
+    assert_eq!(alert.text().await.unwrap(), "账号或密码错误");
+    b.screenshot(&format!("login-error-{width}")).await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn browser_sign_in_desktop() {
+    sign_in_through_the_login_page(1280, 900).await;
+}
+
+#[tokio::test]
+async fn browser_sign_in_phone() {
+    sign_in_through_the_login_page(390, 844).await;
+}
+
+#[tokio::test]
+async fn browser_forced_password_change() {
+    let app = spawn_app().await;
+    let Some(b) = Browser::start(390, 844).await else {
+        return;
+    };
+    let c = &b.client;
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("account"))
+        .await
+        .unwrap()
+        .send_keys("T2003")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys("151004")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("new_password"))
+        .await
+        .unwrap();
+    assert_eq!(c.current_url().await.unwrap().path(), "/password/change");
+    b.screenshot("password-change-390").await;
+    c.find(Locator::Id("current"))
+        .await
+        .unwrap()
+        .send_keys("151004")
+        .await
+        .unwrap();
+    c.find(Locator::Id("new_password"))
+        .await
+        .unwrap()
+        .send_keys("Zhao#Lan2026x")
+        .await
+        .unwrap();
+    c.find(Locator::Id("confirm"))
+        .await
+        .unwrap()
+        .send_keys("Zhao#Lan2026x")
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let flash = c
+        .wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    let text = flash.text().await.unwrap();
+    b.screenshot("password-changed-390").await;
+    assert!(text.contains("密码已修改"), "{text}");
+    b.close().await;
+}

@@ -1,0 +1,298 @@
+//! Test harness: the real application on port 0, a fresh database per test cloned from a
+//! migrated and seeded template, and a cookie-keeping HTTP client.
+//!
+//! Uses `DATABASE_URL` when set, else one embedded cluster (in a temp folder) for the
+//! whole test binary.
+
+use std::{
+    str::FromStr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use reqwest::{Client, Response, redirect::Policy};
+use service_hall::{
+    clock::TestClock,
+    config::{Secret, Settings},
+    db::{self, EmbeddedPostgres},
+    identity::idcard::IdCardKey,
+    seed,
+    startup::Application,
+};
+use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
+
+pub const TEST_SECRET: &str = "test-secret-key";
+pub const DEMO_PASSWORD: &str = "Demo@2026";
+
+struct Cluster {
+    opts: PgConnectOptions,
+    template: String,
+    _embedded: Option<EmbeddedPostgres>,
+}
+
+fn cluster() -> &'static Cluster {
+    static CLUSTER: OnceLock<Cluster> = OnceLock::new();
+    CLUSTER.get_or_init(|| {
+        // Its own thread and runtime: the pools made here must not outlive them.
+        std::thread::spawn(init_cluster)
+            .join()
+            .expect("cluster init thread")
+    })
+}
+
+fn init_cluster() -> Cluster {
+    let (opts, embedded) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => (
+            PgConnectOptions::from_str(&url).expect("DATABASE_URL"),
+            None,
+        ),
+        None => {
+            let base = std::env::temp_dir();
+            remove_stale_test_clusters(&base);
+            let dir = base.join(format!("service-hall-test-{}", std::process::id()));
+            let pg = EmbeddedPostgres::start(&dir).expect("start the embedded test cluster");
+            (pg.connect_options("postgres"), Some(pg))
+        }
+    };
+    let template = format!("hall_tpl_{}", uuid::Uuid::new_v4().simple());
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut conn = PgConnection::connect_with(&opts.clone().database("postgres"))
+            .await
+            .expect("connect to the test server");
+        conn.execute(format!("CREATE DATABASE {template}").as_str())
+            .await
+            .expect("create template database");
+        conn.close().await.ok();
+        let pool = PgPool::connect_with(opts.clone().database(&template))
+            .await
+            .unwrap();
+        db::migrate(&pool).await.expect("migrate the template");
+        seed::seed_demo(&pool, &IdCardKey::from_secret(TEST_SECRET))
+            .await
+            .expect("seed the template");
+        pool.close().await;
+    });
+    Cluster {
+        opts,
+        template,
+        _embedded: embedded,
+    }
+}
+
+/// Test clusters of test processes that are gone.
+fn remove_stale_test_clusters(base: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(base) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if let Some(pid) = name
+            .strip_prefix("service-hall-test-")
+            .and_then(|p| p.parse::<u32>().ok())
+        {
+            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let _ = std::fs::remove_dir_all(e.path());
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub db: PgPool,
+    pub clock: TestClock,
+    pub client: Client,
+    db_name: String,
+}
+
+pub fn test_settings() -> Settings {
+    let mut s = Settings::defaults();
+    s.bind = "127.0.0.1:0".parse().unwrap();
+    s.secret_key = Some(Secret(TEST_SECRET.into()));
+    s.data_dir = std::env::temp_dir().join("service-hall-test-data");
+    s.db_max_connections = 5;
+    s
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    let c = cluster();
+    let db_name = format!("hall_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::connect_with(&c.opts.clone().database("postgres"))
+        .await
+        .expect("connect");
+    // Cloning a template is refused while another clone is reading it; retry briefly.
+    let mut tries = 0;
+    loop {
+        let r = conn
+            .execute(format!("CREATE DATABASE {db_name} TEMPLATE {}", c.template).as_str())
+            .await;
+        match r {
+            Ok(_) => break,
+            Err(e) if tries < 50 => {
+                tries += 1;
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("create test database: {e}"),
+        }
+    }
+    conn.close().await.ok();
+    let db = PgPool::connect_with(c.opts.clone().database(&db_name))
+        .await
+        .unwrap();
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mut settings = test_settings();
+    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    configure(&mut settings);
+    let clock = TestClock::default();
+    let app = Application::with_listener(settings, listener, db.clone(), Arc::new(clock.clone()))
+        .expect("build app");
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        db,
+        clock,
+        client: new_client(),
+        db_name,
+    }
+}
+
+pub fn new_client() -> Client {
+    Client::builder()
+        .redirect(Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // Leave nothing behind on a shared server.
+        let opts = cluster().opts.clone().database("postgres");
+        let name = self.db_name.clone();
+        // FORCE ends the app's connections; they belong to the test's runtime, which is
+        // about to end too.
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok(mut c) = PgConnection::connect_with(&opts).await {
+                    let _ = c
+                        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// The value of the first hidden `_csrf` field in a page.
+pub fn csrf_from(html: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let start = html.find(marker).expect("page has a CSRF field") + marker.len();
+    html[start..start + html[start..].find('"').unwrap()].to_owned()
+}
+
+pub fn location(r: &Response) -> String {
+    r.headers()
+        .get("location")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default()
+}
+
+/// Text of the first element with class `cls` (e.g. the login error alert), tags removed.
+pub fn text_of_class(html: &str, cls: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(&format!(".{cls}")).unwrap();
+    doc.select(&sel)
+        .next()
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+}
+
+pub fn texts_of_class(html: &str, cls: &str) -> Vec<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(&format!(".{cls}")).unwrap();
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect()
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.get_with(&self.client, path).await
+    }
+
+    pub async fn get_with(&self, client: &Client, path: &str) -> Response {
+        client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    /// GET `page` for its CSRF token, then POST `fields` (+ token) to `action`.
+    pub async fn submit(
+        &self,
+        client: &Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> Response {
+        let html = self.get_with(client, page).await.text().await.unwrap();
+        let token = csrf_from(&html);
+        let mut form: Vec<(&str, &str)> = fields.to_vec();
+        form.push(("_csrf", &token));
+        client
+            .post(self.url(action))
+            .form(&form)
+            .send()
+            .await
+            .expect("POST")
+    }
+
+    pub async fn login_with(&self, client: &Client, account: &str, password: &str) -> Response {
+        self.submit(
+            client,
+            "/login",
+            "/login",
+            &[("account", account), ("password", password)],
+        )
+        .await
+    }
+
+    pub async fn login(&self, account: &str, password: &str) -> Response {
+        self.login_with(&self.client, account, password).await
+    }
+
+    pub async fn logout_with(&self, client: &Client) -> Response {
+        self.submit(client, "/", "/logout", &[]).await
+    }
+
+    pub async fn audit_count(&self, action: &str, outcome: &str) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = $1 AND outcome = $2")
+            .bind(action)
+            .bind(outcome)
+            .fetch_one(&self.db)
+            .await
+            .unwrap()
+    }
+
+    /// The name in the header's account menu, if signed in.
+    pub async fn signed_in_as(&self, client: &Client) -> Option<String> {
+        let html = self.get_with(client, "/").await.text().await.unwrap();
+        text_of_class(&html, "who")
+    }
+}
