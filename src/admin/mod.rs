@@ -113,6 +113,7 @@ async fn users(
     let term = q.q.trim().chars().take(64).collect::<String>();
     let pattern = format!("%{}%", escape_like(&term));
     let now = state.now();
+    #[allow(clippy::type_complexity)]
     let rows: Vec<(
         i64,
         String,

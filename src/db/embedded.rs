@@ -44,12 +44,12 @@ pub fn find_bin_dir() -> Option<PathBuf> {
             }
         }
     }
-    if let Ok(out) = Command::new("pg_config").arg("--bindir").output() {
-        if out.status.success() {
-            let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            if has_both(&d) {
-                return Some(d);
-            }
+    if let Ok(out) = Command::new("pg_config").arg("--bindir").output()
+        && out.status.success()
+    {
+        let d = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        if has_both(&d) {
+            return Some(d);
         }
     }
     let mut versions: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
@@ -222,20 +222,20 @@ impl EmbeddedPostgres {
         let deadline = Instant::now() + Duration::from_secs(60);
         let pid_file = self.dir.join("postmaster.pid");
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait()? {
-                    self.child = None;
-                    bail!(
-                        "PostgreSQL exited during start-up ({status}); last log lines:\n{}",
-                        tail(log_path, 20)
-                    );
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                self.child = None;
+                bail!(
+                    "PostgreSQL exited during start-up ({status}); last log lines:\n{}",
+                    tail(log_path, 20)
+                );
             }
             // Line 8 of postmaster.pid is the server status; "ready" once it accepts.
-            if let Ok(s) = fs::read_to_string(&pid_file) {
-                if s.lines().nth(7).is_some_and(|l| l.trim() == "ready") {
-                    return Ok(());
-                }
+            if let Ok(s) = fs::read_to_string(&pid_file)
+                && s.lines().nth(7).is_some_and(|l| l.trim() == "ready")
+            {
+                return Ok(());
             }
             if Instant::now() > deadline {
                 bail!(

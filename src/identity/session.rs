@@ -189,16 +189,15 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        if state.settings.trust_proxy {
-            if let Some(ip) = parts
+        if state.settings.trust_proxy
+            && let Some(ip) = parts
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.split(',').next())
                 .and_then(|v| v.trim().parse().ok())
-            {
-                return Ok(ClientIp(Some(ip)));
-            }
+        {
+            return Ok(ClientIp(Some(ip)));
         }
         Ok(ClientIp(
             parts

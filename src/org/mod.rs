@@ -7,22 +7,12 @@ pub struct DeptSummary {
     pub id: i64,
     pub name: String,
     pub kind: String,
-    /// People in this department or any department below it.
-    pub people: i64,
 }
 
-/// The departments directly under the school, with head counts of their subtrees.
+/// The departments directly under the school (学院 and 部处), in display order.
 pub async fn top_departments(db: &PgPool) -> sqlx::Result<Vec<DeptSummary>> {
     sqlx::query_as(
-        "WITH RECURSIVE sub AS (
-             SELECT d.id AS top_id, d.id FROM departments d
-             JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
-             UNION ALL
-             SELECT sub.top_id, c.id FROM departments c JOIN sub ON c.parent_id = sub.id
-         )
-         SELECT t.id, t.name, t.kind,
-                (SELECT count(*) FROM users u JOIN sub s ON s.id = u.department_id
-                 WHERE s.top_id = t.id AND u.status <> 'locked') AS people
+        "SELECT t.id, t.name, t.kind
          FROM departments t JOIN departments p ON p.id = t.parent_id AND p.parent_id IS NULL
          ORDER BY t.sort_order, t.id",
     )

@@ -93,10 +93,9 @@ fn remove_stale_test_clusters(base: &std::path::Path) {
         if let Some(pid) = name
             .strip_prefix("service-hall-test-")
             .and_then(|p| p.parse::<u32>().ok())
+            && !std::path::Path::new(&format!("/proc/{pid}")).exists()
         {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                let _ = std::fs::remove_dir_all(e.path());
-            }
+            let _ = std::fs::remove_dir_all(e.path());
         }
     }
 }
