@@ -152,6 +152,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "database pool size per instance",
     },
     EnvVar {
+        name: "HALL_PG_OS_USER",
+        default: "postgres",
+        help: "system account for the embedded cluster when running as root",
+    },
+    EnvVar {
+        name: "HALL_LOG_FORMAT",
+        default: "text",
+        help: "json for JSON logs",
+    },
+    EnvVar {
         name: "RUST_LOG",
         default: "info,service_hall=info",
         help: "log filter (tracing)",
