@@ -1,29 +1,119 @@
-//! 首页.
+//! 首页: search, 推荐服务, 服务分类, 直通部门, 推荐系统, 便民服务, 通知公告, and for
+//! signed-in people 我的收藏.
 
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{Router, extract::State, routing::get};
 
-use crate::{error::AppResult, org, state::AppState, web::page::Page};
+use crate::{
+    catalog::{
+        self, CategoryCount, FavService, Option2, SystemView,
+        model::{kind_label, viewer_audience},
+        notices::{self, NoticeItem},
+    },
+    error::AppResult,
+    identity::session::MaybeUser,
+    state::AppState,
+    web::page::Page,
+};
+
+pub struct Recommended {
+    pub id: i64,
+    pub name: String,
+    pub department: String,
+    pub kind: String,
+}
+
+impl Recommended {
+    pub fn kind_label(&self) -> &'static str {
+        kind_label(&self.kind)
+    }
+}
+
+pub struct SystemTile {
+    pub sys: SystemView,
+    pub favorited: bool,
+}
 
 #[derive(Template, WebTemplate)]
 #[template(path = "home.html")]
 pub struct HomeTemplate {
     pub page: Page,
-    pub colleges: Vec<org::DeptSummary>,
-    pub offices: Vec<org::DeptSummary>,
+    pub recommended: Vec<Recommended>,
+    pub categories: Vec<CategoryCount>,
+    pub departments: Vec<Option2>,
+    pub systems: Vec<SystemTile>,
+    pub links: Vec<(String, String)>,
+    pub notices: Vec<NoticeItem>,
+    pub fav_services: Vec<FavService>,
+    pub fav_systems: Vec<SystemView>,
 }
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/", get(home))
 }
 
-async fn home(State(state): State<AppState>, page: Page) -> AppResult<HomeTemplate> {
-    let depts = org::top_departments(&state.db).await?;
-    let (colleges, offices) = depts.into_iter().partition(|d| d.kind == "college");
+async fn home(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    page: Page,
+) -> AppResult<HomeTemplate> {
+    let db = &state.db;
+    let aud = viewer_audience(user.as_ref());
+    let recommended: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT s.id, s.name, d.name, s.kind FROM services s JOIN departments d ON d.id = s.department_id
+         WHERE s.status = 'published' AND $1 = ANY(s.recommend_for)
+         ORDER BY s.recommend_order, s.id LIMIT 8",
+    )
+    .bind(aud)
+    .fetch_all(db)
+    .await?;
+    let systems: Vec<SystemView> = sqlx::query_as(
+        "SELECT id, name, url, icon, description FROM campus_systems
+         WHERE cardinality(audiences) = 0 OR $1 = ANY(audiences) ORDER BY sort_order, id",
+    )
+    .bind(aud)
+    .fetch_all(db)
+    .await?;
+    let sys_ids: Vec<i64> = systems.iter().map(|s| s.id).collect();
+    let fav_sys = catalog::favorite_ids(db, user.as_ref(), "system", &sys_ids).await?;
+    let links = sqlx::query_as("SELECT name, url FROM convenience_links ORDER BY sort_order, id")
+        .fetch_all(db)
+        .await?;
+    let (fav_services, fav_systems) = match &user {
+        Some(u) => (
+            catalog::favorite_services(db, u.id).await?,
+            catalog::favorite_systems(db, u.id).await?,
+        ),
+        None => (Vec::new(), Vec::new()),
+    };
     Ok(HomeTemplate {
         page,
-        colleges,
-        offices,
+        recommended: recommended
+            .into_iter()
+            .map(|(id, name, department, kind)| Recommended {
+                id,
+                name,
+                department,
+                kind,
+            })
+            .collect(),
+        categories: catalog::categories_with_counts(db).await?,
+        departments: catalog::departments_with_counts(db)
+            .await?
+            .into_iter()
+            .filter(|d| d.count > 0)
+            .collect(),
+        systems: systems
+            .into_iter()
+            .map(|s| SystemTile {
+                favorited: fav_sys.contains(&s.id),
+                sys: s,
+            })
+            .collect(),
+        links,
+        notices: notices::latest(&state, 6, 0).await?,
+        fav_services,
+        fav_systems,
     })
 }

@@ -28,6 +28,10 @@ const DEPARTMENTS: &[(&str, Option<&str>, &str, &str)] = &[
     ("NIC", Some("SCHOOL"), "网络与信息中心", "office"),
     ("UNION", Some("SCHOOL"), "校工会", "office"),
     ("HOSP", Some("SCHOOL"), "校医院", "office"),
+    ("OFFICE", Some("SCHOOL"), "党政办公室", "office"),
+    ("LOG", Some("SCHOOL"), "后勤管理处", "office"),
+    ("LIB", Some("SCHOOL"), "图书馆", "office"),
+    ("INTL", Some("SCHOOL"), "国际合作与交流处", "office"),
     ("CS-OFFICE", Some("CS"), "计算机学院办公室", "section"),
     ("CS-SE", Some("CS"), "软件工程系", "section"),
     ("HR-STAFF", Some("HR"), "人事科", "section"),
@@ -223,6 +227,7 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
             grant(&mut tx, id, role, scope_id).await?;
         }
     }
+    seed_catalog(&mut tx).await?;
     sqlx::query(
         "INSERT INTO app_meta (key, value) VALUES ('demo_data', 'present')
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -230,6 +235,112 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
+    Ok(())
+}
+
+async fn category_id(conn: &mut PgConnection, code: &str) -> anyhow::Result<i64> {
+    sqlx::query_scalar("SELECT id FROM service_categories WHERE code = $1")
+        .bind(code)
+        .fetch_one(conn)
+        .await
+        .with_context(|| format!("category {code}"))
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Demo categories, services, systems, links and notices that are missing.
+async fn seed_catalog(tx: &mut PgConnection) -> anyhow::Result<()> {
+    use crate::catalog::{demo, store};
+    let now = chrono::Utc::now();
+    for (i, c) in demo::CATEGORIES.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO service_categories (code, name, icon, sort_order) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (code) DO NOTHING",
+        )
+        .bind(c.code)
+        .bind(c.name)
+        .bind(c.icon)
+        .bind(i as i32)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for s in demo::SERVICES {
+        let mut start_department_ids = Vec::new();
+        for d in s.start_depts {
+            start_department_ids.push(dept_id(tx, d).await?);
+        }
+        let new = store::NewService {
+            code: s.code.into(),
+            name: s.name.into(),
+            department_id: dept_id(tx, s.dept).await?,
+            category_id: category_id(tx, s.category).await?,
+            audiences: strings(s.audiences),
+            tags: strings(s.tags),
+            summary: s.summary.into(),
+            conditions: s.conditions.into(),
+            materials: s.materials.into(),
+            process: s.process.into(),
+            time_limit: s.time_limit.into(),
+            location: s.location.into(),
+            phone: s.phone.into(),
+            faq: s.faq.into(),
+            kind: s.kind.into(),
+            external_url: s.external_url.map(Into::into),
+            start_user_types: strings(s.start_user_types),
+            start_department_ids,
+            start_roles: strings(s.start_roles),
+            status: "published".into(),
+            recommend_for: strings(s.recommend_for),
+            recommend_order: s.recommend_order,
+        };
+        store::insert_service(tx, &new, now).await?;
+    }
+    for (i, sys) in demo::SYSTEMS.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO campus_systems (name, url, icon, description, audiences, sort_order)
+             SELECT $1, $2, $3, $4, $5, $6
+             WHERE NOT EXISTS (SELECT 1 FROM campus_systems WHERE name = $1)",
+        )
+        .bind(sys.name)
+        .bind(sys.url)
+        .bind(sys.icon)
+        .bind(sys.description)
+        .bind(strings(sys.audiences))
+        .bind(i as i32)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for (i, l) in demo::LINKS.iter().enumerate() {
+        sqlx::query(
+            "INSERT INTO convenience_links (name, url, sort_order) SELECT $1, $2, $3
+             WHERE NOT EXISTS (SELECT 1 FROM convenience_links WHERE name = $1)",
+        )
+        .bind(l.name)
+        .bind(l.url)
+        .bind(i as i32)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for n in demo::NOTICES {
+        let dept = match n.dept {
+            Some(d) => Some(dept_id(tx, d).await?),
+            None => None,
+        };
+        sqlx::query(
+            "INSERT INTO announcements (title, body_markdown, department_id, published_at, pinned)
+             SELECT $1, $2, $3, $4, $5
+             WHERE NOT EXISTS (SELECT 1 FROM announcements WHERE title = $1)",
+        )
+        .bind(n.title)
+        .bind(n.body_markdown)
+        .bind(dept)
+        .bind(now - chrono::Duration::days(n.days_ago) - chrono::Duration::hours(2))
+        .bind(n.pinned)
+        .execute(&mut *tx)
+        .await?;
+    }
     Ok(())
 }
 

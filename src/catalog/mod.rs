@@ -1,26 +1,598 @@
-//! 服务中心. The service catalog (services, categories, search) builds on this page; until
-//! services are published it lists the 服务部门 and says plainly that none are online.
+//! 服务中心, 服务指南, 收藏 and 通知公告.
+
+pub mod demo;
+pub mod generate;
+pub mod model;
+pub mod notices;
+pub mod search;
+pub mod store;
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::{Router, extract::State, routing::get};
+use axum::{
+    Form, Json, Router,
+    extract::{Path, Query, State},
+    http::{HeaderMap, header},
+    response::{IntoResponse, Redirect, Response},
+    routing::get,
+};
+use serde::Deserialize;
+use tower_sessions::Session;
 
-use crate::{error::AppResult, org, state::AppState, web::page::Page};
+use crate::{
+    error::{AppError, AppResult},
+    identity::session::{CurrentUser, MaybeUser, safe_next, urlencode},
+    state::AppState,
+    web::page::{Page, flash},
+};
+use model::{AUDIENCES, StartRule, audience_label, kind_label};
+use search::{Filters, RawFilters, Sort};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/services", get(services))
+    Router::new()
+        .route("/services", get(services))
+        .route("/services/{id}", get(guide))
+        .route("/services/{id}/apply", get(apply))
+        .route("/favorites", get(favorites_page).post(toggle_favorite))
+        .route("/notices", get(notices::list))
+        .route("/notices/{id}", get(notices::detail))
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Option2 {
+    pub id: i64,
+    pub name: String,
+    pub count: i64,
+}
+
+pub async fn categories_with_counts(db: &sqlx::PgPool) -> sqlx::Result<Vec<CategoryCount>> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, c.icon,
+                (SELECT count(*) FROM services s WHERE s.category_id = c.id AND s.status = 'published') AS count
+         FROM service_categories c ORDER BY c.sort_order, c.id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CategoryCount {
+    pub id: i64,
+    pub name: String,
+    pub icon: String,
+    pub count: i64,
+}
+
+/// Top departments (学院, 部处) with the published services of their subtrees.
+pub async fn departments_with_counts(db: &sqlx::PgPool) -> sqlx::Result<Vec<Option2>> {
+    sqlx::query_as(
+        "SELECT t.id, t.name,
+                (SELECT count(*) FROM services s
+                 WHERE s.status = 'published' AND s.department_id IN (SELECT dept_subtree(t.id))) AS count
+         FROM departments t JOIN departments p ON p.id = t.parent_id AND p.parent_id IS NULL
+         ORDER BY t.sort_order, t.id",
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// Which of `ids` the user has favorited.
+pub async fn favorite_ids(
+    db: &sqlx::PgPool,
+    user: Option<&CurrentUser>,
+    kind: &str,
+    ids: &[i64],
+) -> sqlx::Result<Vec<i64>> {
+    let Some(u) = user else { return Ok(Vec::new()) };
+    sqlx::query_scalar(
+        "SELECT target_id FROM favorites WHERE user_id = $1 AND kind = $2 AND target_id = ANY($3)",
+    )
+    .bind(u.id)
+    .bind(kind)
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
+pub struct Letter {
+    pub letter: char,
+    pub href: String,
+    pub active: bool,
+}
+
+pub struct Chip {
+    pub label: String,
+    pub href: String,
+    pub active: bool,
+}
+
+pub struct HitView {
+    pub hit: search::Hit,
+    pub favorited: bool,
+    pub updated: String,
+}
+
+impl HitView {
+    pub fn kind_label(&self) -> &'static str {
+        kind_label(&self.hit.kind)
+    }
+    pub fn audience_labels(&self) -> Vec<&'static str> {
+        self.hit
+            .audiences
+            .iter()
+            .map(|a| audience_label(a))
+            .collect()
+    }
 }
 
 #[derive(Template, WebTemplate)]
 #[template(path = "catalog/services.html")]
 pub struct ServicesTemplate {
     pub page: Page,
-    pub departments: Vec<org::DeptSummary>,
+    pub filters: Filters,
+    pub audiences: Vec<Chip>,
+    pub categories: Vec<Chip>,
+    pub departments: Vec<Chip>,
+    pub letters: Vec<Letter>,
+    pub sorts: Vec<Chip>,
+    pub hits: Vec<HitView>,
+    pub total: i64,
+    pub prev_href: Option<String>,
+    pub next_href: Option<String>,
+    pub last_page: i64,
+    pub clear_href: String,
+    pub here: String,
 }
 
-async fn services(State(state): State<AppState>, page: Page) -> AppResult<ServicesTemplate> {
+async fn services(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    page: Page,
+    Query(raw): Query<RawFilters>,
+) -> AppResult<ServicesTemplate> {
+    let f: Filters = raw.into();
+    let db = &state.db;
+    let results = search::search(db, &f).await?;
+    let ids: Vec<i64> = results.hits.iter().map(|h| h.id).collect();
+    let favs = favorite_ids(db, user.as_ref(), "service", &ids).await?;
+    let tz = state.settings.time_zone;
+    let hits = results
+        .hits
+        .into_iter()
+        .map(|h| HitView {
+            favorited: favs.contains(&h.id),
+            updated: h
+                .updated_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d")
+                .to_string(),
+            hit: h,
+        })
+        .collect();
+    let chip = |label: String, key: &str, value: Option<String>, active: bool| Chip {
+        label,
+        href: f.with(&[(key, if active { None } else { value })]),
+        active,
+    };
+    let mut audiences = vec![Chip {
+        label: "全部".into(),
+        href: f.with(&[("aud", None)]),
+        active: f.aud.is_none(),
+    }];
+    audiences.extend(AUDIENCES.iter().map(|(code, label)| {
+        chip(
+            (*label).into(),
+            "aud",
+            Some((*code).into()),
+            f.aud.as_deref() == Some(*code),
+        )
+    }));
+    let mut categories = vec![Chip {
+        label: "全部".into(),
+        href: f.with(&[("cat", None)]),
+        active: f.cat.is_none(),
+    }];
+    categories.extend(
+        categories_with_counts(db)
+            .await?
+            .into_iter()
+            .filter(|c| c.count > 0)
+            .map(|c| chip(c.name, "cat", Some(c.id.to_string()), f.cat == Some(c.id))),
+    );
+    let mut departments = vec![Chip {
+        label: "全部".into(),
+        href: f.with(&[("dept", None)]),
+        active: f.dept.is_none(),
+    }];
+    departments.extend(
+        departments_with_counts(db)
+            .await?
+            .into_iter()
+            .filter(|d| d.count > 0 || f.dept == Some(d.id))
+            .map(|d| chip(d.name, "dept", Some(d.id.to_string()), f.dept == Some(d.id))),
+    );
+    let letters = ('A'..='Z')
+        .map(|l| Letter {
+            letter: l,
+            active: f.letter == Some(l),
+            href: f.with(&[(
+                "letter",
+                if f.letter == Some(l) {
+                    None
+                } else {
+                    Some(l.to_string())
+                },
+            )]),
+        })
+        .collect();
+    let sorts = [
+        (Sort::Recommended, "推荐"),
+        (Sort::Name, "名称"),
+        (Sort::Updated, "最近更新"),
+    ]
+    .into_iter()
+    .map(|(s, label)| Chip {
+        label: label.into(),
+        href: f.with(&[("sort", Some(s.code().into()))]),
+        active: f.sort == s,
+    })
+    .collect();
+    let last_page = ((results.total + search::PAGE_SIZE - 1) / search::PAGE_SIZE).max(1);
+    let prev_href = (f.page > 1).then(|| f.with(&[("page", Some((f.page - 1).to_string()))]));
+    let next_href =
+        (f.page < last_page).then(|| f.with(&[("page", Some((f.page + 1).to_string()))]));
+    let here = f.with(&[("page", (f.page > 1).then(|| f.page.to_string()))]);
     Ok(ServicesTemplate {
         page,
-        departments: org::top_departments(&state.db).await?,
+        clear_href: "/services".into(),
+        filters: f,
+        audiences,
+        categories,
+        departments,
+        letters,
+        sorts,
+        hits,
+        total: results.total,
+        prev_href,
+        next_href,
+        last_page,
+        here,
+    })
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ServiceDetail {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub department_id: i64,
+    pub department: String,
+    pub category: String,
+    pub audiences: Vec<String>,
+    pub tags: Vec<String>,
+    pub summary: String,
+    pub conditions: String,
+    pub materials: String,
+    pub process: String,
+    pub time_limit: String,
+    pub location: String,
+    pub phone: String,
+    pub faq: String,
+    pub kind: String,
+    pub external_url: Option<String>,
+    pub start_user_types: Vec<String>,
+    pub start_department_ids: Vec<i64>,
+    pub start_roles: Vec<String>,
+    pub status: String,
+    pub updated_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl ServiceDetail {
+    pub fn rule(&self) -> StartRule {
+        StartRule {
+            start_user_types: self.start_user_types.clone(),
+            start_department_ids: self.start_department_ids.clone(),
+            start_roles: self.start_roles.clone(),
+        }
+    }
+    pub fn kind_label(&self) -> &'static str {
+        kind_label(&self.kind)
+    }
+    pub fn audience_labels(&self) -> Vec<&'static str> {
+        self.audiences.iter().map(|a| audience_label(a)).collect()
+    }
+    /// Guide sections that have content, in the manuals' order.
+    pub fn sections(&self) -> Vec<(&'static str, &str)> {
+        [
+            ("办理条件", self.conditions.as_str()),
+            ("所需材料", self.materials.as_str()),
+            ("办理流程", self.process.as_str()),
+            ("办理时限", self.time_limit.as_str()),
+            ("办理地点", self.location.as_str()),
+            ("咨询电话", self.phone.as_str()),
+            ("常见问题", self.faq.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.trim().is_empty())
+        .collect()
+    }
+}
+
+/// A published service (anyone), or any service for a 系统管理员; else 404.
+pub async fn load_service(
+    state: &AppState,
+    id: i64,
+    user: Option<&CurrentUser>,
+) -> AppResult<ServiceDetail> {
+    let s: Option<ServiceDetail> = sqlx::query_as(
+        "SELECT s.id, s.code, s.name, s.department_id, d.name AS department, c.name AS category,
+                s.audiences, s.tags, s.summary, s.conditions, s.materials, s.process, s.time_limit,
+                s.location, s.phone, s.faq, s.kind, s.external_url, s.start_user_types,
+                s.start_department_ids, s.start_roles, s.status, s.updated_at
+         FROM services s JOIN departments d ON d.id = s.department_id
+         JOIN service_categories c ON c.id = s.category_id WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?;
+    match s {
+        Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "catalog/guide.html")]
+pub struct GuideTemplate {
+    pub page: Page,
+    pub s: ServiceDetail,
+    pub favorited: bool,
+    /// Why the signed-in viewer may not start it (None: may, or a visitor).
+    pub refusal: Option<String>,
+    pub who: String,
+    pub updated: String,
+    pub here: String,
+}
+
+async fn guide(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<GuideTemplate> {
+    let s = load_service(&state, id, user.as_ref()).await?;
+    let rule = s.rule();
+    let refusal = match (&user, s.kind.as_str()) {
+        (Some(u), "online") => model::start_refusal(&state.db, &rule, u).await?,
+        _ => None,
+    };
+    let favorited = !favorite_ids(&state.db, user.as_ref(), "service", &[s.id])
+        .await?
+        .is_empty();
+    Ok(GuideTemplate {
+        page,
+        here: format!("/services/{}", s.id),
+        who: model::who_may_start(&state.db, &rule).await?,
+        updated: s
+            .updated_at
+            .with_timezone(&state.settings.time_zone)
+            .format("%Y-%m-%d")
+            .to_string(),
+        s,
+        favorited,
+        refusal,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "catalog/no_permission.html")]
+pub struct NoPermissionTemplate {
+    pub page: Page,
+    pub s: ServiceDetail,
+    pub reason: String,
+    pub who: String,
+}
+
+/// 立即办理. Visitors sign in first and come back to the guide; people who may not start
+/// the service get a page saying who may and whom to ask.
+async fn apply(
+    State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
+    session: Session,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let s = load_service(&state, id, user.as_ref()).await?;
+    let Some(user) = user else {
+        return Ok(Redirect::to(&format!(
+            "/login?next={}",
+            urlencode(&format!("/services/{id}"))
+        ))
+        .into_response());
+    };
+    match s.kind.as_str() {
+        "external" => {
+            let url = s.external_url.clone().unwrap_or_default();
+            return Ok(Redirect::to(&url).into_response());
+        }
+        "guide" => return Ok(Redirect::to(&format!("/services/{id}")).into_response()),
+        _ => {}
+    }
+    let rule = s.rule();
+    if let Some(reason) = model::start_refusal(&state.db, &rule, &user).await? {
+        let who = model::who_may_start(&state.db, &rule).await?;
+        return Ok((
+            axum::http::StatusCode::FORBIDDEN,
+            NoPermissionTemplate {
+                page,
+                s,
+                reason,
+                who,
+            },
+        )
+            .into_response());
+    }
+    // The online form arrives with the forms and workflow module.
+    flash(
+        &session,
+        "info",
+        "该服务的在线表单尚未开放，请按服务指南办理。",
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/services/{id}")).into_response())
+}
+
+#[derive(Deserialize)]
+pub struct FavoriteForm {
+    kind: String,
+    id: i64,
+    back: Option<String>,
+}
+
+/// 收藏 / 取消收藏. A plain form post (redirects back) or, from the page script,
+/// `Accept: application/json` (answers the new state).
+async fn toggle_favorite(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    headers: HeaderMap,
+    Form(form): Form<FavoriteForm>,
+) -> AppResult<Response> {
+    let table = match form.kind.as_str() {
+        "service" => "services",
+        "system" => "campus_systems",
+        _ => return Err(AppError::BadRequest("无法收藏该对象。")),
+    };
+    let exists: bool = if table == "services" {
+        sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM services WHERE id = $1 AND status = 'published')",
+        )
+        .bind(form.id)
+        .fetch_one(&state.db)
+        .await?
+    } else {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM campus_systems WHERE id = $1)")
+            .bind(form.id)
+            .fetch_one(&state.db)
+            .await?
+    };
+    if !exists {
+        return Err(AppError::NotFound);
+    }
+    // One statement each way, so double clicks cannot leave duplicates or errors.
+    let removed =
+        sqlx::query("DELETE FROM favorites WHERE user_id = $1 AND kind = $2 AND target_id = $3")
+            .bind(user.id)
+            .bind(&form.kind)
+            .bind(form.id)
+            .execute(&state.db)
+            .await?
+            .rows_affected();
+    let favorited = if removed == 0 {
+        sqlx::query(
+            "INSERT INTO favorites (user_id, kind, target_id, created_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(user.id)
+        .bind(&form.kind)
+        .bind(form.id)
+        .bind(state.now())
+        .execute(&state.db)
+        .await?;
+        true
+    } else {
+        false
+    };
+    let wants_json = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"));
+    if wants_json {
+        return Ok(Json(serde_json::json!({ "favorited": favorited })).into_response());
+    }
+    flash(
+        &session,
+        "success",
+        if favorited {
+            "已收藏"
+        } else {
+            "已取消收藏"
+        },
+    )
+    .await?;
+    Ok(Redirect::to(&safe_next(form.back.as_deref())).into_response())
+}
+
+pub struct FavService {
+    pub id: i64,
+    pub name: String,
+    pub department: String,
+    pub kind: String,
+}
+
+impl FavService {
+    pub fn kind_label(&self) -> &'static str {
+        kind_label(&self.kind)
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct SystemView {
+    pub id: i64,
+    pub name: String,
+    pub url: String,
+    pub icon: String,
+    pub description: String,
+}
+
+pub async fn favorite_services(db: &sqlx::PgPool, user_id: i64) -> sqlx::Result<Vec<FavService>> {
+    let rows: Vec<(i64, String, String, String)> = sqlx::query_as(
+        "SELECT s.id, s.name, d.name, s.kind FROM favorites f
+         JOIN services s ON s.id = f.target_id AND s.status = 'published'
+         JOIN departments d ON d.id = s.department_id
+         WHERE f.user_id = $1 AND f.kind = 'service' ORDER BY f.created_at DESC",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, name, department, kind)| FavService {
+            id,
+            name,
+            department,
+            kind,
+        })
+        .collect())
+}
+
+pub async fn favorite_systems(db: &sqlx::PgPool, user_id: i64) -> sqlx::Result<Vec<SystemView>> {
+    sqlx::query_as(
+        "SELECT c.id, c.name, c.url, c.icon, c.description FROM favorites f
+         JOIN campus_systems c ON c.id = f.target_id
+         WHERE f.user_id = $1 AND f.kind = 'system' ORDER BY f.created_at DESC",
+    )
+    .bind(user_id)
+    .fetch_all(db)
+    .await
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "catalog/favorites.html")]
+pub struct FavoritesTemplate {
+    pub page: Page,
+    pub services: Vec<FavService>,
+    pub systems: Vec<SystemView>,
+}
+
+async fn favorites_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+) -> AppResult<FavoritesTemplate> {
+    Ok(FavoritesTemplate {
+        page,
+        services: favorite_services(&state.db, user.id).await?,
+        systems: favorite_systems(&state.db, user.id).await?,
     })
 }

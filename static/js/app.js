@@ -1,9 +1,33 @@
 // Progressive enhancement only: every page works without this file.
 (function () {
   "use strict";
-  // Ask before actions marked as destructive (e.g. 解除锁定 in 管理后台).
   document.addEventListener("submit", function (e) {
-    var msg = e.target.getAttribute("data-confirm");
-    if (msg && !window.confirm(msg)) e.preventDefault();
+    var form = e.target;
+    // Ask before actions marked as destructive (e.g. 解除锁定 in 管理后台).
+    var msg = form.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { e.preventDefault(); return; }
+    // 收藏 toggles in place instead of reloading the page.
+    if (form.classList.contains("fav-form") && window.fetch) {
+      e.preventDefault();
+      var button = form.querySelector("button");
+      button.disabled = true;
+      fetch(form.action, {
+        method: "POST",
+        headers: { "Accept": "application/json", "Content-Type": "application/x-www-form-urlencoded" },
+        body: new URLSearchParams(new FormData(form)).toString(),
+        credentials: "same-origin"
+      }).then(function (r) {
+        if (!r.ok) throw new Error(r.status);
+        return r.json();
+      }).then(function (data) {
+        var on = !!data.favorited;
+        button.classList.toggle("on", on);
+        button.setAttribute("aria-pressed", on ? "true" : "false");
+        button.querySelector(".star").textContent = on ? "★" : "☆";
+        button.querySelector(".fav-label").textContent = on ? "已收藏" : "收藏";
+      }).catch(function () {
+        form.submit(); // fall back to the plain form post
+      }).then(function () { button.disabled = false; });
+    }
   });
 })();

@@ -271,3 +271,137 @@ async fn browser_forced_password_change() {
     assert!(text.contains("密码已修改"), "{text}");
     b.close().await;
 }
+
+/// A visitor types `gzzb` in the 首页 search box, opens 工作周报's guide, presses 立即办理
+/// and lands on 登录.
+async fn visitor_finds_a_service_by_initials(width: u32, height: u32) {
+    let app = spawn_app().await;
+    let Some(b) = Browser::start(width, height).await else {
+        return;
+    };
+    let c = &b.client;
+    c.goto(&app.url("/")).await.unwrap();
+    b.screenshot(&format!("home-catalog-{width}")).await;
+    let search = c
+        .find(Locator::Css(".hero-search input[name=q]"))
+        .await
+        .unwrap();
+    search.send_keys("gzzb").await.unwrap();
+    c.find(Locator::Css(".hero-search button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let first = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".service-item h2 a"))
+        .await
+        .unwrap();
+    assert_eq!(first.text().await.unwrap(), "工作周报");
+    b.screenshot(&format!("services-search-{width}")).await;
+    c.goto(&app.url("/services")).await.unwrap();
+    b.screenshot(&format!("services-{width}")).await;
+    c.back().await.unwrap();
+    let first = c
+        .wait()
+        .for_element(Locator::Css(".service-item h2 a"))
+        .await
+        .unwrap();
+    first.click().await.unwrap();
+    c.wait()
+        .for_element(Locator::Css(".guide-actions"))
+        .await
+        .unwrap();
+    b.screenshot(&format!("guide-{width}")).await;
+    c.find(Locator::LinkText("立即办理"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait().for_element(Locator::Id("account")).await.unwrap();
+    let url = c.current_url().await.unwrap();
+    assert_eq!(url.path(), "/login");
+    assert!(url.query().unwrap_or("").starts_with("next=%2Fservices%2F"));
+    b.close().await;
+}
+
+#[tokio::test]
+async fn browser_catalog_desktop() {
+    visitor_finds_a_service_by_initials(1280, 900).await;
+}
+
+#[tokio::test]
+async fn browser_catalog_phone() {
+    visitor_finds_a_service_by_initials(390, 844).await;
+}
+
+/// 收藏 with the page script: the button changes in place, no reload.
+#[tokio::test]
+async fn browser_favorite_toggles_in_place() {
+    let app = spawn_app().await;
+    let Some(b) = Browser::start(390, 844).await else {
+        return;
+    };
+    let c = &b.client;
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("account"))
+        .await
+        .unwrap()
+        .send_keys("S2024001")
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(DEMO_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".account .who"))
+        .await
+        .unwrap();
+    let id: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    c.goto(&app.url(&format!("/services/{id}"))).await.unwrap();
+    // Mark the page: a reload would lose this.
+    c.execute(
+        "document.body.dataset.marker = 'same-page'; return null;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.find(Locator::Css(".fav-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(".fav-button.on"))
+        .await
+        .unwrap();
+    let marker = c
+        .execute("return document.body.dataset.marker || null;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(marker, serde_json::json!("same-page"));
+    b.screenshot("guide-favorited-390").await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM favorites")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    b.close().await;
+}

@@ -3,6 +3,7 @@
 
 mod bootstrap;
 mod browser;
+mod catalog;
 mod helpers;
 mod login;
 mod pages;

@@ -1,0 +1,182 @@
+//! 服务中心 search over generated services: server-side query time (p50/p99) for Chinese,
+//! full-pinyin and initials queries, and the full HTTP round trip through the real router,
+//! next to references measured in the same run: `SELECT 1` on the same pool and axum's
+//! `/readyz` handler (one `SELECT 1`) over HTTP.
+//!
+//! cargo bench --bench search            (BENCH_SERVICES=10000, BENCH_ITERS=300)
+//! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
+
+use std::{
+    str::FromStr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use service_hall::{
+    catalog::{generate::generate_services, search},
+    clock::SystemClock,
+    config::{Secret, Settings},
+    db::{self, EmbeddedPostgres},
+    identity::idcard::IdCardKey,
+    seed,
+    startup::Application,
+};
+use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+struct Stat {
+    name: String,
+    p50: f64,
+    p99: f64,
+}
+
+fn stat(name: &str, mut v: Vec<Duration>) -> Stat {
+    v.sort();
+    Stat {
+        name: name.into(),
+        p50: percentile(&v, 0.5),
+        p99: percentile(&v, 0.99),
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let n: usize = std::env::var("BENCH_SERVICES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let iters: usize = std::env::var("BENCH_ITERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let (opts, embedded, dir) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => (PgConnectOptions::from_str(&url)?, None, None),
+        None => {
+            let dir =
+                std::env::temp_dir().join(format!("service-hall-bench-{}", std::process::id()));
+            let pg = EmbeddedPostgres::start(&dir)?;
+            (pg.connect_options("postgres"), Some(pg), Some(dir))
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(run(opts, n, iters));
+    drop(embedded);
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    result
+}
+
+async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<()> {
+    let name = format!("hall_bench_{}", std::process::id());
+    let mut admin = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await?;
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    let pool = PgPool::connect_with(opts.clone().database(&name)).await?;
+    db::migrate(&pool).await?;
+    seed::seed_demo(&pool, &IdCardKey::from_secret("bench")).await?;
+    let t = Instant::now();
+    generate_services(&pool, n, 42).await?;
+    let total: i64 = sqlx::query_scalar("SELECT count(*) FROM services")
+        .fetch_one(&pool)
+        .await?;
+    eprintln!(
+        "generated {n} services in {:.1}s ({total} in all)",
+        t.elapsed().as_secs_f64()
+    );
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let mut settings = Settings::defaults();
+    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
+    settings.secret_key = Some(Secret("bench".into()));
+    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+
+    let queries = [
+        ("chinese 请假", "请假"),
+        ("chinese 学生证明", "学生 证明"),
+        ("full pinyin qingjia", "qingjia"),
+        ("pinyin spaced qing jia", "qing jia"),
+        ("initials xsqj", "xsqj"),
+        ("no query (list)", ""),
+    ];
+    let mut stats = Vec::new();
+    // References first.
+    let mut v = Vec::new();
+    for i in 0..iters + 20 {
+        let t = Instant::now();
+        sqlx::query_scalar::<_, i32>("SELECT 1")
+            .fetch_one(&pool)
+            .await?;
+        if i >= 20 {
+            v.push(t.elapsed());
+        }
+    }
+    stats.push(stat("reference: SELECT 1 (pool)", v));
+    let mut v = Vec::new();
+    for i in 0..iters + 20 {
+        let t = Instant::now();
+        let r = client.get(format!("{base}/readyz")).send().await?;
+        r.bytes().await?;
+        if i >= 20 {
+            v.push(t.elapsed());
+        }
+    }
+    stats.push(stat("reference: GET /readyz (axum, SELECT 1)", v));
+
+    for (label, q) in queries {
+        let filters: search::Filters = search::RawFilters {
+            q: Some(q.into()),
+            ..Default::default()
+        }
+        .into();
+        let hits = search::search(&pool, &filters).await?.total;
+        let mut v = Vec::new();
+        for i in 0..iters + 20 {
+            let t = Instant::now();
+            search::search(&pool, &filters).await?;
+            if i >= 20 {
+                v.push(t.elapsed());
+            }
+        }
+        stats.push(stat(&format!("search query: {label} ({hits} hits)"), v));
+        let path = format!(
+            "{base}/services?q={}",
+            url::form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()
+        );
+        let mut v = Vec::new();
+        for i in 0..iters + 20 {
+            let t = Instant::now();
+            let r = client.get(&path).send().await?;
+            anyhow::ensure!(r.status() == 200);
+            r.bytes().await?;
+            if i >= 20 {
+                v.push(t.elapsed());
+            }
+        }
+        stats.push(stat(&format!("GET /services: {label}"), v));
+    }
+    println!("services: {total}, iterations: {iters}");
+    println!("{:<58} {:>9} {:>9}", "measurement", "p50 ms", "p99 ms");
+    for s in &stats {
+        println!("{:<58} {:>9.3} {:>9.3}", s.name, s.p50, s.p99);
+    }
+    pool.close().await;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,166 @@
+//! 通知公告: Markdown bodies rendered to sanitised HTML.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use crate::{
+    error::{AppError, AppResult},
+    state::AppState,
+    web::page::Page,
+};
+
+const PAGE_SIZE: i64 = 20;
+
+/// Markdown → HTML with pulldown-cmark, then ammonia keeps only safe tags and attributes
+/// (no scripts, event handlers or `javascript:` links). The result is the only HTML a
+/// template prints unescaped.
+pub fn render_markdown(md: &str) -> String {
+    use pulldown_cmark::{Options, Parser, html};
+    let mut out = String::new();
+    html::push_html(
+        &mut out,
+        Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH),
+    );
+    ammonia::Builder::default()
+        .link_rel(Some("noopener noreferrer"))
+        .clean(&out)
+        .to_string()
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct NoticeRow {
+    pub id: i64,
+    pub title: String,
+    pub department: Option<String>,
+    pub published_at: DateTime<Utc>,
+    pub pinned: bool,
+}
+
+pub struct NoticeItem {
+    pub id: i64,
+    pub title: String,
+    pub department: String,
+    pub date: String,
+    pub pinned: bool,
+}
+
+pub async fn latest(state: &AppState, limit: i64, offset: i64) -> sqlx::Result<Vec<NoticeItem>> {
+    let rows: Vec<NoticeRow> = sqlx::query_as(
+        "SELECT a.id, a.title, d.name AS department, a.published_at, a.pinned
+         FROM announcements a LEFT JOIN departments d ON d.id = a.department_id
+         WHERE a.published_at <= $3
+         ORDER BY a.pinned DESC, a.published_at DESC, a.id DESC LIMIT $1 OFFSET $2",
+    )
+    .bind(limit)
+    .bind(offset)
+    .bind(state.now())
+    .fetch_all(&state.db)
+    .await?;
+    let tz = state.settings.time_zone;
+    Ok(rows
+        .into_iter()
+        .map(|r| NoticeItem {
+            id: r.id,
+            title: r.title,
+            department: r.department.unwrap_or_default(),
+            date: r
+                .published_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d")
+                .to_string(),
+            pinned: r.pinned,
+        })
+        .collect())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "catalog/notices.html")]
+pub struct ListTemplate {
+    pub page: Page,
+    pub items: Vec<NoticeItem>,
+    pub page_no: i64,
+    pub has_next: bool,
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    page: Option<String>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    page: Page,
+    Query(q): Query<PageQuery>,
+) -> AppResult<ListTemplate> {
+    let page_no = q
+        .page
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(1i64)
+        .clamp(1, 10_000);
+    let mut items = latest(&state, PAGE_SIZE + 1, (page_no - 1) * PAGE_SIZE).await?;
+    let has_next = items.len() as i64 > PAGE_SIZE;
+    items.truncate(PAGE_SIZE as usize);
+    Ok(ListTemplate {
+        page,
+        items,
+        page_no,
+        has_next,
+    })
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "catalog/notice.html")]
+pub struct DetailTemplate {
+    pub page: Page,
+    pub title: String,
+    pub department: String,
+    pub date: String,
+    /// Sanitised by `render_markdown`.
+    pub body_html: String,
+}
+
+pub async fn detail(
+    State(state): State<AppState>,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<DetailTemplate> {
+    let row: Option<(String, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT a.title, a.body_markdown, d.name, a.published_at
+         FROM announcements a LEFT JOIN departments d ON d.id = a.department_id
+         WHERE a.id = $1 AND a.published_at <= $2",
+    )
+    .bind(id)
+    .bind(state.now())
+    .fetch_optional(&state.db)
+    .await?;
+    let (title, body, department, at) = row.ok_or(AppError::NotFound)?;
+    Ok(DetailTemplate {
+        page,
+        title,
+        department: department.unwrap_or_default(),
+        date: at
+            .with_timezone(&state.settings.time_zone)
+            .format("%Y-%m-%d %H:%M")
+            .to_string(),
+        body_html: render_markdown(&body),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::render_markdown;
+
+    #[test]
+    fn markdown_is_sanitised() {
+        let html = render_markdown(
+            "**重要**\n\n<script>alert(1)</script>\n\n[x](javascript:alert(1)) <img src=x onerror=alert(1)>",
+        );
+        assert!(html.contains("<strong>重要</strong>"));
+        assert!(!html.contains("<script"));
+        assert!(!html.contains("javascript:"));
+        assert!(!html.contains("onerror"));
+    }
+}
