@@ -1,8 +1,6 @@
 -- Catalog: categories, services with their guides and search columns, campus systems,
 -- 便民服务 links, 通知公告, favorites.
 
-CREATE EXTENSION IF NOT EXISTS pg_trgm;
-
 CREATE TABLE service_categories (
     id          bigserial PRIMARY KEY,
     code        text NOT NULL UNIQUE,
@@ -47,13 +45,23 @@ CREATE TABLE services (
     pinyin_initials    text NOT NULL DEFAULT '',   -- gzzb
     initial            char(1) NOT NULL DEFAULT '#', -- A–Z bar
     search_doc         text NOT NULL DEFAULT '',   -- lower-case name, tags, summary, department, pinyin
+    -- Every character and every pair of adjacent characters of search_doc. Chinese
+    -- queries are mostly two characters, too short for trigrams; a GIN index on these
+    -- grams finds the candidates for any query of one or more characters.
+    search_grams       text[] NOT NULL DEFAULT '{}',
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),
     CHECK (kind <> 'external' OR external_url IS NOT NULL)
 );
-CREATE INDEX services_search_trgm ON services USING gin (search_doc gin_trgm_ops);
-CREATE INDEX services_status_idx ON services (status, category_id, department_id);
+CREATE INDEX services_search_grams ON services USING gin (search_grams);
+CREATE INDEX services_category_idx ON services (category_id) WHERE status = 'published';
+CREATE INDEX services_department_idx ON services (department_id) WHERE status = 'published';
 CREATE INDEX services_initial_idx ON services (initial) WHERE status = 'published';
+-- The three orders of 服务中心 (推荐 / 名称 / 最近更新), so a page is an index scan.
+CREATE INDEX services_order_recommended ON services
+    ((cardinality(recommend_for) > 0) DESC, recommend_order, pinyin_full, id) WHERE status = 'published';
+CREATE INDEX services_order_name ON services (pinyin_full, id) WHERE status = 'published';
+CREATE INDEX services_order_updated ON services (updated_at DESC, id DESC) WHERE status = 'published';
 
 -- 推荐系统 / 常用系统.
 CREATE TABLE campus_systems (

@@ -47,9 +47,11 @@ pub struct Option2 {
 
 pub async fn categories_with_counts(db: &sqlx::PgPool) -> sqlx::Result<Vec<CategoryCount>> {
     sqlx::query_as(
-        "SELECT c.id, c.name, c.icon,
-                (SELECT count(*) FROM services s WHERE s.category_id = c.id AND s.status = 'published') AS count
-         FROM service_categories c ORDER BY c.sort_order, c.id",
+        "SELECT c.id, c.name, c.icon, COALESCE(n.count, 0) AS count
+         FROM service_categories c
+         LEFT JOIN (SELECT category_id, count(*) AS count FROM services
+                    WHERE status = 'published' GROUP BY category_id) n ON n.category_id = c.id
+         ORDER BY c.sort_order, c.id",
     )
     .fetch_all(db)
     .await
@@ -66,9 +68,20 @@ pub struct CategoryCount {
 /// Top departments (学院, 部处) with the published services of their subtrees.
 pub async fn departments_with_counts(db: &sqlx::PgPool) -> sqlx::Result<Vec<Option2>> {
     sqlx::query_as(
-        "SELECT t.id, t.name,
-                (SELECT count(*) FROM services s
-                 WHERE s.status = 'published' AND s.department_id IN (SELECT dept_subtree(t.id))) AS count
+        // One pass over the services: count per department, then roll each department up
+        // to its top-level ancestor.
+        "WITH RECURSIVE top AS (
+             SELECT d.id, d.id AS top_id FROM departments d
+             JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
+             UNION ALL
+             SELECT c.id, top.top_id FROM departments c JOIN top ON c.parent_id = top.id
+         ), per_dept AS (
+             SELECT department_id, count(*) AS n FROM services WHERE status = 'published'
+             GROUP BY department_id
+         )
+         SELECT t.id, t.name,
+                COALESCE((SELECT sum(pd.n) FROM per_dept pd JOIN top ON top.id = pd.department_id
+                          WHERE top.top_id = t.id), 0)::bigint AS count
          FROM departments t JOIN departments p ON p.id = t.parent_id AND p.parent_id IS NULL
          ORDER BY t.sort_order, t.id",
     )

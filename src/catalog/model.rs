@@ -54,6 +54,35 @@ pub struct SearchColumns {
     pub pinyin_initials: String,
     pub initial: String,
     pub search_doc: String,
+    pub search_grams: Vec<String>,
+}
+
+/// Every character and every adjacent pair within each word of `text` (words are split
+/// at whitespace and `|`), deduplicated and sorted.
+pub fn grams(text: &str) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for word in text.split(|c: char| c.is_whitespace() || c == '|') {
+        let chars: Vec<char> = word.chars().collect();
+        for (i, c) in chars.iter().enumerate() {
+            out.insert(c.to_string());
+            if let Some(d) = chars.get(i + 1) {
+                out.insert(format!("{c}{d}"));
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The grams a row must contain to match `term`: its pairs, or the character itself.
+pub fn query_grams(term: &str) -> Vec<String> {
+    let chars: Vec<char> = term.chars().collect();
+    if chars.len() == 1 {
+        return vec![term.to_owned()];
+    }
+    let mut out: Vec<String> = chars.windows(2).map(|w| w.iter().collect()).collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 /// `工作周报` → `gongzuozhoubao` / `gzzb` / `G`; ASCII letters and digits are kept as
@@ -91,11 +120,13 @@ pub fn search_columns(
         initials.clone(),
     ]
     .join(" | ");
+    let search_grams = grams(&search_doc);
     SearchColumns {
         pinyin_full: full,
         pinyin_initials: initials,
         initial,
         search_doc,
+        search_grams,
     }
 }
 
@@ -229,6 +260,13 @@ mod tests {
         assert_eq!(v.initial, "V");
         assert_eq!(search_columns("（测试）", &[], "", "").initial, "C");
         assert_eq!(search_columns("123", &[], "", "").initial, "#");
+        assert!(
+            c.search_grams.contains(&"周报".to_owned())
+                && c.search_grams.contains(&"gz".to_owned())
+        );
+        assert_eq!(query_grams("请假"), vec!["请假"]);
+        assert_eq!(query_grams("gzzb"), vec!["gz", "zb", "zz"]);
+        assert_eq!(query_grams("请"), vec!["请"]);
     }
 
     #[test]

@@ -156,51 +156,61 @@ pub struct Results {
     pub total: i64,
 }
 
-pub async fn search(db: &PgPool, f: &Filters) -> sqlx::Result<Results> {
-    let q = f.q.to_lowercase();
-    let terms: Vec<String> = q
-        .split_whitespace()
-        .map(|t| format!("%{}%", like_escape(t)))
-        .collect();
-    // Pinyin is typed with or without spaces: `gong zuo` = `gongzuo`.
-    let joined = format!(
-        "%{}%",
-        like_escape(&q.split_whitespace().collect::<String>())
-    );
-    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
-        "SELECT s.id, s.code, s.name, s.summary, s.kind, s.audiences, s.tags, d.name AS department,
-                c.name AS category, c.icon, s.updated_at, ",
-    );
-    if terms.is_empty() {
-        b.push("0 AS score, ");
-    } else {
-        b.push("(CASE WHEN lower(s.name) = ")
-            .push_bind(q.clone())
-            .push(" THEN 120 WHEN lower(s.name) LIKE ALL(")
-            .push_bind(terms.clone())
-            .push(") THEN 100 WHEN s.pinyin_full LIKE ")
-            .push_bind(joined.clone())
-            .push(" THEN 90 WHEN s.pinyin_initials LIKE ")
-            .push_bind(joined.clone())
-            .push(" THEN 85 WHEN lower(array_to_string(s.tags, ' ')) LIKE ALL(")
-            .push_bind(terms.clone())
-            .push(") THEN 60 WHEN lower(s.summary) LIKE ALL(")
-            .push_bind(terms.clone())
-            .push(") THEN 30 ELSE 10 END) AS score, ");
+struct Terms {
+    /// `%term%` per whitespace-separated term.
+    likes: Vec<String>,
+    /// All grams those terms need.
+    grams: Vec<String>,
+    /// The query with spaces removed (pinyin typed with spaces), when it differs.
+    joined: Option<(String, Vec<String>)>,
+}
+
+fn terms(q: &str) -> Option<Terms> {
+    let words: Vec<&str> = q.split_whitespace().collect();
+    if words.is_empty() {
+        return None;
     }
-    b.push(
-        "count(*) OVER () AS total
-         FROM services s
-         JOIN departments d ON d.id = s.department_id
-         JOIN service_categories c ON c.id = s.category_id
-         WHERE s.status = 'published'",
-    );
-    if !terms.is_empty() {
-        b.push(" AND (s.search_doc LIKE ALL(")
-            .push_bind(terms)
-            .push(") OR s.search_doc LIKE ")
-            .push_bind(joined)
-            .push(")");
+    let mut grams: Vec<String> = words
+        .iter()
+        .flat_map(|w| super::model::query_grams(w))
+        .collect();
+    grams.sort();
+    grams.dedup();
+    let joined = (words.len() > 1).then(|| {
+        let j: String = words.concat();
+        (
+            format!("%{}%", like_escape(&j)),
+            super::model::query_grams(&j),
+        )
+    });
+    Some(Terms {
+        likes: words
+            .iter()
+            .map(|w| format!("%{}%", like_escape(w)))
+            .collect(),
+        grams,
+        joined,
+    })
+}
+
+/// `WHERE …` shared by the page query and the count query.
+fn push_where<'a>(b: &mut QueryBuilder<'a, Postgres>, f: &Filters, t: Option<&Terms>) {
+    b.push(" WHERE s.status = 'published'");
+    if let Some(t) = t {
+        // The grams narrow the candidates through the GIN index; LIKE decides.
+        b.push(" AND ((s.search_grams @> ")
+            .push_bind(t.grams.clone())
+            .push(" AND s.search_doc LIKE ALL(")
+            .push_bind(t.likes.clone())
+            .push("))");
+        if let Some((like, grams)) = &t.joined {
+            b.push(" OR (s.search_grams @> ")
+                .push_bind(grams.clone())
+                .push(" AND s.search_doc LIKE ")
+                .push_bind(like.clone())
+                .push(")");
+        }
+        b.push(")");
     }
     if let Some(a) = &f.aud {
         b.push(" AND ")
@@ -218,10 +228,50 @@ pub async fn search(db: &PgPool, f: &Filters) -> sqlx::Result<Results> {
     if let Some(l) = f.letter {
         b.push(" AND s.initial = ").push_bind(l.to_string());
     }
+}
+
+pub async fn search(db: &PgPool, f: &Filters) -> sqlx::Result<Results> {
+    let q = f.q.to_lowercase();
+    let t = terms(&q);
+    let mut b: QueryBuilder<Postgres> = QueryBuilder::new(
+        "SELECT s.id, s.code, s.name, s.summary, s.kind, s.audiences, s.tags, d.name AS department,
+                c.name AS category, c.icon, s.updated_at, ",
+    );
+    match &t {
+        None => {
+            b.push("0 AS score, 0::bigint AS total");
+        }
+        Some(t) => {
+            let joined = t
+                .joined
+                .as_ref()
+                .map(|(l, _)| l.clone())
+                .unwrap_or_else(|| t.likes[0].clone());
+            b.push("(CASE WHEN lower(s.name) = ")
+                .push_bind(q.clone())
+                .push(" THEN 120 WHEN lower(s.name) LIKE ALL(")
+                .push_bind(t.likes.clone())
+                .push(") THEN 100 WHEN s.pinyin_full LIKE ")
+                .push_bind(joined.clone())
+                .push(" THEN 90 WHEN s.pinyin_initials LIKE ")
+                .push_bind(joined)
+                .push(" THEN 85 WHEN lower(array_to_string(s.tags, ' ')) LIKE ALL(")
+                .push_bind(t.likes.clone())
+                .push(") THEN 60 WHEN lower(s.summary) LIKE ALL(")
+                .push_bind(t.likes.clone())
+                .push(") THEN 30 ELSE 10 END) AS score, count(*) OVER () AS total");
+        }
+    }
+    b.push(
+        " FROM services s
+         JOIN departments d ON d.id = s.department_id
+         JOIN service_categories c ON c.id = s.category_id",
+    );
+    push_where(&mut b, f, t.as_ref());
     b.push(" ORDER BY ");
     match f.sort {
         Sort::Recommended => {
-            if !f.q.is_empty() {
+            if t.is_some() {
                 b.push("score DESC, ");
             }
             b.push(
@@ -240,18 +290,16 @@ pub async fn search(db: &PgPool, f: &Filters) -> sqlx::Result<Results> {
         .push(" OFFSET ")
         .push_bind((f.page - 1) * PAGE_SIZE);
     let hits: Vec<Hit> = b.build_query_as().fetch_all(db).await?;
-    let total = match hits.first() {
-        Some(h) => h.total,
-        // Past the last page the window count is unknown; count separately.
-        None if f.page > 1 => {
-            let mut first = f.clone();
-            first.page = 1;
-            return Box::pin(search(db, &first)).await.map(|r| Results {
-                hits: Vec::new(),
-                total: r.total,
-            });
+    // With a keyword the window count is cheap (only matches are counted); without one,
+    // or past the last page, count separately so the page itself stays an index scan.
+    let total = match (hits.first(), &t) {
+        (Some(h), Some(_)) => h.total,
+        _ => {
+            let mut c: QueryBuilder<Postgres> =
+                QueryBuilder::new("SELECT count(*) FROM services s");
+            push_where(&mut c, f, t.as_ref());
+            c.build_query_scalar().fetch_one(db).await?
         }
-        None => 0,
     };
     Ok(Results { hits, total })
 }

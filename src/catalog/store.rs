@@ -47,9 +47,9 @@ pub async fn insert_service(
         "INSERT INTO services (code, name, department_id, category_id, audiences, tags, summary,
              conditions, materials, process, time_limit, location, phone, faq, kind, external_url,
              start_user_types, start_department_ids, start_roles, status, recommend_for,
-             recommend_order, pinyin_full, pinyin_initials, initial, search_doc, created_at, updated_at)
+             recommend_order, pinyin_full, pinyin_initials, initial, search_doc, search_grams, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18,
-                 $19, $20, $21, $22, $23, $24, $25, $26, $27, $27)
+                 $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $28)
          ON CONFLICT (code) DO NOTHING RETURNING id",
     )
     .bind(&s.code)
@@ -78,6 +78,7 @@ pub async fn insert_service(
     .bind(&cols.pinyin_initials)
     .bind(&cols.initial)
     .bind(&cols.search_doc)
+    .bind(&cols.search_grams)
     .bind(now)
     .fetch_optional(conn)
     .await

@@ -58,9 +58,11 @@ async fn demo_present(state: &AppState) -> AppResult<bool> {
 
 pub async fn login_page(
     State(state): State<AppState>,
-    page: Page,
+    session: Session,
+    mut page: Page,
     Query(q): Query<NextQuery>,
 ) -> AppResult<Response> {
+    page.ensure_csrf(&session).await?;
     let next = safe_next(q.next.as_deref());
     if page.user.is_some() {
         return Ok(Redirect::to(&next).into_response());
@@ -123,9 +125,10 @@ pub async fn login(
     session: Session,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    page: Page,
+    mut page: Page,
     Form(form): Form<LoginForm>,
 ) -> AppResult<Response> {
+    page.ensure_csrf(&session).await?;
     let next = safe_next(form.next.as_deref());
     let account = form.account.trim().to_owned();
     let demo = demo_present(&state).await?;

@@ -15,12 +15,7 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{
-    error::ErrorPage,
-    identity::session::CurrentUser,
-    state::AppState,
-    web::page::{Page, csrf_token},
-};
+use crate::{error::ErrorPage, identity::session::CurrentUser, state::AppState, web::page::Page};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "errors/error.html")]
@@ -87,7 +82,13 @@ pub async fn render_error_pages(
     let page = Page {
         portal_name: state.settings.portal_name.clone(),
         user,
-        csrf: csrf_token(&session).await.unwrap_or_default(),
+        // Only signed-in people see a form here (退出), and they have a token already.
+        csrf: session
+            .get::<String>(crate::identity::session::CSRF)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default(),
         flashes: Vec::new(),
         css: state.assets.url("css/app.css"),
         js: state.assets.url("js/app.js"),

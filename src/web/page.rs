@@ -58,6 +58,14 @@ pub struct Page {
 }
 
 impl Page {
+    /// For pages with a form that visitors submit (登录).
+    pub async fn ensure_csrf(&mut self, session: &Session) -> Result<(), AppError> {
+        if self.csrf.is_empty() {
+            self.csrf = csrf_token(session).await?;
+        }
+        Ok(())
+    }
+
     pub fn nav_class(&self, prefix: &str) -> &'static str {
         let active = if prefix == "/" {
             self.path == "/"
@@ -78,11 +86,26 @@ impl FromRequestParts<AppState> for Page {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
-        let flashes: Vec<Flash> = session.remove(FLASH).await?.unwrap_or_default();
+        // `remove` marks the session modified even when there is nothing to remove.
+        let flashes: Vec<Flash> = match session.get::<Vec<Flash>>(FLASH).await? {
+            Some(f) => {
+                session.remove_value(FLASH).await?;
+                f
+            }
+            None => Vec::new(),
+        };
+        let user = parts.extensions.get::<CurrentUser>().cloned();
+        // Visitors get a session (a database row) only when a page needs a token for a
+        // form (see `ensure_csrf`): browsing and crawlers write nothing.
+        let csrf = if user.is_some() {
+            csrf_token(&session).await?
+        } else {
+            session.get::<String>(CSRF).await?.unwrap_or_default()
+        };
         Ok(Page {
             portal_name: state.settings.portal_name.clone(),
-            user: parts.extensions.get::<CurrentUser>().cloned(),
-            csrf: csrf_token(&session).await?,
+            user,
+            csrf,
             flashes,
             css: state.assets.url("css/app.css"),
             js: state.assets.url("js/app.js"),

@@ -87,3 +87,29 @@ async fn static_assets_are_cached_for_a_year_when_versioned() {
     );
     assert_eq!(app.get("/static/nope.css").await.status(), 404);
 }
+
+#[tokio::test]
+async fn browsing_visitors_create_no_sessions() {
+    let app = spawn_app().await;
+    for path in [
+        "/",
+        "/services",
+        "/services?q=gzzb",
+        "/notices",
+        "/no-such-page",
+    ] {
+        let r = app.get(path).await;
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "{path} sets no cookie"
+        );
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tower_sessions.session")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+    // The login form needs its token, so it starts a session.
+    let r = app.get("/login").await;
+    assert!(r.headers().get("set-cookie").is_some());
+}

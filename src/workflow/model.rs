@@ -1,0 +1,332 @@
+//! Workflow definitions: nodes, approver rules, modes, conditions. Stored as versioned
+//! JSON; a running application keeps the version it started with.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+pub type NodeId = String;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Definition {
+    pub nodes: Vec<Node>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Node {
+    pub id: NodeId,
+    #[serde(default)]
+    pub name: String,
+    #[serde(flatten)]
+    pub kind: NodeKind,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NodeKind {
+    Start {
+        next: NodeId,
+    },
+    Approval {
+        approvers: ApproverRule,
+        #[serde(default)]
+        mode: Mode,
+        #[serde(default)]
+        fallback: Fallback,
+        /// The applicant may approve their own application at this node.
+        #[serde(default)]
+        allow_self: bool,
+        /// 审批意见 required for 通过.
+        #[serde(default)]
+        comment_required: bool,
+        /// For reminders (notifications module).
+        #[serde(default)]
+        time_limit_hours: Option<u32>,
+        /// Field or section key → "hidden" | "readonly" | "editable" at this node.
+        #[serde(default)]
+        fields: BTreeMap<String, FieldAccess>,
+        next: NodeId,
+    },
+    Cc {
+        approvers: ApproverRule,
+        next: NodeId,
+    },
+    Condition {
+        branches: Vec<Branch>,
+        default: NodeId,
+    },
+    Parallel {
+        branches: Vec<NodeId>,
+    },
+    Join {
+        next: NodeId,
+    },
+    End,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// 或签: any one decides.
+    #[default]
+    Any,
+    /// 会签: all must approve; one 退回/中止 decides the node.
+    All,
+    /// 依次: one after another, in order.
+    Sequential,
+}
+
+impl Mode {
+    pub fn label(self) -> &'static str {
+        match self {
+            Mode::Any => "或签",
+            Mode::All => "会签",
+            Mode::Sequential => "依次审批",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldAccess {
+    Hidden,
+    Readonly,
+    Editable,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ApproverRule {
+    /// Named people, by account.
+    Users { accounts: Vec<String> },
+    /// Holders of a role: anywhere, or scoped to the applicant's department or college.
+    Role {
+        role: String,
+        #[serde(default)]
+        scope: RoleScope,
+    },
+    /// The applicant's 部门负责人 (`levels_up` 0), or the head N levels up.
+    DeptHead {
+        #[serde(default)]
+        levels_up: u32,
+    },
+    /// The person chosen in a person-picker form field.
+    FormField { field: String },
+    Applicant,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleScope {
+    #[default]
+    Global,
+    /// Holders whose scope contains the applicant's department.
+    ApplicantDepartment,
+    /// Holders whose scope contains the applicant's college (the top department under the school).
+    ApplicantCollege,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fallback {
+    /// Nobody to approve: the node is passed.
+    #[default]
+    Skip,
+    User { account: String },
+    ServiceAdmins,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Branch {
+    #[serde(default)]
+    pub name: String,
+    pub when: Cond,
+    pub next: NodeId,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Cond {
+    All { of: Vec<Cond> },
+    Any { of: Vec<Cond> },
+    Eq { field: String, value: Value },
+    Ne { field: String, value: Value },
+    Gt { field: String, value: Value },
+    Ge { field: String, value: Value },
+    Lt { field: String, value: Value },
+    Le { field: String, value: Value },
+    In { field: String, values: Vec<Value> },
+    Empty { field: String },
+    NotEmpty { field: String },
+}
+
+/// Numbers compare as numbers (also when typed as text), ISO dates (`2026-11-21`) and
+/// date-times compare as text, which orders them correctly.
+fn compare(a: &Value, b: &Value) -> Option<std::cmp::Ordering> {
+    let num = |v: &Value| match v {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    if let (Some(x), Some(y)) = (num(a), num(b)) {
+        return x.partial_cmp(&y);
+    }
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => Some(x.as_str().cmp(y.as_str())),
+        _ => None,
+    }
+}
+
+fn is_empty(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.trim().is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    }
+}
+
+impl Cond {
+    pub fn eval(&self, form: &Value) -> bool {
+        use std::cmp::Ordering::*;
+        let get = |f: &str| form.get(f);
+        let cmp = |f: &str, v: &Value| get(f).and_then(|x| compare(x, v));
+        match self {
+            Cond::All { of } => of.iter().all(|c| c.eval(form)),
+            Cond::Any { of } => of.iter().any(|c| c.eval(form)),
+            Cond::Eq { field, value } => cmp(field, value) == Some(Equal) || get(field) == Some(value),
+            Cond::Ne { field, value } => !(cmp(field, value) == Some(Equal) || get(field) == Some(value)),
+            Cond::Gt { field, value } => cmp(field, value) == Some(Greater),
+            Cond::Ge { field, value } => matches!(cmp(field, value), Some(Greater | Equal)),
+            Cond::Lt { field, value } => cmp(field, value) == Some(Less),
+            Cond::Le { field, value } => matches!(cmp(field, value), Some(Less | Equal)),
+            Cond::In { field, values } => get(field).is_some_and(|x| {
+                values.iter().any(|v| compare(x, v) == Some(Equal) || x == v)
+            }),
+            Cond::Empty { field } => is_empty(get(field)),
+            Cond::NotEmpty { field } => !is_empty(get(field)),
+        }
+    }
+}
+
+impl Definition {
+    pub fn node(&self, id: &str) -> Option<&Node> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn start(&self) -> Option<&Node> {
+        self.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start { .. }))
+    }
+
+    pub fn successors(&self, id: &str) -> Vec<&str> {
+        match self.node(id).map(|n| &n.kind) {
+            Some(NodeKind::Start { next })
+            | Some(NodeKind::Approval { next, .. })
+            | Some(NodeKind::Cc { next, .. })
+            | Some(NodeKind::Join { next }) => vec![next.as_str()],
+            Some(NodeKind::Condition { branches, default }) => branches
+                .iter()
+                .map(|b| b.next.as_str())
+                .chain(std::iter::once(default.as_str()))
+                .collect(),
+            Some(NodeKind::Parallel { branches }) => branches.iter().map(String::as_str).collect(),
+            Some(NodeKind::End) | None => Vec::new(),
+        }
+    }
+
+    /// How many edges lead into a node (a join waits for all of them).
+    pub fn incoming(&self, id: &str) -> usize {
+        self.nodes
+            .iter()
+            .map(|n| self.successors(&n.id).into_iter().filter(|s| *s == id).count())
+            .sum()
+    }
+
+    /// Structural checks when a definition is saved: one start, at least one end, unique
+    /// ids, every edge to an existing node, every node reachable, no cycles, parallel
+    /// branches joined.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut ids = BTreeSet::new();
+        for n in &self.nodes {
+            if n.id.trim().is_empty() {
+                return Err("节点标识不能为空".into());
+            }
+            if !ids.insert(n.id.as_str()) {
+                return Err(format!("节点标识重复：{}", n.id));
+            }
+        }
+        let starts = self.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Start { .. })).count();
+        if starts != 1 {
+            return Err("流程必须有且只有一个开始节点".into());
+        }
+        if !self.nodes.iter().any(|n| matches!(n.kind, NodeKind::End)) {
+            return Err("流程至少需要一个结束节点".into());
+        }
+        for n in &self.nodes {
+            for s in self.successors(&n.id) {
+                if self.node(s).is_none() {
+                    return Err(format!("节点 {} 指向不存在的节点 {}", n.id, s));
+                }
+            }
+            if let NodeKind::Parallel { branches } = &n.kind {
+                if branches.len() < 2 {
+                    return Err(format!("并行节点 {} 至少需要两个分支", n.id));
+                }
+            }
+            if let NodeKind::Join { .. } = n.kind {
+                if self.incoming(&n.id) < 2 {
+                    return Err(format!("汇聚节点 {} 至少需要两条入边", n.id));
+                }
+            }
+        }
+        // Reachability and acyclicity (depth-first, with colours).
+        let start = self.start().expect("checked").id.clone();
+        let mut state: BTreeMap<&str, u8> = BTreeMap::new();
+        fn visit<'a>(d: &'a Definition, id: &'a str, state: &mut BTreeMap<&'a str, u8>) -> Result<(), String> {
+            match state.get(id) {
+                Some(1) => return Err(format!("流程存在回路（经过 {id}）")),
+                Some(2) => return Ok(()),
+                _ => {}
+            }
+            state.insert(id, 1);
+            for s in d.successors(id) {
+                visit(d, s, state)?;
+            }
+            state.insert(id, 2);
+            Ok(())
+        }
+        visit(self, &start, &mut state)?;
+        for n in &self.nodes {
+            if !state.contains_key(n.id.as_str()) {
+                return Err(format!("节点 {} 无法从开始节点到达", n.id));
+            }
+        }
+        Ok(())
+    }
+
+    /// Approval nodes in path order from the start (for the 里程碑 bar): a breadth-first
+    /// walk that lists each approval node once.
+    pub fn milestones(&self) -> Vec<&Node> {
+        let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut queue = std::collections::VecDeque::new();
+        if let Some(s) = self.start() {
+            queue.push_back(s.id.as_str());
+        }
+        while let Some(id) = queue.pop_front() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(n) = self.node(id) {
+                if matches!(n.kind, NodeKind::Approval { .. }) {
+                    out.push(n);
+                }
+                for s in self.successors(id) {
+                    queue.push_back(s);
+                }
+            }
+        }
+        out
+    }
+}
