@@ -59,6 +59,7 @@ async fn home(
     page: Page,
 ) -> AppResult<HomeTemplate> {
     let db = &state.db;
+    let facets = state.facets.get(db).await?;
     let aud = viewer_audience(user.as_ref());
     let recommended: Vec<(i64, String, String, String)> = sqlx::query_as(
         "SELECT s.id, s.name, d.name, s.kind FROM services s JOIN departments d ON d.id = s.department_id
@@ -98,9 +99,9 @@ async fn home(
                 kind,
             })
             .collect(),
-        categories: catalog::categories_with_counts(db).await?,
-        departments: catalog::departments_with_counts(db)
-            .await?
+        categories: facets.categories,
+        departments: facets
+            .departments
             .into_iter()
             .filter(|d| d.count > 0)
             .collect(),

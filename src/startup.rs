@@ -58,6 +58,7 @@ impl Application {
             clock,
             id_key,
             assets: Arc::new(Assets::load()),
+            facets: Arc::default(),
         };
         Ok(Application {
             listener,

@@ -13,6 +13,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub id_key: Arc<IdCardKey>,
     pub assets: Arc<Assets>,
+    pub facets: Arc<crate::catalog::FacetCache>,
 }
 
 impl FromRef<AppState> for PgPool {

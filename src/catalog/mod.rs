@@ -45,6 +45,43 @@ pub struct Option2 {
     pub count: i64,
 }
 
+/// Published-service counts per category and per top department, shown on 首页 and as
+/// 服务中心 filters. They change only when services are published, so each instance keeps
+/// them for `FACET_TTL` instead of counting on every page view.
+#[derive(Default)]
+pub struct FacetCache {
+    inner: std::sync::Mutex<Option<(std::time::Instant, Facets)>>,
+}
+
+pub const FACET_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct Facets {
+    pub categories: Vec<CategoryCount>,
+    pub departments: Vec<Option2>,
+}
+
+impl FacetCache {
+    pub async fn get(&self, db: &sqlx::PgPool) -> sqlx::Result<Facets> {
+        if let Some((at, f)) = self.inner.lock().expect("facet lock").as_ref()
+            && at.elapsed() < FACET_TTL
+        {
+            return Ok(f.clone());
+        }
+        let fresh = Facets {
+            categories: categories_with_counts(db).await?,
+            departments: departments_with_counts(db).await?,
+        };
+        *self.inner.lock().expect("facet lock") = Some((std::time::Instant::now(), fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// After a change to services (admin pages, tests).
+    pub fn invalidate(&self) {
+        *self.inner.lock().expect("facet lock") = None;
+    }
+}
+
 pub async fn categories_with_counts(db: &sqlx::PgPool) -> sqlx::Result<Vec<CategoryCount>> {
     sqlx::query_as(
         "SELECT c.id, c.name, c.icon, COALESCE(n.count, 0) AS count
@@ -166,6 +203,7 @@ async fn services(
     let f: Filters = raw.into();
     let db = &state.db;
     let results = search::search(db, &f).await?;
+    let facets = state.facets.get(db).await?;
     let ids: Vec<i64> = results.hits.iter().map(|h| h.id).collect();
     let favs = favorite_ids(db, user.as_ref(), "service", &ids).await?;
     let tz = state.settings.time_zone;
@@ -206,8 +244,8 @@ async fn services(
         active: f.cat.is_none(),
     }];
     categories.extend(
-        categories_with_counts(db)
-            .await?
+        facets
+            .categories
             .into_iter()
             .filter(|c| c.count > 0)
             .map(|c| chip(c.name, "cat", Some(c.id.to_string()), f.cat == Some(c.id))),
@@ -218,8 +256,8 @@ async fn services(
         active: f.dept.is_none(),
     }];
     departments.extend(
-        departments_with_counts(db)
-            .await?
+        facets
+            .departments
             .into_iter()
             .filter(|d| d.count > 0 || f.dept == Some(d.id))
             .map(|d| chip(d.name, "dept", Some(d.id.to_string()), f.dept == Some(d.id))),
