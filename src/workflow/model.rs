@@ -99,7 +99,9 @@ pub enum FieldAccess {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum ApproverRule {
     /// Named people, by account.
-    Users { accounts: Vec<String> },
+    Users {
+        accounts: Vec<String>,
+    },
     /// Holders of a role: anywhere, or scoped to the applicant's department or college.
     Role {
         role: String,
@@ -112,7 +114,9 @@ pub enum ApproverRule {
         levels_up: u32,
     },
     /// The person chosen in a person-picker form field.
-    FormField { field: String },
+    FormField {
+        field: String,
+    },
     Applicant,
 }
 
@@ -133,7 +137,9 @@ pub enum Fallback {
     /// Nobody to approve: the node is passed.
     #[default]
     Skip,
-    User { account: String },
+    User {
+        account: String,
+    },
     ServiceAdmins,
 }
 
@@ -195,14 +201,20 @@ impl Cond {
         match self {
             Cond::All { of } => of.iter().all(|c| c.eval(form)),
             Cond::Any { of } => of.iter().any(|c| c.eval(form)),
-            Cond::Eq { field, value } => cmp(field, value) == Some(Equal) || get(field) == Some(value),
-            Cond::Ne { field, value } => !(cmp(field, value) == Some(Equal) || get(field) == Some(value)),
+            Cond::Eq { field, value } => {
+                cmp(field, value) == Some(Equal) || get(field) == Some(value)
+            }
+            Cond::Ne { field, value } => {
+                !(cmp(field, value) == Some(Equal) || get(field) == Some(value))
+            }
             Cond::Gt { field, value } => cmp(field, value) == Some(Greater),
             Cond::Ge { field, value } => matches!(cmp(field, value), Some(Greater | Equal)),
             Cond::Lt { field, value } => cmp(field, value) == Some(Less),
             Cond::Le { field, value } => matches!(cmp(field, value), Some(Less | Equal)),
             Cond::In { field, values } => get(field).is_some_and(|x| {
-                values.iter().any(|v| compare(x, v) == Some(Equal) || x == v)
+                values
+                    .iter()
+                    .any(|v| compare(x, v) == Some(Equal) || x == v)
             }),
             Cond::Empty { field } => is_empty(get(field)),
             Cond::NotEmpty { field } => !is_empty(get(field)),
@@ -216,7 +228,9 @@ impl Definition {
     }
 
     pub fn start(&self) -> Option<&Node> {
-        self.nodes.iter().find(|n| matches!(n.kind, NodeKind::Start { .. }))
+        self.nodes
+            .iter()
+            .find(|n| matches!(n.kind, NodeKind::Start { .. }))
     }
 
     pub fn successors(&self, id: &str) -> Vec<&str> {
@@ -239,7 +253,12 @@ impl Definition {
     pub fn incoming(&self, id: &str) -> usize {
         self.nodes
             .iter()
-            .map(|n| self.successors(&n.id).into_iter().filter(|s| *s == id).count())
+            .map(|n| {
+                self.successors(&n.id)
+                    .into_iter()
+                    .filter(|s| *s == id)
+                    .count()
+            })
             .sum()
     }
 
@@ -256,7 +275,11 @@ impl Definition {
                 return Err(format!("节点标识重复：{}", n.id));
             }
         }
-        let starts = self.nodes.iter().filter(|n| matches!(n.kind, NodeKind::Start { .. })).count();
+        let starts = self
+            .nodes
+            .iter()
+            .filter(|n| matches!(n.kind, NodeKind::Start { .. }))
+            .count();
         if starts != 1 {
             return Err("流程必须有且只有一个开始节点".into());
         }
@@ -269,21 +292,25 @@ impl Definition {
                     return Err(format!("节点 {} 指向不存在的节点 {}", n.id, s));
                 }
             }
-            if let NodeKind::Parallel { branches } = &n.kind {
-                if branches.len() < 2 {
-                    return Err(format!("并行节点 {} 至少需要两个分支", n.id));
-                }
+            if let NodeKind::Parallel { branches } = &n.kind
+                && branches.len() < 2
+            {
+                return Err(format!("并行节点 {} 至少需要两个分支", n.id));
             }
-            if let NodeKind::Join { .. } = n.kind {
-                if self.incoming(&n.id) < 2 {
-                    return Err(format!("汇聚节点 {} 至少需要两条入边", n.id));
-                }
+            if let NodeKind::Join { .. } = n.kind
+                && self.incoming(&n.id) < 2
+            {
+                return Err(format!("汇聚节点 {} 至少需要两条入边", n.id));
             }
         }
         // Reachability and acyclicity (depth-first, with colours).
         let start = self.start().expect("checked").id.clone();
         let mut state: BTreeMap<&str, u8> = BTreeMap::new();
-        fn visit<'a>(d: &'a Definition, id: &'a str, state: &mut BTreeMap<&'a str, u8>) -> Result<(), String> {
+        fn visit<'a>(
+            d: &'a Definition,
+            id: &'a str,
+            state: &mut BTreeMap<&'a str, u8>,
+        ) -> Result<(), String> {
             match state.get(id) {
                 Some(1) => return Err(format!("流程存在回路（经过 {id}）")),
                 Some(2) => return Ok(()),

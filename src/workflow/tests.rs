@@ -1,0 +1,687 @@
+//! The engine as pure unit tests, plus a randomised walk over allowed actions.
+
+use std::collections::BTreeMap;
+
+use rand::{Rng, SeedableRng, rngs::StdRng, seq::SliceRandom};
+use serde_json::{Value, json};
+
+use super::{
+    engine::{self, Action, Ctx, Effect, EngineError, ReturnTo, SlotState, State, Status, UserId},
+    model::Definition,
+};
+
+const APPLICANT: UserId = 1;
+
+fn def(v: Value) -> Definition {
+    let d: Definition = serde_json::from_value(v).expect("definition parses");
+    d.validate().expect("definition is valid");
+    d
+}
+
+struct World {
+    approvers: BTreeMap<String, Vec<UserId>>,
+    fallback: BTreeMap<String, Vec<UserId>>,
+    form: Value,
+}
+
+impl World {
+    fn new(approvers: &[(&str, &[UserId])]) -> Self {
+        World {
+            approvers: approvers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+                .collect(),
+            fallback: BTreeMap::new(),
+            form: json!({}),
+        }
+    }
+    fn ctx(&self) -> Ctx<'_> {
+        Ctx {
+            applicant: APPLICANT,
+            form: &self.form,
+            approvers: &self.approvers,
+            fallback: &self.fallback,
+        }
+    }
+}
+
+fn linear(mode: &str) -> Definition {
+    def(json!({"nodes": [
+        {"id": "start", "type": "start", "next": "a"},
+        {"id": "a", "type": "approval", "name": "A", "approvers": {"kind": "applicant"}, "mode": mode, "next": "b"},
+        {"id": "b", "type": "approval", "name": "B", "approvers": {"kind": "applicant"}, "next": "end"},
+        {"id": "end", "type": "end"}
+    ]}))
+}
+
+fn approve(
+    d: &Definition,
+    st: &State,
+    w: &World,
+    node: &str,
+    user: UserId,
+) -> (State, Vec<Effect>) {
+    engine::apply(
+        d,
+        st,
+        &Action::Approve {
+            node: node.into(),
+            user,
+        },
+        &w.ctx(),
+    )
+    .expect("approve")
+}
+
+fn pending(st: &State) -> Vec<(String, UserId)> {
+    engine::pending(st)
+}
+
+#[test]
+fn or_sign_closes_the_others_tasks() {
+    let d = linear("any");
+    let w = World::new(&[("a", &[2, 3]), ("b", &[4])]);
+    let (st, fx) = engine::start(&d, &w.ctx()).unwrap();
+    assert_eq!(pending(&st), vec![("a".into(), 2), ("a".into(), 3)]);
+    assert!(fx.contains(&Effect::Entered { node: "a".into() }));
+    let (st, fx) = approve(&d, &st, &w, "a", 3);
+    assert!(fx.contains(&Effect::DecidedBy {
+        node: "a".into(),
+        by: 3,
+        cancelled: vec![2]
+    }));
+    assert_eq!(pending(&st), vec![("b".into(), 4)]);
+    // 2's task is gone: acting on it now is "already handled".
+    let err = engine::apply(
+        &d,
+        &st,
+        &Action::Approve {
+            node: "a".into(),
+            user: 2,
+        },
+        &w.ctx(),
+    )
+    .unwrap_err();
+    assert_eq!(err, EngineError::AlreadyHandled);
+    let (st, fx) = approve(&d, &st, &w, "b", 4);
+    assert_eq!(st.status, Status::Completed);
+    assert!(fx.contains(&Effect::Completed));
+    assert_eq!(st.done, vec!["a", "b"]);
+}
+
+#[test]
+fn countersign_needs_everyone_and_one_return_decides() {
+    let d = linear("all");
+    let w = World::new(&[("a", &[2, 3]), ("b", &[4])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    let (st1, _) = approve(&d, &st, &w, "a", 2);
+    assert_eq!(pending(&st1), vec![("a".into(), 3)]);
+    let (st2, _) = approve(&d, &st1, &w, "a", 3);
+    assert_eq!(pending(&st2), vec![("b".into(), 4)]);
+    // One 退回 decides the node even though 2 approved.
+    let (st3, _) = engine::apply(
+        &d,
+        &st1,
+        &Action::Return {
+            node: "a".into(),
+            user: 3,
+            to: ReturnTo::Applicant,
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    assert_eq!(st3.status, Status::Returned);
+    assert!(pending(&st3).is_empty());
+}
+
+#[test]
+fn sequential_goes_in_order() {
+    let d = linear("sequential");
+    let w = World::new(&[("a", &[2, 3, 4]), ("b", &[5])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    assert_eq!(pending(&st), vec![("a".into(), 2)]);
+    assert_eq!(
+        engine::apply(
+            &d,
+            &st,
+            &Action::Approve {
+                node: "a".into(),
+                user: 3
+            },
+            &w.ctx()
+        )
+        .unwrap_err(),
+        EngineError::AlreadyHandled,
+        "3 is not yet due"
+    );
+    let (st, _) = approve(&d, &st, &w, "a", 2);
+    assert_eq!(pending(&st), vec![("a".into(), 3)]);
+    let (st, _) = approve(&d, &st, &w, "a", 3);
+    let (st, _) = approve(&d, &st, &w, "a", 4);
+    assert_eq!(pending(&st), vec![("b".into(), 5)]);
+}
+
+#[test]
+fn empty_approvers_use_the_fallback_or_skip() {
+    let d = linear("any");
+    let w = World::new(&[("a", &[]), ("b", &[4])]);
+    let (st, fx) = engine::start(&d, &w.ctx()).unwrap();
+    assert!(fx.contains(&Effect::Skipped { node: "a".into() }));
+    assert_eq!(pending(&st), vec![("b".into(), 4)]);
+    let mut w = World::new(&[("a", &[]), ("b", &[4])]);
+    w.fallback.insert("a".into(), vec![9]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    assert_eq!(pending(&st), vec![("a".into(), 9)]);
+    // Nobody anywhere: straight to completion.
+    let w = World::new(&[]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    assert_eq!(st.status, Status::Completed);
+}
+
+#[test]
+fn nobody_approves_their_own_application_unless_allowed() {
+    let d = linear("any");
+    let w = World::new(&[("a", &[APPLICANT, 2]), ("b", &[APPLICANT])]);
+    let (st, fx) = engine::start(&d, &w.ctx()).unwrap();
+    assert_eq!(pending(&st), vec![("a".into(), 2)]);
+    let (st, fx2) = approve(&d, &st, &w, "a", 2);
+    assert!(
+        fx2.contains(&Effect::Skipped { node: "b".into() }),
+        "{fx:?} {fx2:?}"
+    );
+    assert_eq!(st.status, Status::Completed);
+    let d2 = def(json!({"nodes": [
+        {"id": "start", "type": "start", "next": "a"},
+        {"id": "a", "type": "approval", "approvers": {"kind": "applicant"}, "allow_self": true, "next": "end"},
+        {"id": "end", "type": "end"}
+    ]}));
+    let w = World::new(&[("a", &[APPLICANT])]);
+    let (st, _) = engine::start(&d2, &w.ctx()).unwrap();
+    assert_eq!(pending(&st), vec![("a".into(), APPLICANT)]);
+}
+
+fn travel() -> Definition {
+    def(json!({"nodes": [
+        {"id": "start", "type": "start", "next": "head"},
+        {"id": "head", "type": "approval", "approvers": {"kind": "dept_head"}, "next": "cc"},
+        {"id": "cc", "type": "cc", "approvers": {"kind": "role", "role": "hr"}, "next": "check"},
+        {"id": "check", "type": "condition", "branches": [
+            {"when": {"op": "any", "of": [
+                {"op": "gt", "field": "days", "value": 30},
+                {"op": "gt", "field": "cost", "value": 50000}
+            ]}, "next": "leader"}
+        ], "default": "end"},
+        {"id": "leader", "type": "approval", "approvers": {"kind": "role", "role": "leader"}, "next": "end"},
+        {"id": "end", "type": "end"}
+    ]}))
+}
+
+#[test]
+fn cc_and_condition_branches_with_a_default() {
+    let d = travel();
+    for (form, expect_leader) in [
+        (json!({"days": 31, "cost": 100}), true),
+        (json!({"days": "10", "cost": "50000.01"}), true),
+        (json!({"days": 30, "cost": 50000}), false),
+        (json!({}), false),
+    ] {
+        let mut w = World::new(&[("head", &[2]), ("cc", &[7, 8]), ("leader", &[9])]);
+        w.form = form.clone();
+        let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+        let (st, fx) = approve(&d, &st, &w, "head", 2);
+        assert!(fx.contains(&Effect::Cc {
+            node: "cc".into(),
+            users: vec![7, 8]
+        }));
+        if expect_leader {
+            assert_eq!(pending(&st), vec![("leader".into(), 9)], "{form}");
+        } else {
+            assert_eq!(st.status, Status::Completed, "{form}");
+        }
+    }
+}
+
+fn parallel() -> Definition {
+    def(json!({"nodes": [
+        {"id": "start", "type": "start", "next": "split"},
+        {"id": "split", "type": "parallel", "branches": ["x", "y", "z"]},
+        {"id": "x", "type": "approval", "approvers": {"kind": "applicant"}, "next": "join"},
+        {"id": "y", "type": "approval", "approvers": {"kind": "applicant"}, "next": "join"},
+        {"id": "z", "type": "approval", "approvers": {"kind": "applicant"}, "next": "join"},
+        {"id": "join", "type": "join", "next": "final"},
+        {"id": "final", "type": "approval", "approvers": {"kind": "applicant"}, "next": "end"},
+        {"id": "end", "type": "end"}
+    ]}))
+}
+
+#[test]
+fn parallel_branches_join_before_going_on() {
+    let d = parallel();
+    let w = World::new(&[("x", &[2]), ("y", &[3]), ("z", &[4]), ("final", &[5])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    assert_eq!(pending(&st).len(), 3);
+    let (st, _) = approve(&d, &st, &w, "y", 3);
+    let (st, _) = approve(&d, &st, &w, "x", 2);
+    assert_eq!(pending(&st), vec![("z".into(), 4)], "join waits for z");
+    let (st, _) = approve(&d, &st, &w, "z", 4);
+    assert_eq!(pending(&st), vec![("final".into(), 5)]);
+    let (st, _) = approve(&d, &st, &w, "final", 5);
+    assert_eq!(st.status, Status::Completed);
+}
+
+#[test]
+fn return_and_resubmit_goes_straight_back_and_earlier_approvals_stand() {
+    let d = linear("any");
+    let w = World::new(&[("a", &[2]), ("b", &[4])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    let (st, _) = approve(&d, &st, &w, "a", 2);
+    let (st, _) = engine::apply(
+        &d,
+        &st,
+        &Action::Return {
+            node: "b".into(),
+            user: 4,
+            to: ReturnTo::Applicant,
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    assert_eq!(st.status, Status::Returned);
+    assert_eq!(
+        engine::apply(&d, &st, &Action::Resubmit { user: 2 }, &w.ctx()).unwrap_err(),
+        EngineError::NotAllowed("只有申请人可以重新提交")
+    );
+    let (st, _) = engine::apply(&d, &st, &Action::Resubmit { user: APPLICANT }, &w.ctx()).unwrap();
+    assert_eq!(pending(&st), vec![("b".into(), 4)], "not back to a");
+    assert_eq!(st.done, vec!["a"]);
+    assert!(!st.acted, "a fresh submission can be withdrawn again");
+}
+
+#[test]
+fn return_to_an_earlier_node() {
+    let d = linear("any");
+    let w = World::new(&[("a", &[2]), ("b", &[4])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    assert_eq!(
+        engine::apply(
+            &d,
+            &st,
+            &Action::Return {
+                node: "a".into(),
+                user: 2,
+                to: ReturnTo::Node("b".into())
+            },
+            &w.ctx()
+        )
+        .unwrap_err(),
+        EngineError::NotAllowed("只能退回到已经办理过的环节")
+    );
+    let (st, _) = approve(&d, &st, &w, "a", 2);
+    let (st, _) = engine::apply(
+        &d,
+        &st,
+        &Action::Return {
+            node: "b".into(),
+            user: 4,
+            to: ReturnTo::Node("a".into()),
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    assert_eq!(st.status, Status::Running);
+    assert_eq!(pending(&st), vec![("a".into(), 2)]);
+    assert!(st.done.is_empty());
+    let (st, _) = approve(&d, &st, &w, "a", 2);
+    assert_eq!(pending(&st), vec![("b".into(), 4)]);
+}
+
+#[test]
+fn returning_one_parallel_branch_keeps_the_others() {
+    let d = parallel();
+    let w = World::new(&[("x", &[2]), ("y", &[3]), ("z", &[4]), ("final", &[5])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    let (st, _) = approve(&d, &st, &w, "x", 2);
+    let (st, _) = engine::apply(
+        &d,
+        &st,
+        &Action::Return {
+            node: "y".into(),
+            user: 3,
+            to: ReturnTo::Applicant,
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    assert!(pending(&st).is_empty());
+    engine::check_invariants(&st).unwrap();
+    let (st, _) = engine::apply(&d, &st, &Action::Resubmit { user: APPLICANT }, &w.ctx()).unwrap();
+    let mut p = pending(&st);
+    p.sort();
+    assert_eq!(
+        p,
+        vec![("y".into(), 3), ("z".into(), 4)],
+        "x stays approved, z is still open"
+    );
+    let (st, _) = approve(&d, &st, &w, "y", 3);
+    let (st, _) = approve(&d, &st, &w, "z", 4);
+    assert_eq!(pending(&st), vec![("final".into(), 5)]);
+}
+
+#[test]
+fn terminate_and_withdraw() {
+    let d = linear("any");
+    let w = World::new(&[("a", &[2]), ("b", &[4])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    let (t, fx) = engine::apply(
+        &d,
+        &st,
+        &Action::Terminate {
+            node: "a".into(),
+            user: 2,
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    assert_eq!(t.status, Status::Terminated);
+    assert!(fx.contains(&Effect::Terminated));
+    let (wd, _) = engine::apply(&d, &st, &Action::Withdraw { user: APPLICANT }, &w.ctx()).unwrap();
+    assert_eq!(wd.status, Status::Withdrawn);
+    let (after, _) = approve(&d, &st, &w, "a", 2);
+    assert_eq!(
+        engine::apply(&d, &after, &Action::Withdraw { user: APPLICANT }, &w.ctx()).unwrap_err(),
+        EngineError::NotAllowed("审批人已处理，不能撤回")
+    );
+}
+
+#[test]
+fn transfer_hands_the_task_over() {
+    let d = linear("sequential");
+    let w = World::new(&[("a", &[2, 3]), ("b", &[4])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    let (st, _) = engine::apply(
+        &d,
+        &st,
+        &Action::Transfer {
+            node: "a".into(),
+            user: 2,
+            to: 7,
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    assert_eq!(pending(&st), vec![("a".into(), 7)]);
+    assert_eq!(
+        engine::apply(
+            &d,
+            &st,
+            &Action::Approve {
+                node: "a".into(),
+                user: 2
+            },
+            &w.ctx()
+        )
+        .unwrap_err(),
+        EngineError::AlreadyHandled
+    );
+    assert!(
+        engine::apply(
+            &d,
+            &st,
+            &Action::Transfer {
+                node: "a".into(),
+                user: 7,
+                to: 3
+            },
+            &w.ctx()
+        )
+        .is_err(),
+        "3 is already on the node"
+    );
+    let (st, _) = approve(&d, &st, &w, "a", 7);
+    assert_eq!(
+        pending(&st),
+        vec![("a".into(), 3)],
+        "the order after the transferred task stands"
+    );
+}
+
+#[test]
+fn add_signer_before_and_after() {
+    let d = linear("any");
+    let w = World::new(&[("a", &[2, 3]), ("b", &[4])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    // Before me: 8 first, then me.
+    let (s1, _) = engine::apply(
+        &d,
+        &st,
+        &Action::AddSigner {
+            node: "a".into(),
+            user: 2,
+            signer: 8,
+            before: true,
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    assert_eq!(pending(&s1), vec![("a".into(), 8), ("a".into(), 3)]);
+    let (s1, _) = approve(&d, &s1, &w, "a", 8);
+    assert_eq!(pending(&s1), vec![("a".into(), 2), ("a".into(), 3)]);
+    // After me: my approval closes 3's task (或签) but the node waits for 8.
+    let (s2, _) = engine::apply(
+        &d,
+        &st,
+        &Action::AddSigner {
+            node: "a".into(),
+            user: 2,
+            signer: 8,
+            before: false,
+        },
+        &w.ctx(),
+    )
+    .unwrap();
+    let (s2, _) = approve(&d, &s2, &w, "a", 2);
+    assert_eq!(pending(&s2), vec![("a".into(), 8)]);
+    let (s2, _) = approve(&d, &s2, &w, "a", 8);
+    assert_eq!(pending(&s2), vec![("b".into(), 4)]);
+}
+
+#[test]
+fn definitions_are_checked_when_saved() {
+    let bad = |v: Value| {
+        serde_json::from_value::<Definition>(v)
+            .unwrap()
+            .validate()
+            .unwrap_err()
+    };
+    assert!(bad(json!({"nodes": [{"id": "end", "type": "end"}]})).contains("开始节点"));
+    assert!(
+        bad(json!({"nodes": [
+            {"id": "start", "type": "start", "next": "nowhere"}, {"id": "end", "type": "end"}
+        ]}))
+        .contains("不存在")
+    );
+    assert!(
+        bad(json!({"nodes": [
+            {"id": "start", "type": "start", "next": "a"},
+            {"id": "a", "type": "approval", "approvers": {"kind": "applicant"}, "next": "b"},
+            {"id": "b", "type": "approval", "approvers": {"kind": "applicant"}, "next": "a"},
+            {"id": "end", "type": "end"}
+        ]}))
+        .contains("回路")
+    );
+    assert!(
+        bad(json!({"nodes": [
+            {"id": "start", "type": "start", "next": "end"},
+            {"id": "lost", "type": "approval", "approvers": {"kind": "applicant"}, "next": "end"},
+            {"id": "end", "type": "end"}
+        ]}))
+        .contains("无法从开始节点到达")
+    );
+}
+
+/// Every action a participant could take now (with a small pool of other people).
+fn allowed(st: &State) -> Vec<Action> {
+    let mut v = Vec::new();
+    match st.status {
+        Status::Running if !st.acted => v.push(Action::Withdraw { user: APPLICANT }),
+        Status::Returned => v.push(Action::Resubmit { user: APPLICANT }),
+        _ => {}
+    }
+    for (node, user) in engine::pending(st) {
+        v.push(Action::Approve {
+            node: node.clone(),
+            user,
+        });
+        v.push(Action::Approve {
+            node: node.clone(),
+            user,
+        });
+        v.push(Action::Approve {
+            node: node.clone(),
+            user,
+        });
+        v.push(Action::Return {
+            node: node.clone(),
+            user,
+            to: ReturnTo::Applicant,
+        });
+        v.push(Action::Terminate {
+            node: node.clone(),
+            user,
+        });
+        if st.tokens.len() == 1 {
+            for d in &st.done {
+                v.push(Action::Return {
+                    node: node.clone(),
+                    user,
+                    to: ReturnTo::Node(d.clone()),
+                });
+            }
+        }
+        let busy: Vec<UserId> = st
+            .tokens
+            .iter()
+            .filter(|t| t.node == node)
+            .flat_map(|t| t.slots.iter())
+            .filter(|s| matches!(s.state, SlotState::Pending | SlotState::Waiting { .. }))
+            .map(|s| s.user)
+            .collect();
+        if let Some(other) = (100..106).find(|u| !busy.contains(u)) {
+            v.push(Action::Transfer {
+                node: node.clone(),
+                user,
+                to: other,
+            });
+            v.push(Action::AddSigner {
+                node: node.clone(),
+                user,
+                signer: other,
+                before: true,
+            });
+            v.push(Action::AddSigner {
+                node: node.clone(),
+                user,
+                signer: other,
+                before: false,
+            });
+        }
+    }
+    v
+}
+
+#[test]
+fn random_walks_never_reach_an_invalid_state_and_always_end_once() {
+    let defs = [
+        linear("any"),
+        linear("all"),
+        linear("sequential"),
+        parallel(),
+        travel(),
+    ];
+    let worlds = [
+        World::new(&[("a", &[2, 3]), ("b", &[4, 5])]),
+        World::new(&[("a", &[2, 3]), ("b", &[4, 5])]),
+        World::new(&[("a", &[2, 3, 6]), ("b", &[4])]),
+        World::new(&[("x", &[2]), ("y", &[3, 7]), ("z", &[4]), ("final", &[5])]),
+        World {
+            form: json!({"days": 40}),
+            ..World::new(&[("head", &[2]), ("cc", &[7]), ("leader", &[9, 10])])
+        },
+    ];
+    let mut terminals = BTreeMap::new();
+    for seed in 0..2000u64 {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let i = rng.gen_range(0..defs.len());
+        let (d, w) = (&defs[i], &worlds[i]);
+        let (mut st, _) = engine::start(d, &w.ctx()).unwrap();
+        engine::check_invariants(&st).unwrap();
+        let mut steps = 0;
+        // A random prefix, then everyone approves and the applicant resubmits.
+        while !st.status.is_terminal() {
+            steps += 1;
+            assert!(steps < 500, "seed {seed}: no end in sight: {st:?}");
+            let actions = allowed(&st);
+            assert!(!actions.is_empty(), "seed {seed}: stuck in {st:?}");
+            let action = if steps < 25 {
+                actions.choose(&mut rng).unwrap().clone()
+            } else {
+                actions
+                    .iter()
+                    .find(|a| matches!(a, Action::Approve { .. } | Action::Resubmit { .. }))
+                    .unwrap_or(&actions[0])
+                    .clone()
+            };
+            let (next, fx) = engine::apply(d, &st, &action, &w.ctx())
+                .unwrap_or_else(|e| panic!("seed {seed}: allowed action {action:?} failed: {e}"));
+            engine::check_invariants(&next)
+                .unwrap_or_else(|e| panic!("seed {seed}: after {action:?}: {e}\n{next:?}"));
+            let ends = fx
+                .iter()
+                .filter(|f| {
+                    matches!(
+                        f,
+                        Effect::Completed | Effect::Terminated | Effect::Withdrawn
+                    )
+                })
+                .count();
+            assert_eq!(
+                ends,
+                usize::from(next.status.is_terminal() && !st.status.is_terminal()),
+                "seed {seed}"
+            );
+            st = next;
+        }
+        // Terminal means terminal: nothing further applies.
+        assert!(allowed(&st).is_empty());
+        for (node, user) in [("a", 2), ("b", 4), ("x", 2)] {
+            assert!(
+                engine::apply(
+                    d,
+                    &st,
+                    &Action::Approve {
+                        node: node.into(),
+                        user
+                    },
+                    &w.ctx()
+                )
+                .is_err()
+            );
+        }
+        assert!(engine::apply(d, &st, &Action::Resubmit { user: APPLICANT }, &w.ctx()).is_err());
+        *terminals.entry(st.status.code()).or_insert(0) += 1;
+    }
+    // The walk really explores: every kind of ending occurs.
+    for s in ["completed", "terminated", "withdrawn"] {
+        assert!(terminals.get(s).copied().unwrap_or(0) > 20, "{terminals:?}");
+    }
+}
+
+#[test]
+fn state_round_trips_through_json() {
+    let d = parallel();
+    let w = World::new(&[("x", &[2]), ("y", &[3]), ("z", &[4]), ("final", &[5])]);
+    let (st, _) = engine::start(&d, &w.ctx()).unwrap();
+    let (st, _) = approve(&d, &st, &w, "x", 2);
+    let back: State = serde_json::from_value(serde_json::to_value(&st).unwrap()).unwrap();
+    assert_eq!(back, st);
+}
