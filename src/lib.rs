@@ -8,6 +8,7 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod forms;
 pub mod home;
 pub mod identity;
 pub mod org;
