@@ -17,6 +17,9 @@ pub enum AppError {
     TooManyRequests,
     #[error("bad request: {0}")]
     BadRequest(&'static str),
+    /// Someone else changed the record first (optimistic lock): nothing was applied.
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -61,6 +64,7 @@ impl IntoResponse for AppError {
                 ErrorPage::response(StatusCode::TOO_MANY_REQUESTS, "操作过于频繁，请稍后再试。")
             }
             AppError::BadRequest(msg) => ErrorPage::response(StatusCode::BAD_REQUEST, msg),
+            AppError::Conflict(msg) => ErrorPage::response(StatusCode::CONFLICT, msg),
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 ErrorPage::response(

@@ -110,6 +110,175 @@ pub const DEMO_USERS: &[DemoUser] = &[
         roles: &[],
     },
     DemoUser {
+        account: "T2101",
+        name: "陈静",
+        user_type: "staff",
+        dept: "CS",
+        gender: "女",
+        title: Some("辅导员"),
+        phone: Some("13900002101"),
+        email: Some("chenjing@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("counselor", Some("CS"))],
+    },
+    DemoUser {
+        account: "T2102",
+        name: "周明",
+        user_type: "staff",
+        dept: "CS",
+        gender: "男",
+        title: Some("学院副书记"),
+        phone: Some("13900002102"),
+        email: Some("zhouming@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("deputy_secretary", Some("CS"))],
+    },
+    DemoUser {
+        account: "T3001",
+        name: "吴国强",
+        user_type: "staff",
+        dept: "INTL",
+        gender: "男",
+        title: Some("科长"),
+        phone: Some("13900003001"),
+        email: Some("wugq@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("intl_officer", None)],
+    },
+    DemoUser {
+        account: "T3002",
+        name: "郑建国",
+        user_type: "staff",
+        dept: "OFFICE",
+        gender: "男",
+        title: Some("副校长"),
+        phone: Some("13900003002"),
+        email: Some("zhengjg@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("school_leader", None)],
+    },
+    DemoUser {
+        account: "T3003",
+        name: "孙丽",
+        user_type: "staff",
+        dept: "HR-STAFF",
+        gender: "女",
+        title: Some("人事科科员"),
+        phone: Some("13900003003"),
+        email: Some("sunli@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("hr_officer", None)],
+    },
+    DemoUser {
+        account: "T3004",
+        name: "钱印",
+        user_type: "staff",
+        dept: "OFFICE",
+        gender: "男",
+        title: Some("机要秘书"),
+        phone: Some("13900003004"),
+        email: Some("qianyin@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("seal_keeper", None)],
+    },
+    DemoUser {
+        account: "T3005",
+        name: "冯敏",
+        user_type: "staff",
+        dept: "OFFICE",
+        gender: "女",
+        title: Some("机要秘书"),
+        phone: Some("13900003005"),
+        email: Some("fengmin@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("seal_keeper", None)],
+    },
+    DemoUser {
+        account: "T3006",
+        name: "赵志远",
+        user_type: "staff",
+        dept: "ORG",
+        gender: "男",
+        title: Some("机构编制管理科科长"),
+        phone: Some("13900003006"),
+        email: Some("zhaozy@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("org_officer", None)],
+    },
+    DemoUser {
+        account: "T3007",
+        name: "何晓燕",
+        user_type: "staff",
+        dept: "FIN",
+        gender: "女",
+        title: Some("会计"),
+        phone: Some("13900003007"),
+        email: Some("hexy@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("finance_officer", None)],
+    },
+    DemoUser {
+        account: "T3008",
+        name: "许文",
+        user_type: "staff",
+        dept: "UNION",
+        gender: "男",
+        title: Some("工会干事"),
+        phone: Some("13900003008"),
+        email: Some("xuwen@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("union_officer", None)],
+    },
+    DemoUser {
+        account: "T3009",
+        name: "马卫东",
+        user_type: "staff",
+        dept: "SEC",
+        gender: "男",
+        title: Some("户籍科科长"),
+        phone: Some("13900003009"),
+        email: Some("mawd@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("security_officer", None)],
+    },
+    DemoUser {
+        account: "T3010",
+        name: "林华",
+        user_type: "staff",
+        dept: "HOSP",
+        gender: "女",
+        title: Some("医政科科长"),
+        phone: Some("13900003010"),
+        email: Some("linhua@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("medical_officer", None)],
+    },
+    DemoUser {
+        account: "T3011",
+        name: "郭涛",
+        user_type: "staff",
+        dept: "NIC",
+        gender: "男",
+        title: Some("网络运维工程师"),
+        phone: Some("13900003011"),
+        email: Some("guotao@demo.edu.cn"),
+        id_card: None,
+        has_password: true,
+        roles: &[("nic_officer", None)],
+    },
+    DemoUser {
         account: "T2003",
         name: "赵敏",
         user_type: "teacher",
@@ -228,6 +397,7 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
         }
     }
     seed_catalog(&mut tx).await?;
+    seed_flows(&mut tx).await?;
     sqlx::query(
         "INSERT INTO app_meta (key, value) VALUES ('demo_data', 'present')
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
@@ -338,6 +508,61 @@ async fn seed_catalog(tx: &mut PgConnection) -> anyhow::Result<()> {
         .bind(dept)
         .bind(now - chrono::Duration::days(n.days_ago) - chrono::Duration::hours(2))
         .bind(n.pinned)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Forms and workflows of the demo services, version 1, where a service has none yet.
+async fn seed_flows(tx: &mut PgConnection) -> anyhow::Result<()> {
+    for (code, form, flow, start_roles) in crate::workflow::demo::flows() {
+        let Some(service_id) =
+            sqlx::query_scalar::<_, i64>("SELECT id FROM services WHERE code = $1")
+                .bind(code)
+                .fetch_optional(&mut *tx)
+                .await?
+        else {
+            continue;
+        };
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM form_definitions WHERE service_id = $1)",
+        )
+        .bind(service_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        if exists {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO form_definitions (service_id, version, schema) VALUES ($1, 1, $2)",
+        )
+        .bind(service_id)
+        .bind(&form)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO workflow_definitions (service_id, version, definition) VALUES ($1, 1, $2)",
+        )
+        .bind(service_id)
+        .bind(&flow)
+        .execute(&mut *tx)
+        .await?;
+        if let Some(roles) = start_roles {
+            sqlx::query(
+                "UPDATE services SET start_roles = $2, start_user_types = '{}' WHERE id = $1",
+            )
+            .bind(service_id)
+            .bind(strings(&roles))
+            .execute(&mut *tx)
+            .await?;
+        }
+        // The 系统管理员 administers the demo services (fallback approver).
+        sqlx::query(
+            "INSERT INTO service_admins (service_id, user_id) SELECT $1, id FROM users WHERE account = 'admin'
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(service_id)
         .execute(&mut *tx)
         .await?;
     }

@@ -483,14 +483,20 @@ async fn apply(
         )
             .into_response());
     }
-    // The online form arrives with the forms and workflow module.
-    flash(
-        &session,
-        "info",
-        "该服务的在线表单尚未开放，请按服务指南办理。",
-    )
-    .await?;
-    Ok(Redirect::to(&format!("/services/{id}")).into_response())
+    if crate::workflow::store::current_definitions(&state.db, id)
+        .await?
+        .is_none()
+    {
+        // A service marked online whose form has not been designed yet.
+        flash(
+            &session,
+            "info",
+            "该服务的在线表单尚未开放，请按服务指南办理。",
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/services/{id}")).into_response());
+    }
+    crate::workflow::handlers::new_form(&state, &user, page, id).await
 }
 
 #[derive(Deserialize)]

@@ -60,6 +60,10 @@ pub struct Field {
     /// Read-only text shown in the form.
     #[serde(default)]
     pub text: String,
+    /// Person fields: offer the holders of this role around the applicant's college as a
+    /// list, instead of an account box.
+    #[serde(default)]
+    pub role: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]

@@ -45,6 +45,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .merge(crate::home::routes())
         .merge(crate::identity::routes())
         .merge(crate::catalog::routes())
+        .merge(crate::workflow::handlers::routes())
         .merge(crate::center::routes())
         .merge(crate::admin::routes())
         .fallback(not_found)

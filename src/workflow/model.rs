@@ -11,6 +11,10 @@ pub type NodeId = String;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Definition {
     pub nodes: Vec<Node>,
+    /// Field or section access for the applicant (default: editable), e.g. the sections
+    /// other departments fill at their own step are hidden or read-only here.
+    #[serde(default)]
+    pub applicant_fields: BTreeMap<String, FieldAccess>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -8,3 +8,4 @@ mod helpers;
 mod login;
 mod pages;
 mod security;
+mod workflow;

@@ -1,0 +1,1061 @@
+//! 立即办理 (the form), 草稿箱 drafts, the application page and its actions.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form, Router,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+    routing::{get, post},
+};
+use chrono::{DateTime, Utc};
+use serde_json::{Map, Value};
+use tower_sessions::Session;
+
+use super::{
+    engine::{self, Action, ReturnTo},
+    model::{Definition, FieldAccess, NodeKind},
+    store::{self, ActCtx, AppRow, StoreError, action_label, status_label},
+};
+use crate::{
+    catalog::{self, ServiceDetail, model::start_refusal},
+    error::{AppError, AppResult},
+    forms::{
+        self, CheckCtx, Errors, FormSchema, Profile,
+        render::{FieldView, Lookups, parse_post, views},
+    },
+    identity::session::{ClientIp, CurrentUser},
+    state::AppState,
+    web::page::{Page, flash},
+};
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/services/{id}/apply", post(apply_post))
+        .route("/applications/{id}", get(show))
+        .route("/applications/{id}/edit", get(edit_page).post(edit_post))
+        .route("/applications/{id}/act", post(act_post))
+        .route("/applications/{id}/delete", post(delete_draft))
+}
+
+pub struct Milestone {
+    pub name: String,
+    /// "done" | "current" | "todo"
+    pub state: &'static str,
+}
+
+fn milestones(def: &Definition, st: Option<&engine::State>) -> Vec<Milestone> {
+    def.milestones()
+        .into_iter()
+        .map(|n| {
+            let state = match st {
+                Some(s) if s.tokens.iter().any(|t| t.node == n.id) => "current",
+                Some(s) if s.returned_from.as_deref() == Some(n.id.as_str()) => "current",
+                Some(s) if s.done.contains(&n.id) => "done",
+                Some(s) if s.status == engine::Status::Completed => "done",
+                _ => "todo",
+            };
+            Milestone {
+                name: if n.name.is_empty() {
+                    n.id.clone()
+                } else {
+                    n.name.clone()
+                },
+                state,
+            }
+        })
+        .collect()
+}
+
+#[derive(sqlx::FromRow)]
+struct ProfileRow {
+    name: String,
+    account: String,
+    gender: Option<String>,
+    department: Option<String>,
+    title: Option<String>,
+    phone: Option<String>,
+    email: Option<String>,
+    user_type: String,
+}
+
+async fn profile(state: &AppState, user_id: i64) -> sqlx::Result<Profile> {
+    let r: ProfileRow = sqlx::query_as(
+        "SELECT u.name, u.account, u.gender, d.name AS department, u.title, u.phone, u.email, u.user_type
+         FROM users u LEFT JOIN departments d ON d.id = u.department_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(&state.db)
+    .await?;
+    Ok(Profile {
+        name: r.name,
+        account: r.account,
+        gender: r.gender.unwrap_or_default(),
+        department: r.department.unwrap_or_default(),
+        title: r.title.unwrap_or_default(),
+        phone: r.phone.unwrap_or_default(),
+        email: r.email.unwrap_or_default(),
+        user_type: crate::identity::session::user_type_label(&r.user_type).into(),
+    })
+}
+
+/// Names for people and departments shown in the form, and pickers' choices.
+async fn lookups(
+    state: &AppState,
+    schema: &FormSchema,
+    data: &Map<String, Value>,
+    applicant: i64,
+) -> sqlx::Result<Lookups> {
+    let mut l = Lookups::default();
+    let ids: Vec<i64> = data.values().filter_map(Value::as_i64).collect();
+    let people: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, name, account FROM users WHERE id = ANY($1)")
+            .bind(&ids)
+            .fetch_all(&state.db)
+            .await?;
+    for (id, name, account) in people {
+        l.people.insert(id, format!("{name}（{account}）"));
+    }
+    l.departments = sqlx::query_as("SELECT id, name FROM departments ORDER BY sort_order, id")
+        .fetch_all(&state.db)
+        .await?;
+    for f in &schema.fields {
+        if f.kind == forms::FieldKind::Person
+            && let Some(role) = &f.role
+        {
+            // Holders of the role whose scope covers the applicant's college.
+            let choices: Vec<(i64, String)> = sqlx::query_as(
+                "WITH college AS (
+                     SELECT a.id FROM users u, dept_ancestors(u.department_id) a(id)
+                     JOIN departments d ON d.id = a.id
+                     JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
+                     WHERE u.id = $2
+                 )
+                 SELECT DISTINCT u.id, u.name || '（' || u.account || '）' FROM user_roles ur
+                 JOIN roles r ON r.id = ur.role_id AND r.code = $1
+                 JOIN users u ON u.id = ur.user_id AND u.status = 'active'
+                 WHERE ur.department_id IS NULL
+                    OR ur.department_id IN (SELECT dept_subtree(id) FROM college)
+                 ORDER BY 2",
+            )
+            .bind(role)
+            .bind(applicant)
+            .fetch_all(&state.db)
+            .await?;
+            l.person_choices.insert(f.key.clone(), choices);
+        }
+    }
+    Ok(l)
+}
+
+/// Existing people and departments, for validating pickers.
+async fn check_ctx(
+    state: &AppState,
+    l: &Lookups,
+    data: &Map<String, Value>,
+) -> sqlx::Result<CheckCtx> {
+    let ids: Vec<i64> = data
+        .values()
+        .filter_map(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .collect();
+    let people: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) AND status = 'active'")
+            .bind(&ids)
+            .fetch_all(&state.db)
+            .await?;
+    Ok(CheckCtx {
+        people,
+        departments: l.departments.iter().map(|(d, _)| *d).collect(),
+    })
+}
+
+/// Person fields typed as an account (学号/工号) become the person's id.
+async fn resolve_accounts(
+    state: &AppState,
+    schema: &FormSchema,
+    data: &mut Map<String, Value>,
+) -> sqlx::Result<()> {
+    for f in &schema.fields {
+        if f.kind != forms::FieldKind::Person {
+            continue;
+        }
+        if let Some(Value::String(s)) = data.get(&f.key).cloned() {
+            let s = s.trim().to_owned();
+            if s.is_empty() || s.parse::<i64>().is_ok() && f.role.is_some() {
+                continue;
+            }
+            let id: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM users WHERE account = $1 AND status = 'active'")
+                    .bind(&s)
+                    .fetch_optional(&state.db)
+                    .await?;
+            if let Some(id) = id {
+                data.insert(f.key.clone(), Value::from(id));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "workflow/apply.html")]
+pub struct ApplyTemplate {
+    pub page: Page,
+    pub service_id: i64,
+    pub service_name: String,
+    pub department: String,
+    pub action: String,
+    pub milestones: Vec<Milestone>,
+    pub fields: Vec<FieldView>,
+    pub error_summary: Vec<(String, String)>,
+    pub draft_id: Option<i64>,
+    pub version: i32,
+    pub returned: bool,
+}
+
+fn summary(schema: &FormSchema, errors: &Errors) -> Vec<(String, String)> {
+    schema
+        .fields
+        .iter()
+        .filter_map(|f| {
+            errors
+                .get(&f.key)
+                .map(|e| (f.key.clone(), format!("{}：{}", f.label, e.join("；"))))
+        })
+        .collect()
+}
+
+/// Checks shared by the form and its submission: signed in, published online service,
+/// permitted, with definitions.
+async fn startable(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+) -> AppResult<(ServiceDetail, i64, FormSchema, i64, Definition)> {
+    let s = catalog::load_service(state, id, Some(user)).await?;
+    if s.kind != "online" {
+        return Err(AppError::NotFound);
+    }
+    if start_refusal(&state.db, &s.rule(), user).await?.is_some() {
+        return Err(AppError::Forbidden("您没有权限发起该流程"));
+    }
+    let (fid, schema, wid, def) = store::current_definitions(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok((s, fid, schema, wid, def))
+}
+
+fn applicant_access(schema: &FormSchema, def: &Definition) -> BTreeMap<String, FieldAccess> {
+    schema.access(&def.applicant_fields, FieldAccess::Editable)
+}
+
+/// The empty form (called by 立即办理 once permission is settled).
+pub async fn new_form(
+    state: &AppState,
+    user: &CurrentUser,
+    page: Page,
+    id: i64,
+) -> AppResult<Response> {
+    let (s, _, schema, _, def) = startable(state, user, id).await?;
+    let p = profile(state, user.id).await?;
+    let data = forms::initial_values(&schema, &p);
+    let l = lookups(state, &schema, &data, user.id).await?;
+    let access = applicant_access(&schema, &def);
+    Ok(ApplyTemplate {
+        page,
+        service_id: s.id,
+        service_name: s.name.clone(),
+        department: s.department.clone(),
+        action: format!("/services/{}/apply", s.id),
+        milestones: milestones(&def, None),
+        fields: views(
+            &schema,
+            &data,
+            &access,
+            &Errors::new(),
+            &l,
+            &[],
+            &BTreeMap::new(),
+        ),
+        error_summary: Vec::new(),
+        draft_id: None,
+        version: 0,
+        returned: false,
+    }
+    .into_response())
+}
+
+fn intent(pairs: &[(String, String)]) -> String {
+    pairs
+        .iter()
+        .find(|(k, _)| k == "intent")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "submit".into())
+}
+
+fn extra_rows(pairs: &[(String, String)]) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for (k, v) in pairs {
+        if k == "rows"
+            && let Some((key, n)) = v.split_once(':')
+        {
+            m.insert(key.to_owned(), n.parse().unwrap_or(0));
+        }
+    }
+    m
+}
+
+fn act_ctx<'a>(
+    state: &'a AppState,
+    user: &CurrentUser,
+    ip: Option<std::net::IpAddr>,
+) -> ActCtx<'a> {
+    ActCtx {
+        now: state.now(),
+        actor: user.id,
+        ip,
+        tz: state.settings.time_zone,
+        base_url: state.settings.base_url.as_str(),
+    }
+}
+
+async fn insert_draft(
+    state: &AppState,
+    user: &CurrentUser,
+    s: &ServiceDetail,
+    fid: i64,
+    wid: i64,
+    data: &Map<String, Value>,
+) -> AppResult<i64> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO applications (service_id, applicant_id, form_def_id, workflow_def_id, title, status, data, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $7) RETURNING id",
+    )
+    .bind(s.id)
+    .bind(user.id)
+    .bind(fid)
+    .bind(wid)
+    .bind(forms::render::title(&s.name, &user.name))
+    .bind(Value::Object(data.clone()))
+    .bind(now)
+    .fetch_one(&mut *tx)
+    .await?;
+    crate::audit::record(
+        &mut tx,
+        crate::audit::Entry {
+            at: now,
+            actor_id: Some(user.id),
+            action: "application.draft",
+            target: &format!("application:{id}"),
+            ip: None,
+            outcome: crate::audit::Outcome::Success,
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// 提交 / 存草稿 / 添加一行 on a new application.
+async fn apply_post(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let (s, fid, schema, wid, def) = startable(&state, &user, id).await?;
+    let p = profile(&state, user.id).await?;
+    let mut data = parse_post(&schema, &pairs);
+    forms::enforce_locked(&schema, &p, &mut data);
+    resolve_accounts(&state, &schema, &mut data).await?;
+    let access = applicant_access(&schema, &def);
+    let intent = intent(&pairs);
+    if intent == "draft" {
+        let draft = insert_draft(&state, &user, &s, fid, wid, &data).await?;
+        flash(
+            &session,
+            "success",
+            "已存草稿，可在个人中心的草稿箱中继续填写。",
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/applications/{draft}/edit")).into_response());
+    }
+    let l = lookups(&state, &schema, &data, user.id).await?;
+    let check = check_ctx(&state, &l, &data).await?;
+    let validated = if intent == "add_row" {
+        Err(Errors::new())
+    } else {
+        forms::validate(&schema, &access, &data, &check)
+    };
+    match validated {
+        Err(errors) => Ok((
+            if errors.is_empty() {
+                StatusCode::OK
+            } else {
+                StatusCode::UNPROCESSABLE_ENTITY
+            },
+            ApplyTemplate {
+                page,
+                service_id: s.id,
+                service_name: s.name.clone(),
+                department: s.department.clone(),
+                action: format!("/services/{}/apply", s.id),
+                milestones: milestones(&def, None),
+                error_summary: summary(&schema, &errors),
+                fields: views(
+                    &schema,
+                    &data,
+                    &access,
+                    &errors,
+                    &l,
+                    &[],
+                    &extra_rows(&pairs),
+                ),
+                draft_id: None,
+                version: 0,
+                returned: false,
+            },
+        )
+            .into_response()),
+        Ok(clean) => {
+            let draft = insert_draft(&state, &user, &s, fid, wid, &data).await?;
+            let app = store::submit(
+                &state.db,
+                draft,
+                0,
+                clean,
+                &s.code,
+                &act_ctx(&state, &user, ip),
+            )
+            .await
+            .map_err(store_error)?;
+            flash(
+                &session,
+                "success",
+                format!("已提交，流水号 {}", app.serial_no.as_deref().unwrap_or("")),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/applications/{}", app.id)).into_response())
+        }
+    }
+}
+
+fn store_error(e: StoreError) -> AppError {
+    match e {
+        StoreError::Stale | StoreError::Engine(engine::EngineError::AlreadyHandled) => {
+            AppError::Conflict("该事项已被处理")
+        }
+        StoreError::Engine(engine::EngineError::NotAllowed(m)) => AppError::Forbidden(m),
+        StoreError::Engine(e @ engine::EngineError::BadDefinition(_)) => {
+            AppError::Internal(anyhow::anyhow!(e))
+        }
+        StoreError::Db(e) => AppError::Internal(e.into()),
+        StoreError::Other(e) => AppError::Internal(e),
+    }
+}
+
+/// Whether `user` may see the application: the applicant, anyone who has or had a task
+/// on it (CC included), and the service's admins. Anyone else gets 404.
+pub async fn can_view(state: &AppState, app: &AppRow, user: &CurrentUser) -> sqlx::Result<bool> {
+    if app.applicant_id == user.id {
+        return Ok(true);
+    }
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE application_id = $1 AND assignee_id = $2)
+             OR EXISTS (SELECT 1 FROM service_admins WHERE service_id = $3 AND user_id = $2)",
+    )
+    .bind(app.id)
+    .bind(user.id)
+    .bind(app.service_id)
+    .fetch_one(&state.db)
+    .await
+}
+
+async fn load_visible(state: &AppState, id: i64, user: &CurrentUser) -> AppResult<AppRow> {
+    let mut conn = state.db.acquire().await?;
+    let app = store::load_app(&mut conn, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if app.status == "draft" && app.applicant_id != user.id {
+        return Err(AppError::NotFound);
+    }
+    if !can_view(state, &app, user).await? {
+        return Err(AppError::NotFound);
+    }
+    Ok(app)
+}
+
+pub struct FlowView {
+    pub node: String,
+    pub actor: String,
+    pub action: &'static str,
+    pub comment: String,
+    pub at: String,
+}
+
+pub struct TaskView {
+    pub node_id: String,
+    pub node_name: String,
+    pub comment_required: bool,
+    pub return_targets: Vec<(String, String)>,
+    pub mode: &'static str,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "workflow/application.html")]
+pub struct ShowTemplate {
+    pub page: Page,
+    pub app_id: i64,
+    pub serial_no: String,
+    pub title: String,
+    pub service_id: i64,
+    pub service_name: String,
+    pub applicant: String,
+    pub status: &'static str,
+    pub status_code: String,
+    pub submitted: String,
+    pub version: i32,
+    pub milestones: Vec<Milestone>,
+    pub fields: Vec<FieldView>,
+    pub flows: Vec<FlowView>,
+    pub tasks: Vec<TaskView>,
+    pub current: Vec<String>,
+    pub can_withdraw: bool,
+    pub can_edit: bool,
+    pub is_applicant: bool,
+    pub changed_note: bool,
+}
+
+fn fmt(state: &AppState, t: DateTime<Utc>) -> String {
+    t.with_timezone(&state.settings.time_zone)
+        .format("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let app = load_visible(&state, id, &user).await?;
+    if app.status == "draft" {
+        return Ok(Redirect::to(&format!("/applications/{id}/edit")).into_response());
+    }
+    let mut conn = state.db.acquire().await?;
+    let (schema, def) = store::load_definitions(&mut conn, &app).await?;
+    drop(conn);
+    let st: Option<engine::State> = app
+        .state
+        .clone()
+        .and_then(|s| serde_json::from_value(s).ok());
+    let my_nodes: Vec<String> = st
+        .as_ref()
+        .map(|s| {
+            engine::pending(s)
+                .into_iter()
+                .filter(|(_, u)| *u == user.id)
+                .map(|(n, _)| n)
+                .collect()
+        })
+        .unwrap_or_default();
+    // The form as this viewer may see it: at their open node's field rules, else as a
+    // reader (hidden fields of every node stay hidden to others).
+    let mut access_map = BTreeMap::new();
+    let mut tasks = Vec::new();
+    for n in &my_nodes {
+        if let Some(node) = def.node(n)
+            && let NodeKind::Approval {
+                fields,
+                comment_required,
+                mode,
+                ..
+            } = &node.kind
+        {
+            access_map.extend(fields.clone());
+            let done = st.as_ref().map(|s| s.done.clone()).unwrap_or_default();
+            let mut targets = vec![("applicant".to_owned(), "申请人".to_owned())];
+            if st.as_ref().is_some_and(|s| s.tokens.len() == 1) {
+                for d in done.iter().rev() {
+                    if let Some(dn) = def.node(d) {
+                        targets.push((d.clone(), dn.name.clone()));
+                    }
+                }
+            }
+            tasks.push(TaskView {
+                node_id: n.clone(),
+                node_name: node.name.clone(),
+                comment_required: *comment_required,
+                return_targets: targets,
+                mode: mode.label(),
+            });
+        }
+    }
+    let access = schema.access(&access_map, FieldAccess::Readonly);
+    let data = app.data.as_object().cloned().unwrap_or_default();
+    let l = lookups(&state, &schema, &data, app.applicant_id).await?;
+    let changed = if my_nodes.is_empty() {
+        Vec::new()
+    } else {
+        app.changed_fields.clone()
+    };
+    let fields = views(
+        &schema,
+        &data,
+        &access,
+        &Errors::new(),
+        &l,
+        &changed,
+        &BTreeMap::new(),
+    );
+    #[allow(clippy::type_complexity)]
+    let records: Vec<(String, Option<String>, String, String, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT f.node_name, u.name, f.action, f.comment, f.at FROM flow_records f
+         LEFT JOIN users u ON u.id = f.actor_id WHERE f.application_id = $1 ORDER BY f.id",
+    )
+    .bind(app.id)
+    .fetch_all(&state.db)
+    .await?;
+    let flows = records
+        .into_iter()
+        .map(|(node, actor, action, comment, at)| FlowView {
+            node,
+            actor: actor.unwrap_or_else(|| "系统".into()),
+            action: action_label(&action),
+            comment,
+            at: fmt(&state, at),
+        })
+        .collect();
+    let (service_name, applicant): (String, String) = sqlx::query_as(
+        "SELECT s.name, u.name || '（' || u.account || '）' FROM services s, users u WHERE s.id = $1 AND u.id = $2",
+    )
+    .bind(app.service_id)
+    .bind(app.applicant_id)
+    .fetch_one(&state.db)
+    .await?;
+    let current: Vec<String> = st
+        .as_ref()
+        .map(|s| {
+            s.tokens
+                .iter()
+                .map(|t| {
+                    def.node(&t.node)
+                        .map(|n| n.name.clone())
+                        .unwrap_or_default()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let is_applicant = app.applicant_id == user.id;
+    Ok(ShowTemplate {
+        page,
+        app_id: app.id,
+        serial_no: app.serial_no.clone().unwrap_or_default(),
+        title: app.title.clone(),
+        service_id: app.service_id,
+        service_name,
+        applicant,
+        status: status_label(&app.status),
+        status_code: app.status.clone(),
+        submitted: app.submitted_at.map(|t| fmt(&state, t)).unwrap_or_default(),
+        version: app.version,
+        milestones: milestones(&def, st.as_ref()),
+        fields,
+        flows,
+        changed_note: !changed.is_empty(),
+        tasks,
+        current,
+        can_withdraw: is_applicant
+            && app.status == "running"
+            && st.as_ref().is_some_and(|s| !s.acted),
+        can_edit: is_applicant && app.status == "returned",
+        is_applicant,
+    }
+    .into_response())
+}
+
+/// A draft or a returned application, opened by its applicant for editing.
+async fn editable(
+    state: &AppState,
+    id: i64,
+    user: &CurrentUser,
+) -> AppResult<(AppRow, ServiceDetail, FormSchema, Definition)> {
+    let app = load_visible(state, id, user).await?;
+    if app.applicant_id != user.id || !matches!(app.status.as_str(), "draft" | "returned") {
+        return Err(AppError::NotFound);
+    }
+    let s = catalog::load_service(state, app.service_id, Some(user)).await?;
+    let mut conn = state.db.acquire().await?;
+    let (schema, def) = store::load_definitions(&mut conn, &app).await?;
+    Ok((app, s, schema, def))
+}
+
+async fn edit_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<ApplyTemplate> {
+    let (app, s, schema, def) = editable(&state, id, &user).await?;
+    let data = app.data.as_object().cloned().unwrap_or_default();
+    let l = lookups(&state, &schema, &data, user.id).await?;
+    let st: Option<engine::State> = app
+        .state
+        .clone()
+        .and_then(|v| serde_json::from_value(v).ok());
+    Ok(ApplyTemplate {
+        page,
+        service_id: s.id,
+        service_name: s.name.clone(),
+        department: s.department.clone(),
+        action: format!("/applications/{id}/edit"),
+        milestones: milestones(&def, st.as_ref()),
+        fields: views(
+            &schema,
+            &data,
+            &applicant_access(&schema, &def),
+            &Errors::new(),
+            &l,
+            &[],
+            &BTreeMap::new(),
+        ),
+        error_summary: Vec::new(),
+        draft_id: (app.status == "draft").then_some(app.id),
+        version: app.version,
+        returned: app.status == "returned",
+    })
+}
+
+async fn edit_post(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    page: Page,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let (app, s, schema, def) = editable(&state, id, &user).await?;
+    let version: i32 = pairs
+        .iter()
+        .find(|(k, _)| k == "version")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(-1);
+    if version != app.version {
+        return Err(AppError::Conflict("该事项已被处理"));
+    }
+    let p = profile(&state, user.id).await?;
+    let mut data = parse_post(&schema, &pairs);
+    forms::enforce_locked(&schema, &p, &mut data);
+    resolve_accounts(&state, &schema, &mut data).await?;
+    let access = applicant_access(&schema, &def);
+    let intent = intent(&pairs);
+    if intent == "draft" && app.status == "draft" {
+        let rows = sqlx::query("UPDATE applications SET data = $3, updated_at = $4, version = version + 1 WHERE id = $1 AND version = $2")
+            .bind(app.id)
+            .bind(app.version)
+            .bind(Value::Object(data))
+            .bind(state.now())
+            .execute(&state.db)
+            .await?
+            .rows_affected();
+        if rows != 1 {
+            return Err(AppError::Conflict("该事项已被处理"));
+        }
+        flash(&session, "success", "已存草稿。").await?;
+        return Ok(Redirect::to(&format!("/applications/{id}/edit")).into_response());
+    }
+    let l = lookups(&state, &schema, &data, user.id).await?;
+    let check = check_ctx(&state, &l, &data).await?;
+    let validated = if intent == "add_row" {
+        Err(Errors::new())
+    } else {
+        forms::validate(&schema, &access, &data, &check)
+    };
+    match validated {
+        Err(errors) => {
+            let st: Option<engine::State> = app
+                .state
+                .clone()
+                .and_then(|v| serde_json::from_value(v).ok());
+            Ok((
+                if errors.is_empty() {
+                    StatusCode::OK
+                } else {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                },
+                ApplyTemplate {
+                    page,
+                    service_id: s.id,
+                    service_name: s.name.clone(),
+                    department: s.department.clone(),
+                    action: format!("/applications/{id}/edit"),
+                    milestones: milestones(&def, st.as_ref()),
+                    error_summary: summary(&schema, &errors),
+                    fields: views(
+                        &schema,
+                        &data,
+                        &access,
+                        &errors,
+                        &l,
+                        &[],
+                        &extra_rows(&pairs),
+                    ),
+                    draft_id: (app.status == "draft").then_some(app.id),
+                    version: app.version,
+                    returned: app.status == "returned",
+                },
+            )
+                .into_response())
+        }
+        Ok(clean) => {
+            let app = store::submit(
+                &state.db,
+                app.id,
+                app.version,
+                clean,
+                &s.code,
+                &act_ctx(&state, &user, ip),
+            )
+            .await
+            .map_err(store_error)?;
+            flash(
+                &session,
+                "success",
+                format!("已提交，流水号 {}", app.serial_no.as_deref().unwrap_or("")),
+            )
+            .await?;
+            Ok(Redirect::to(&format!("/applications/{}", app.id)).into_response())
+        }
+    }
+}
+
+async fn delete_draft(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let rows = sqlx::query(
+        "DELETE FROM applications WHERE id = $1 AND applicant_id = $2 AND status = 'draft'",
+    )
+    .bind(id)
+    .bind(user.id)
+    .execute(&state.db)
+    .await?
+    .rows_affected();
+    if rows == 0 {
+        return Err(AppError::NotFound);
+    }
+    flash(&session, "success", "草稿已删除。").await?;
+    Ok(Redirect::to("/center").into_response())
+}
+
+#[derive(serde::Deserialize)]
+pub struct ActForm {
+    op: String,
+    #[serde(default)]
+    node: String,
+    #[serde(default)]
+    comment: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default)]
+    account: String,
+    #[serde(default)]
+    position: String,
+    version: i32,
+}
+
+async fn act_post(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    ClientIp(ip): ClientIp,
+    Path(id): Path<i64>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    let form: ActForm = serde_urlencoded::from_str(
+        &serde_urlencoded::to_string(
+            pairs
+                .iter()
+                .filter(|(k, _)| !k.starts_with("f."))
+                .collect::<Vec<_>>(),
+        )
+        .map_err(|_| AppError::BadRequest("请求有误。"))?,
+    )
+    .map_err(|_| AppError::BadRequest("请求有误。"))?;
+    let app = load_visible(&state, id, &user).await?;
+    let mut conn = state.db.acquire().await?;
+    let (_, def) = store::load_definitions(&mut conn, &app).await?;
+    drop(conn);
+    let comment = form.comment.trim().to_owned();
+    if comment.chars().count() > 1000 {
+        return Err(AppError::BadRequest("审批意见不能超过 1000 字。"));
+    }
+    let back = Redirect::to(&format!("/applications/{id}"));
+    let node_rules = def.node(&form.node).map(|n| &n.kind);
+    // Input problems go back to the page as a message; nothing was applied.
+    let refuse = |msg: &'static str| {
+        let session = session.clone();
+        async move {
+            flash(&session, "error", msg).await?;
+            Ok::<Response, AppError>(Redirect::to(&format!("/applications/{id}")).into_response())
+        }
+    };
+    let person = |account: &str| {
+        let account = account.trim().to_owned();
+        let db = state.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM users WHERE account = $1 AND status = 'active'",
+            )
+            .bind(account)
+            .fetch_optional(&db)
+            .await
+        }
+    };
+    let action = match form.op.as_str() {
+        "approve" => {
+            if let Some(NodeKind::Approval {
+                comment_required: true,
+                ..
+            }) = node_rules
+                && comment.is_empty()
+            {
+                return refuse("本环节通过时须填写审批意见。").await;
+            }
+            Action::Approve {
+                node: form.node.clone(),
+                user: user.id,
+            }
+        }
+        "return" => {
+            if comment.is_empty() {
+                return refuse("退回时须填写审批意见。").await;
+            }
+            let to = if form.to.is_empty() || form.to == "applicant" {
+                ReturnTo::Applicant
+            } else {
+                ReturnTo::Node(form.to.clone())
+            };
+            Action::Return {
+                node: form.node.clone(),
+                user: user.id,
+                to,
+            }
+        }
+        "terminate" => {
+            if comment.is_empty() {
+                return refuse("中止时须填写审批意见。").await;
+            }
+            Action::Terminate {
+                node: form.node.clone(),
+                user: user.id,
+            }
+        }
+        "transfer" => {
+            let Some(to) = person(&form.account).await? else {
+                return refuse("找不到该账号，请输入对方的学号/工号。").await;
+            };
+            Action::Transfer {
+                node: form.node.clone(),
+                user: user.id,
+                to,
+            }
+        }
+        "add_signer" => {
+            let Some(signer) = person(&form.account).await? else {
+                return refuse("找不到该账号，请输入对方的学号/工号。").await;
+            };
+            Action::AddSigner {
+                node: form.node.clone(),
+                user: user.id,
+                signer,
+                before: form.position == "before",
+            }
+        }
+        "withdraw" => Action::Withdraw { user: user.id },
+        _ => return Err(AppError::BadRequest("不支持的操作。")),
+    };
+    // Fields this node fills in (e.g. a department's own section), checked like the
+    // applicant's: only on 通过.
+    let mut edits = None;
+    if form.op == "approve"
+        && let Some(NodeKind::Approval { fields, .. }) = node_rules
+        && fields.values().any(|a| *a == FieldAccess::Editable)
+    {
+        let mut conn = state.db.acquire().await?;
+        let (schema, _) = store::load_definitions(&mut conn, &app).await?;
+        drop(conn);
+        let access = schema.access(fields, FieldAccess::Readonly);
+        let mut data = parse_post(&schema, &pairs);
+        data.retain(|k, _| access.get(k) == Some(&FieldAccess::Editable));
+        resolve_accounts(&state, &schema, &mut data).await?;
+        let l = lookups(&state, &schema, &data, app.applicant_id).await?;
+        let check = check_ctx(&state, &l, &data).await?;
+        match forms::validate(&schema, &access, &data, &check) {
+            Ok(clean) => {
+                let mut only = Map::new();
+                for (k, v) in clean {
+                    if access.get(&k) == Some(&FieldAccess::Editable) {
+                        only.insert(k, v);
+                    }
+                }
+                edits = Some(only);
+            }
+            Err(errors) => {
+                let msgs: Vec<String> = summary(&schema, &errors)
+                    .into_iter()
+                    .map(|(_, m)| m)
+                    .collect();
+                flash(
+                    &session,
+                    "error",
+                    format!("请先填写本环节负责的内容：{}", msgs.join("；")),
+                )
+                .await?;
+                return Ok(Redirect::to(&format!("/applications/{id}")).into_response());
+            }
+        }
+    }
+    let result = store::act(
+        &state.db,
+        id,
+        form.version,
+        store::Act {
+            action,
+            comment,
+            data: edits,
+        },
+        &act_ctx(&state, &user, ip),
+    )
+    .await;
+    match result {
+        Ok(_) => {}
+        Err(StoreError::Engine(engine::EngineError::NotAllowed(m))) => return refuse(m).await,
+        Err(e) => return Err(store_error(e)),
+    }
+    let msg = match form.op.as_str() {
+        "approve" => "已通过。",
+        "return" => "已退回。",
+        "terminate" => "已中止。",
+        "transfer" => "已转办。",
+        "add_signer" => "已加签。",
+        _ => "已撤回。",
+    };
+    flash(&session, "success", msg).await?;
+    Ok(back.into_response())
+}

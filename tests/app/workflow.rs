@@ -1,0 +1,751 @@
+use crate::helpers::*;
+use reqwest::Client;
+
+async fn id_of(app: &TestApp, sql: &str, key: &str) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(key)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn service(app: &TestApp, code: &str) -> i64 {
+    id_of(app, "SELECT id FROM services WHERE code = $1", code).await
+}
+
+async fn user(app: &TestApp, account: &str) -> i64 {
+    id_of(app, "SELECT id FROM users WHERE account = $1", account).await
+}
+
+async fn signed_in(app: &TestApp, account: &str) -> Client {
+    let c = new_client();
+    assert_eq!(
+        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
+        303,
+        "{account}"
+    );
+    c
+}
+
+/// GET the form, then POST it with `fields` (+ token, intent).
+async fn post_form(
+    app: &TestApp,
+    c: &Client,
+    page: &str,
+    action: &str,
+    intent: &str,
+    fields: &[(&str, String)],
+) -> reqwest::Response {
+    let html = app.get_with(c, page).await.text().await.unwrap();
+    let mut form: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    form.push(("_csrf".into(), csrf_from(&html)));
+    form.push(("intent".into(), intent.into()));
+    if let Some(v) = version_from(&html) {
+        form.push(("version".into(), v));
+    }
+    c.post(app.url(action)).form(&form).send().await.unwrap()
+}
+
+fn version_from(html: &str) -> Option<String> {
+    let marker = "name=\"version\" value=\"";
+    let start = html.find(marker)? + marker.len();
+    Some(html[start..start + html[start..].find('"')?].to_owned())
+}
+
+async fn leave_fields(app: &TestApp, days: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("f.phone", "13800138000".into()),
+        ("f.kind", "事假".into()),
+        ("f.period.from", "2026-12-01".into()),
+        ("f.period.to", "2026-12-02".into()),
+        ("f.days", days.into()),
+        ("f.reason", "回家办理户籍迁移手续".into()),
+        ("f.leave_campus", "是".into()),
+        ("f.counselor", user(app, "T2101").await.to_string()),
+    ]
+}
+
+async fn apply_leave(app: &TestApp, student: &Client, days: &str) -> i64 {
+    let sid = service(app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = leave_fields(app, days).await;
+    let r = post_form(app, student, &page, &page, "submit", &fields).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap()
+}
+
+/// POST an action on the application as `c`.
+async fn act(
+    app: &TestApp,
+    c: &Client,
+    id: i64,
+    op: &str,
+    node: &str,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
+    let html = app
+        .get_with(c, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let mut form: Vec<(String, String)> = vec![
+        ("_csrf".into(), csrf_from(&html)),
+        (
+            "version".into(),
+            version_from(&html).expect("version on the page"),
+        ),
+        ("op".into(), op.into()),
+        ("node".into(), node.into()),
+    ];
+    form.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    c.post(app.url(&format!("/applications/{id}/act")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn status(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn pending_accounts(app: &TestApp, id: i64) -> Vec<String> {
+    sqlx::query_scalar(
+        "SELECT u.account FROM tasks t JOIN users u ON u.id = t.assignee_id
+         WHERE t.application_id = $1 AND t.status = 'pending' ORDER BY u.account",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn student_leave_short_and_long() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let sid = service(&app, "XSQJ").await;
+    let form = app
+        .get_with(&student, &format!("/services/{sid}/apply"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("陈静（T2101）"),
+        "counselors of the student's college are offered"
+    );
+    assert!(form.contains(">张三<"), "auto-filled, locked name");
+    assert!(form.contains("里程碑") || form.contains("milestones"));
+
+    let id = apply_leave(&app, &student, "2").await;
+    let serial: String = sqlx::query_scalar("SELECT serial_no FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(regex_like(&serial), "{serial}");
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
+    let counselor = signed_in(&app, "T2101").await;
+    let center = app
+        .get_with(&counselor, "/center")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(center.contains(&serial), "the task is in 我待办的");
+    let r = act(
+        &app,
+        &counselor,
+        id,
+        "approve",
+        "counselor",
+        &[("comment", "同意")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        status(&app, id).await,
+        "completed",
+        "2 days: no deputy secretary"
+    );
+    let page = app
+        .get_with(&student, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("已办结") && page.contains("同意"));
+
+    let long = apply_leave(&app, &student, "5").await;
+    act(&app, &counselor, long, "approve", "counselor", &[]).await;
+    assert_eq!(
+        pending_accounts(&app, long).await,
+        vec!["T2102"],
+        "more than 3 days: 学院副书记"
+    );
+    let deputy = signed_in(&app, "T2102").await;
+    act(&app, &deputy, long, "approve", "deputy", &[]).await;
+    assert_eq!(status(&app, long).await, "completed");
+    let serial2: String = sqlx::query_scalar("SELECT serial_no FROM applications WHERE id = $1")
+        .bind(long)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(&serial2[serial2.len() - 6..], "000002");
+    // Outbox rows were written with the events.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE application_id = $1")
+        .bind(long)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(n >= 3, "new tasks and completion notices: {n}");
+}
+
+fn regex_like(serial: &str) -> bool {
+    let parts: Vec<&str> = serial.split('-').collect();
+    parts.len() == 3
+        && parts[0] == "XSQJ"
+        && parts[1].len() == 4
+        && parts[2].len() == 6
+        && parts[2].chars().all(|c| c.is_ascii_digit())
+}
+
+#[tokio::test]
+async fn validation_errors_keep_what_was_typed() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = vec![
+        ("f.phone", "1380013800".to_owned()),
+        ("f.kind", "事假".into()),
+        ("f.period.from", "2026-12-03".into()),
+        ("f.period.to", "2026-12-01".into()),
+        ("f.days", "99".into()),
+        ("f.reason", "我写的事由".into()),
+    ];
+    let r = post_form(&app, &student, &page, &page, "submit", &fields).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    let errors = texts_of_class(&html, "field-error");
+    for e in [
+        "手机号须为 11 位手机号",
+        "请假起止日期的结束日期不能早于开始日期",
+        "请假天数不能大于 60",
+        "请填写是否离校",
+        "请填写辅导员",
+    ] {
+        assert!(errors.iter().any(|x| x == e), "{e}: {errors:?}");
+    }
+    assert!(html.contains("请修改以下"), "summary at the top");
+    assert!(
+        html.contains("我写的事由")
+            && html.contains("value=\"1380013800\"")
+            && html.contains("value=\"99\"")
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM applications")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "nothing saved");
+}
+
+#[tokio::test]
+async fn drafts_can_be_continued_submitted_and_deleted() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let r = post_form(
+        &app,
+        &student,
+        &page,
+        &page,
+        "draft",
+        &[("f.reason", "先写一半".to_owned())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let edit = location(&r);
+    assert!(edit.ends_with("/edit"));
+    let center = app
+        .get_with(&student, "/center")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(center.contains("草稿箱") && center.contains(&edit));
+    let html = app.get_with(&student, &edit).await.text().await.unwrap();
+    assert!(html.contains("先写一半"));
+    // Someone else cannot open it.
+    let other = signed_in(&app, "T2002").await;
+    assert_eq!(app.get_with(&other, &edit).await.status(), 404);
+    // Continue and submit.
+    let fields = leave_fields(&app, "1").await;
+    let r = post_form(&app, &student, &edit, &edit, "submit", &fields).await;
+    assert_eq!(r.status(), 303);
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    assert_eq!(status(&app, id).await, "running");
+    // A second draft, deleted.
+    let r = post_form(&app, &student, &page, &page, "draft", &[]).await;
+    let edit2 = location(&r);
+    let draft_id: i64 = edit2
+        .trim_start_matches("/applications/")
+        .trim_end_matches("/edit")
+        .parse()
+        .unwrap();
+    let r = app
+        .submit(
+            &student,
+            &edit2,
+            &format!("/applications/{draft_id}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM applications WHERE id = $1")
+        .bind(draft_id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
+async fn someone_elses_application_is_not_found() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let id = apply_leave(&app, &student, "1").await;
+    for account in ["T2002", "T2102", "T3001"] {
+        let c = signed_in(&app, account).await;
+        assert_eq!(
+            app.get_with(&c, &format!("/applications/{id}"))
+                .await
+                .status(),
+            404,
+            "{account}"
+        );
+        let r = act(&app, &student, id, "approve", "counselor", &[]).await; // the student has no task either
+        assert_ne!(r.status(), 303);
+    }
+    let counselor = signed_in(&app, "T2101").await;
+    assert_eq!(
+        app.get_with(&counselor, &format!("/applications/{id}"))
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.get(&format!("/applications/{id}")).await.status(),
+        303,
+        "visitors sign in first"
+    );
+}
+
+#[tokio::test]
+async fn return_and_resubmit_shows_what_changed() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let id = apply_leave(&app, &student, "2").await;
+    // 退回 needs 审批意见.
+    let r = act(&app, &counselor, id, "return", "counselor", &[]).await;
+    assert_eq!(r.status(), 303);
+    let page = app
+        .get_with(&counselor, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("退回时须填写审批意见"));
+    assert_eq!(status(&app, id).await, "running");
+    act(
+        &app,
+        &counselor,
+        id,
+        "return",
+        "counselor",
+        &[("comment", "请补充详细事由")],
+    )
+    .await;
+    assert_eq!(status(&app, id).await, "returned");
+    let mine = app
+        .get_with(&student, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        mine.contains("已退回")
+            && mine.contains("修改并重新提交")
+            && mine.contains("请补充详细事由")
+    );
+    let edit = format!("/applications/{id}/edit");
+    let mut fields = leave_fields(&app, "2").await;
+    fields.retain(|(k, _)| *k != "f.reason");
+    fields.push(("f.reason", "回家办理户籍迁移手续，需本人到场".into()));
+    let r = post_form(&app, &student, &edit, &edit, "submit", &fields).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
+    let page = app
+        .get_with(&counselor, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("已修改"),
+        "the approver sees which fields changed"
+    );
+    let serial_count: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT serial_no) FROM applications")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(serial_count, 1, "the 流水号 stays");
+}
+
+#[tokio::test]
+async fn fifty_simultaneous_approvals_apply_exactly_once() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let id = apply_leave(&app, &student, "1").await;
+    let html = app
+        .get_with(&counselor, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let form = vec![
+        ("_csrf".to_owned(), csrf_from(&html)),
+        ("version".to_owned(), version_from(&html).unwrap()),
+        ("op".to_owned(), "approve".to_owned()),
+        ("node".to_owned(), "counselor".to_owned()),
+    ];
+    let url = app.url(&format!("/applications/{id}/act"));
+    let requests = (0..50).map(|_| {
+        let c = counselor.clone();
+        let form = form.clone();
+        let url = url.clone();
+        tokio::spawn(async move {
+            c.post(url)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        })
+    });
+    let mut codes = Vec::new();
+    for r in requests {
+        codes.push(r.await.unwrap());
+    }
+    assert_eq!(codes.iter().filter(|c| **c == 303).count(), 1, "{codes:?}");
+    assert_eq!(codes.iter().filter(|c| **c == 409).count(), 49, "{codes:?}");
+    let approvals: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM flow_records WHERE application_id = $1 AND action = 'approve'",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(approvals, 1);
+    assert_eq!(status(&app, id).await, "completed");
+}
+
+#[tokio::test]
+async fn withdraw_only_before_anyone_acted() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let id = apply_leave(&app, &student, "5").await;
+    let r = act(&app, &student, id, "withdraw", "", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(status(&app, id).await, "withdrawn");
+    assert!(pending_accounts(&app, id).await.is_empty());
+    let id2 = apply_leave(&app, &student, "5").await;
+    let counselor = signed_in(&app, "T2101").await;
+    act(&app, &counselor, id2, "approve", "counselor", &[]).await;
+    let page = app
+        .get_with(&student, &format!("/applications/{id2}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !page.contains("value=\"withdraw\""),
+        "no 撤回 button after an approval"
+    );
+}
+
+#[tokio::test]
+async fn seal_or_sign_and_add_signer() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let sid = service(&app, "GZSY").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = vec![
+        ("f.seal", "校章".to_owned()),
+        ("f.document", "合作协议".into()),
+        ("f.copies", "2".into()),
+        ("f.date", "2026-12-01".into()),
+        ("f.reason", "与企业签订联合实验室协议".into()),
+    ];
+    let r = post_form(&app, &teacher, &page, &page, "submit", &fields).await;
+    assert_eq!(r.status(), 303);
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        pending_accounts(&app, id).await,
+        vec!["T2001"],
+        "the 部门负责人 first"
+    );
+    let head = signed_in(&app, "T2001").await;
+    // 加签: 李老师's head asks 张三's counselor to look first? No — asks 周明 after him.
+    act(
+        &app,
+        &head,
+        id,
+        "add_signer",
+        "head",
+        &[("account", "T2102"), ("position", "after")],
+    )
+    .await;
+    act(&app, &head, id, "approve", "head", &[]).await;
+    assert_eq!(
+        pending_accounts(&app, id).await,
+        vec!["T2102"],
+        "the added signer comes next"
+    );
+    let added = signed_in(&app, "T2102").await;
+    act(&app, &added, id, "approve", "head", &[]).await;
+    assert_eq!(
+        pending_accounts(&app, id).await,
+        vec!["T3004", "T3005"],
+        "或签 among the seal keepers"
+    );
+    let k1 = signed_in(&app, "T3004").await;
+    let k2 = signed_in(&app, "T3005").await;
+    let stale = app
+        .get_with(&k2, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    act(&app, &k1, id, "approve", "seal", &[]).await;
+    assert_eq!(status(&app, id).await, "completed");
+    // The other keeper's page was open: their 通过 now finds it handled.
+    let r = k2
+        .post(app.url(&format!("/applications/{id}/act")))
+        .form(&[
+            ("_csrf", csrf_from(&stale)),
+            ("version", version_from(&stale).unwrap()),
+            ("op", "approve".into()),
+            ("node", "seal".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("该事项已被处理"));
+    let decided: Option<i64> = sqlx::query_scalar(
+        "SELECT decided_by FROM tasks t JOIN users u ON u.id = t.assignee_id WHERE t.application_id = $1 AND u.account = 'T3005'",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(decided, Some(user(&app, "T3004").await), "由 钱印 处理");
+}
+
+#[tokio::test]
+async fn travel_abroad_condition_and_cc() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let sid = service(&app, "CGCJ").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = vec![
+        ("f.ethnicity", "汉族".to_owned()),
+        ("f.birth_date", "1998-05-12".into()),
+        ("f.birth_place", "广东深圳".into()),
+        ("f.id_card", "44030619980512341X".into()),
+        ("f.phone", "13900001002".into()),
+        ("f.email", "lixm@demo.edu.cn".into()),
+        ("f.passport", "因公护照".into()),
+        ("f.profile", "计算机学院讲师，研究方向为分布式系统".into()),
+        ("f.task", "参加国际学术会议并作报告".into()),
+        ("f.funding", "科研项目经费".into()),
+        ("f.itinerary.0.date", "2026-12-10".into()),
+        ("f.itinerary.0.country", "新加坡".into()),
+        ("f.itinerary.0.city", "新加坡".into()),
+        ("f.days", "40".into()),
+        ("f.cost", "38000".into()),
+    ];
+    let r = post_form(&app, &teacher, &page, &page, "submit", &fields).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    let head = signed_in(&app, "T2001").await;
+    act(&app, &head, id, "approve", "head", &[]).await;
+    assert_eq!(pending_accounts(&app, id).await, vec!["T3001"]);
+    let intl = signed_in(&app, "T3001").await;
+    act(&app, &intl, id, "approve", "intl", &[]).await;
+    assert_eq!(
+        pending_accounts(&app, id).await,
+        vec!["T3001"],
+        "审批意见 is required at this node"
+    );
+    act(
+        &app,
+        &intl,
+        id,
+        "approve",
+        "intl",
+        &[("comment", "同意，按规定办理")],
+    )
+    .await;
+    assert_eq!(
+        pending_accounts(&app, id).await,
+        vec!["T3002"],
+        "40 days: 校领导"
+    );
+    let cc: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM tasks t JOIN users u ON u.id = t.assignee_id WHERE t.application_id = $1 AND t.kind = 'cc' AND u.account = 'T3003'",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(cc, 1, "抄送 人事处");
+    let hr = signed_in(&app, "T3003").await;
+    assert_eq!(
+        app.get_with(&hr, &format!("/applications/{id}"))
+            .await
+            .status(),
+        200,
+        "CC recipients may read it"
+    );
+}
+
+#[tokio::test]
+async fn onboarding_parallel_sections() {
+    let app = spawn_app().await;
+    let hr = signed_in(&app, "T3003").await;
+    let sid = service(&app, "RXSX").await;
+    let page = format!("/services/{sid}/apply");
+    let form = app.get_with(&hr, &page).await.text().await.unwrap();
+    assert!(
+        !form.contains("机构编制管理科意见"),
+        "departments' sections are not the applicant's"
+    );
+    let fields = vec![
+        ("f.ref_no", "人调字〔2026〕18号".to_owned()),
+        ("f.person", "刘洋".into()),
+        ("f.post", "专任教师".into()),
+        ("f.reason", "新进博士".into()),
+    ];
+    let r = post_form(&app, &hr, &page, &page, "submit", &fields).await;
+    assert_eq!(r.status(), 303);
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    assert_eq!(
+        pending_accounts(&app, id).await,
+        vec!["T3006", "T3007", "T3008", "T3009", "T3010", "T3011"]
+    );
+    let org = signed_in(&app, "T3006").await;
+    // Its own section must be filled before 通过.
+    act(&app, &org, id, "approve", "org", &[]).await;
+    assert!(
+        pending_accounts(&app, id)
+            .await
+            .contains(&"T3006".to_owned())
+    );
+    for (account, node, key, value) in [
+        ("T3006", "org", "f.org_note", "编制已核定"),
+        ("T3007", "fin", "f.fin_note", "工资关系已转入"),
+        ("T3008", "union", "f.union_note", "已办理入会"),
+        ("T3009", "sec", "f.sec_note", "门禁已开通"),
+        ("T3010", "med", "f.med_note", "医疗关系已转入"),
+    ] {
+        let c = signed_in(&app, account).await;
+        let r = act(&app, &c, id, "approve", node, &[(key, value)]).await;
+        assert_eq!(r.status(), 303);
+        assert_eq!(status(&app, id).await, "running", "join waits for everyone");
+    }
+    let nic = signed_in(&app, "T3011").await;
+    act(
+        &app,
+        &nic,
+        id,
+        "approve",
+        "nic",
+        &[("f.oa_account", "liuyang"), ("f.card_no", "20261800")],
+    )
+    .await;
+    assert_eq!(status(&app, id).await, "completed");
+    let data: serde_json::Value = sqlx::query_scalar("SELECT data FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(data["org_note"], "编制已核定");
+    assert_eq!(data["oa_account"], "liuyang");
+    assert_eq!(data["person"], "刘洋", "the applicant's data stands");
+}
+
+#[tokio::test]
+async fn weekly_report_and_transfer() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let sid = service(&app, "GZZB").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = vec![
+        ("f.week.from", "2026-11-16".to_owned()),
+        ("f.week.to", "2026-11-20".into()),
+        ("f.done", "完成课程建设材料".into()),
+        ("f.plan", "准备期末考试".into()),
+    ];
+    let r = post_form(&app, &teacher, &page, &page, "submit", &fields).await;
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2001"]);
+    let head = signed_in(&app, "T2001").await;
+    act(&app, &head, id, "transfer", "head", &[("account", "T2102")]).await;
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2102"]);
+    let deputy = signed_in(&app, "T2102").await;
+    act(&app, &deputy, id, "approve", "head", &[]).await;
+    assert_eq!(status(&app, id).await, "completed");
+    // A student may not start it.
+    let student = signed_in(&app, "S2024001").await;
+    assert_eq!(app.get_with(&student, &page).await.status(), 403);
+    let r = post_form(&app, &student, "/", &page, "submit", &fields).await;
+    assert_eq!(r.status(), 403);
+}
