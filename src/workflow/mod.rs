@@ -2,6 +2,7 @@
 //! (`engine`).
 
 pub mod demo;
+pub mod diagram;
 pub mod engine;
 pub mod handlers;
 pub mod model;

@@ -833,3 +833,156 @@ pub fn engine_status(app: &AppRow) -> Option<Status> {
         .and_then(|s| serde_json::from_value::<State>(s.clone()).ok())
         .map(|s| s.status)
 }
+
+/// 催办: the applicant nudges the people at a node; once per node per 12 hours.
+pub async fn urge(
+    db: &PgPool,
+    app_id: i64,
+    node: &str,
+    c: &ActCtx<'_>,
+) -> Result<usize, StoreError> {
+    let mut tx = db.begin().await?;
+    let app = load_app(&mut tx, app_id).await?.ok_or(StoreError::Stale)?;
+    if app.applicant_id != c.actor || app.status != "running" {
+        return Err(StoreError::Engine(EngineError::NotAllowed(
+            "只有进行中的申请可以催办",
+        )));
+    }
+    // Serialise urges of one application so two clicks cannot both pass the check.
+    sqlx::query("SELECT id FROM applications WHERE id = $1 FOR UPDATE")
+        .bind(app.id)
+        .execute(&mut *tx)
+        .await?;
+    let last: Option<DateTime<Utc>> =
+        sqlx::query_scalar("SELECT max(at) FROM urges WHERE application_id = $1 AND node_id = $2")
+            .bind(app.id)
+            .bind(node)
+            .fetch_one(&mut *tx)
+            .await?;
+    if last.is_some_and(|t| c.now - t < chrono::Duration::hours(12)) {
+        return Err(StoreError::Engine(EngineError::NotAllowed(
+            "该环节 12 小时内已催办过，请稍后再试",
+        )));
+    }
+    let assignees: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT assignee_id, node_name FROM tasks WHERE application_id = $1 AND node_id = $2 AND status = 'pending'",
+    )
+    .bind(app.id)
+    .bind(node)
+    .fetch_all(&mut *tx)
+    .await?;
+    if assignees.is_empty() {
+        return Err(StoreError::Engine(EngineError::NotAllowed(
+            "该环节没有待办人",
+        )));
+    }
+    sqlx::query("INSERT INTO urges (application_id, node_id, at) VALUES ($1, $2, $3)")
+        .bind(app.id)
+        .bind(node)
+        .bind(c.now)
+        .execute(&mut *tx)
+        .await?;
+    for (u, name) in &assignees {
+        notify(
+            &mut tx,
+            format!("urge:{}:{}:{}:{}", app.id, node, u, c.now.timestamp()),
+            *u,
+            &app,
+            "urge",
+            format!(
+                "申请人催办：{}（{}），环节：{}",
+                app.title,
+                app.serial_no.as_deref().unwrap_or(""),
+                name
+            ),
+            c.now,
+        )
+        .await?;
+    }
+    let name = assignees[0].1.clone();
+    flow(
+        &mut tx,
+        app.id,
+        node,
+        &name,
+        Some(c.actor),
+        "urge",
+        "",
+        json!({}),
+        c.now,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            at: c.now,
+            actor_id: Some(c.actor),
+            action: "application.urge",
+            target: &format!("application:{}", app.id),
+            ip: c.ip,
+            outcome: Outcome::Success,
+            details: json!({ "node": node }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(assignees.len())
+}
+
+/// 评价: the applicant rates a completed application, once.
+pub async fn rate(
+    db: &PgPool,
+    app_id: i64,
+    stars: i16,
+    comment: &str,
+    c: &ActCtx<'_>,
+) -> Result<(), StoreError> {
+    if !(1..=5).contains(&stars) {
+        return Err(StoreError::Engine(EngineError::NotAllowed("请选择 1–5 星")));
+    }
+    let mut tx = db.begin().await?;
+    let rows = sqlx::query(
+        "UPDATE applications SET rating = $3, rating_comment = $4, updated_at = $5
+         WHERE id = $1 AND applicant_id = $2 AND status = 'completed' AND rating IS NULL",
+    )
+    .bind(app_id)
+    .bind(c.actor)
+    .bind(stars)
+    .bind(comment)
+    .bind(c.now)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if rows != 1 {
+        return Err(StoreError::Engine(EngineError::NotAllowed(
+            "已办结的申请才能评价，且只能评价一次",
+        )));
+    }
+    flow(
+        &mut tx,
+        app_id,
+        "end",
+        "评价",
+        Some(c.actor),
+        "rate",
+        comment,
+        json!({ "stars": stars }),
+        c.now,
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        Entry {
+            at: c.now,
+            actor_id: Some(c.actor),
+            action: "application.rate",
+            target: &format!("application:{app_id}"),
+            ip: c.ip,
+            outcome: Outcome::Success,
+            details: json!({ "stars": stars }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(())
+}

@@ -31,3 +31,12 @@
     }
   });
 })();
+// 打印: a plain link without script would do nothing, so it is shown only with script.
+(function () {
+  "use strict";
+  var links = document.querySelectorAll(".js-print");
+  for (var i = 0; i < links.length; i++) {
+    links[i].hidden = false;
+    links[i].addEventListener("click", function (e) { e.preventDefault(); window.print(); });
+  }
+})();

@@ -405,3 +405,179 @@ async fn browser_favorite_toggles_in_place() {
     assert_eq!(n, 1);
     b.close().await;
 }
+
+async fn sign_in(b: &Browser, app: &TestApp, account: &str) {
+    let c = &b.client;
+    c.goto(&app.url("/login")).await.unwrap();
+    c.find(Locator::Id("account"))
+        .await
+        .unwrap()
+        .send_keys(account)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(DEMO_PASSWORD)
+        .await
+        .unwrap();
+    c.find(Locator::Css("main form button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".account .who"))
+        .await
+        .unwrap();
+}
+
+/// Scroll to the middle of the screen first: on a phone the sticky 提交 bar covers the
+/// bottom edge, as it would a finger.
+async fn center(c: &Client, css: &str) {
+    c.execute(
+        "document.querySelector(arguments[0]).scrollIntoView({block: 'center'}); return null;",
+        vec![serde_json::json!(css)],
+    )
+    .await
+    .unwrap();
+}
+
+async fn click(c: &Client, css: &str) {
+    center(c, css).await;
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    center(c, css).await;
+    let e = c.find(Locator::Css(css)).await.unwrap();
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+/// 张三 applies for 学生请假, the counselor approves in another browser session, 张三 sees
+/// 已办结 and rates it.
+async fn leave_flow_in_two_browsers(width: u32, height: u32) {
+    let app = spawn_app().await;
+    let Some(student) = Browser::start(width, height).await else {
+        return;
+    };
+    let Some(counselor) = Browser::start(width, height).await else {
+        return;
+    };
+    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sign_in(&student, &app, "S2024001").await;
+    let c = &student.client;
+    c.goto(&app.url(&format!("/services/{sid}"))).await.unwrap();
+    c.find(Locator::LinkText("立即办理"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Css(".app-form"))
+        .await
+        .unwrap();
+    student.screenshot(&format!("apply-form-{width}")).await;
+    click(c, "input[name='f.kind'][value='事假']").await;
+    // Date inputs take keystrokes in the browser's own order; set them directly.
+    c.execute(
+        "document.querySelector(\"input[name='f.period.from']\").value = '2026-12-01';
+         document.querySelector(\"input[name='f.period.to']\").value = '2026-12-02'; return null;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(c, "input[name='f.days']", "2").await;
+    fill(c, "textarea[name='f.reason']", "回家办理户籍迁移手续").await;
+    click(c, "input[name='f.leave_campus'][value='是']").await;
+    center(c, "select[name='f.counselor']").await;
+    let select = c
+        .find(Locator::Css("select[name='f.counselor']"))
+        .await
+        .unwrap();
+    select.select_by_label("陈静（T2101）").await.unwrap();
+    click(c, "button[value=submit]").await;
+    let flash = c
+        .wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    assert!(flash.text().await.unwrap().contains("流水号 XSQJ-"));
+    let url = c.current_url().await.unwrap();
+    student
+        .screenshot(&format!("application-running-{width}"))
+        .await;
+
+    sign_in(&counselor, &app, "T2101").await;
+    let k = &counselor.client;
+    k.goto(&app.url("/center")).await.unwrap();
+    k.find(Locator::Css(".item-list a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    k.wait()
+        .for_element(Locator::Css(".task-panel"))
+        .await
+        .unwrap();
+    counselor
+        .screenshot(&format!("application-approver-{width}"))
+        .await;
+    fill(k, "textarea[name=comment]", "同意，注意安全").await;
+    click(k, "button[value=approve]").await;
+    k.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+
+    c.goto(url.as_str()).await.unwrap();
+    let badge = c
+        .wait()
+        .for_element(Locator::Css(".app-head .badge"))
+        .await
+        .unwrap();
+    assert_eq!(badge.text().await.unwrap(), "已办结");
+    click(c, "input[name=stars][value='5']").await;
+    fill(c, "#rate-comment", "办理很快").await;
+    click(c, "button[value=rate]").await;
+    let flash = c
+        .wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    assert_eq!(flash.text().await.unwrap(), "感谢您的评价！");
+    // The 流程 view, opened.
+    click(c, ".flow-view summary").await;
+    let diagram = c.find(Locator::Css(".flow-diagram")).await.unwrap();
+    diagram.click().await.ok();
+    student
+        .screenshot(&format!("application-done-{width}"))
+        .await;
+    let png = diagram.screenshot().await.unwrap();
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::write(dir.join(format!("flow-view-{width}.png")), png).unwrap();
+    student.close().await;
+    counselor.close().await;
+}
+
+#[tokio::test]
+async fn browser_leave_flow_desktop() {
+    leave_flow_in_two_browsers(1280, 900).await;
+}
+
+#[tokio::test]
+async fn browser_leave_flow_phone() {
+    leave_flow_in_two_browsers(390, 844).await;
+}
