@@ -31,6 +31,9 @@ pub struct Settings {
     /// Key for the keyed hash of ID-card numbers; `None` = read or create `data_dir/secret.key`.
     pub secret_key: Option<Secret>,
     pub db_max_connections: u32,
+    /// Attachment limits (bytes): one file, and all files of one application.
+    pub upload_max_file: u64,
+    pub upload_max_total: u64,
 }
 
 /// A string that never prints.
@@ -152,6 +155,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "database pool size per instance",
     },
     EnvVar {
+        name: "HALL_UPLOAD_MAX_FILE_MB",
+        default: "20",
+        help: "largest attachment",
+    },
+    EnvVar {
+        name: "HALL_UPLOAD_MAX_TOTAL_MB",
+        default: "50",
+        help: "all attachments of one application",
+    },
+    EnvVar {
         name: "HALL_PG_OS_USER",
         default: "postgres",
         help: "system account for the embedded cluster when running as root",
@@ -203,6 +216,8 @@ impl Settings {
             trust_proxy: false,
             secret_key: None,
             db_max_connections: 20,
+            upload_max_file: 20 * 1024 * 1024,
+            upload_max_total: 50 * 1024 * 1024,
         }
     }
 
@@ -248,6 +263,8 @@ impl Settings {
         );
         s.secret_key = var("HALL_SECRET_KEY").map(Secret);
         s.db_max_connections = parse_num("HALL_DB_MAX_CONNECTIONS", 20)?;
+        s.upload_max_file = parse_num::<u64>("HALL_UPLOAD_MAX_FILE_MB", 20)? * 1024 * 1024;
+        s.upload_max_total = parse_num::<u64>("HALL_UPLOAD_MAX_TOTAL_MB", 50)? * 1024 * 1024;
         if s.lockout_threshold < 1 || s.ip_max_failures < 1 {
             bail!("HALL_LOCKOUT_THRESHOLD and HALL_IP_MAX_FAILURES must be at least 1");
         }

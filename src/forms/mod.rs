@@ -1,6 +1,8 @@
 //! Form definitions (versioned JSON), server-side validation, auto-fill and per-node
 //! field access.
 
+pub mod files;
+pub mod input;
 pub mod render;
 
 use std::collections::BTreeMap;
@@ -273,7 +275,17 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
     let label = if f.label.is_empty() { &f.key } else { &f.label };
     if is_blank(v) {
         if f.required {
-            errs.push(format!("请填写{label}"));
+            errs.push(match f.kind {
+                FieldKind::Attachments => format!("请添加{label}"),
+                FieldKind::Select
+                | FieldKind::Radio
+                | FieldKind::Checkboxes
+                | FieldKind::Person
+                | FieldKind::Department => {
+                    format!("请选择{label}")
+                }
+                _ => format!("请填写{label}"),
+            });
         }
         return (errs, None);
     }

@@ -60,6 +60,12 @@ pub struct OptionView {
     pub selected: bool,
 }
 
+pub struct FileView {
+    pub id: i64,
+    pub name: String,
+    pub size: String,
+}
+
 pub struct CellView {
     pub name: String,
     pub value: String,
@@ -91,6 +97,7 @@ pub struct FieldView {
     /// Shown instead of the raw value when read-only (a person's name, a department).
     pub display: String,
     pub changed: bool,
+    pub files: Vec<FileView>,
 }
 
 impl FieldView {
@@ -151,6 +158,16 @@ pub struct Lookups {
     pub departments: Vec<(i64, String)>,
     /// Person fields offered as a list (e.g. the counselors of the applicant's college).
     pub person_choices: BTreeMap<String, Vec<(i64, String)>>,
+    /// Attachments per field: (id, file name, size in bytes).
+    pub attachments: BTreeMap<String, Vec<(i64, String, i64)>>,
+}
+
+fn size_text(bytes: i64) -> String {
+    if bytes >= 1024 * 1024 {
+        format!("{:.1} MB", bytes as f64 / 1048576.0)
+    } else {
+        format!("{} KB", (bytes + 1023) / 1024)
+    }
 }
 
 /// View models for every visible field.
@@ -198,6 +215,19 @@ pub fn views(
             columns: f.columns.iter().map(|c| c.label.clone()).collect(),
             rows: Vec::new(),
             changed: changed.contains(&f.key),
+            files: lookups
+                .attachments
+                .get(&f.key)
+                .map(|list| {
+                    list.iter()
+                        .map(|(id, name, size)| FileView {
+                            id: *id,
+                            name: name.clone(),
+                            size: size_text(*size),
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
         };
         match f.kind {
             FieldKind::Select | FieldKind::Radio => {

@@ -120,6 +120,14 @@ pub async fn csrf(
         .get("x-csrf-token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    // Multipart forms (attachments) carry the token in the action URL, as a plain
+    // HTML form cannot set headers and the body is too large to buffer here.
+    let query_token = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "_csrf")
+            .map(|(_, v)| v.into_owned())
+    });
+    let header_token = header_token.or(query_token);
     let (parts, body) = req.into_parts();
     let (token, body) = if is_form {
         let bytes = to_bytes(body, FORM_LIMIT)

@@ -45,7 +45,12 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
         .merge(crate::home::routes())
         .merge(crate::identity::routes())
         .merge(crate::catalog::routes())
-        .merge(crate::workflow::handlers::routes())
+        .merge(
+            // Forms with attachments: the body may hold every file of an application.
+            crate::workflow::handlers::routes().layer(axum::extract::DefaultBodyLimit::max(
+                (settings.upload_max_total + 2 * 1024 * 1024) as usize,
+            )),
+        )
         .merge(crate::center::routes())
         .merge(crate::admin::routes())
         .fallback(not_found)

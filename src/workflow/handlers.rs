@@ -24,7 +24,8 @@ use crate::{
     catalog::{self, ServiceDetail, model::start_refusal},
     error::{AppError, AppResult},
     forms::{
-        self, CheckCtx, Errors, FormSchema, Profile,
+        self, CheckCtx, Errors, FormSchema, Profile, files,
+        input::{FormInput, Upload},
         render::{FieldView, Lookups, parse_post, views},
     },
     identity::session::{ClientIp, CurrentUser},
@@ -39,6 +40,7 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/{id}/edit", get(edit_page).post(edit_post))
         .route("/applications/{id}/act", post(act_post))
         .route("/applications/{id}/delete", post(delete_draft))
+        .route("/attachments/{id}", get(download))
 }
 
 pub struct Milestone {
@@ -108,8 +110,20 @@ async fn lookups(
     schema: &FormSchema,
     data: &Map<String, Value>,
     applicant: i64,
+    app_id: Option<i64>,
 ) -> sqlx::Result<Lookups> {
     let mut l = Lookups::default();
+    if let Some(app_id) = app_id {
+        let files: Vec<(i64, String, String, i64)> = sqlx::query_as(
+            "SELECT id, field_key, file_name, size FROM attachments WHERE application_id = $1 ORDER BY id",
+        )
+        .bind(app_id)
+        .fetch_all(&state.db)
+        .await?;
+        for (id, key, name, size) in files {
+            l.attachments.entry(key).or_default().push((id, name, size));
+        }
+    }
     let ids: Vec<i64> = data.values().filter_map(Value::as_i64).collect();
     let people: Vec<(i64, String, String)> =
         sqlx::query_as("SELECT id, name, account FROM users WHERE id = ANY($1)")
@@ -265,7 +279,7 @@ pub async fn new_form(
     let (s, _, schema, _, def) = startable(state, user, id).await?;
     let p = profile(state, user.id).await?;
     let data = forms::initial_values(&schema, &p);
-    let l = lookups(state, &schema, &data, user.id).await?;
+    let l = lookups(state, &schema, &data, user.id, None).await?;
     let access = applicant_access(&schema, &def);
     Ok(ApplyTemplate {
         page,
@@ -373,76 +387,320 @@ async fn apply_post(
     ClientIp(ip): ClientIp,
     page: Page,
     Path(id): Path<i64>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    input: FormInput,
 ) -> AppResult<Response> {
     let (s, fid, schema, wid, def) = startable(&state, &user, id).await?;
-    let p = profile(&state, user.id).await?;
+    handle_form(
+        &state,
+        &user,
+        &session,
+        ip,
+        page,
+        s,
+        schema,
+        def,
+        Target::New { fid, wid },
+        input,
+    )
+    .await
+}
+
+enum Target {
+    New { fid: i64, wid: i64 },
+    Existing(Box<AppRow>),
+}
+
+/// Files refused, and files stored, for the editable attachment fields.
+#[allow(clippy::too_many_arguments)]
+async fn save_files(
+    state: &AppState,
+    app_id: i64,
+    user: &CurrentUser,
+    schema: &FormSchema,
+    access: &BTreeMap<String, FieldAccess>,
+    uploads: Vec<Upload>,
+    removals: &[i64],
+    errors: &mut Errors,
+) -> AppResult<()> {
+    let now = state.now();
+    let mut tx = state.db.begin().await?;
+    if !removals.is_empty() {
+        sqlx::query("DELETE FROM attachments WHERE application_id = $1 AND id = ANY($2)")
+            .bind(app_id)
+            .bind(removals)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let mut total: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(sum(size), 0)::bigint FROM attachments WHERE application_id = $1",
+    )
+    .bind(app_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    let s = &state.settings;
+    for u in uploads {
+        let Some(f) = schema
+            .fields
+            .iter()
+            .find(|f| f.key == u.field && f.kind == forms::FieldKind::Attachments)
+        else {
+            continue;
+        };
+        if access.get(&f.key) != Some(&FieldAccess::Editable) {
+            continue;
+        }
+        let content_type = match files::check(&u.name, &u.data, s.upload_max_file) {
+            Ok(ct) => ct,
+            Err(e) => {
+                errors
+                    .entry(f.key.clone())
+                    .or_default()
+                    .push(e.message(&u.name));
+                continue;
+            }
+        };
+        if total + u.data.len() as i64 > s.upload_max_total as i64 {
+            errors.entry(f.key.clone()).or_default().push(format!(
+                "附件总大小不能超过 {} MB，“{}”未能添加",
+                s.upload_max_total / (1024 * 1024),
+                u.name
+            ));
+            continue;
+        }
+        total += u.data.len() as i64;
+        sqlx::query(
+            "INSERT INTO attachments (application_id, field_key, file_name, content_type, size, sha256, data, uploaded_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(app_id)
+        .bind(&f.key)
+        .bind(files::clean_name(&u.name).unwrap_or_else(|| "附件".into()))
+        .bind(content_type)
+        .bind(u.data.len() as i64)
+        .bind(files::sha256_hex(&u.data))
+        .bind(&u.data)
+        .bind(user.id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Attachment fields hold the ids of the application's stored files, never posted ids.
+async fn attach_ids(
+    state: &AppState,
+    app_id: i64,
+    schema: &FormSchema,
+    data: &mut Map<String, Value>,
+) -> sqlx::Result<()> {
+    for f in schema
+        .fields
+        .iter()
+        .filter(|f| f.kind == forms::FieldKind::Attachments)
+    {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM attachments WHERE application_id = $1 AND field_key = $2 ORDER BY id",
+        )
+        .bind(app_id)
+        .bind(&f.key)
+        .fetch_all(&state.db)
+        .await?;
+        data.insert(f.key.clone(), Value::from(ids));
+    }
+    Ok(())
+}
+
+/// The shared path of a new application and an existing draft or returned application:
+/// files are kept as soon as they arrive (as a draft), typed input is always shown back,
+/// and only a valid form is submitted.
+#[allow(clippy::too_many_arguments)]
+async fn handle_form(
+    state: &AppState,
+    user: &CurrentUser,
+    session: &Session,
+    ip: Option<std::net::IpAddr>,
+    page: Page,
+    s: ServiceDetail,
+    schema: FormSchema,
+    def: Definition,
+    target: Target,
+    input: FormInput,
+) -> AppResult<Response> {
+    let FormInput {
+        pairs,
+        files: uploads,
+        file_errors,
+    } = input;
+    let p = profile(state, user.id).await?;
     let mut data = parse_post(&schema, &pairs);
     forms::enforce_locked(&schema, &p, &mut data);
-    resolve_accounts(&state, &schema, &mut data).await?;
+    resolve_accounts(state, &schema, &mut data).await?;
     let access = applicant_access(&schema, &def);
     let intent = intent(&pairs);
-    if intent == "draft" {
-        let draft = insert_draft(&state, &user, &s, fid, wid, &data).await?;
-        flash(
-            &session,
-            "success",
-            "已存草稿，可在个人中心的草稿箱中继续填写。",
+    let removals: Vec<i64> = pairs
+        .iter()
+        .filter(|(k, _)| k == "remove")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let mut errors: Errors = file_errors;
+
+    // Where the input lives: an existing application, or a new draft when there is
+    // something to keep (存草稿, or files).
+    let (mut app_id, mut version, status, st) = match &target {
+        Target::Existing(app) => {
+            let posted: i32 = pairs
+                .iter()
+                .find(|(k, _)| k == "version")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(-1);
+            if posted != app.version {
+                return Err(AppError::Conflict("该事项已被处理"));
+            }
+            let st: Option<engine::State> = app
+                .state
+                .clone()
+                .and_then(|v| serde_json::from_value(v).ok());
+            (app.id, app.version, app.status.clone(), st)
+        }
+        Target::New { .. } => (0, 0, "draft".to_owned(), None),
+    };
+    if app_id == 0
+        && (intent == "draft" || !uploads.is_empty())
+        && let Target::New { fid, wid } = &target
+    {
+        app_id = insert_draft(state, user, &s, *fid, *wid, &data).await?;
+    }
+    if app_id != 0 {
+        save_files(
+            state,
+            app_id,
+            user,
+            &schema,
+            &access,
+            uploads,
+            &removals,
+            &mut errors,
         )
         .await?;
-        return Ok(Redirect::to(&format!("/applications/{draft}/edit")).into_response());
+        attach_ids(state, app_id, &schema, &mut data).await?;
+        if status == "draft" {
+            let v: Option<i32> = sqlx::query_scalar(
+                "UPDATE applications SET data = $3, updated_at = $4, version = version + 1
+                 WHERE id = $1 AND version = $2 AND status = 'draft' RETURNING version",
+            )
+            .bind(app_id)
+            .bind(version)
+            .bind(Value::Object(data.clone()))
+            .bind(state.now())
+            .fetch_optional(&state.db)
+            .await?;
+            version = v.ok_or(AppError::Conflict("该事项已被处理"))?;
+        }
     }
-    let l = lookups(&state, &schema, &data, user.id).await?;
-    let check = check_ctx(&state, &l, &data).await?;
+    if intent == "draft" {
+        let msg = if errors.is_empty() {
+            "已存草稿，可在个人中心的草稿箱中继续填写。".to_owned()
+        } else {
+            format!(
+                "已存草稿，但有附件未能添加：{}",
+                errors
+                    .values()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("；")
+            )
+        };
+        flash(
+            session,
+            if errors.is_empty() {
+                "success"
+            } else {
+                "error"
+            },
+            msg,
+        )
+        .await?;
+        return Ok(Redirect::to(&format!("/applications/{app_id}/edit")).into_response());
+    }
+    let l = lookups(
+        state,
+        &schema,
+        &data,
+        user.id,
+        (app_id != 0).then_some(app_id),
+    )
+    .await?;
+    let check = check_ctx(state, &l, &data).await?;
     let validated = if intent == "add_row" {
         Err(Errors::new())
     } else {
-        forms::validate(&schema, &access, &data, &check)
+        match forms::validate(&schema, &access, &data, &check) {
+            Ok(clean) if errors.is_empty() => Ok(clean),
+            Ok(_) => Err(Errors::new()),
+            Err(e) => Err(e),
+        }
     };
     match validated {
-        Err(errors) => Ok((
-            if errors.is_empty() {
+        Err(mut field_errors) => {
+            for (k, v) in errors {
+                field_errors.entry(k).or_default().extend(v);
+            }
+            let status_code = if field_errors.is_empty() {
                 StatusCode::OK
             } else {
                 StatusCode::UNPROCESSABLE_ENTITY
-            },
-            ApplyTemplate {
-                page,
-                service_id: s.id,
-                service_name: s.name.clone(),
-                department: s.department.clone(),
-                action: format!("/services/{}/apply", s.id),
-                milestones: milestones(&def, None),
-                error_summary: summary(&schema, &errors),
-                fields: views(
-                    &schema,
-                    &data,
-                    &access,
-                    &errors,
-                    &l,
-                    &[],
-                    &extra_rows(&pairs),
-                ),
-                draft_id: None,
-                version: 0,
-                returned: false,
-            },
-        )
-            .into_response()),
+            };
+            Ok((
+                status_code,
+                ApplyTemplate {
+                    page,
+                    service_id: s.id,
+                    service_name: s.name.clone(),
+                    department: s.department.clone(),
+                    action: if app_id == 0 {
+                        format!("/services/{}/apply", s.id)
+                    } else {
+                        format!("/applications/{app_id}/edit")
+                    },
+                    milestones: milestones(&def, st.as_ref()),
+                    error_summary: summary(&schema, &field_errors),
+                    fields: views(
+                        &schema,
+                        &data,
+                        &access,
+                        &field_errors,
+                        &l,
+                        &[],
+                        &extra_rows(&pairs),
+                    ),
+                    draft_id: (app_id != 0 && status == "draft").then_some(app_id),
+                    version,
+                    returned: status == "returned",
+                },
+            )
+                .into_response())
+        }
         Ok(clean) => {
-            let draft = insert_draft(&state, &user, &s, fid, wid, &data).await?;
+            if app_id == 0
+                && let Target::New { fid, wid } = &target
+            {
+                app_id = insert_draft(state, user, &s, *fid, *wid, &data).await?;
+            }
             let app = store::submit(
                 &state.db,
-                draft,
-                0,
+                app_id,
+                version,
                 clean,
                 &s.code,
-                &act_ctx(&state, &user, ip),
+                &act_ctx(state, user, ip),
             )
             .await
             .map_err(store_error)?;
             flash(
-                &session,
+                session,
                 "success",
                 format!("已提交，流水号 {}", app.serial_no.as_deref().unwrap_or("")),
             )
@@ -612,7 +870,7 @@ async fn show(
     }
     let access = schema.access(&access_map, FieldAccess::Readonly);
     let data = app.data.as_object().cloned().unwrap_or_default();
-    let l = lookups(&state, &schema, &data, app.applicant_id).await?;
+    let l = lookups(&state, &schema, &data, app.applicant_id, Some(app.id)).await?;
     let changed = if my_nodes.is_empty() {
         Vec::new()
     } else {
@@ -741,7 +999,7 @@ async fn edit_page(
 ) -> AppResult<ApplyTemplate> {
     let (app, s, schema, def) = editable(&state, id, &user).await?;
     let data = app.data.as_object().cloned().unwrap_or_default();
-    let l = lookups(&state, &schema, &data, user.id).await?;
+    let l = lookups(&state, &schema, &data, user.id, Some(app.id)).await?;
     let st: Option<engine::State> = app
         .state
         .clone()
@@ -776,101 +1034,22 @@ async fn edit_post(
     ClientIp(ip): ClientIp,
     page: Page,
     Path(id): Path<i64>,
-    Form(pairs): Form<Vec<(String, String)>>,
+    input: FormInput,
 ) -> AppResult<Response> {
     let (app, s, schema, def) = editable(&state, id, &user).await?;
-    let version: i32 = pairs
-        .iter()
-        .find(|(k, _)| k == "version")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(-1);
-    if version != app.version {
-        return Err(AppError::Conflict("该事项已被处理"));
-    }
-    let p = profile(&state, user.id).await?;
-    let mut data = parse_post(&schema, &pairs);
-    forms::enforce_locked(&schema, &p, &mut data);
-    resolve_accounts(&state, &schema, &mut data).await?;
-    let access = applicant_access(&schema, &def);
-    let intent = intent(&pairs);
-    if intent == "draft" && app.status == "draft" {
-        let rows = sqlx::query("UPDATE applications SET data = $3, updated_at = $4, version = version + 1 WHERE id = $1 AND version = $2")
-            .bind(app.id)
-            .bind(app.version)
-            .bind(Value::Object(data))
-            .bind(state.now())
-            .execute(&state.db)
-            .await?
-            .rows_affected();
-        if rows != 1 {
-            return Err(AppError::Conflict("该事项已被处理"));
-        }
-        flash(&session, "success", "已存草稿。").await?;
-        return Ok(Redirect::to(&format!("/applications/{id}/edit")).into_response());
-    }
-    let l = lookups(&state, &schema, &data, user.id).await?;
-    let check = check_ctx(&state, &l, &data).await?;
-    let validated = if intent == "add_row" {
-        Err(Errors::new())
-    } else {
-        forms::validate(&schema, &access, &data, &check)
-    };
-    match validated {
-        Err(errors) => {
-            let st: Option<engine::State> = app
-                .state
-                .clone()
-                .and_then(|v| serde_json::from_value(v).ok());
-            Ok((
-                if errors.is_empty() {
-                    StatusCode::OK
-                } else {
-                    StatusCode::UNPROCESSABLE_ENTITY
-                },
-                ApplyTemplate {
-                    page,
-                    service_id: s.id,
-                    service_name: s.name.clone(),
-                    department: s.department.clone(),
-                    action: format!("/applications/{id}/edit"),
-                    milestones: milestones(&def, st.as_ref()),
-                    error_summary: summary(&schema, &errors),
-                    fields: views(
-                        &schema,
-                        &data,
-                        &access,
-                        &errors,
-                        &l,
-                        &[],
-                        &extra_rows(&pairs),
-                    ),
-                    draft_id: (app.status == "draft").then_some(app.id),
-                    version: app.version,
-                    returned: app.status == "returned",
-                },
-            )
-                .into_response())
-        }
-        Ok(clean) => {
-            let app = store::submit(
-                &state.db,
-                app.id,
-                app.version,
-                clean,
-                &s.code,
-                &act_ctx(&state, &user, ip),
-            )
-            .await
-            .map_err(store_error)?;
-            flash(
-                &session,
-                "success",
-                format!("已提交，流水号 {}", app.serial_no.as_deref().unwrap_or("")),
-            )
-            .await?;
-            Ok(Redirect::to(&format!("/applications/{}", app.id)).into_response())
-        }
-    }
+    handle_form(
+        &state,
+        &user,
+        &session,
+        ip,
+        page,
+        s,
+        schema,
+        def,
+        Target::Existing(Box::new(app)),
+        input,
+    )
+    .await
 }
 
 async fn delete_draft(
@@ -1058,7 +1237,7 @@ async fn act_post(
         let mut data = parse_post(&schema, &pairs);
         data.retain(|k, _| access.get(k) == Some(&FieldAccess::Editable));
         resolve_accounts(&state, &schema, &mut data).await?;
-        let l = lookups(&state, &schema, &data, app.applicant_id).await?;
+        let l = lookups(&state, &schema, &data, app.applicant_id, Some(app.id)).await?;
         let check = check_ctx(&state, &l, &data).await?;
         match forms::validate(&schema, &access, &data, &check) {
             Ok(clean) => {
@@ -1112,4 +1291,33 @@ async fn act_post(
     };
     flash(&session, "success", msg).await?;
     Ok(back.into_response())
+}
+
+/// An attachment, for people who may see its application; always as a download.
+async fn download(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> AppResult<Response> {
+    let row: Option<(i64, String, Vec<u8>)> =
+        sqlx::query_as("SELECT application_id, file_name, data FROM attachments WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.db)
+            .await?;
+    let (app_id, name, data) = row.ok_or(AppError::NotFound)?;
+    load_visible(&state, app_id, &user).await?;
+    let mut res = data.into_response();
+    let h = res.headers_mut();
+    h.insert(
+        axum::http::header::CONTENT_TYPE,
+        axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    if let Ok(v) = axum::http::HeaderValue::from_str(&files::content_disposition(&name)) {
+        h.insert(axum::http::header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("private, no-store"),
+    );
+    Ok(res)
 }

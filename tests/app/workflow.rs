@@ -249,8 +249,8 @@ async fn validation_errors_keep_what_was_typed() {
         "手机号须为 11 位手机号",
         "请假起止日期的结束日期不能早于开始日期",
         "请假天数不能大于 60",
-        "请填写是否离校",
-        "请填写辅导员",
+        "请选择是否离校",
+        "请选择辅导员",
     ] {
         assert!(errors.iter().any(|x| x == e), "{e}: {errors:?}");
     }

@@ -1,0 +1,259 @@
+use reqwest::{
+    Client,
+    multipart::{Form, Part},
+};
+
+use crate::helpers::*;
+
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R', 1, 2, 3,
+    4,
+];
+
+async fn signed_in(app: &TestApp, account: &str) -> Client {
+    let c = new_client();
+    assert_eq!(
+        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
+        303
+    );
+    c
+}
+
+fn travel_fields() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("f.ethnicity", "汉族"),
+        ("f.birth_date", "1998-05-12"),
+        ("f.birth_place", "广东深圳"),
+        ("f.id_card", "44030619980512341X"),
+        ("f.phone", "13900001002"),
+        ("f.email", "lixm@demo.edu.cn"),
+        ("f.passport", "因公护照"),
+        ("f.profile", "计算机学院讲师"),
+        ("f.task", "参加国际学术会议"),
+        ("f.funding", "科研项目经费"),
+        ("f.itinerary.0.date", "2026-12-10"),
+        ("f.itinerary.0.country", "新加坡"),
+        ("f.days", "5"),
+        ("f.cost", "12000"),
+        ("intent", "submit"),
+    ]
+}
+
+/// The multipart post the browser makes: token in the action URL.
+async fn post_multipart(
+    app: &TestApp,
+    c: &Client,
+    page: &str,
+    action: &str,
+    fields: &[(&str, &str)],
+    files: Vec<(&str, &str, Vec<u8>)>,
+) -> reqwest::Response {
+    let html = app.get_with(c, page).await.text().await.unwrap();
+    let token = csrf_from(&html);
+    let mut form = Form::new();
+    for (k, v) in fields {
+        form = form.text(k.to_string(), v.to_string());
+    }
+    if let Some(v) = version(&html) {
+        form = form.text("version", v);
+    }
+    for (field, name, data) in files {
+        form = form.part(
+            format!("file.{field}"),
+            Part::bytes(data).file_name(name.to_owned()),
+        );
+    }
+    c.post(app.url(&format!("{action}?_csrf={token}")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+fn version(html: &str) -> Option<String> {
+    let m = "name=\"version\" value=\"";
+    let s = html.find(m)? + m.len();
+    Some(html[s..s + html[s..].find('"')?].to_owned())
+}
+
+async fn travel_page(app: &TestApp) -> String {
+    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'CGCJ'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    format!("/services/{sid}/apply")
+}
+
+#[tokio::test]
+async fn attachments_are_stored_and_downloaded_only_by_those_who_may_see() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let page = travel_page(&app).await;
+    let r = post_multipart(
+        &app,
+        &teacher,
+        &page,
+        &page,
+        &travel_fields(),
+        vec![("files", "邀请函 2026.png", PNG.to_vec())],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    let (att, sha): (i64, String) =
+        sqlx::query_as("SELECT id, sha256 FROM attachments WHERE application_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(sha.len(), 64);
+    let data: serde_json::Value = sqlx::query_scalar("SELECT data FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(data["files"], serde_json::json!([att]));
+    let page_html = app
+        .get_with(&teacher, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page_html.contains(&format!("/attachments/{att}")) && page_html.contains("邀请函 2026.png")
+    );
+
+    let r = app.get_with(&teacher, &format!("/attachments/{att}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/octet-stream");
+    let cd = r.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        cd.starts_with("attachment;")
+            && cd.contains("filename*=UTF-8''%E9%82%80%E8%AF%B7%E5%87%BD%202026.png"),
+        "{cd}"
+    );
+    assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
+    // The approver may; a stranger gets 404, as for a file that does not exist.
+    let head = signed_in(&app, "T2001").await;
+    assert_eq!(
+        app.get_with(&head, &format!("/attachments/{att}"))
+            .await
+            .status(),
+        200
+    );
+    let stranger = signed_in(&app, "S2024001").await;
+    assert_eq!(
+        app.get_with(&stranger, &format!("/attachments/{att}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get_with(&stranger, "/attachments/999999")
+            .await
+            .status(),
+        404
+    );
+}
+
+#[tokio::test]
+async fn the_type_is_checked_by_content_and_input_is_kept() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let page = travel_page(&app).await;
+    let r = post_multipart(
+        &app,
+        &teacher,
+        &page,
+        &page,
+        &travel_fields(),
+        vec![("files", "邀请函.pdf", PNG.to_vec())],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("“邀请函.pdf”的类型不允许上传"),
+        "message next to the field"
+    );
+    assert!(html.contains("参加国际学术会议"), "typed input kept");
+    let stored: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(stored, 0);
+    let running: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM applications WHERE status <> 'draft'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(running, 0, "nothing submitted");
+}
+
+#[tokio::test]
+async fn size_limits_per_file_and_per_application() {
+    let app = spawn_app_with(|s| {
+        s.upload_max_file = 1024 * 1024;
+        s.upload_max_total = 1024 * 1024;
+    })
+    .await;
+    let teacher = signed_in(&app, "T2002").await;
+    let page = travel_page(&app).await;
+    let mut big = PNG.to_vec();
+    big.resize(1024 * 1024 + 10, 0);
+    let r = post_multipart(
+        &app,
+        &teacher,
+        &page,
+        &page,
+        &travel_fields(),
+        vec![("files", "大图.png", big)],
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    assert!(r.text().await.unwrap().contains("“大图.png”超过 1 MB"));
+    let mut half = PNG.to_vec();
+    half.resize(600 * 1024, 0);
+    let r = post_multipart(
+        &app,
+        &teacher,
+        &page,
+        &page,
+        &travel_fields(),
+        vec![("files", "一.png", half.clone()), ("files", "二.png", half)],
+    )
+    .await;
+    assert_eq!(r.status(), 422, "the second file breaks the total");
+    let html = r.text().await.unwrap();
+    assert!(html.contains("附件总大小不能超过 1 MB，“二.png”未能添加"));
+    assert!(
+        html.contains("一.png"),
+        "the first file is kept, in a draft"
+    );
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM attachments")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+}
+
+#[tokio::test]
+async fn multipart_posts_need_the_token() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let page = travel_page(&app).await;
+    let form = Form::new().text("intent", "draft");
+    let r = teacher
+        .post(app.url(&page))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
