@@ -41,6 +41,7 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/{id}/act", post(act_post))
         .route("/applications/{id}/delete", post(delete_draft))
         .route("/attachments/{id}", get(download))
+        .route("/people", get(people_search))
 }
 
 pub struct Milestone {
@@ -200,7 +201,11 @@ async fn resolve_accounts(
             continue;
         }
         if let Some(Value::String(s)) = data.get(&f.key).cloned() {
-            let s = s.trim().to_owned();
+            // "张三（S2024001）" as picked from the search list, or a bare account.
+            let s = match (s.rfind('（'), s.rfind('）')) {
+                (Some(a), Some(b)) if a < b => s[a + '（'.len_utf8()..b].trim().to_owned(),
+                _ => s.trim().to_owned(),
+            };
             if s.is_empty() || s.parse::<i64>().is_ok() && f.role.is_some() {
                 continue;
             }
@@ -1320,4 +1325,47 @@ async fn download(
         axum::http::HeaderValue::from_static("private, no-store"),
     );
     Ok(res)
+}
+
+#[derive(serde::Deserialize)]
+pub struct PeopleQuery {
+    #[serde(default)]
+    q: String,
+}
+
+#[derive(serde::Serialize, sqlx::FromRow)]
+pub struct PersonHit {
+    pub id: i64,
+    pub name: String,
+    pub account: String,
+    pub department: Option<String>,
+}
+
+/// The person picker's search (name or account), for signed-in people: ten matches, names,
+/// accounts and departments only.
+async fn people_search(
+    State(state): State<AppState>,
+    _user: CurrentUser,
+    axum::extract::Query(q): axum::extract::Query<PeopleQuery>,
+) -> AppResult<Response> {
+    let term: String = q.q.trim().chars().take(30).collect();
+    if term.is_empty() {
+        return Ok(axum::Json(Vec::<PersonHit>::new()).into_response());
+    }
+    let like = format!(
+        "{}%",
+        term.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    let hits: Vec<PersonHit> = sqlx::query_as(
+        "SELECT u.id, u.name, u.account, d.name AS department FROM users u
+         LEFT JOIN departments d ON d.id = u.department_id
+         WHERE u.status = 'active' AND (u.account ILIKE $1 OR u.name LIKE $1)
+         ORDER BY u.name, u.account LIMIT 10",
+    )
+    .bind(like)
+    .fetch_all(&state.db)
+    .await?;
+    Ok(axum::Json(hits).into_response())
 }

@@ -40,3 +40,32 @@
     links[i].addEventListener("click", function (e) { e.preventDefault(); window.print(); });
   }
 })();
+// Person picker: suggest people by name or account as one types (the server also accepts a
+// bare account, so the field works without this).
+(function () {
+  "use strict";
+  var inputs = document.querySelectorAll("input[data-person-search]");
+  Array.prototype.forEach.call(inputs, function (input) {
+    var list = document.getElementById(input.getAttribute("list"));
+    var timer = null;
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      var q = input.value.trim();
+      if (!q || q.indexOf("（") >= 0 || !window.fetch) return;
+      timer = setTimeout(function () {
+        fetch("/people?q=" + encodeURIComponent(q), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+          .then(function (r) { return r.ok ? r.json() : []; })
+          .then(function (people) {
+            list.textContent = "";
+            people.forEach(function (p) {
+              var o = document.createElement("option");
+              o.value = p.name + "（" + p.account + "）";
+              o.label = p.department || "";
+              list.appendChild(o);
+            });
+          })
+          .catch(function () {});
+      }, 200);
+    });
+  });
+})();

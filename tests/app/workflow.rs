@@ -843,3 +843,50 @@ async fn urge_once_per_node_per_twelve_hours_and_rate_once() {
     assert!(page.contains("★★★★☆"));
     assert!(page.contains("flow-diagram"), "the 流程 view");
 }
+
+#[tokio::test]
+async fn person_picker_search_and_name_with_account() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let hits: serde_json::Value = app
+        .get_with(&student, "/people?q=%E9%99%88")
+        .await
+        .json()
+        .await
+        .unwrap(); // 陈
+    assert!(
+        hits.as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["account"] == "T2101" && h["name"] == "陈静")
+    );
+    assert!(
+        hits.to_string().find("13900002101").is_none(),
+        "no phone numbers"
+    );
+    let hits: serde_json::Value = app
+        .get_with(&student, "/people?q=t21")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(hits.as_array().unwrap().len(), 2, "T2101, T2102");
+    assert_eq!(
+        app.get("/people?q=%E9%99%88").await.status(),
+        303,
+        "visitors sign in first"
+    );
+    // A value picked from the list ("陈静（T2101）") is understood.
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let mut fields = leave_fields(&app, "1").await;
+    fields.retain(|(k, _)| *k != "f.counselor");
+    fields.push(("f.counselor", "陈静（T2101）".into()));
+    let r = post_form(&app, &student, &page, &page, "submit", &fields).await;
+    assert_eq!(r.status(), 303);
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
+}

@@ -1,0 +1,346 @@
+//! 提交 and 通过 through HTTP with real sessions at 64 concurrent clients, next to
+//! `pgbench -M prepared` (TPC-B) against the same PostgreSQL server in the same run.
+//!
+//! cargo bench --bench workflow       (BENCH_CLIENTS=64, BENCH_PER_CLIENT=30, BENCH_PGBENCH_SECS=20)
+//! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
+
+use std::{
+    process::Command,
+    str::FromStr,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use service_hall::{
+    clock::SystemClock,
+    config::{Secret, Settings},
+    db::{self, EmbeddedPostgres, embedded::find_bin_dir},
+    identity::{idcard::IdCardKey, password},
+    seed,
+    startup::Application,
+};
+use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
+
+fn env(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+fn main() -> anyhow::Result<()> {
+    let clients = env("BENCH_CLIENTS", 64);
+    let per_client = env("BENCH_PER_CLIENT", 30);
+    let pg_secs = env("BENCH_PGBENCH_SECS", 20);
+    let (opts, embedded, dir) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+        Some(url) => (PgConnectOptions::from_str(&url)?, None, None),
+        None => {
+            let dir =
+                std::env::temp_dir().join(format!("service-hall-bench-{}", std::process::id()));
+            let pg = EmbeddedPostgres::start(&dir)?;
+            (pg.connect_options("postgres"), Some(pg), Some(dir))
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let result = rt.block_on(run(opts.clone(), clients, per_client));
+    let pg = pgbench(&opts, embedded.as_ref(), clients, pg_secs);
+    match (&result, &pg) {
+        (Ok((submit_tps, approve_tps)), Ok(tps)) => {
+            println!(
+                "pgbench -M prepared (TPC-B, scale 10, {clients} clients, 2 threads, {pg_secs} s): {tps:.0} tps"
+            );
+            println!(
+                "提交 / pgbench: {:.2}   通过 / pgbench: {:.2}",
+                submit_tps / tps,
+                approve_tps / tps
+            );
+        }
+        (_, Err(e)) => println!("pgbench not run: {e}"),
+        _ => {}
+    }
+    drop(embedded);
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    result.map(|_| ())
+}
+
+/// (提交 per second, 通过 per second)
+async fn run(
+    opts: PgConnectOptions,
+    clients: usize,
+    per_client: usize,
+) -> anyhow::Result<(f64, f64)> {
+    let name = format!("hall_wfbench_{}", std::process::id());
+    let mut admin = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await?;
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    let pool = PgPool::connect_with(opts.clone().database(&name)).await?;
+    db::migrate(&pool).await?;
+    seed::seed_demo(&pool, &IdCardKey::from_secret("bench")).await?;
+    // One student and one counselor per client; student i names counselor i.
+    let hash = password::hash_blocking(seed::DEMO_PASSWORD)?;
+    sqlx::query(
+        "INSERT INTO users (account, name, user_type, department_id, status, password_hash)
+         SELECT 'BS' || i, '学生' || i, 'student', d.id, 'active', $2 FROM generate_series(1, $1) i, departments d WHERE d.code = 'CS'
+         UNION ALL
+         SELECT 'BC' || i, '辅导员' || i, 'staff', d.id, 'active', $2 FROM generate_series(1, $1) i, departments d WHERE d.code = 'CS'",
+    )
+    .bind(clients as i32)
+    .bind(&hash)
+    .execute(&pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO user_roles (user_id, role_id, department_id)
+         SELECT u.id, r.id, d.id FROM users u, roles r, departments d
+         WHERE u.account LIKE 'BC%' AND r.code = 'counselor' AND d.code = 'CS'",
+    )
+    .execute(&pool)
+    .await?;
+    let service: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
+        .fetch_one(&pool)
+        .await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let mut settings = Settings::defaults();
+    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
+    settings.secret_key = Some(Secret("bench".into()));
+    settings.ip_max_failures = 1_000_000;
+    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let base = format!("http://127.0.0.1:{port}");
+
+    async fn session(base: &str, account: &str) -> anyhow::Result<(reqwest::Client, String)> {
+        let c = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
+        let html = c.get(format!("{base}/login")).send().await?.text().await?;
+        let login_token = token(&html);
+        let r = c
+            .post(format!("{base}/login"))
+            .form(&[
+                ("account", account),
+                ("password", seed::DEMO_PASSWORD),
+                ("_csrf", &login_token),
+            ])
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 303, "login {account}: {}", r.status());
+        // The token is renewed at sign-in: read it from a signed-in page.
+        let html = c.get(format!("{base}/center")).send().await?.text().await?;
+        Ok((c, token(&html)))
+    }
+    fn token(html: &str) -> String {
+        let m = "name=\"_csrf\" value=\"";
+        let s = html.find(m).map(|i| i + m.len()).unwrap_or(0);
+        html[s..s + html[s..].find('"').unwrap_or(0)].to_owned()
+    }
+
+    let mut students = Vec::new();
+    let mut counselors = Vec::new();
+    for i in 1..=clients {
+        students.push(session(&base, &format!("BS{i}")).await?);
+        counselors.push(session(&base, &format!("BC{i}")).await?);
+    }
+    let counselor_ids: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM users WHERE account LIKE 'BC%' ORDER BY substr(account, 3)::int",
+    )
+    .fetch_all(&pool)
+    .await?;
+
+    // 提交
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, (c, token)) in students.into_iter().enumerate() {
+        let url = format!("{base}/services/{service}/apply");
+        let counselor = counselor_ids[i].to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            let mut ids = Vec::new();
+            for _ in 0..per_client {
+                let form = [
+                    ("_csrf", token.as_str()),
+                    ("intent", "submit"),
+                    ("f.phone", "13800138000"),
+                    ("f.kind", "事假"),
+                    ("f.period.from", "2026-12-01"),
+                    ("f.period.to", "2026-12-01"),
+                    ("f.days", "1"),
+                    ("f.reason", "基准测试"),
+                    ("f.leave_campus", "否"),
+                    ("f.counselor", counselor.as_str()),
+                ];
+                let t = Instant::now();
+                let r = c.post(&url).form(&form).send().await.expect("submit");
+                lat.push(t.elapsed());
+                assert_eq!(r.status(), 303, "submit");
+                let id: i64 = r.headers()["location"]
+                    .to_str()
+                    .unwrap()
+                    .trim_start_matches("/applications/")
+                    .parse()
+                    .unwrap();
+                ids.push(id);
+            }
+            (lat, ids)
+        }));
+    }
+    let mut submit_lat = Vec::new();
+    let mut per_client_ids = Vec::new();
+    for t in tasks {
+        let (lat, ids) = t.await?;
+        submit_lat.extend(lat);
+        per_client_ids.push(ids);
+    }
+    let submit_secs = started.elapsed().as_secs_f64();
+
+    // 通过
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for ((c, token), ids) in counselors.into_iter().zip(per_client_ids) {
+        let base = base.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            for id in ids {
+                let form = [
+                    ("_csrf", token.as_str()),
+                    ("op", "approve"),
+                    ("node", "counselor"),
+                    ("version", "1"),
+                ];
+                let t = Instant::now();
+                let r = c
+                    .post(format!("{base}/applications/{id}/act"))
+                    .form(&form)
+                    .send()
+                    .await
+                    .expect("approve");
+                lat.push(t.elapsed());
+                assert_eq!(r.status(), 303, "approve");
+            }
+            lat
+        }));
+    }
+    let mut approve_lat = Vec::new();
+    for t in tasks {
+        approve_lat.extend(t.await?);
+    }
+    let approve_secs = started.elapsed().as_secs_f64();
+    let done: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM applications WHERE status = 'completed'")
+            .fetch_one(&pool)
+            .await?;
+    anyhow::ensure!(
+        done as usize == clients * per_client,
+        "every application completed once ({done})"
+    );
+
+    submit_lat.sort();
+    approve_lat.sort();
+    let n = (clients * per_client) as f64;
+    let (s_tps, a_tps) = (n / submit_secs, n / approve_secs);
+    println!("{clients} clients × {per_client} applications each");
+    println!("{:<10} {:>9} {:>9} {:>9}", "", "per s", "p50 ms", "p99 ms");
+    println!(
+        "{:<10} {:>9.0} {:>9.2} {:>9.2}",
+        "提交",
+        s_tps,
+        pct(&submit_lat, 0.5),
+        pct(&submit_lat, 0.99)
+    );
+    println!(
+        "{:<10} {:>9.0} {:>9.2} {:>9.2}",
+        "通过",
+        a_tps,
+        pct(&approve_lat, 0.5),
+        pct(&approve_lat, 0.99)
+    );
+    pool.close().await;
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await?;
+    Ok((s_tps, a_tps))
+}
+
+/// TPC-B by pgbench against the same server: tps.
+fn pgbench(
+    opts: &PgConnectOptions,
+    embedded: Option<&EmbeddedPostgres>,
+    clients: usize,
+    secs: usize,
+) -> anyhow::Result<f64> {
+    let bin = find_bin_dir()
+        .map(|d| d.join("pgbench"))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| "pgbench".into());
+    let db = format!("hall_pgbench_{}", std::process::id());
+    let (host, port, user) = match embedded {
+        Some(pg) => (
+            pg.socket_dir().display().to_string(),
+            "5432".to_owned(),
+            service_hall::db::embedded::SUPERUSER.to_owned(),
+        ),
+        None => (
+            opts.get_host().to_owned(),
+            opts.get_port().to_string(),
+            opts.get_username().to_owned(),
+        ),
+    };
+    let psql = |sql: &str| {
+        Command::new(bin.with_file_name("psql"))
+            .args([
+                "-h", &host, "-p", &port, "-U", &user, "-d", "postgres", "-qc", sql,
+            ])
+            .output()
+    };
+    psql(&format!("DROP DATABASE IF EXISTS {db}"))?;
+    psql(&format!("CREATE DATABASE {db}"))?;
+    let base = |c: &mut Command| {
+        c.args(["-h", &host, "-p", &port, "-U", &user]);
+    };
+    let mut init = Command::new(&bin);
+    base(&mut init);
+    let out = init.args(["-i", "-q", "-s", "10", &db]).output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "pgbench -i: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut run = Command::new(&bin);
+    base(&mut run);
+    let out = run
+        .args([
+            "-M",
+            "prepared",
+            "-c",
+            &clients.to_string(),
+            "-j",
+            "2",
+            "-T",
+            &secs.to_string(),
+            &db,
+        ])
+        .output()?;
+    psql(&format!("DROP DATABASE IF EXISTS {db}"))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps ="))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse::<f64>().ok())
+        .ok_or_else(|| anyhow::anyhow!("no tps in pgbench output: {text}"))?;
+    Ok(tps)
+}
