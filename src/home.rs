@@ -47,6 +47,8 @@ pub struct HomeTemplate {
     pub notices: Vec<NoticeItem>,
     pub fav_services: Vec<FavService>,
     pub fav_systems: Vec<SystemView>,
+    /// 我常用的: services I started most (top 8).
+    pub frequent: Vec<Recommended>,
 }
 
 pub fn routes() -> Router<AppState> {
@@ -81,6 +83,22 @@ async fn home(
     let links = sqlx::query_as("SELECT name, url FROM convenience_links ORDER BY sort_order, id")
         .fetch_all(db)
         .await?;
+    let frequent: Vec<(i64, String, String, String)> = match &user {
+        Some(u) => {
+            sqlx::query_as(
+                "SELECT s.id, s.name, d.name, s.kind FROM applications a
+                 JOIN services s ON s.id = a.service_id AND s.status = 'published'
+                 JOIN departments d ON d.id = s.department_id
+                 WHERE a.applicant_id = $1 AND a.status <> 'draft'
+                 GROUP BY s.id, s.name, d.name, s.kind
+                 ORDER BY count(*) DESC, max(a.created_at) DESC LIMIT 8",
+            )
+            .bind(u.id)
+            .fetch_all(db)
+            .await?
+        }
+        None => Vec::new(),
+    };
     let (fav_services, fav_systems) = match &user {
         Some(u) => (
             catalog::favorite_services(db, u.id).await?,
@@ -116,5 +134,14 @@ async fn home(
         notices: notices::latest(&state, 6, 0).await?,
         fav_services,
         fav_systems,
+        frequent: frequent
+            .into_iter()
+            .map(|(id, name, department, kind)| Recommended {
+                id,
+                name,
+                department,
+                kind,
+            })
+            .collect(),
     })
 }

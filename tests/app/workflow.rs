@@ -890,3 +890,19 @@ async fn person_picker_search_and_name_with_account() {
         .unwrap();
     assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
 }
+
+#[tokio::test]
+async fn home_lists_the_services_i_use_most() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let home = app.get_with(&student, "/").await.text().await.unwrap();
+    assert!(home.contains("我常用的") && home.contains("办理过的服务会按次数排在这里"));
+    apply_leave(&app, &student, "1").await;
+    apply_leave(&app, &student, "1").await;
+    let home = app.get_with(&student, "/").await.text().await.unwrap();
+    let doc = scraper::Html::parse_document(&home);
+    let sel = scraper::Selector::parse("#frequent .tile").unwrap();
+    let tiles: Vec<String> = doc.select(&sel).map(|e| e.text().collect()).collect();
+    assert_eq!(tiles.len(), 1);
+    assert!(tiles[0].starts_with("学生请假"));
+}
