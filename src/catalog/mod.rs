@@ -403,6 +403,8 @@ pub struct GuideTemplate {
     pub who: String,
     pub updated: String,
     pub here: String,
+    /// 里程碑 preview: the approval steps of the current workflow.
+    pub steps: Vec<String>,
 }
 
 async fn guide(
@@ -420,8 +422,17 @@ async fn guide(
     let favorited = !favorite_ids(&state.db, user.as_ref(), "service", &[s.id])
         .await?
         .is_empty();
+    let steps = match crate::workflow::store::current_definitions(&state.db, s.id).await? {
+        Some((_, _, _, def)) => def
+            .milestones()
+            .into_iter()
+            .map(|n| n.name.clone())
+            .collect(),
+        None => Vec::new(),
+    };
     Ok(GuideTemplate {
         page,
+        steps,
         here: format!("/services/{}", s.id),
         who: model::who_may_start(&state.db, &rule).await?,
         updated: s

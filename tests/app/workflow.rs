@@ -906,3 +906,18 @@ async fn home_lists_the_services_i_use_most() {
     assert_eq!(tiles.len(), 1);
     assert!(tiles[0].starts_with("学生请假"));
 }
+
+#[tokio::test]
+async fn the_guide_previews_the_steps() {
+    let app = spawn_app().await;
+    let sid = service(&app, "CGCJ").await;
+    let html = app
+        .get(&format!("/services/{sid}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    for step in ["部门负责人审批", "国际交流处审核", "校领导审批"] {
+        assert!(html.contains(step), "{step}");
+    }
+}
