@@ -806,6 +806,9 @@ pub struct ShowTemplate {
     pub can_rate: bool,
     pub rating: Option<i16>,
     pub rating_comment: String,
+    pub error_summary: Vec<(String, String)>,
+    /// 审批意见 typed before a refused 通过.
+    pub comment: String,
 }
 
 fn fmt(state: &AppState, t: DateTime<Utc>) -> String {
@@ -819,6 +822,23 @@ async fn show(
     user: CurrentUser,
     page: Page,
     Path(id): Path<i64>,
+) -> AppResult<Response> {
+    show_page(state, user, page, id, None).await
+}
+
+/// What an approver typed when 通过 was refused: shown again with the messages.
+struct Retry {
+    data: Map<String, Value>,
+    errors: Errors,
+    comment: String,
+}
+
+async fn show_page(
+    state: AppState,
+    user: CurrentUser,
+    page: Page,
+    id: i64,
+    retry: Option<Retry>,
 ) -> AppResult<Response> {
     let app = load_visible(&state, id, &user).await?;
     if app.status == "draft" {
@@ -874,7 +894,14 @@ async fn show(
         }
     }
     let access = schema.access(&access_map, FieldAccess::Readonly);
-    let data = app.data.as_object().cloned().unwrap_or_default();
+    let mut data = app.data.as_object().cloned().unwrap_or_default();
+    let (errors, comment) = match retry {
+        Some(r) => {
+            data.extend(r.data);
+            (r.errors, r.comment)
+        }
+        None => (Errors::new(), String::new()),
+    };
     let l = lookups(&state, &schema, &data, app.applicant_id, Some(app.id)).await?;
     let changed = if my_nodes.is_empty() {
         Vec::new()
@@ -885,11 +912,12 @@ async fn show(
         &schema,
         &data,
         &access,
-        &Errors::new(),
+        &errors,
         &l,
         &changed,
         &BTreeMap::new(),
     );
+    let error_summary = summary(&schema, &errors);
     #[allow(clippy::type_complexity)]
     let records: Vec<(String, Option<String>, String, String, DateTime<Utc>)> = sqlx::query_as(
         "SELECT f.node_name, u.name, f.action, f.comment, f.at FROM flow_records f
@@ -948,36 +976,46 @@ async fn show(
     } else {
         Vec::new()
     };
-    Ok(ShowTemplate {
-        page,
-        app_id: app.id,
-        serial_no: app.serial_no.clone().unwrap_or_default(),
-        title: app.title.clone(),
-        service_id: app.service_id,
-        service_name,
-        applicant,
-        status: status_label(&app.status),
-        status_code: app.status.clone(),
-        submitted: app.submitted_at.map(|t| fmt(&state, t)).unwrap_or_default(),
-        version: app.version,
-        milestones: milestones(&def, st.as_ref()),
-        fields,
-        flows,
-        changed_note: !changed.is_empty(),
-        tasks,
-        current,
-        can_withdraw: is_applicant
-            && app.status == "running"
-            && st.as_ref().is_some_and(|s| !s.acted),
-        can_edit: is_applicant && app.status == "returned",
-        is_applicant,
-        urge_nodes,
-        diagram: super::diagram::svg(&def, st.as_ref()),
-        can_rate: is_applicant && app.status == "completed" && app.rating.is_none(),
-        rating: app.rating,
-        rating_comment: app.rating_comment.clone().unwrap_or_default(),
-    }
-    .into_response())
+    let status_code = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    Ok((
+        status_code,
+        ShowTemplate {
+            page,
+            error_summary,
+            comment,
+            app_id: app.id,
+            serial_no: app.serial_no.clone().unwrap_or_default(),
+            title: app.title.clone(),
+            service_id: app.service_id,
+            service_name,
+            applicant,
+            status: status_label(&app.status),
+            status_code: app.status.clone(),
+            submitted: app.submitted_at.map(|t| fmt(&state, t)).unwrap_or_default(),
+            version: app.version,
+            milestones: milestones(&def, st.as_ref()),
+            fields,
+            flows,
+            changed_note: !changed.is_empty(),
+            tasks,
+            current,
+            can_withdraw: is_applicant
+                && app.status == "running"
+                && st.as_ref().is_some_and(|s| !s.acted),
+            can_edit: is_applicant && app.status == "returned",
+            is_applicant,
+            urge_nodes,
+            diagram: super::diagram::svg(&def, st.as_ref()),
+            can_rate: is_applicant && app.status == "completed" && app.rating.is_none(),
+            rating: app.rating,
+            rating_comment: app.rating_comment.clone().unwrap_or_default(),
+        },
+    )
+        .into_response())
 }
 
 /// A draft or a returned application, opened by its applicant for editing.
@@ -1100,6 +1138,7 @@ async fn act_post(
     State(state): State<AppState>,
     user: CurrentUser,
     session: Session,
+    page: Page,
     ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
     Form(pairs): Form<Vec<(String, String)>>,
@@ -1255,17 +1294,18 @@ async fn act_post(
                 edits = Some(only);
             }
             Err(errors) => {
-                let msgs: Vec<String> = summary(&schema, &errors)
-                    .into_iter()
-                    .map(|(_, m)| m)
-                    .collect();
-                flash(
-                    &session,
-                    "error",
-                    format!("请先填写本环节负责的内容：{}", msgs.join("；")),
+                return show_page(
+                    state,
+                    user,
+                    page,
+                    id,
+                    Some(Retry {
+                        data,
+                        errors,
+                        comment,
+                    }),
                 )
-                .await?;
-                return Ok(Redirect::to(&format!("/applications/{id}")).into_response());
+                .await;
             }
         }
     }

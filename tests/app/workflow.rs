@@ -680,8 +680,11 @@ async fn onboarding_parallel_sections() {
         vec!["T3006", "T3007", "T3008", "T3009", "T3010", "T3011"]
     );
     let org = signed_in(&app, "T3006").await;
-    // Its own section must be filled before 通过.
-    act(&app, &org, id, "approve", "org", &[]).await;
+    // Its own section must be filled before 通过; what was typed comes back with the message.
+    let r = act(&app, &org, id, "approve", "org", &[("comment", "先看看")]).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("请填写机构编制管理科意见") && html.contains("先看看"));
     assert!(
         pending_accounts(&app, id)
             .await
