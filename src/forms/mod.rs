@@ -320,6 +320,9 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
                         errs.push(format!("{label}最多保留两位小数"));
                     }
                     normalised = serde_json::Number::from_f64(cents / 100.0).map(Value::Number);
+                } else if n.fract() == 0.0 && n.abs() < 1e15 {
+                    // Whole numbers stay whole: 2, not 2.0.
+                    normalised = Some(json!(n as i64));
                 } else {
                     normalised = serde_json::Number::from_f64(n).map(Value::Number);
                 }
