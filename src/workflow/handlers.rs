@@ -1338,24 +1338,49 @@ async fn act_post(
     Ok(back.into_response())
 }
 
-/// An attachment, for people who may see its application; always as a download.
+/// An attachment, for people who may see its application; always as a download, streamed
+/// from the database in slices so a large file never sits whole in memory.
 async fn download(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    let row: Option<(i64, String, Vec<u8>)> =
-        sqlx::query_as("SELECT application_id, file_name, data FROM attachments WHERE id = $1")
+    let row: Option<(i64, String, i64)> =
+        sqlx::query_as("SELECT application_id, file_name, size FROM attachments WHERE id = $1")
             .bind(id)
             .fetch_optional(&state.db)
             .await?;
-    let (app_id, name, data) = row.ok_or(AppError::NotFound)?;
+    let (app_id, name, size) = row.ok_or(AppError::NotFound)?;
     load_visible(&state, app_id, &user).await?;
-    let mut res = data.into_response();
+    const SLICE: i64 = 256 * 1024;
+    let db = state.db.clone();
+    let stream = futures_util::stream::unfold(0i64, move |offset| {
+        let db = db.clone();
+        async move {
+            if offset >= size {
+                return None;
+            }
+            // substring() on bytea is 1-based.
+            let chunk: Result<Vec<u8>, sqlx::Error> = sqlx::query_scalar(
+                "SELECT substring(data FROM $2 FOR $3) FROM attachments WHERE id = $1",
+            )
+            .bind(id)
+            .bind(offset + 1)
+            .bind(SLICE)
+            .fetch_one(&db)
+            .await;
+            Some((chunk.map(axum::body::Bytes::from), offset + SLICE))
+        }
+    });
+    let mut res = axum::body::Body::from_stream(stream).into_response();
     let h = res.headers_mut();
     h.insert(
         axum::http::header::CONTENT_TYPE,
         axum::http::HeaderValue::from_static("application/octet-stream"),
+    );
+    h.insert(
+        axum::http::header::CONTENT_LENGTH,
+        axum::http::HeaderValue::from(size),
     );
     if let Ok(v) = axum::http::HeaderValue::from_str(&files::content_disposition(&name)) {
         h.insert(axum::http::header::CONTENT_DISPOSITION, v);

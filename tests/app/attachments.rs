@@ -257,3 +257,36 @@ async fn multipart_posts_need_the_token() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[tokio::test]
+async fn a_large_file_comes_back_byte_for_byte() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let page = travel_page(&app).await;
+    let mut big = PNG.to_vec();
+    big.extend((0..900_000u32).map(|i| (i % 251) as u8));
+    let r = post_multipart(
+        &app,
+        &teacher,
+        &page,
+        &page,
+        &travel_fields(),
+        vec![("files", "扫描件.png", big.clone())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let att: i64 = sqlx::query_scalar("SELECT id FROM attachments")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let r = app.get_with(&teacher, &format!("/attachments/{att}")).await;
+    assert_eq!(
+        r.headers()["content-length"],
+        big.len().to_string().as_str()
+    );
+    assert_eq!(
+        r.bytes().await.unwrap().as_ref(),
+        big.as_slice(),
+        "several slices, in order"
+    );
+}
