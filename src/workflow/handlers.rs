@@ -1362,13 +1362,16 @@ async fn download(
             }
             // substring() on bytea is 1-based.
             let chunk: Result<Vec<u8>, sqlx::Error> = sqlx::query_scalar(
-                "SELECT substring(data FROM $2 FOR $3) FROM attachments WHERE id = $1",
+                "SELECT substring(data FROM $2::int FOR $3::int) FROM attachments WHERE id = $1",
             )
             .bind(id)
             .bind(offset + 1)
             .bind(SLICE)
             .fetch_one(&db)
             .await;
+            if let Err(e) = &chunk {
+                tracing::error!(error = %e, attachment = id, "attachment read failed mid-download");
+            }
             Some((chunk.map(axum::body::Bytes::from), offset + SLICE))
         }
     });
