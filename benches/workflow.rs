@@ -33,6 +33,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    service_hall::telemetry::init();
     let clients = env("BENCH_CLIENTS", 64);
     let per_client = env("BENCH_PER_CLIENT", 30);
     let pg_secs = env("BENCH_PGBENCH_SECS", 20);
@@ -229,7 +230,18 @@ async fn run(
                     .await
                     .expect("approve");
                 lat.push(t.elapsed());
-                assert_eq!(r.status(), 303, "approve");
+                if r.status() != 303 {
+                    let code = r.status();
+                    let body = r.text().await.unwrap_or_default();
+                    panic!(
+                        "approve {id}: {code} {}",
+                        body.chars()
+                            .filter(|c| !c.is_whitespace())
+                            .skip(1500)
+                            .take(600)
+                            .collect::<String>()
+                    );
+                }
             }
             lat
         }));

@@ -747,10 +747,14 @@ pub async fn can_view(state: &AppState, app: &AppRow, user: &CurrentUser) -> sql
 }
 
 async fn load_visible(state: &AppState, id: i64, user: &CurrentUser) -> AppResult<AppRow> {
-    let mut conn = state.db.acquire().await?;
-    let app = store::load_app(&mut conn, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
+    // Give the connection back before `can_view` takes one: holding one while waiting for
+    // another deadlocks a busy pool.
+    let app = {
+        let mut conn = state.db.acquire().await?;
+        store::load_app(&mut conn, id)
+            .await?
+            .ok_or(AppError::NotFound)?
+    };
     if app.status == "draft" && app.applicant_id != user.id {
         return Err(AppError::NotFound);
     }
@@ -1029,8 +1033,7 @@ async fn editable(
         return Err(AppError::NotFound);
     }
     let s = catalog::load_service(state, app.service_id, Some(user)).await?;
-    let mut conn = state.db.acquire().await?;
-    let (schema, def) = store::load_definitions(&mut conn, &app).await?;
+    let (schema, def) = store::load_definitions(&mut *state.db.acquire().await?, &app).await?;
     Ok((app, s, schema, def))
 }
 
