@@ -148,3 +148,15 @@ INSERT INTO roles (code, name, description) VALUES
     ('medical_officer',  '医政处经办人',     '入校手续：医疗关系'),
     ('nic_officer',      '网络信息中心经办人', '入校手续：OA账号与一卡通')
 ON CONFLICT (code) DO NOTHING;
+
+-- Definitions are versioned, never edited: running applications keep theirs, and the app
+-- caches them by id.
+CREATE FUNCTION definitions_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'definitions are immutable: add a new version instead';
+END;
+$$;
+CREATE TRIGGER form_definitions_immutable BEFORE UPDATE ON form_definitions
+    FOR EACH ROW EXECUTE FUNCTION definitions_immutable();
+CREATE TRIGGER workflow_definitions_immutable BEFORE UPDATE ON workflow_definitions
+    FOR EACH ROW EXECUTE FUNCTION definitions_immutable();

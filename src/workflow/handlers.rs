@@ -849,7 +849,7 @@ async fn show_page(
         return Ok(Redirect::to(&format!("/applications/{id}/edit")).into_response());
     }
     let mut conn = state.db.acquire().await?;
-    let (schema, def) = store::load_definitions(&mut conn, &app).await?;
+    let (schema, def) = store::load_definitions(&state.db, &mut conn, &app).await?;
     drop(conn);
     let st: Option<engine::State> = app
         .state
@@ -1033,7 +1033,8 @@ async fn editable(
         return Err(AppError::NotFound);
     }
     let s = catalog::load_service(state, app.service_id, Some(user)).await?;
-    let (schema, def) = store::load_definitions(&mut *state.db.acquire().await?, &app).await?;
+    let (schema, def) =
+        store::load_definitions(&state.db, &mut *state.db.acquire().await?, &app).await?;
     Ok((app, s, schema, def))
 }
 
@@ -1158,7 +1159,7 @@ async fn act_post(
     .map_err(|_| AppError::BadRequest("请求有误。"))?;
     let app = load_visible(&state, id, &user).await?;
     let mut conn = state.db.acquire().await?;
-    let (_, def) = store::load_definitions(&mut conn, &app).await?;
+    let (_, def) = store::load_definitions(&state.db, &mut conn, &app).await?;
     drop(conn);
     let comment = form.comment.trim().to_owned();
     if comment.chars().count() > 1000 {
@@ -1278,7 +1279,7 @@ async fn act_post(
         && fields.values().any(|a| *a == FieldAccess::Editable)
     {
         let mut conn = state.db.acquire().await?;
-        let (schema, _) = store::load_definitions(&mut conn, &app).await?;
+        let (schema, _) = store::load_definitions(&state.db, &mut conn, &app).await?;
         drop(conn);
         let access = schema.access(fields, FieldAccess::Readonly);
         let mut data = parse_post(&schema, &pairs);

@@ -67,10 +67,28 @@ pub async fn load_app(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<A
     .await
 }
 
+/// Parsed definitions by (database, form id, workflow id). Definition rows never change (a
+/// new version is a new row; a trigger refuses updates), so they can be kept for the life
+/// of the process: most actions then read no definition from the database.
+type DefKey = (String, i64, i64);
+static DEFINITIONS: std::sync::OnceLock<
+    std::sync::Mutex<std::collections::HashMap<DefKey, std::sync::Arc<(FormSchema, Definition)>>>,
+> = std::sync::OnceLock::new();
+
 pub async fn load_definitions(
+    db: &PgPool,
     conn: &mut PgConnection,
     app: &AppRow,
 ) -> anyhow::Result<(FormSchema, Definition)> {
+    let key = (
+        db.connect_options().get_database().unwrap_or("").to_owned(),
+        app.form_def_id,
+        app.workflow_def_id,
+    );
+    let cache = DEFINITIONS.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().expect("definition cache").get(&key) {
+        return Ok((hit.0.clone(), hit.1.clone()));
+    }
     let (schema, def): (Value, Value) = sqlx::query_as(
         "SELECT f.schema, w.definition FROM form_definitions f, workflow_definitions w
          WHERE f.id = $1 AND w.id = $2",
@@ -79,10 +97,16 @@ pub async fn load_definitions(
     .bind(app.workflow_def_id)
     .fetch_one(conn)
     .await?;
-    Ok((
+    let parsed: (FormSchema, Definition) = (
         serde_json::from_value(schema)?,
         serde_json::from_value(def)?,
-    ))
+    );
+    let mut map = cache.lock().expect("definition cache");
+    if map.len() > 10_000 {
+        map.clear();
+    }
+    map.insert(key, std::sync::Arc::new(parsed.clone()));
+    Ok(parsed)
 }
 
 /// The latest form and workflow definitions of a service.
@@ -583,7 +607,7 @@ pub async fn submit(
     if app.applicant_id != c.actor || app.version != expected_version {
         return Err(StoreError::Stale);
     }
-    let (schema, def) = load_definitions(&mut tx, &app).await?;
+    let (schema, def) = load_definitions(db, &mut tx, &app).await?;
     let form = Value::Object(data.clone());
     let (approvers, fallback) =
         resolve(&mut tx, &def, app.applicant_id, app.service_id, &form).await?;
@@ -699,13 +723,13 @@ pub async fn act(
     expected_version: i32,
     act: Act,
     c: &ActCtx<'_>,
-) -> Result<AppRow, StoreError> {
+) -> Result<(), StoreError> {
     let mut tx = db.begin().await?;
     let app = load_app(&mut tx, app_id).await?.ok_or(StoreError::Stale)?;
     if app.version != expected_version {
         return Err(StoreError::Stale);
     }
-    let (_, def) = load_definitions(&mut tx, &app).await?;
+    let (_, def) = load_definitions(db, &mut tx, &app).await?;
     let prev: State = match &app.state {
         Some(s) => serde_json::from_value(s.clone()).map_err(anyhow::Error::from)?,
         None => return Err(StoreError::Stale),
@@ -790,9 +814,8 @@ pub async fn act(
         },
     )
     .await?;
-    let app = load_app(&mut tx, app.id).await?.ok_or(StoreError::Stale)?;
     tx.commit().await?;
-    Ok(app)
+    Ok(())
 }
 
 pub fn status_label(status: &str) -> &'static str {
