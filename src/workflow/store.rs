@@ -71,9 +71,9 @@ pub async fn load_app(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<A
 /// new version is a new row; a trigger refuses updates), so they can be kept for the life
 /// of the process: most actions then read no definition from the database.
 type DefKey = (String, i64, i64);
-static DEFINITIONS: std::sync::OnceLock<
-    std::sync::Mutex<std::collections::HashMap<DefKey, std::sync::Arc<(FormSchema, Definition)>>>,
-> = std::sync::OnceLock::new();
+type DefCache =
+    std::sync::Mutex<std::collections::HashMap<DefKey, std::sync::Arc<(FormSchema, Definition)>>>;
+static DEFINITIONS: std::sync::OnceLock<DefCache> = std::sync::OnceLock::new();
 
 pub async fn load_definitions(
     db: &PgPool,
