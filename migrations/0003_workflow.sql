@@ -74,6 +74,8 @@ CREATE TABLE tasks (
     decided_by      bigint REFERENCES users (id),
     transferred_to  bigint REFERENCES users (id),
     created_at      timestamptz NOT NULL,
+    -- created_at + the node's time limit: overdue after this (reminders, 已超时).
+    due_at          timestamptz,
     acted_at        timestamptz
 );
 CREATE INDEX tasks_assignee_idx ON tasks (assignee_id, status, created_at DESC);

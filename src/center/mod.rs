@@ -14,8 +14,18 @@ use crate::{
     web::page::Page,
 };
 
+pub mod lists;
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/center", get(center))
+    Router::new()
+        .route("/center", get(center))
+        .route("/center/todo", get(lists::todo))
+        .route("/center/done", get(lists::done))
+        .route("/center/cc", get(lists::cc))
+        .route("/center/cc/read", axum::routing::post(lists::cc_read))
+        .route("/center/started", get(lists::started))
+        .route("/center/drafts", get(lists::drafts))
+        .route("/center/transferred", get(lists::transferred))
 }
 
 pub struct Profile {
@@ -36,48 +46,13 @@ pub struct SignIn {
     pub ok: bool,
 }
 
-pub struct Item {
-    pub id: i64,
-    pub title: String,
-    pub serial_no: String,
-    pub step: String,
-    pub status: &'static str,
-    pub status_code: String,
-    pub at: String,
-}
-
 #[derive(Template, WebTemplate)]
 #[template(path = "center/index.html")]
 pub struct CenterTemplate {
     pub page: Page,
     pub profile: Profile,
     pub sign_ins: Vec<SignIn>,
-    pub todo: Vec<Item>,
-    pub started: Vec<Item>,
-    pub drafts: Vec<Item>,
-}
-
-type ItemRow = (
-    i64,
-    String,
-    Option<String>,
-    Option<String>,
-    String,
-    DateTime<Utc>,
-);
-
-fn items(rows: Vec<ItemRow>, tz: chrono_tz::Tz) -> Vec<Item> {
-    rows.into_iter()
-        .map(|(id, title, serial, step, status, at)| Item {
-            id,
-            title,
-            serial_no: serial.unwrap_or_default(),
-            step: step.unwrap_or_default(),
-            status: crate::workflow::store::status_label(&status),
-            status_code: status,
-            at: at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-        })
-        .collect()
+    pub tabs: Vec<lists::Tab>,
 }
 
 /// 138****5678
@@ -97,7 +72,15 @@ async fn center(
     State(state): State<AppState>,
     user: CurrentUser,
     page: Page,
-) -> AppResult<CenterTemplate> {
+    axum::extract::Query(q): axum::extract::Query<lists::ListQuery>,
+) -> AppResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let searching = [&q.q, &q.service, &q.status, &q.from, &q.to]
+        .iter()
+        .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
+    if searching {
+        return lists::search(&state, &user, page, q).await;
+    }
     let (user_type, department, phone, email, id_card): (
         String,
         Option<String>,
@@ -136,33 +119,6 @@ async fn center(
             },
         })
         .collect();
-    let todo: Vec<ItemRow> = sqlx::query_as(
-        "SELECT a.id, a.title, a.serial_no, t.node_name, a.status, t.created_at FROM tasks t
-         JOIN applications a ON a.id = t.application_id
-         WHERE t.assignee_id = $1 AND t.status = 'pending' AND t.kind = 'approve'
-         ORDER BY t.created_at DESC LIMIT 50",
-    )
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
-    let started: Vec<ItemRow> = sqlx::query_as(
-        "SELECT a.id, a.title, a.serial_no,
-                (SELECT string_agg(DISTINCT t.node_name, '、') FROM tasks t
-                 WHERE t.application_id = a.id AND t.status = 'pending'), a.status, a.updated_at
-         FROM applications a WHERE a.applicant_id = $1 AND a.status <> 'draft'
-         ORDER BY a.updated_at DESC LIMIT 20",
-    )
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
-    let drafts: Vec<ItemRow> = sqlx::query_as(
-        "SELECT a.id, a.title, a.serial_no, NULL::text, a.status, a.updated_at
-         FROM applications a WHERE a.applicant_id = $1 AND a.status = 'draft'
-         ORDER BY a.updated_at DESC LIMIT 50",
-    )
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
     let none = || "未绑定".to_owned();
     Ok(CenterTemplate {
         page,
@@ -177,8 +133,7 @@ async fn center(
             roles: org::role_labels(&state.db, user.id).await?,
         },
         sign_ins,
-        todo: items(todo, tz),
-        started: items(started, tz),
-        drafts: items(drafts, tz),
-    })
+        tabs: lists::tabs_for(&state, &user).await?,
+    }
+    .into_response())
 }

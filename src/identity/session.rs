@@ -28,6 +28,8 @@ pub struct CurrentUser {
     pub department: Option<String>,
     pub is_admin: bool,
     pub must_change_password: bool,
+    /// Open tasks (我待办的), for the badge in the header.
+    pub pending: i64,
 }
 
 impl CurrentUser {
@@ -55,6 +57,7 @@ struct UserRow {
     is_admin: bool,
     must_change_password: bool,
     auth_epoch: i32,
+    pending: i64,
 }
 
 /// Paths a person who must change the initial password may still reach.
@@ -88,6 +91,8 @@ pub async fn load_user(
             sqlx::query_as(
                 "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
                         u.must_change_password, u.auth_epoch,
+                        (SELECT count(*) FROM tasks t WHERE t.assignee_id = u.id
+                           AND t.status = 'pending' AND t.kind = 'approve') AS pending,
                         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                                 WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
                  FROM users u LEFT JOIN departments d ON d.id = u.department_id
@@ -111,6 +116,7 @@ pub async fn load_user(
                     department: u.department,
                     is_admin: u.is_admin,
                     must_change_password: u.must_change_password,
+                    pending: u.pending,
                 };
                 if user.must_change_password && !allowed_before_password_change(req.uri().path()) {
                     return Ok(Redirect::to("/password/change").into_response());

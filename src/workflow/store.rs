@@ -428,15 +428,23 @@ async fn sync(
             continue;
         }
         let name = node_name(def, node);
+        let due = match def.node(node).map(|n| &n.kind) {
+            Some(NodeKind::Approval {
+                time_limit_hours: Some(h),
+                ..
+            }) => Some(c.now + chrono::Duration::hours(i64::from(*h))),
+            _ => None,
+        };
         sqlx::query(
-            "INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at)
-             VALUES ($1, $2, $3, $4, 'approve', 'pending', $5)",
+            "INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at, due_at)
+             VALUES ($1, $2, $3, $4, 'approve', 'pending', $5, $6)",
         )
         .bind(app.id)
         .bind(node)
         .bind(&name)
         .bind(user)
         .bind(c.now)
+        .bind(due)
         .execute(&mut *conn)
         .await?;
         notify(

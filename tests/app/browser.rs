@@ -521,7 +521,9 @@ async fn leave_flow_in_two_browsers(width: u32, height: u32) {
 
     sign_in(&counselor, &app, "T2101").await;
     let k = &counselor.client;
-    k.goto(&app.url("/center")).await.unwrap();
+    k.goto(&app.url("/center/todo")).await.unwrap();
+    counselor.screenshot(&format!("todo-grouped-{width}")).await;
+    k.goto(&app.url("/center/todo?view=flat")).await.unwrap();
     k.find(Locator::Css(".item-list a"))
         .await
         .unwrap()

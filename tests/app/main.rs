@@ -5,6 +5,7 @@ mod attachments;
 mod bootstrap;
 mod browser;
 mod catalog;
+mod center;
 mod helpers;
 mod login;
 mod pages;

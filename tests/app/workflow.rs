@@ -164,7 +164,7 @@ async fn student_leave_short_and_long() {
     assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
     let counselor = signed_in(&app, "T2101").await;
     let center = app
-        .get_with(&counselor, "/center")
+        .get_with(&counselor, "/center/todo?view=flat")
         .await
         .text()
         .await
@@ -286,7 +286,7 @@ async fn drafts_can_be_continued_submitted_and_deleted() {
     let edit = location(&r);
     assert!(edit.ends_with("/edit"));
     let center = app
-        .get_with(&student, "/center")
+        .get_with(&student, "/center/drafts")
         .await
         .text()
         .await

@@ -1,0 +1,679 @@
+//! 统一待办中心: 我待办的, 我已办的, 抄送给我, 我发起的, 草稿箱, 我转办的, and search.
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form,
+    extract::{Query, State},
+    response::{IntoResponse, Redirect, Response},
+};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+use sqlx::{Postgres, QueryBuilder};
+use tower_sessions::Session;
+
+use crate::{
+    error::AppResult,
+    identity::session::CurrentUser,
+    state::AppState,
+    web::page::{Page, flash},
+    workflow::store::{action_label, status_label},
+};
+
+const PAGE: i64 = 20;
+
+#[derive(Debug, Default, Deserialize, Clone)]
+pub struct ListQuery {
+    pub q: Option<String>,
+    pub service: Option<String>,
+    pub status: Option<String>,
+    pub from: Option<String>,
+    pub to: Option<String>,
+    pub view: Option<String>,
+    pub tab: Option<String>,
+    pub page: Option<String>,
+}
+
+impl ListQuery {
+    fn page(&self) -> i64 {
+        self.page
+            .as_deref()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(1i64)
+            .clamp(1, 10_000)
+    }
+    fn service(&self) -> Option<i64> {
+        self.service.as_deref().and_then(|s| s.parse().ok())
+    }
+    fn date(v: &Option<String>) -> Option<NaiveDate> {
+        v.as_deref()
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    }
+    /// This query string with `page` replaced.
+    fn with_page(&self, base: &str, page: i64) -> String {
+        let mut ser = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in [
+            ("q", &self.q),
+            ("service", &self.service),
+            ("status", &self.status),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("view", &self.view),
+            ("tab", &self.tab),
+        ] {
+            if let Some(v) = v.as_deref().filter(|v| !v.is_empty()) {
+                ser.append_pair(k, v);
+            }
+        }
+        ser.append_pair("page", &page.to_string());
+        format!("{base}?{}", ser.finish())
+    }
+}
+
+pub struct Tab {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub count: Option<i64>,
+    pub active: bool,
+}
+
+/// The tabs as shown on the 个人中心 page itself (none active).
+pub async fn tabs_for(state: &AppState, user: &CurrentUser) -> sqlx::Result<Vec<Tab>> {
+    tabs(state, user, "").await
+}
+
+async fn tabs(state: &AppState, user: &CurrentUser, active: &str) -> sqlx::Result<Vec<Tab>> {
+    let (cc_unread, drafts): (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tasks WHERE assignee_id = $1 AND kind = 'cc' AND status = 'unread'),
+                (SELECT count(*) FROM applications WHERE applicant_id = $1 AND status = 'draft')",
+    )
+    .bind(user.id)
+    .fetch_one(&state.db)
+    .await?;
+    let t = |href, label, count: Option<i64>| Tab {
+        href,
+        label,
+        count: count.filter(|c| *c > 0),
+        active: href == active,
+    };
+    Ok(vec![
+        t("/center/todo", "我待办的", Some(user.pending)),
+        t("/center/done", "我已办的", None),
+        t("/center/cc", "抄送给我", Some(cc_unread)),
+        t("/center/started", "我发起的", None),
+        t("/center/drafts", "草稿箱", Some(drafts)),
+        t("/center/transferred", "我转办的", None),
+    ])
+}
+
+#[derive(sqlx::FromRow)]
+struct RowData {
+    app_id: i64,
+    title: String,
+    serial_no: Option<String>,
+    service: String,
+    applicant: String,
+    step: Option<String>,
+    status: String,
+    at: DateTime<Utc>,
+    note: Option<String>,
+    overdue: bool,
+    unread: bool,
+}
+
+pub struct Row {
+    pub href: String,
+    pub title: String,
+    pub serial_no: String,
+    pub service: String,
+    pub applicant: String,
+    pub step: String,
+    pub status: &'static str,
+    pub status_code: String,
+    pub at: String,
+    pub note: String,
+    pub overdue: bool,
+    pub unread: bool,
+}
+
+fn rows(state: &AppState, data: Vec<RowData>) -> Vec<Row> {
+    let tz = state.settings.time_zone;
+    data.into_iter()
+        .map(|r| Row {
+            href: if r.status == "draft" {
+                format!("/applications/{}/edit", r.app_id)
+            } else {
+                format!("/applications/{}", r.app_id)
+            },
+            title: r.title,
+            serial_no: r.serial_no.unwrap_or_default(),
+            service: r.service,
+            applicant: r.applicant,
+            step: r.step.unwrap_or_default(),
+            status: status_label(&r.status),
+            status_code: r.status,
+            at: r.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+            note: r.note.unwrap_or_default(),
+            overdue: r.overdue,
+            unread: r.unread,
+        })
+        .collect()
+}
+
+/// (service id, name, latest, all, running, finished, pending)
+type GroupRow = (i64, String, DateTime<Utc>, i64, i64, i64, i64);
+
+fn to_groups(state: &AppState, rows: Vec<GroupRow>) -> Vec<Group> {
+    let tz = state.settings.time_zone;
+    rows.into_iter()
+        .map(
+            |(service_id, service, latest, all, running, finished, pending)| Group {
+                service_id,
+                service,
+                latest: latest.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+                all,
+                running,
+                finished,
+                pending,
+            },
+        )
+        .collect()
+}
+
+pub struct Group {
+    pub service_id: i64,
+    pub service: String,
+    pub latest: String,
+    pub all: i64,
+    pub running: i64,
+    pub finished: i64,
+    pub pending: i64,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "center/list.html")]
+pub struct ListTemplate {
+    pub page: Page,
+    pub heading: &'static str,
+    pub base: &'static str,
+    pub tabs: Vec<Tab>,
+    pub rows: Vec<Row>,
+    pub groups: Vec<Group>,
+    pub total: i64,
+    pub prev: Option<String>,
+    pub next: Option<String>,
+    pub empty: &'static str,
+    pub q: ListQuery,
+    /// Extra column: "step" (current step), "note" (my action / transferred to).
+    pub column: &'static str,
+    pub subtabs: Vec<Tab>,
+    pub grouped_link: bool,
+    pub cc_form: bool,
+}
+
+struct Page2 {
+    rows: Vec<Row>,
+    total: i64,
+}
+
+/// Run a list query (`SELECT … ` + where + order) with paging and a total.
+async fn fetch(
+    state: &AppState,
+    mut b: QueryBuilder<'_, Postgres>,
+    q: &ListQuery,
+) -> sqlx::Result<Page2> {
+    b.push(" LIMIT ")
+        .push_bind(PAGE + 1)
+        .push(" OFFSET ")
+        .push_bind((q.page() - 1) * PAGE);
+    let mut data: Vec<RowData> = b.build_query_as().fetch_all(&state.db).await?;
+    let more = data.len() as i64 > PAGE;
+    data.truncate(PAGE as usize);
+    let total = (q.page() - 1) * PAGE + data.len() as i64 + i64::from(more);
+    Ok(Page2 {
+        rows: rows(state, data),
+        total,
+    })
+}
+
+fn pager(q: &ListQuery, base: &str, shown: usize, total: i64) -> (Option<String>, Option<String>) {
+    let p = q.page();
+    let prev = (p > 1).then(|| q.with_page(base, p - 1));
+    let next = ((p - 1) * PAGE + (shown as i64) < total).then(|| q.with_page(base, p + 1));
+    (prev, next)
+}
+
+const ROW_SELECT: &str =
+    "SELECT a.id AS app_id, a.title, a.serial_no, s.name AS service, ap.name AS applicant";
+
+#[allow(clippy::too_many_arguments)]
+fn template(
+    page: Page,
+    heading: &'static str,
+    base: &'static str,
+    tabs: Vec<Tab>,
+    p: Page2,
+    q: ListQuery,
+    empty: &'static str,
+    column: &'static str,
+) -> ListTemplate {
+    let (prev, next) = pager(&q, base, p.rows.len(), p.total);
+    ListTemplate {
+        page,
+        heading,
+        base,
+        tabs,
+        total: p.total,
+        rows: p.rows,
+        groups: Vec::new(),
+        prev,
+        next,
+        empty,
+        q,
+        column,
+        subtabs: Vec::new(),
+        grouped_link: false,
+        cc_form: false,
+    }
+}
+
+/// 我待办的: grouped by service (default), or a flat list (optionally of one service).
+pub async fn todo(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<ListTemplate> {
+    let tabs = tabs(&state, &user, "/center/todo").await?;
+    let flat = q.view.as_deref() == Some("flat") || q.service().is_some();
+    if !flat {
+        let groups: Vec<GroupRow> = sqlx::query_as(
+            "SELECT s.id, s.name, max(t.created_at),
+                    count(*),
+                    count(*) FILTER (WHERE a.status IN ('running', 'returned')),
+                    count(*) FILTER (WHERE a.status IN ('completed', 'terminated', 'withdrawn')),
+                    count(*) FILTER (WHERE t.status = 'pending')
+             FROM tasks t JOIN applications a ON a.id = t.application_id JOIN services s ON s.id = a.service_id
+             WHERE t.assignee_id = $1 AND t.kind = 'approve' AND t.status IN ('pending', 'done')
+             GROUP BY s.id, s.name
+             HAVING count(*) FILTER (WHERE t.status = 'pending') > 0
+             ORDER BY max(t.created_at) DESC",
+        )
+        .bind(user.id)
+        .fetch_all(&state.db)
+        .await?;
+        let mut t = template(
+            page,
+            "我待办的",
+            "/center/todo",
+            tabs,
+            Page2 {
+                rows: Vec::new(),
+                total: 0,
+            },
+            q,
+            "暂无待办事项。",
+            "step",
+        );
+        t.groups = to_groups(&state, groups);
+        t.total = t.groups.iter().map(|g| g.pending).sum();
+        return Ok(t);
+    }
+    let mut b = QueryBuilder::new(ROW_SELECT);
+    b.push(
+        ", t.node_name AS step, a.status, t.created_at AS at, NULL::text AS note,
+           (t.due_at IS NOT NULL AND t.due_at < ",
+    )
+    .push_bind(state.now())
+    .push(
+        ") AS overdue, false AS unread
+         FROM tasks t JOIN applications a ON a.id = t.application_id
+         JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+         WHERE t.kind = 'approve' AND t.status = 'pending' AND t.assignee_id = ",
+    )
+    .push_bind(user.id);
+    if let Some(sid) = q.service() {
+        b.push(" AND a.service_id = ").push_bind(sid);
+    }
+    b.push(" ORDER BY t.created_at DESC, t.id DESC");
+    let p = fetch(&state, b, &q).await?;
+    let mut t = template(
+        page,
+        "我待办的",
+        "/center/todo",
+        tabs,
+        p,
+        q,
+        "暂无待办事项。",
+        "step",
+    );
+    t.grouped_link = true;
+    Ok(t)
+}
+
+/// 我已办的: tasks I acted on, with my action and time.
+pub async fn done(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<ListTemplate> {
+    let tabs = tabs(&state, &user, "/center/done").await?;
+    let mut b = QueryBuilder::new(ROW_SELECT);
+    b.push(
+        ", t.node_name AS step, a.status, t.acted_at AS at, t.action AS note, false AS overdue, false AS unread
+         FROM tasks t JOIN applications a ON a.id = t.application_id
+         JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+         WHERE t.kind = 'approve' AND t.status = 'done' AND t.assignee_id = ",
+    )
+    .push_bind(user.id)
+    .push(" ORDER BY t.acted_at DESC, t.id DESC");
+    let mut p = fetch(&state, b, &q).await?;
+    for r in &mut p.rows {
+        r.note = action_label(&r.note).to_owned();
+    }
+    Ok(template(
+        page,
+        "我已办的",
+        "/center/done",
+        tabs,
+        p,
+        q,
+        "还没有办理过事项。",
+        "note",
+    ))
+}
+
+/// 抄送给我: unread first marked; "全部标为已读" or one at a time.
+pub async fn cc(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<ListTemplate> {
+    let tabs = tabs(&state, &user, "/center/cc").await?;
+    let mut b = QueryBuilder::new(ROW_SELECT);
+    b.push(
+        ", t.node_name AS step, a.status, t.created_at AS at, t.id::text AS note, false AS overdue,
+           (t.status = 'unread') AS unread
+         FROM tasks t JOIN applications a ON a.id = t.application_id
+         JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+         WHERE t.kind = 'cc' AND t.assignee_id = ",
+    )
+    .push_bind(user.id)
+    .push(" ORDER BY t.created_at DESC, t.id DESC");
+    let p = fetch(&state, b, &q).await?;
+    let mut t = template(
+        page,
+        "抄送给我",
+        "/center/cc",
+        tabs,
+        p,
+        q,
+        "暂无抄送给您的事项。",
+        "cc",
+    );
+    t.cc_form = true;
+    Ok(t)
+}
+
+#[derive(Deserialize)]
+pub struct ReadForm {
+    /// A task id, or "all".
+    which: String,
+}
+
+pub async fn cc_read(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    session: Session,
+    Form(f): Form<ReadForm>,
+) -> AppResult<Response> {
+    let n = if f.which == "all" {
+        sqlx::query("UPDATE tasks SET status = 'read', acted_at = $2 WHERE assignee_id = $1 AND kind = 'cc' AND status = 'unread'")
+            .bind(user.id)
+            .bind(state.now())
+            .execute(&state.db)
+            .await?
+            .rows_affected()
+    } else {
+        let id: i64 = f.which.parse().unwrap_or(0);
+        // Only one's own CC: someone else's id changes nothing.
+        sqlx::query("UPDATE tasks SET status = 'read', acted_at = $3 WHERE id = $1 AND assignee_id = $2 AND kind = 'cc' AND status = 'unread'")
+            .bind(id)
+            .bind(user.id)
+            .bind(state.now())
+            .execute(&state.db)
+            .await?
+            .rows_affected()
+    };
+    flash(&session, "success", format!("已标为已读（{n} 条）。")).await?;
+    Ok(Redirect::to("/center/cc").into_response())
+}
+
+/// 我发起的: tabs 全部 / 进行中 / 已办结, and counts per service.
+pub async fn started(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<ListTemplate> {
+    let tabs_ = tabs(&state, &user, "/center/started").await?;
+    let tab = q.tab.clone().unwrap_or_default();
+    let mut b = QueryBuilder::new(ROW_SELECT);
+    b.push(
+        ", (SELECT string_agg(DISTINCT t.node_name, '、') FROM tasks t
+            WHERE t.application_id = a.id AND t.status = 'pending') AS step,
+           a.status, a.updated_at AS at, NULL::text AS note, false AS overdue, false AS unread
+         FROM applications a JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+         WHERE a.status <> 'draft' AND a.applicant_id = ",
+    )
+    .push_bind(user.id);
+    match tab.as_str() {
+        "running" => {
+            b.push(" AND a.status IN ('running', 'returned')");
+        }
+        "done" => {
+            b.push(" AND a.status IN ('completed', 'terminated', 'withdrawn')");
+        }
+        _ => {}
+    }
+    if let Some(sid) = q.service() {
+        b.push(" AND a.service_id = ").push_bind(sid);
+    }
+    b.push(" ORDER BY a.updated_at DESC, a.id DESC");
+    let p = fetch(&state, b, &q).await?;
+    let groups: Vec<GroupRow> = sqlx::query_as(
+        "SELECT s.id, s.name, max(a.updated_at), count(*),
+                count(*) FILTER (WHERE a.status IN ('running', 'returned')),
+                count(*) FILTER (WHERE a.status IN ('completed', 'terminated', 'withdrawn')),
+                count(*) FILTER (WHERE a.status = 'returned')
+         FROM applications a JOIN services s ON s.id = a.service_id
+         WHERE a.applicant_id = $1 AND a.status <> 'draft'
+         GROUP BY s.id, s.name ORDER BY max(a.updated_at) DESC",
+    )
+    .bind(user.id)
+    .fetch_all(&state.db)
+    .await?;
+    let subtab = |href: &'static str, label: &'static str, key: &str| Tab {
+        href,
+        label,
+        count: None,
+        active: tab == key,
+    };
+    let mut t = template(
+        page,
+        "我发起的",
+        "/center/started",
+        tabs_,
+        p,
+        q,
+        "还没有发起过申请。",
+        "step",
+    );
+    t.subtabs = vec![
+        subtab("/center/started", "全部", ""),
+        subtab("/center/started?tab=running", "进行中", "running"),
+        subtab("/center/started?tab=done", "已办结", "done"),
+    ];
+    t.groups = to_groups(&state, groups);
+    Ok(t)
+}
+
+pub async fn drafts(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<ListTemplate> {
+    let tabs = tabs(&state, &user, "/center/drafts").await?;
+    let mut b = QueryBuilder::new(ROW_SELECT);
+    b.push(
+        ", NULL::text AS step, a.status, a.updated_at AS at, NULL::text AS note, false AS overdue, false AS unread
+         FROM applications a JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+         WHERE a.status = 'draft' AND a.applicant_id = ",
+    )
+    .push_bind(user.id)
+    .push(" ORDER BY a.updated_at DESC, a.id DESC");
+    let p = fetch(&state, b, &q).await?;
+    Ok(template(
+        page,
+        "草稿箱",
+        "/center/drafts",
+        tabs,
+        p,
+        q,
+        "草稿箱是空的。填写表单时点“存草稿”，可稍后继续。",
+        "none",
+    ))
+}
+
+/// 我转办的: what I handed over, to whom, and how the application stands.
+pub async fn transferred(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    page: Page,
+    Query(q): Query<ListQuery>,
+) -> AppResult<ListTemplate> {
+    let tabs = tabs(&state, &user, "/center/transferred").await?;
+    let mut b = QueryBuilder::new(ROW_SELECT);
+    b.push(
+        ", t.node_name AS step, a.status, t.acted_at AS at,
+           (SELECT u.name || '（' || u.account || '）' FROM users u WHERE u.id = t.transferred_to) AS note,
+           false AS overdue, false AS unread
+         FROM tasks t JOIN applications a ON a.id = t.application_id
+         JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+         WHERE t.action = 'transfer' AND t.assignee_id = ",
+    )
+    .push_bind(user.id)
+    .push(" ORDER BY t.acted_at DESC, t.id DESC");
+    let p = fetch(&state, b, &q).await?;
+    Ok(template(
+        page,
+        "我转办的",
+        "/center/transferred",
+        tabs,
+        p,
+        q,
+        "没有转办过事项。",
+        "transfer",
+    ))
+}
+
+/// Search across the center: an exact 流水号 opens that application; otherwise keyword
+/// (title, service, applicant), service, status and date filters over what I may see.
+pub async fn search(
+    state: &AppState,
+    user: &CurrentUser,
+    page: Page,
+    q: ListQuery,
+) -> AppResult<Response> {
+    let term =
+        q.q.clone()
+            .unwrap_or_default()
+            .trim()
+            .chars()
+            .take(50)
+            .collect::<String>();
+    if !term.is_empty() {
+        let exact: Option<i64> = sqlx::query_scalar(
+            "SELECT a.id FROM applications a WHERE upper(a.serial_no) = upper($1)
+               AND (a.applicant_id = $2 OR EXISTS (SELECT 1 FROM tasks t WHERE t.application_id = a.id AND t.assignee_id = $2))",
+        )
+        .bind(&term)
+        .bind(user.id)
+        .fetch_optional(&state.db)
+        .await?;
+        if let Some(id) = exact {
+            return Ok(Redirect::to(&format!("/applications/{id}")).into_response());
+        }
+    }
+    let tabs = tabs(state, user, "/center").await?;
+    let mut b = QueryBuilder::new(ROW_SELECT);
+    b.push(
+        ", NULL::text AS step, a.status, a.updated_at AS at, NULL::text AS note, false AS overdue, false AS unread
+         FROM applications a JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+         WHERE a.status <> 'draft' AND (a.applicant_id = ",
+    )
+    .push_bind(user.id)
+    .push(" OR EXISTS (SELECT 1 FROM tasks t WHERE t.application_id = a.id AND t.assignee_id = ")
+    .push_bind(user.id)
+    .push("))");
+    if !term.is_empty() {
+        let like = format!(
+            "%{}%",
+            term.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
+        b.push(" AND (a.title ILIKE ")
+            .push_bind(like.clone())
+            .push(" OR s.name ILIKE ")
+            .push_bind(like.clone())
+            .push(" OR ap.name ILIKE ")
+            .push_bind(like.clone())
+            .push(" OR a.serial_no ILIKE ")
+            .push_bind(like)
+            .push(")");
+    }
+    if let Some(sid) = q.service() {
+        b.push(" AND a.service_id = ").push_bind(sid);
+    }
+    match q.status.as_deref() {
+        Some("running") => {
+            b.push(" AND a.status IN ('running', 'returned')");
+        }
+        Some("done") => {
+            b.push(" AND a.status IN ('completed', 'terminated', 'withdrawn')");
+        }
+        _ => {}
+    }
+    let tz = state.settings.time_zone;
+    let local_midnight = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .and_then(|t| t.and_local_timezone(tz).earliest())
+            .map(|t| t.with_timezone(&Utc))
+    };
+    if let Some(from) = ListQuery::date(&q.from).and_then(local_midnight) {
+        b.push(" AND a.updated_at >= ").push_bind(from);
+    }
+    if let Some(to) = ListQuery::date(&q.to)
+        .and_then(|d| d.succ_opt())
+        .and_then(local_midnight)
+    {
+        b.push(" AND a.updated_at < ").push_bind(to);
+    }
+    b.push(" ORDER BY a.updated_at DESC, a.id DESC");
+    let p = fetch(state, b, &q).await?;
+    Ok(template(
+        page,
+        "搜索结果",
+        "/center",
+        tabs,
+        p,
+        q,
+        "没有找到符合条件的事项。",
+        "none",
+    )
+    .into_response())
+}

@@ -1,0 +1,377 @@
+use reqwest::Client;
+
+use crate::helpers::*;
+
+async fn signed_in(app: &TestApp, account: &str) -> Client {
+    let c = new_client();
+    assert_eq!(
+        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
+        303,
+        "{account}"
+    );
+    c
+}
+
+async fn leave(app: &TestApp, student: &Client, days: &str) -> (i64, String) {
+    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let counselor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let page = format!("/services/{sid}/apply");
+    let html = app.get_with(student, &page).await.text().await.unwrap();
+    let c = counselor.to_string();
+    let form = [
+        ("_csrf", csrf_from(&html)),
+        ("intent", "submit".into()),
+        ("f.phone", "13800138000".into()),
+        ("f.kind", "事假".into()),
+        ("f.period.from", "2026-12-01".into()),
+        ("f.period.to", "2026-12-01".into()),
+        ("f.days", days.into()),
+        ("f.reason", "事由".into()),
+        ("f.leave_campus", "否".into()),
+        ("f.counselor", c),
+    ];
+    let r = student
+        .post(app.url(&page))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    let serial: String = sqlx::query_scalar("SELECT serial_no FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    (id, serial)
+}
+
+async fn act(app: &TestApp, c: &Client, id: i64, op: &str, node: &str, extra: &[(&str, &str)]) {
+    let html = app
+        .get_with(c, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let m = "name=\"version\" value=\"";
+    let s = html.find(m).unwrap() + m.len();
+    let version = html[s..s + html[s..].find('"').unwrap()].to_owned();
+    let mut form = vec![
+        ("_csrf".to_owned(), csrf_from(&html)),
+        ("version".into(), version),
+        ("op".into(), op.into()),
+        ("node".into(), node.into()),
+    ];
+    form.extend(
+        extra
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
+    let r = c
+        .post(app.url(&format!("/applications/{id}/act")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+}
+
+fn items(html: &str) -> Vec<String> {
+    texts_of_class(html, "item-list")
+        .first()
+        .map(|_| ())
+        .map_or_else(Vec::new, |_| {
+            let doc = scraper::Html::parse_document(html);
+            let sel = scraper::Selector::parse(".item-list li").unwrap();
+            doc.select(&sel)
+                .map(|e| e.text().collect::<String>())
+                .collect()
+        })
+}
+
+#[tokio::test]
+async fn todo_grouped_flat_overdue_and_the_header_badge() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let (a, _) = leave(&app, &student, "1").await;
+    leave(&app, &student, "1").await;
+    let (c, _) = leave(&app, &student, "1").await;
+    act(&app, &counselor, c, "approve", "counselor", &[]).await;
+    let home = app.get_with(&counselor, "/").await.text().await.unwrap();
+    assert_eq!(
+        texts_of_class(&home, "nav-badge"),
+        vec!["2"],
+        "two open tasks"
+    );
+    let grouped = app
+        .get_with(&counselor, "/center/todo")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&grouped);
+    let sel = scraper::Selector::parse(".group-table tbody tr td").unwrap();
+    let cells: Vec<String> = doc
+        .select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect();
+    assert_eq!(cells[0], "学生请假");
+    assert_eq!(
+        &cells[2..],
+        &["3", "2", "1", "2"],
+        "全部 / 进行中 / 已办结 / 待我处理"
+    );
+    let flat = app
+        .get_with(&counselor, "/center/todo?view=flat")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(items(&flat).len(), 2);
+    assert!(!flat.contains("已超时"));
+    // 学生请假's counselor step has a 24-hour limit.
+    app.clock.advance(std::time::Duration::from_secs(25 * 3600));
+    let counselor = signed_in(&app, "T2101").await;
+    let flat = app
+        .get_with(&counselor, "/center/todo?view=flat")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(flat.matches("已超时").count(), 2);
+    // Done: my action.
+    let done = app
+        .get_with(&counselor, "/center/done")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let done_items = items(&done);
+    assert_eq!(done_items.len(), 1);
+    assert!(done_items[0].contains("我的处理：通过"));
+    let _ = a;
+}
+
+#[tokio::test]
+async fn an_or_sign_decided_by_someone_else_leaves_my_list() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'GZSY'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let page = format!("/services/{sid}/apply");
+    let html = app.get_with(&teacher, &page).await.text().await.unwrap();
+    let form = [
+        ("_csrf", csrf_from(&html)),
+        ("intent", "submit".to_owned()),
+        ("f.seal", "校章".into()),
+        ("f.document", "协议".into()),
+        ("f.copies", "1".into()),
+        ("f.date", "2026-12-01".into()),
+        ("f.reason", "签约".into()),
+    ];
+    let r = teacher
+        .post(app.url(&page))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    let head = signed_in(&app, "T2001").await;
+    act(&app, &head, id, "approve", "head", &[]).await;
+    let k1 = signed_in(&app, "T3004").await;
+    let k2 = signed_in(&app, "T3005").await;
+    assert_eq!(
+        items(
+            &app.get_with(&k2, "/center/todo?view=flat")
+                .await
+                .text()
+                .await
+                .unwrap()
+        )
+        .len(),
+        1
+    );
+    act(&app, &k1, id, "approve", "seal", &[]).await;
+    assert!(
+        items(
+            &app.get_with(&k2, "/center/todo?view=flat")
+                .await
+                .text()
+                .await
+                .unwrap()
+        )
+        .is_empty()
+    );
+    assert!(
+        items(
+            &app.get_with(&k2, "/center/done")
+                .await
+                .text()
+                .await
+                .unwrap()
+        )
+        .is_empty(),
+        "not handled by me"
+    );
+}
+
+#[tokio::test]
+async fn cc_unread_and_read_started_tabs_and_transferred() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let (a, _) = leave(&app, &student, "1").await;
+    let (b, _) = leave(&app, &student, "1").await;
+    act(&app, &counselor, a, "approve", "counselor", &[]).await;
+    act(
+        &app,
+        &counselor,
+        b,
+        "transfer",
+        "counselor",
+        &[("account", "T2102")],
+    )
+    .await;
+    let transferred = app
+        .get_with(&counselor, "/center/transferred")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let t = items(&transferred);
+    assert_eq!(t.len(), 1);
+    assert!(t[0].contains("转办给：周明（T2102）") && t[0].contains("进行中"));
+    // 我发起的: tabs and per-service counts.
+    let started = app
+        .get_with(&student, "/center/started")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(items(&started).len(), 2);
+    assert_eq!(
+        items(
+            &app.get_with(&student, "/center/started?tab=done")
+                .await
+                .text()
+                .await
+                .unwrap()
+        )
+        .len(),
+        1
+    );
+    assert_eq!(
+        items(
+            &app.get_with(&student, "/center/started?tab=running")
+                .await
+                .text()
+                .await
+                .unwrap()
+        )
+        .len(),
+        1
+    );
+    let doc = scraper::Html::parse_document(&started);
+    let sel = scraper::Selector::parse(".group-table tbody td").unwrap();
+    let cells: Vec<String> = doc
+        .select(&sel)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect();
+    assert_eq!(&cells[2..6], &["2", "1", "1", "0"]);
+    // CC: a CC'd application shows unread until marked read.
+    sqlx::query(
+        "INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at)
+         SELECT $1, 'cc', '抄送', id, 'cc', 'unread', now() FROM users WHERE account = 'T3003'",
+    )
+    .bind(a)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let hr = signed_in(&app, "T3003").await;
+    let cc = app.get_with(&hr, "/center/cc").await.text().await.unwrap();
+    assert!(cc.contains("未读") && cc.contains("抄送给我 <span class=\"nav-badge\">1</span>"));
+    let task: i64 = sqlx::query_scalar("SELECT id FROM tasks WHERE kind = 'cc'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    // Someone else cannot mark it.
+    let r = app
+        .submit(
+            &student,
+            "/center",
+            "/center/cc/read",
+            &[("which", &task.to_string())],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(
+        app.get_with(&hr, "/center/cc")
+            .await
+            .text()
+            .await
+            .unwrap()
+            .contains("未读")
+    );
+    app.submit(
+        &hr,
+        "/center/cc",
+        "/center/cc/read",
+        &[("which", &task.to_string())],
+    )
+    .await;
+    let cc = app.get_with(&hr, "/center/cc").await.text().await.unwrap();
+    assert!(!cc.contains("未读"));
+}
+
+#[tokio::test]
+async fn search_by_keyword_and_by_serial() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let (id, serial) = leave(&app, &student, "1").await;
+    let r = app
+        .get_with(&student, &format!("/center?q={}", serial.to_lowercase()))
+        .await;
+    assert_eq!(r.status(), 303, "an exact 流水号 opens the application");
+    assert_eq!(location(&r), format!("/applications/{id}"));
+    let html = app
+        .get_with(&student, "/center?q=%E8%AF%B7%E5%81%87")
+        .await
+        .text()
+        .await
+        .unwrap(); // 请假
+    assert_eq!(items(&html).len(), 1);
+    let html = app
+        .get_with(&student, "/center?q=%E8%AF%B7%E5%81%87&status=done")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(items(&html).is_empty());
+    let html = app
+        .get_with(&student, "/center?from=2000-01-01&to=2000-01-02")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(items(&html).is_empty() && html.contains("没有找到符合条件的事项"));
+    // Someone else's 流水号 finds nothing.
+    let other = signed_in(&app, "T2002").await;
+    let r = app.get_with(&other, &format!("/center?q={serial}")).await;
+    assert_eq!(r.status(), 200);
+    assert!(items(&r.text().await.unwrap()).is_empty());
+}
