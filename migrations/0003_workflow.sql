@@ -162,3 +162,18 @@ CREATE TRIGGER form_definitions_immutable BEFORE UPDATE ON form_definitions
     FOR EACH ROW EXECUTE FUNCTION definitions_immutable();
 CREATE TRIGGER workflow_definitions_immutable BEFORE UPDATE ON workflow_definitions
     FOR EACH ROW EXECUTE FUNCTION definitions_immutable();
+
+-- 消息中心: in-app messages, delivered from the outbox (one per outbox row).
+CREATE TABLE messages (
+    id              bigserial PRIMARY KEY,
+    outbox_id       bigint NOT NULL UNIQUE REFERENCES outbox (id),
+    user_id         bigint NOT NULL REFERENCES users (id),
+    application_id  bigint REFERENCES applications (id),
+    kind            text NOT NULL,
+    text            text NOT NULL,
+    link            text NOT NULL DEFAULT '',
+    created_at      timestamptz NOT NULL,
+    read_at         timestamptz
+);
+CREATE INDEX messages_user_idx ON messages (user_id, created_at DESC);
+CREATE INDEX messages_unread_idx ON messages (user_id) WHERE read_at IS NULL;

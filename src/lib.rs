@@ -11,6 +11,7 @@ pub mod error;
 pub mod forms;
 pub mod home;
 pub mod identity;
+pub mod notify;
 pub mod org;
 pub mod seed;
 pub mod startup;

@@ -84,6 +84,11 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
         );
+        let worker = tokio::spawn(crate::notify::run_worker(
+            self.state.db.clone(),
+            self.state.clock.clone(),
+            std::time::Duration::from_secs(1),
+        ));
         let app = web::router(self.state, self.store);
         let result = axum::serve(
             self.listener,
@@ -93,6 +98,7 @@ impl Application {
         .await
         .context("HTTP server");
         deletion.abort();
+        worker.abort();
         result
     }
 }

@@ -30,6 +30,8 @@ pub struct CurrentUser {
     pub must_change_password: bool,
     /// Open tasks (我待办的), for the badge in the header.
     pub pending: i64,
+    /// Unread in-app messages (消息中心).
+    pub unread_messages: i64,
 }
 
 impl CurrentUser {
@@ -58,6 +60,7 @@ struct UserRow {
     must_change_password: bool,
     auth_epoch: i32,
     pending: i64,
+    unread_messages: i64,
 }
 
 /// Paths a person who must change the initial password may still reach.
@@ -93,6 +96,7 @@ pub async fn load_user(
                         u.must_change_password, u.auth_epoch,
                         (SELECT count(*) FROM tasks t WHERE t.assignee_id = u.id
                            AND t.status = 'pending' AND t.kind = 'approve') AS pending,
+                        (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
                         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                                 WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
                  FROM users u LEFT JOIN departments d ON d.id = u.department_id
@@ -117,6 +121,7 @@ pub async fn load_user(
                     is_admin: u.is_admin,
                     must_change_password: u.must_change_password,
                     pending: u.pending,
+                    unread_messages: u.unread_messages,
                 };
                 if user.must_change_password && !allowed_before_password_change(req.uri().path()) {
                     return Ok(Redirect::to("/password/change").into_response());

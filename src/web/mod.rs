@@ -52,6 +52,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
             )),
         )
         .merge(crate::center::routes())
+        .merge(crate::notify::inbox::routes())
         .merge(crate::admin::routes())
         .fallback(not_found)
         // Innermost first: panics become marked 500s, then the CSRF check, then the

@@ -8,6 +8,7 @@ mod catalog;
 mod center;
 mod helpers;
 mod login;
+mod notify;
 mod pages;
 mod security;
 mod workflow;

@@ -1,0 +1,175 @@
+use reqwest::Client;
+
+use crate::helpers::*;
+use service_hall::notify::deliver_due;
+
+async fn signed_in(app: &TestApp, account: &str) -> Client {
+    let c = new_client();
+    assert_eq!(
+        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
+        303,
+        "{account}"
+    );
+    c
+}
+
+async fn submit_leave(app: &TestApp, student: &Client) -> i64 {
+    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let counselor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let page = format!("/services/{sid}/apply");
+    let html = app.get_with(student, &page).await.text().await.unwrap();
+    let form = [
+        ("_csrf", csrf_from(&html)),
+        ("intent", "submit".into()),
+        ("f.phone", "13800138000".into()),
+        ("f.kind", "事假".into()),
+        ("f.period.from", "2026-12-01".into()),
+        ("f.period.to", "2026-12-01".into()),
+        ("f.days", "1".into()),
+        ("f.reason", "事由".into()),
+        ("f.leave_campus", "否".into()),
+        ("f.counselor", counselor.to_string()),
+    ];
+    let r = student
+        .post(app.url(&page))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_new_task_reaches_the_approvers_message_center() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let id = submit_leave(&app, &student).await;
+    deliver_due(
+        &app.db,
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+        100,
+    )
+    .await
+    .unwrap();
+    let counselor = signed_in(&app, "T2101").await;
+    let home = app.get_with(&counselor, "/").await.text().await.unwrap();
+    let doc = scraper::Html::parse_document(&home);
+    let sel = scraper::Selector::parse(".bell .nav-badge").unwrap();
+    assert_eq!(
+        doc.select(&sel)
+            .next()
+            .map(|e| e.text().collect::<String>()),
+        Some("1".into())
+    );
+    let inbox = app
+        .get_with(&counselor, "/messages")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(inbox.contains("您有一条待办：学生请假（张三）") && inbox.contains("XSQJ-"));
+    let mid: i64 = sqlx::query_scalar(
+        "SELECT m.id FROM messages m JOIN users u ON u.id = m.user_id WHERE u.account = 'T2101'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    // Someone else cannot open it.
+    let r = app
+        .submit(&student, "/messages", &format!("/messages/{mid}/open"), &[])
+        .await;
+    assert_eq!(r.status(), 404);
+    let r = app
+        .submit(
+            &counselor,
+            "/messages",
+            &format!("/messages/{mid}/open"),
+            &[],
+        )
+        .await;
+    assert_eq!(location(&r), format!("/applications/{id}"));
+    let unread: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM messages WHERE read_at IS NULL AND id = $1")
+            .bind(mid)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(unread, 0);
+}
+
+#[tokio::test]
+async fn two_workers_never_deliver_one_row_twice() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    for _ in 0..15 {
+        submit_leave(&app, &student).await;
+    }
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let (a, b) = tokio::join!(
+        deliver_due(&app.db, later, 4),
+        deliver_due(&app.db, later, 4)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(a + b <= 8);
+    while deliver_due(&app.db, later, 4).await.unwrap() > 0 {}
+    let (outbox, messages, undelivered): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM messages),
+                (SELECT count(*) FROM outbox WHERE delivered_at IS NULL)",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        (messages, undelivered),
+        (outbox, 0),
+        "each row exactly once"
+    );
+    // Mark all read.
+    let counselor = signed_in(&app, "T2101").await;
+    app.submit(&counselor, "/messages", "/messages/read-all", &[])
+        .await;
+    let unread: i64 = sqlx::query_scalar("SELECT count(*) FROM messages m JOIN users u ON u.id = m.user_id WHERE u.account = 'T2101' AND m.read_at IS NULL")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(unread, 0);
+}
+
+#[tokio::test]
+async fn rows_for_an_unconfigured_channel_are_parked_with_the_reason() {
+    let app = spawn_app().await;
+    let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, channel, recipient_id, kind, payload, created_at, next_attempt_at)
+         VALUES ('sms-test', 'sms', $1, 'new_task', '{\"text\": \"x\"}', now(), now())",
+    )
+    .bind(uid)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    deliver_due(
+        &app.db,
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+        10,
+    )
+    .await
+    .unwrap();
+    let err: Option<String> =
+        sqlx::query_scalar("SELECT last_error FROM outbox WHERE idempotency_key = 'sms-test'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(err.as_deref(), Some("channel sms is not configured"));
+}
