@@ -76,8 +76,14 @@ CREATE TABLE tasks (
     created_at      timestamptz NOT NULL,
     -- created_at + the node's time limit: overdue after this (reminders, 已超时).
     due_at          timestamptz,
+    -- Reminders sent for an overdue task (one per time-limit period), and whether the
+    -- node escalates to the assignee's 部门负责人.
+    reminded_at     timestamptz,
+    reminders       integer NOT NULL DEFAULT 0,
+    escalate        boolean NOT NULL DEFAULT false,
     acted_at        timestamptz
 );
+CREATE INDEX tasks_due_idx ON tasks (due_at) WHERE status = 'pending' AND due_at IS NOT NULL;
 CREATE INDEX tasks_assignee_idx ON tasks (assignee_id, status, created_at DESC);
 CREATE INDEX tasks_application_idx ON tasks (application_id);
 -- One open task per person per node.

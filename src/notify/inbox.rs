@@ -46,6 +46,7 @@ fn kind_label(k: &str) -> &'static str {
         "cc" => "抄送",
         "urge" => "催办",
         "reminder" => "提醒",
+        "escalation" => "督办",
         _ => "通知",
     }
 }

@@ -191,7 +191,7 @@ fn leave_flow() -> Value {
     json!({"nodes": [
         {"id": "start", "type": "start", "name": "学生提交", "next": "counselor"},
         {"id": "counselor", "type": "approval", "name": "辅导员审批", "approvers": {"kind": "form_field", "field": "counselor"},
-         "fallback": {"kind": "service_admins"}, "time_limit_hours": 24, "next": "check"},
+         "fallback": {"kind": "service_admins"}, "time_limit_hours": 24, "escalate": true, "next": "check"},
         {"id": "check", "type": "condition", "name": "是否超过3天", "branches": [
             {"name": "超过3天", "when": {"op": "gt", "field": "days", "value": 3}, "next": "deputy"}
         ], "default": "end"},

@@ -47,6 +47,9 @@ pub enum NodeKind {
         /// For reminders (notifications module).
         #[serde(default)]
         time_limit_hours: Option<u32>,
+        /// Overdue tasks also notify the assignee's 部门负责人.
+        #[serde(default)]
+        escalate: bool,
         /// Field or section key → "hidden" | "readonly" | "editable" at this node.
         #[serde(default)]
         fields: BTreeMap<String, FieldAccess>,

@@ -428,16 +428,20 @@ async fn sync(
             continue;
         }
         let name = node_name(def, node);
-        let due = match def.node(node).map(|n| &n.kind) {
+        let (due, escalate) = match def.node(node).map(|n| &n.kind) {
             Some(NodeKind::Approval {
                 time_limit_hours: Some(h),
+                escalate,
                 ..
-            }) => Some(c.now + chrono::Duration::hours(i64::from(*h))),
-            _ => None,
+            }) => (
+                Some(c.now + chrono::Duration::hours(i64::from(*h))),
+                *escalate,
+            ),
+            _ => (None, false),
         };
         sqlx::query(
-            "INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at, due_at)
-             VALUES ($1, $2, $3, $4, 'approve', 'pending', $5, $6)",
+            "INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at, due_at, escalate)
+             VALUES ($1, $2, $3, $4, 'approve', 'pending', $5, $6, $7)",
         )
         .bind(app.id)
         .bind(node)
@@ -445,6 +449,7 @@ async fn sync(
         .bind(user)
         .bind(c.now)
         .bind(due)
+        .bind(escalate)
         .execute(&mut *conn)
         .await?;
         notify(

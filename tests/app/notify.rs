@@ -173,3 +173,51 @@ async fn rows_for_an_unconfigured_channel_are_parked_with_the_reason() {
             .unwrap();
     assert_eq!(err.as_deref(), Some("channel sms is not configured"));
 }
+
+#[tokio::test]
+async fn overdue_tasks_remind_once_per_period_and_escalate() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    submit_leave(&app, &student).await;
+    let start = chrono::Utc::now();
+    let hours = |h: i64| start + chrono::Duration::hours(h);
+    use service_hall::notify::remind_overdue;
+    assert_eq!(
+        remind_overdue(&app.db, hours(23)).await.unwrap(),
+        0,
+        "within the 24-hour limit"
+    );
+    assert_eq!(remind_overdue(&app.db, hours(25)).await.unwrap(), 1);
+    assert_eq!(
+        remind_overdue(&app.db, hours(26)).await.unwrap(),
+        0,
+        "once per period"
+    );
+    assert_eq!(
+        remind_overdue(&app.db, hours(50)).await.unwrap(),
+        1,
+        "the next period"
+    );
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT o.kind, u.account FROM outbox o JOIN users u ON u.id = o.recipient_id
+         WHERE o.kind IN ('reminder', 'escalation') ORDER BY o.id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let rows: Vec<(&str, &str)> = rows.iter().map(|(k, a)| (k.as_str(), a.as_str())).collect();
+    assert_eq!(
+        rows,
+        vec![
+            ("reminder", "T2101"),
+            ("escalation", "T2001"),
+            ("reminder", "T2101"),
+            ("escalation", "T2001")
+        ],
+        "the counselor, and 计算机学院's 部门负责人"
+    );
+    deliver_due(&app.db, hours(50), 100).await.unwrap();
+    let head = signed_in(&app, "T2001").await;
+    let inbox = app.get_with(&head, "/messages").await.text().await.unwrap();
+    assert!(inbox.contains("督办：陈静 的待办 学生请假（张三）"));
+}
