@@ -30,6 +30,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users", get(users))
         .route("/admin/users/{id}/unlock", post(unlock))
         .route("/admin/audit", get(audit_log))
+        .route("/admin/outbox", get(outbox))
 }
 
 #[derive(Template, WebTemplate)]
@@ -287,5 +288,72 @@ async fn audit_log(
         rows,
         page_no,
         has_next,
+    })
+}
+
+pub struct OutboxRow {
+    pub id: i64,
+    pub channel: String,
+    pub recipient: String,
+    pub kind: String,
+    pub attempts: i32,
+    pub state: &'static str,
+    pub error: String,
+    pub at: String,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/outbox.html")]
+pub struct OutboxTemplate {
+    pub page: Page,
+    pub rows: Vec<OutboxRow>,
+    pub pending: i64,
+    pub failed: i64,
+}
+
+/// Notifications not delivered (yet): failures with their error, for the administrators.
+async fn outbox(
+    State(state): State<AppState>,
+    _admin: AdminUser,
+    page: Page,
+) -> AppResult<OutboxTemplate> {
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(i64, String, String, String, i32, Option<DateTime<Utc>>, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+        "SELECT o.id, o.channel, u.name || '（' || u.account || '）', o.kind, o.attempts, o.failed_at, o.last_error, o.created_at
+         FROM outbox o JOIN users u ON u.id = o.recipient_id
+         WHERE o.delivered_at IS NULL ORDER BY o.failed_at DESC NULLS LAST, o.id DESC LIMIT 200",
+    )
+    .fetch_all(&state.db)
+    .await?;
+    let (pending, failed): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE failed_at IS NULL), count(*) FILTER (WHERE failed_at IS NOT NULL)
+         FROM outbox WHERE delivered_at IS NULL",
+    )
+    .fetch_one(&state.db)
+    .await?;
+    let tz = state.settings.time_zone;
+    Ok(OutboxTemplate {
+        page,
+        pending,
+        failed,
+        rows: rows
+            .into_iter()
+            .map(
+                |(id, channel, recipient, kind, attempts, failed, error, at)| OutboxRow {
+                    id,
+                    channel,
+                    recipient,
+                    kind,
+                    attempts,
+                    state: if failed.is_some() {
+                        "已失败"
+                    } else {
+                        "待发送"
+                    },
+                    error: error.unwrap_or_default(),
+                    at: at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                },
+            )
+            .collect(),
     })
 }

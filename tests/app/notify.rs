@@ -221,3 +221,37 @@ async fn overdue_tasks_remind_once_per_period_and_escalate() {
     let inbox = app.get_with(&head, "/messages").await.text().await.unwrap();
     assert!(inbox.contains("督办：陈静 的待办 学生请假（张三）"));
 }
+
+#[tokio::test]
+async fn administrators_see_undelivered_notifications_with_the_reason() {
+    let app = spawn_app().await;
+    let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, channel, recipient_id, kind, payload, created_at, next_attempt_at)
+         VALUES ('sms-x', 'sms', $1, 'new_task', '{}', now(), now())",
+    )
+    .bind(uid)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    deliver_due(
+        &app.db,
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+        10,
+    )
+    .await
+    .unwrap();
+    let admin = signed_in(&app, "admin").await;
+    let html = app
+        .get_with(&admin, "/admin/outbox")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("channel sms is not configured") && html.contains("已失败"));
+    let student = signed_in(&app, "S2024001").await;
+    assert_eq!(app.get_with(&student, "/admin/outbox").await.status(), 403);
+}
