@@ -44,6 +44,7 @@ fn stat(name: &str, mut v: Vec<Duration>) -> Stat {
 }
 
 fn main() -> anyhow::Result<()> {
+    service_hall::init_tls();
     let n: usize = std::env::var("BENCH_SERVICES")
         .ok()
         .and_then(|v| v.parse().ok())

@@ -33,6 +33,7 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 }
 
 fn main() -> anyhow::Result<()> {
+    service_hall::init_tls();
     service_hall::telemetry::init();
     let clients = env("BENCH_CLIENTS", 64);
     let per_client = env("BENCH_PER_CLIENT", 30);

@@ -139,7 +139,10 @@ CREATE TABLE outbox (
     next_attempt_at  timestamptz NOT NULL DEFAULT now(),
     delivered_at     timestamptz,
     failed_at        timestamptz,
-    last_error       text
+    last_error       text,
+    -- A worker delivering to an outside system holds the row until then; if it dies, the
+    -- lease runs out and another worker delivers it (at least once, same idempotency key).
+    lease_until      timestamptz
 );
 CREATE INDEX outbox_due_idx ON outbox (next_attempt_at) WHERE delivered_at IS NULL AND failed_at IS NULL;
 
@@ -183,3 +186,11 @@ CREATE TABLE messages (
 );
 CREATE INDEX messages_user_idx ON messages (user_id, created_at DESC);
 CREATE INDEX messages_unread_idx ON messages (user_id) WHERE read_at IS NULL;
+
+-- Channels each person wants besides in-app messages (个人设置). No row = the defaults.
+CREATE TABLE notify_prefs (
+    user_id  bigint PRIMARY KEY REFERENCES users (id),
+    sms      boolean NOT NULL DEFAULT true,
+    email    boolean NOT NULL DEFAULT false,
+    wecom    boolean NOT NULL DEFAULT true
+);

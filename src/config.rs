@@ -34,6 +34,27 @@ pub struct Settings {
     /// Attachment limits (bytes): one file, and all files of one application.
     pub upload_max_file: u64,
     pub upload_max_total: u64,
+    /// SMS channel; `None` = not configured.
+    pub sms: Option<SmsConfig>,
+    /// Tries of an external notification before it is marked failed.
+    pub notify_max_attempts: i32,
+    /// Per-request timeout towards gateways.
+    pub notify_timeout: Duration,
+    /// Run the notification worker and reminders in this process (tests drive them by hand).
+    pub background_jobs: bool,
+}
+
+#[derive(Clone, Debug)]
+pub enum SmsConfig {
+    /// Development: the message goes to the log (phone masked).
+    Log,
+    /// An HTTP gateway: POST `body` (a JSON template with `{phone}`, `{text}`, `{key}`)
+    /// to `url`, with an optional `header` ("Name: value", e.g. an API key).
+    Http {
+        url: String,
+        body: String,
+        header: Option<(String, Secret)>,
+    },
 }
 
 /// A string that never prints.
@@ -165,6 +186,36 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "all attachments of one application",
     },
     EnvVar {
+        name: "HALL_SMS_PROVIDER",
+        default: "none",
+        help: "SMS channel: none, log (development: to the log) or http (a gateway)",
+    },
+    EnvVar {
+        name: "HALL_SMS_URL",
+        default: "",
+        help: "gateway URL for HALL_SMS_PROVIDER=http",
+    },
+    EnvVar {
+        name: "HALL_SMS_BODY",
+        default: "{\"phone\":\"{phone}\",\"message\":\"{text}\",\"id\":\"{key}\"}",
+        help: "JSON body template; {phone}, {text}, {key} (idempotency key) are filled in",
+    },
+    EnvVar {
+        name: "HALL_SMS_AUTH_HEADER",
+        default: "",
+        help: "header sent to the gateway, \"Name: value\" (a secret, never logged)",
+    },
+    EnvVar {
+        name: "HALL_NOTIFY_MAX_ATTEMPTS",
+        default: "6",
+        help: "tries of an SMS/e-mail/WeChat notification before it is marked failed",
+    },
+    EnvVar {
+        name: "HALL_NOTIFY_TIMEOUT_SECONDS",
+        default: "10",
+        help: "timeout of one request to a notification gateway",
+    },
+    EnvVar {
         name: "HALL_PG_OS_USER",
         default: "postgres",
         help: "system account for the embedded cluster when running as root",
@@ -218,6 +269,10 @@ impl Settings {
             db_max_connections: 20,
             upload_max_file: 20 * 1024 * 1024,
             upload_max_total: 50 * 1024 * 1024,
+            sms: None,
+            notify_max_attempts: 6,
+            notify_timeout: Duration::from_secs(10),
+            background_jobs: true,
         }
     }
 
@@ -265,6 +320,32 @@ impl Settings {
         s.db_max_connections = parse_num("HALL_DB_MAX_CONNECTIONS", 20)?;
         s.upload_max_file = parse_num::<u64>("HALL_UPLOAD_MAX_FILE_MB", 20)? * 1024 * 1024;
         s.upload_max_total = parse_num::<u64>("HALL_UPLOAD_MAX_TOTAL_MB", 50)? * 1024 * 1024;
+        s.notify_max_attempts = parse_num("HALL_NOTIFY_MAX_ATTEMPTS", 6)?;
+        s.notify_timeout = Duration::from_secs(parse_num("HALL_NOTIFY_TIMEOUT_SECONDS", 10)?);
+        s.sms = match var("HALL_SMS_PROVIDER").as_deref() {
+            None | Some("none") => None,
+            Some("log") => Some(SmsConfig::Log),
+            Some("http") => {
+                let url =
+                    var("HALL_SMS_URL").context("HALL_SMS_PROVIDER=http needs HALL_SMS_URL")?;
+                let body = var("HALL_SMS_BODY").unwrap_or_else(|| {
+                    r#"{"phone":"{phone}","message":"{text}","id":"{key}"}"#.to_owned()
+                });
+                let header = match var("HALL_SMS_AUTH_HEADER") {
+                    Some(h) => {
+                        let (name, value) = h
+                            .split_once(':')
+                            .context("HALL_SMS_AUTH_HEADER must look like \"Name: value\"")?;
+                        Some((name.trim().to_owned(), Secret(value.trim().to_owned())))
+                    }
+                    None => None,
+                };
+                Some(SmsConfig::Http { url, body, header })
+            }
+            Some(other) => {
+                bail!("HALL_SMS_PROVIDER: unknown provider {other:?} (none, log or http)")
+            }
+        };
         if s.lockout_threshold < 1 || s.ip_max_failures < 1 {
             bail!("HALL_LOCKOUT_THRESHOLD and HALL_IP_MAX_FAILURES must be at least 1");
         }

@@ -19,3 +19,9 @@ pub mod state;
 pub mod telemetry;
 pub mod web;
 pub mod workflow;
+
+/// Several dependencies bring rustls with different crypto back ends; choose one for the
+/// process before any TLS connection (outgoing notification gateways).
+pub fn init_tls() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

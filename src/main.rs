@@ -53,6 +53,7 @@ enum Command {
 #[tokio::main]
 async fn main() {
     telemetry::init();
+    service_hall::init_tls();
     if let Err(e) = run().await {
         eprintln!("error: {e:#}");
         std::process::exit(1);

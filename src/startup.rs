@@ -84,11 +84,14 @@ impl Application {
                 .clone()
                 .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
         );
-        let worker = tokio::spawn(crate::notify::run_worker(
-            self.state.db.clone(),
-            self.state.clock.clone(),
-            std::time::Duration::from_secs(1),
-        ));
+        let worker = self.state.settings.background_jobs.then(|| {
+            tokio::spawn(crate::notify::run_worker(
+                self.state.db.clone(),
+                self.state.clock.clone(),
+                self.state.settings.clone(),
+                std::time::Duration::from_secs(1),
+            ))
+        });
         let app = web::router(self.state, self.store);
         let result = axum::serve(
             self.listener,
@@ -98,7 +101,9 @@ impl Application {
         .await
         .context("HTTP server");
         deletion.abort();
-        worker.abort();
+        if let Some(w) = worker {
+            w.abort();
+        }
         result
     }
 }

@@ -4,15 +4,20 @@
 
 pub mod inbox;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use crate::{
+    clock::Clock,
+    config::{Settings, SmsConfig},
+};
+
 #[derive(sqlx::FromRow)]
 struct Due {
     id: i64,
-    channel: String,
+    idempotency_key: String,
     recipient_id: i64,
     application_id: Option<i64>,
     kind: String,
@@ -20,15 +25,32 @@ struct Due {
     created_at: DateTime<Utc>,
 }
 
-/// Deliver up to `batch` due outbox rows; returns how many were delivered. Safe with
-/// several instances: rows are claimed with `FOR UPDATE SKIP LOCKED`, and an in-app
-/// message is written in the same transaction that marks its row delivered, so a crash
-/// loses nothing and a row is never delivered twice.
+/// Which outside channels an event fans out to when its in-app message is delivered.
+#[derive(Default, Clone)]
+pub struct Fanout {
+    pub sms: bool,
+    pub base_url: String,
+}
+
+/// Deliver up to `batch` due in-app rows; returns how many were delivered.
 pub async fn deliver_due(db: &PgPool, now: DateTime<Utc>, batch: i64) -> sqlx::Result<u64> {
+    deliver_due_with(db, now, batch, &Fanout::default()).await
+}
+
+/// Safe with several instances: rows are claimed with `FOR UPDATE SKIP LOCKED`, and the
+/// in-app message is written in the same transaction that marks its row delivered, so a
+/// crash loses nothing and a row is never delivered twice. That transaction also queues
+/// the copies for the outside channels the recipient chose (个人设置).
+pub async fn deliver_due_with(
+    db: &PgPool,
+    now: DateTime<Utc>,
+    batch: i64,
+    fanout: &Fanout,
+) -> sqlx::Result<u64> {
     let mut tx = db.begin().await?;
     let due: Vec<Due> = sqlx::query_as(
-        "SELECT id, channel, recipient_id, application_id, kind, payload, created_at FROM outbox
-         WHERE delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
+        "SELECT id, idempotency_key, recipient_id, application_id, kind, payload, created_at FROM outbox
+         WHERE channel = 'inapp' AND delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= $1
          ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED",
     )
     .bind(now)
@@ -36,50 +58,49 @@ pub async fn deliver_due(db: &PgPool, now: DateTime<Utc>, batch: i64) -> sqlx::R
     .fetch_all(&mut *tx)
     .await?;
     let mut delivered = 0;
-    for Due {
-        id,
-        channel,
-        recipient_id: recipient,
-        application_id: app,
-        kind,
-        payload,
-        created_at: created,
-    } in due
-    {
-        match channel.as_str() {
-            "inapp" => {
-                sqlx::query(
-                    "INSERT INTO messages (outbox_id, user_id, application_id, kind, text, link, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (outbox_id) DO NOTHING",
-                )
-                .bind(id)
-                .bind(recipient)
-                .bind(app)
-                .bind(&kind)
-                .bind(payload.get("text").and_then(|v| v.as_str()).unwrap_or(""))
-                .bind(payload.get("link").and_then(|v| v.as_str()).unwrap_or(""))
-                .bind(created)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1",
-                )
-                .bind(id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                delivered += 1;
-            }
-            other => {
-                // No provider configured for this channel: park it visibly for admins.
-                sqlx::query("UPDATE outbox SET failed_at = $2, last_error = $3, attempts = attempts + 1 WHERE id = $1")
-                    .bind(id)
-                    .bind(now)
-                    .bind(format!("channel {other} is not configured"))
-                    .execute(&mut *tx)
-                    .await?;
-            }
+    for d in due {
+        let text = d.payload.get("text").and_then(|v| v.as_str()).unwrap_or("");
+        let link = d.payload.get("link").and_then(|v| v.as_str()).unwrap_or("");
+        sqlx::query(
+            "INSERT INTO messages (outbox_id, user_id, application_id, kind, text, link, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (outbox_id) DO NOTHING",
+        )
+        .bind(d.id)
+        .bind(d.recipient_id)
+        .bind(d.application_id)
+        .bind(&d.kind)
+        .bind(text)
+        .bind(link)
+        .bind(d.created_at)
+        .execute(&mut *tx)
+        .await?;
+        if fanout.sms {
+            let sms = format!(
+                "【网上办事服务大厅】{text} {}{link}",
+                fanout.base_url.trim_end_matches('/')
+            );
+            sqlx::query(
+                "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
+                 SELECT $1, 'sms', u.id, $3, $4, $5, $6, $6 FROM users u
+                 LEFT JOIN notify_prefs p ON p.user_id = u.id
+                 WHERE u.id = $2 AND u.phone IS NOT NULL AND COALESCE(p.sms, true)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(format!("{}:sms", d.idempotency_key))
+            .bind(d.recipient_id)
+            .bind(d.application_id)
+            .bind(&d.kind)
+            .bind(serde_json::json!({ "text": sms }))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
         }
+        sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1")
+            .bind(d.id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        delivered += 1;
     }
     tx.commit().await?;
     Ok(delivered)
@@ -169,20 +190,212 @@ pub async fn remind_overdue(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64
     Ok(n)
 }
 
+#[derive(sqlx::FromRow)]
+struct Claim {
+    id: i64,
+    idempotency_key: String,
+    channel: String,
+    recipient_id: i64,
+    payload: serde_json::Value,
+    attempts: i32,
+}
+
+/// Gateways to outside systems, from the settings.
+#[derive(Clone)]
+pub struct Gateways {
+    pub sms: Option<SmsConfig>,
+    pub client: reqwest::Client,
+    pub max_attempts: i32,
+}
+
+impl Gateways {
+    pub fn from_settings(s: &Settings) -> Self {
+        Gateways {
+            sms: s.sms.clone(),
+            client: reqwest::Client::builder()
+                .timeout(s.notify_timeout)
+                .build()
+                .expect("HTTP client"),
+            max_attempts: s.notify_max_attempts,
+        }
+    }
+}
+
+/// 30 s, 1 min, 2 min, … up to an hour.
+pub fn backoff(attempts: i32) -> chrono::Duration {
+    let secs = 30i64.saturating_mul(1i64 << attempts.clamp(1, 20).saturating_sub(1));
+    chrono::Duration::seconds(secs.min(3600))
+}
+
+/// A failure worth retrying, or one that will not get better.
+enum SendError {
+    Retry(String),
+    Permanent(String),
+}
+
+fn json_str(s: &str) -> String {
+    let quoted = serde_json::to_string(s).unwrap_or_default();
+    quoted[1..quoted.len() - 1].to_owned()
+}
+
+fn mask_phone(p: &str) -> String {
+    let c: Vec<char> = p.chars().collect();
+    if c.len() < 7 {
+        return "***".into();
+    }
+    format!(
+        "{}****{}",
+        c[..3].iter().collect::<String>(),
+        c[c.len() - 4..].iter().collect::<String>()
+    )
+}
+
+async fn send_sms(gw: &Gateways, phone: &str, text: &str, key: &str) -> Result<(), SendError> {
+    match &gw.sms {
+        None => Err(SendError::Permanent("channel sms is not configured".into())),
+        Some(SmsConfig::Log) => {
+            tracing::info!(phone = %mask_phone(phone), key, "SMS (log provider): {text}");
+            Ok(())
+        }
+        Some(SmsConfig::Http { url, body, header }) => {
+            let body = body
+                .replace("{phone}", &json_str(phone))
+                .replace("{text}", &json_str(text))
+                .replace("{key}", &json_str(key));
+            let mut req = gw
+                .client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("idempotency-key", key)
+                .body(body);
+            if let Some((name, value)) = header {
+                req = req.header(name.as_str(), value.0.as_str());
+            }
+            let res = req.send().await.map_err(|e| {
+                SendError::Retry(if e.is_timeout() {
+                    "gateway timed out".into()
+                } else {
+                    format!("gateway unreachable: {e}")
+                })
+            })?;
+            let status = res.status();
+            if status.is_success() {
+                Ok(())
+            } else {
+                let detail: String = res
+                    .text()
+                    .await
+                    .unwrap_or_default()
+                    .chars()
+                    .take(200)
+                    .collect();
+                Err(SendError::Retry(format!(
+                    "gateway answered {status}: {detail}"
+                )))
+            }
+        }
+    }
+}
+
+/// Deliver due rows of outside channels: claim them with a lease (two workers never take
+/// the same row; a dead worker's rows come back when the lease runs out), send, then
+/// record success, or schedule a retry with exponential back-off, or give up after
+/// `max_attempts`. Returns (delivered, failed for good).
+pub async fn deliver_external(
+    db: &PgPool,
+    gw: &Gateways,
+    now: DateTime<Utc>,
+    batch: i64,
+) -> sqlx::Result<(u64, u64)> {
+    let claimed: Vec<Claim> = sqlx::query_as(
+        "UPDATE outbox SET lease_until = $1 + interval '2 minutes', attempts = attempts + 1
+         WHERE id IN (
+             SELECT id FROM outbox
+             WHERE channel <> 'inapp' AND delivered_at IS NULL AND failed_at IS NULL
+               AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+         RETURNING id, idempotency_key, channel, recipient_id, payload, attempts",
+    )
+    .bind(now)
+    .bind(batch)
+    .fetch_all(db)
+    .await?;
+    let (mut delivered, mut failed) = (0, 0);
+    for c in claimed {
+        let text = c.payload.get("text").and_then(|v| v.as_str()).unwrap_or("");
+        let result = match c.channel.as_str() {
+            "sms" => {
+                let phone: Option<String> =
+                    sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
+                        .bind(c.recipient_id)
+                        .fetch_one(db)
+                        .await?;
+                match phone {
+                    Some(p) => send_sms(gw, &p, text, &c.idempotency_key).await,
+                    None => Err(SendError::Permanent(
+                        "recipient has no security phone".into(),
+                    )),
+                }
+            }
+            other => Err(SendError::Permanent(format!(
+                "channel {other} is not configured"
+            ))),
+        };
+        match result {
+            Ok(()) => {
+                sqlx::query("UPDATE outbox SET delivered_at = $2, lease_until = NULL, last_error = NULL WHERE id = $1")
+                    .bind(c.id)
+                    .bind(now)
+                    .execute(db)
+                    .await?;
+                delivered += 1;
+            }
+            Err(SendError::Retry(e)) if c.attempts < gw.max_attempts => {
+                tracing::warn!(outbox = c.id, attempts = c.attempts, error = %e, "notification not delivered; will retry");
+                sqlx::query("UPDATE outbox SET next_attempt_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1")
+                    .bind(c.id)
+                    .bind(now + backoff(c.attempts))
+                    .bind(e)
+                    .execute(db)
+                    .await?;
+            }
+            Err(SendError::Retry(e) | SendError::Permanent(e)) => {
+                tracing::warn!(outbox = c.id, attempts = c.attempts, error = %e, "notification failed for good");
+                sqlx::query("UPDATE outbox SET failed_at = $2, lease_until = NULL, last_error = $3 WHERE id = $1")
+                    .bind(c.id)
+                    .bind(now)
+                    .bind(e)
+                    .execute(db)
+                    .await?;
+                failed += 1;
+            }
+        }
+    }
+    Ok((delivered, failed))
+}
+
 /// The background worker: polls every `every` until the process stops.
 pub async fn run_worker(
     db: PgPool,
-    clock: std::sync::Arc<dyn crate::clock::Clock>,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
     every: Duration,
 ) {
+    let gw = Gateways::from_settings(&settings);
+    let fanout = Fanout {
+        sms: settings.sms.is_some(),
+        base_url: settings.base_url.to_string(),
+    };
     loop {
-        if let Err(e) = remind_overdue(&db, clock.now()).await {
+        let now = clock.now();
+        if let Err(e) = remind_overdue(&db, now).await {
             tracing::warn!(error = %e, "reminders failed; will retry");
         }
-        match deliver_due(&db, clock.now(), 200).await {
-            Ok(n) if n > 0 => tracing::debug!(delivered = n, "outbox delivered"),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "outbox delivery failed; will retry"),
+        if let Err(e) = deliver_due_with(&db, now, 200, &fanout).await {
+            tracing::warn!(error = %e, "in-app delivery failed; will retry");
+        }
+        if let Err(e) = deliver_external(&db, &gw, now, 50).await {
+            tracing::warn!(error = %e, "outside delivery failed; will retry");
         }
         tokio::time::sleep(every).await;
     }

@@ -35,6 +35,7 @@ pub struct Browser {
 impl Browser {
     /// `None` (skipped) when Chromium is missing and E2E_REQUIRED is not 1.
     pub async fn start(width: u32, height: u32) -> Option<Browser> {
+        service_hall::init_tls();
         let driver_bin = find(&["chromedriver"]);
         let chrome_bin = find(&["chromium", "chromium-browser", "google-chrome"]);
         let (Some(driver_bin), Some(chrome_bin)) = (driver_bin, chrome_bin) else {

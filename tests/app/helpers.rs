@@ -114,6 +114,8 @@ pub fn test_settings() -> Settings {
     s.secret_key = Some(Secret(TEST_SECRET.into()));
     s.data_dir = std::env::temp_dir().join("service-hall-test-data");
     s.db_max_connections = 5;
+    // Tests run the notification worker's steps themselves, on the test clock.
+    s.background_jobs = false;
     s
 }
 
@@ -122,6 +124,7 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
+    service_hall::init_tls();
     let c = cluster();
     let db_name = format!("hall_t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::connect_with(&c.opts.clone().database("postgres"))

@@ -6,6 +6,7 @@ mod bootstrap;
 mod browser;
 mod catalog;
 mod center;
+mod gateways;
 mod helpers;
 mod login;
 mod notify;

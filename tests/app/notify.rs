@@ -1,7 +1,11 @@
 use reqwest::Client;
 
 use crate::helpers::*;
-use service_hall::notify::deliver_due;
+use service_hall::notify::{Gateways, deliver_due, deliver_external};
+
+fn no_gateways() -> Gateways {
+    Gateways::from_settings(&test_settings())
+}
 
 async fn signed_in(app: &TestApp, account: &str) -> Client {
     let c = new_client();
@@ -159,8 +163,9 @@ async fn rows_for_an_unconfigured_channel_are_parked_with_the_reason() {
     .execute(&app.db)
     .await
     .unwrap();
-    deliver_due(
+    deliver_external(
         &app.db,
+        &no_gateways(),
         chrono::Utc::now() + chrono::Duration::seconds(1),
         10,
     )
@@ -237,8 +242,9 @@ async fn administrators_see_undelivered_notifications_with_the_reason() {
     .execute(&app.db)
     .await
     .unwrap();
-    deliver_due(
+    deliver_external(
         &app.db,
+        &no_gateways(),
         chrono::Utc::now() + chrono::Duration::seconds(1),
         10,
     )
