@@ -15,6 +15,7 @@ use crate::{
 };
 
 pub mod lists;
+pub mod settings;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -26,6 +27,7 @@ pub fn routes() -> Router<AppState> {
         .route("/center/started", get(lists::started))
         .route("/center/drafts", get(lists::drafts))
         .route("/center/transferred", get(lists::transferred))
+        .route("/center/settings", get(settings::show).post(settings::save))
 }
 
 pub struct Profile {

@@ -261,3 +261,44 @@ async fn administrators_see_undelivered_notifications_with_the_reason() {
     let student = signed_in(&app, "S2024001").await;
     assert_eq!(app.get_with(&student, "/admin/outbox").await.status(), 403);
 }
+
+#[tokio::test]
+async fn people_choose_their_channels() {
+    let app = spawn_app_with(|s| s.sms = Some(service_hall::config::SmsConfig::Log)).await;
+    let c = signed_in(&app, "T2101").await;
+    let html = app
+        .get_with(&c, "/center/settings")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("name=\"sms\" value=\"1\" checked"),
+        "on by default"
+    );
+    // Unticked boxes are simply absent from the form.
+    let r = app
+        .submit(&c, "/center/settings", "/center/settings", &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    let sms: bool = sqlx::query_scalar("SELECT p.sms FROM notify_prefs p JOIN users u ON u.id = p.user_id WHERE u.account = 'T2101'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!sms);
+    let html = app
+        .get_with(&c, "/center/settings")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("name=\"sms\" value=\"1\" checked"));
+    // 周明 has a security phone: no hint about binding one.
+    let html = app
+        .get_with(&signed_in(&app, "T2102").await, "/center/settings")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("您还没有绑定安全手机"));
+}
