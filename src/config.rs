@@ -36,12 +36,25 @@ pub struct Settings {
     pub upload_max_total: u64,
     /// SMS channel; `None` = not configured.
     pub sms: Option<SmsConfig>,
+    /// 企业微信 application messages; `None` = not configured.
+    pub wecom: Option<WecomConfig>,
     /// Tries of an external notification before it is marked failed.
     pub notify_max_attempts: i32,
     /// Per-request timeout towards gateways.
     pub notify_timeout: Duration,
     /// Run the notification worker and reminders in this process (tests drive them by hand).
     pub background_jobs: bool,
+}
+
+/// WeChat Work (企业微信) application: messages go to the person whose WeCom userid is their
+/// 学号/工号.
+#[derive(Clone, Debug)]
+pub struct WecomConfig {
+    pub corp_id: String,
+    pub secret: Secret,
+    pub agent_id: i64,
+    /// `https://qyapi.weixin.qq.com` unless a proxy or a test server stands in.
+    pub base_url: String,
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +219,26 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "header sent to the gateway, \"Name: value\" (a secret, never logged)",
     },
     EnvVar {
+        name: "HALL_WECOM_CORP_ID",
+        default: "",
+        help: "企业微信 corp id; with HALL_WECOM_SECRET and HALL_WECOM_AGENT_ID turns on WeChat Work messages",
+    },
+    EnvVar {
+        name: "HALL_WECOM_SECRET",
+        default: "",
+        help: "企业微信 application secret (never logged)",
+    },
+    EnvVar {
+        name: "HALL_WECOM_AGENT_ID",
+        default: "",
+        help: "企业微信 application agent id",
+    },
+    EnvVar {
+        name: "HALL_WECOM_BASE_URL",
+        default: "https://qyapi.weixin.qq.com",
+        help: "企业微信 API base URL",
+    },
+    EnvVar {
         name: "HALL_NOTIFY_MAX_ATTEMPTS",
         default: "6",
         help: "tries of an SMS/e-mail/WeChat notification before it is marked failed",
@@ -270,6 +303,7 @@ impl Settings {
             upload_max_file: 20 * 1024 * 1024,
             upload_max_total: 50 * 1024 * 1024,
             sms: None,
+            wecom: None,
             notify_max_attempts: 6,
             notify_timeout: Duration::from_secs(10),
             background_jobs: true,
@@ -345,6 +379,19 @@ impl Settings {
             Some(other) => {
                 bail!("HALL_SMS_PROVIDER: unknown provider {other:?} (none, log or http)")
             }
+        };
+        s.wecom = match var("HALL_WECOM_CORP_ID") {
+            None => None,
+            Some(corp_id) => Some(WecomConfig {
+                corp_id,
+                secret: Secret(
+                    var("HALL_WECOM_SECRET")
+                        .context("HALL_WECOM_CORP_ID needs HALL_WECOM_SECRET")?,
+                ),
+                agent_id: parse_num("HALL_WECOM_AGENT_ID", 0)?,
+                base_url: var("HALL_WECOM_BASE_URL")
+                    .unwrap_or_else(|| "https://qyapi.weixin.qq.com".into()),
+            }),
         };
         if s.lockout_threshold < 1 || s.ip_max_failures < 1 {
             bail!("HALL_LOCKOUT_THRESHOLD and HALL_IP_MAX_FAILURES must be at least 1");

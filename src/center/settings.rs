@@ -25,6 +25,7 @@ pub struct SettingsTemplate {
     pub email: bool,
     pub wecom: bool,
     pub sms_available: bool,
+    pub wecom_available: bool,
     pub has_phone: bool,
     pub has_email: bool,
 }
@@ -48,6 +49,7 @@ pub async fn show(
         email,
         wecom,
         sms_available: state.settings.sms.is_some(),
+        wecom_available: state.settings.wecom.is_some(),
         has_phone,
         has_email,
     })

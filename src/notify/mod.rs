@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use crate::{
     clock::Clock,
-    config::{Settings, SmsConfig},
+    config::{Settings, SmsConfig, WecomConfig},
 };
 
 #[derive(sqlx::FromRow)]
@@ -29,6 +29,7 @@ struct Due {
 #[derive(Default, Clone)]
 pub struct Fanout {
     pub sms: bool,
+    pub wecom: bool,
     pub base_url: String,
 }
 
@@ -91,6 +92,24 @@ pub async fn deliver_due_with(
             .bind(d.application_id)
             .bind(&d.kind)
             .bind(serde_json::json!({ "text": sms }))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if fanout.wecom {
+            let msg = format!("{text}\n{}{link}", fanout.base_url.trim_end_matches('/'));
+            sqlx::query(
+                "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
+                 SELECT $1, 'wecom', u.id, $3, $4, $5, $6, $6 FROM users u
+                 LEFT JOIN notify_prefs p ON p.user_id = u.id
+                 WHERE u.id = $2 AND COALESCE(p.wecom, true)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(format!("{}:wecom", d.idempotency_key))
+            .bind(d.recipient_id)
+            .bind(d.application_id)
+            .bind(&d.kind)
+            .bind(serde_json::json!({ "text": msg }))
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -200,10 +219,16 @@ struct Claim {
     attempts: i32,
 }
 
+/// An access token and when to stop using it.
+pub type CachedToken = (String, DateTime<Utc>);
+
 /// Gateways to outside systems, from the settings.
 #[derive(Clone)]
 pub struct Gateways {
     pub sms: Option<SmsConfig>,
+    pub wecom: Option<WecomConfig>,
+    /// 企业微信 access token and when it stops being valid; shared by all deliveries.
+    pub wecom_token: Arc<tokio::sync::Mutex<Option<CachedToken>>>,
     pub client: reqwest::Client,
     pub max_attempts: i32,
 }
@@ -212,6 +237,8 @@ impl Gateways {
     pub fn from_settings(s: &Settings) -> Self {
         Gateways {
             sms: s.sms.clone(),
+            wecom: s.wecom.clone(),
+            wecom_token: Arc::default(),
             client: reqwest::Client::builder()
                 .timeout(s.notify_timeout)
                 .build()
@@ -297,6 +324,117 @@ async fn send_sms(gw: &Gateways, phone: &str, text: &str, key: &str) -> Result<(
     }
 }
 
+/// A cached access token, fetched again when missing, near expiry, or refused.
+async fn wecom_token(
+    gw: &Gateways,
+    cfg: &WecomConfig,
+    now: DateTime<Utc>,
+    refresh: bool,
+) -> Result<String, SendError> {
+    let mut guard = gw.wecom_token.lock().await;
+    if !refresh
+        && let Some((token, until)) = guard.as_ref()
+        && *until > now
+    {
+        return Ok(token.clone());
+    }
+    let res = gw
+        .client
+        .get(format!(
+            "{}/cgi-bin/gettoken",
+            cfg.base_url.trim_end_matches('/')
+        ))
+        .query(&[
+            ("corpid", cfg.corp_id.as_str()),
+            ("corpsecret", cfg.secret.0.as_str()),
+        ])
+        .send()
+        .await
+        .map_err(|e| {
+            SendError::Retry(if e.is_timeout() {
+                "企业微信 timed out".into()
+            } else {
+                format!("企业微信 unreachable: {e}")
+            })
+        })?;
+    let body: serde_json::Value = res
+        .json()
+        .await
+        .map_err(|e| SendError::Retry(format!("企业微信 token: {e}")))?;
+    if body["errcode"].as_i64().unwrap_or(-1) != 0 {
+        return Err(SendError::Retry(format!(
+            "企业微信 token refused: {}",
+            body["errmsg"].as_str().unwrap_or("")
+        )));
+    }
+    let token = body["access_token"].as_str().unwrap_or_default().to_owned();
+    // Renew a little before the stated expiry.
+    let secs = body["expires_in"]
+        .as_i64()
+        .unwrap_or(7200)
+        .saturating_sub(300)
+        .max(60);
+    *guard = Some((token.clone(), now + chrono::Duration::seconds(secs)));
+    Ok(token)
+}
+
+async fn send_wecom(
+    gw: &Gateways,
+    userid: &str,
+    text: &str,
+    now: DateTime<Utc>,
+) -> Result<(), SendError> {
+    let Some(cfg) = &gw.wecom else {
+        return Err(SendError::Permanent(
+            "channel wecom is not configured".into(),
+        ));
+    };
+    let mut refresh = false;
+    for _ in 0..2 {
+        let token = wecom_token(gw, cfg, now, refresh).await?;
+        let res = gw
+            .client
+            .post(format!(
+                "{}/cgi-bin/message/send",
+                cfg.base_url.trim_end_matches('/')
+            ))
+            .query(&[("access_token", token.as_str())])
+            .json(&serde_json::json!({
+                "touser": userid,
+                "msgtype": "text",
+                "agentid": cfg.agent_id,
+                "text": { "content": text },
+                "enable_duplicate_check": 1,
+                "duplicate_check_interval": 1800
+            }))
+            .send()
+            .await
+            .map_err(|e| {
+                SendError::Retry(if e.is_timeout() {
+                    "企业微信 timed out".into()
+                } else {
+                    format!("企业微信 unreachable: {e}")
+                })
+            })?;
+        let body: serde_json::Value = res
+            .json()
+            .await
+            .map_err(|e| SendError::Retry(format!("企业微信: {e}")))?;
+        match body["errcode"].as_i64().unwrap_or(-1) {
+            0 => return Ok(()),
+            // Invalid or expired token: fetch a new one and send again, once.
+            40014 | 42001 if !refresh => refresh = true,
+            code => {
+                return Err(SendError::Retry(format!(
+                    "企业微信 errcode {code}: {}",
+                    body["errmsg"].as_str().unwrap_or("")
+                )));
+            }
+        }
+    }
+    Err(SendError::Retry("企业微信 token refused twice".into()))
+}
+
 /// Deliver due rows of outside channels: claim them with a lease (two workers never take
 /// the same row; a dead worker's rows come back when the lease runs out), send, then
 /// record success, or schedule a retry with exponential back-off, or give up after
@@ -336,6 +474,13 @@ pub async fn deliver_external(
                         "recipient has no security phone".into(),
                     )),
                 }
+            }
+            "wecom" => {
+                let account: String = sqlx::query_scalar("SELECT account FROM users WHERE id = $1")
+                    .bind(c.recipient_id)
+                    .fetch_one(db)
+                    .await?;
+                send_wecom(gw, &account, text, now).await
             }
             other => Err(SendError::Permanent(format!(
                 "channel {other} is not configured"
@@ -384,6 +529,7 @@ pub async fn run_worker(
     let gw = Gateways::from_settings(&settings);
     let fanout = Fanout {
         sms: settings.sms.is_some(),
+        wecom: settings.wecom.is_some(),
         base_url: settings.base_url.to_string(),
     };
     loop {

@@ -92,6 +92,7 @@ async fn queue_sms(app: &TestApp) -> i64 {
     .unwrap();
     let fanout = Fanout {
         sms: true,
+        wecom: false,
         base_url: "https://hall.example.edu.cn/".into(),
     };
     deliver_due_with(

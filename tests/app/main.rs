@@ -12,4 +12,5 @@ mod login;
 mod notify;
 mod pages;
 mod security;
+mod wecom;
 mod workflow;
