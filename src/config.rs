@@ -38,12 +38,22 @@ pub struct Settings {
     pub sms: Option<SmsConfig>,
     /// 企业微信 application messages; `None` = not configured.
     pub wecom: Option<WecomConfig>,
+    /// E-mail over SMTP; `None` = not configured.
+    pub smtp: Option<SmtpConfig>,
     /// Tries of an external notification before it is marked failed.
     pub notify_max_attempts: i32,
     /// Per-request timeout towards gateways.
     pub notify_timeout: Duration,
     /// Run the notification worker and reminders in this process (tests drive them by hand).
     pub background_jobs: bool,
+}
+
+/// E-mail: `url` as lettre reads it — `smtp://host:25` (plain, e.g. a local relay),
+/// `smtp://user:pass@host:587?tls=required` (STARTTLS) or `smtps://user:pass@host:465`.
+#[derive(Clone, Debug)]
+pub struct SmtpConfig {
+    pub url: Secret,
+    pub from: String,
 }
 
 /// WeChat Work (企业微信) application: messages go to the person whose WeCom userid is their
@@ -219,6 +229,16 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "header sent to the gateway, \"Name: value\" (a secret, never logged)",
     },
     EnvVar {
+        name: "HALL_SMTP_URL",
+        default: "",
+        help: "e-mail over SMTP: smtp://host:25, smtp://user:pass@host:587?tls=required or smtps://… (secret)",
+    },
+    EnvVar {
+        name: "HALL_SMTP_FROM",
+        default: "网上办事服务大厅 <noreply@localhost>",
+        help: "sender of notification e-mails",
+    },
+    EnvVar {
         name: "HALL_WECOM_CORP_ID",
         default: "",
         help: "企业微信 corp id; with HALL_WECOM_SECRET and HALL_WECOM_AGENT_ID turns on WeChat Work messages",
@@ -304,6 +324,7 @@ impl Settings {
             upload_max_total: 50 * 1024 * 1024,
             sms: None,
             wecom: None,
+            smtp: None,
             notify_max_attempts: 6,
             notify_timeout: Duration::from_secs(10),
             background_jobs: true,
@@ -380,6 +401,11 @@ impl Settings {
                 bail!("HALL_SMS_PROVIDER: unknown provider {other:?} (none, log or http)")
             }
         };
+        s.smtp = var("HALL_SMTP_URL").map(|url| SmtpConfig {
+            url: Secret(url),
+            from: var("HALL_SMTP_FROM")
+                .unwrap_or_else(|| "网上办事服务大厅 <noreply@localhost>".into()),
+        });
         s.wecom = match var("HALL_WECOM_CORP_ID") {
             None => None,
             Some(corp_id) => Some(WecomConfig {

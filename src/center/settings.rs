@@ -26,6 +26,7 @@ pub struct SettingsTemplate {
     pub wecom: bool,
     pub sms_available: bool,
     pub wecom_available: bool,
+    pub email_available: bool,
     pub has_phone: bool,
     pub has_email: bool,
 }
@@ -50,6 +51,7 @@ pub async fn show(
         wecom,
         sms_available: state.settings.sms.is_some(),
         wecom_available: state.settings.wecom.is_some(),
+        email_available: state.settings.smtp.is_some(),
         has_phone,
         has_email,
     })

@@ -30,6 +30,7 @@ struct Due {
 pub struct Fanout {
     pub sms: bool,
     pub wecom: bool,
+    pub email: bool,
     pub base_url: String,
 }
 
@@ -92,6 +93,28 @@ pub async fn deliver_due_with(
             .bind(d.application_id)
             .bind(&d.kind)
             .bind(serde_json::json!({ "text": sms }))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if fanout.email {
+            let body = format!(
+                "{text}\n\n{}{link}\n\n—— {}",
+                fanout.base_url.trim_end_matches('/'),
+                "网上办事服务大厅"
+            );
+            sqlx::query(
+                "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
+                 SELECT $1, 'email', u.id, $3, $4, $5, $6, $6 FROM users u
+                 LEFT JOIN notify_prefs p ON p.user_id = u.id
+                 WHERE u.id = $2 AND u.email IS NOT NULL AND COALESCE(p.email, false)
+                 ON CONFLICT (idempotency_key) DO NOTHING",
+            )
+            .bind(format!("{}:email", d.idempotency_key))
+            .bind(d.recipient_id)
+            .bind(d.application_id)
+            .bind(&d.kind)
+            .bind(serde_json::json!({ "text": body, "subject": format!("【网上办事服务大厅】{}", text.chars().take(40).collect::<String>()) }))
             .bind(now)
             .execute(&mut *tx)
             .await?;
@@ -229,6 +252,7 @@ pub struct Gateways {
     pub wecom: Option<WecomConfig>,
     /// 企业微信 access token and when it stops being valid; shared by all deliveries.
     pub wecom_token: Arc<tokio::sync::Mutex<Option<CachedToken>>>,
+    pub smtp: Option<(lettre::AsyncSmtpTransport<lettre::Tokio1Executor>, String)>,
     pub client: reqwest::Client,
     pub max_attempts: i32,
 }
@@ -239,6 +263,16 @@ impl Gateways {
             sms: s.sms.clone(),
             wecom: s.wecom.clone(),
             wecom_token: Arc::default(),
+            smtp: s.smtp.as_ref().and_then(|c| {
+                match lettre::AsyncSmtpTransport::<lettre::Tokio1Executor>::from_url(&c.url.0) {
+                    Ok(b) => Some((b.timeout(Some(s.notify_timeout)).build(), c.from.clone())),
+                    Err(e) => {
+                        // Never print the URL: it may hold the password.
+                        tracing::error!(error = %e, "HALL_SMTP_URL is not a valid SMTP URL; e-mail is off");
+                        None
+                    }
+                }
+            }),
             client: reqwest::Client::builder()
                 .timeout(s.notify_timeout)
                 .build()
@@ -435,6 +469,45 @@ async fn send_wecom(
     Err(SendError::Retry("企业微信 token refused twice".into()))
 }
 
+async fn send_email(
+    gw: &Gateways,
+    to: &str,
+    subject: &str,
+    body: &str,
+    key: &str,
+) -> Result<(), SendError> {
+    use lettre::AsyncTransport;
+    let Some((transport, from)) = &gw.smtp else {
+        return Err(SendError::Permanent(
+            "channel email is not configured".into(),
+        ));
+    };
+    let message = lettre::Message::builder()
+        .from(
+            from.parse()
+                .map_err(|_| SendError::Permanent("HALL_SMTP_FROM is not an address".into()))?,
+        )
+        .to(to
+            .parse()
+            .map_err(|_| SendError::Permanent("recipient e-mail is not an address".into()))?)
+        .subject(subject)
+        // The idempotency key as Message-ID: a retried mail can be recognised as the same.
+        .message_id(Some(format!(
+            "<{}@service-hall>",
+            key.replace(['<', '>', '@', ' '], "_")
+        )))
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(body.to_owned())
+        .map_err(|e| SendError::Permanent(format!("message: {e}")))?;
+    transport.send(message).await.map(|_| ()).map_err(|e| {
+        if e.is_permanent() {
+            SendError::Permanent(format!("mail server refused: {e}"))
+        } else {
+            SendError::Retry(format!("mail server: {e}"))
+        }
+    })
+}
+
 /// Deliver due rows of outside channels: claim them with a lease (two workers never take
 /// the same row; a dead worker's rows come back when the lease runs out), send, then
 /// record success, or schedule a retry with exponential back-off, or give up after
@@ -472,6 +545,24 @@ pub async fn deliver_external(
                     Some(p) => send_sms(gw, &p, text, &c.idempotency_key).await,
                     None => Err(SendError::Permanent(
                         "recipient has no security phone".into(),
+                    )),
+                }
+            }
+            "email" => {
+                let email: Option<String> =
+                    sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+                        .bind(c.recipient_id)
+                        .fetch_one(db)
+                        .await?;
+                let subject = c
+                    .payload
+                    .get("subject")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("网上办事服务大厅");
+                match email {
+                    Some(e) => send_email(gw, &e, subject, text, &c.idempotency_key).await,
+                    None => Err(SendError::Permanent(
+                        "recipient has no security e-mail".into(),
                     )),
                 }
             }
@@ -530,6 +621,7 @@ pub async fn run_worker(
     let fanout = Fanout {
         sms: settings.sms.is_some(),
         wecom: settings.wecom.is_some(),
+        email: settings.smtp.is_some(),
         base_url: settings.base_url.to_string(),
     };
     loop {

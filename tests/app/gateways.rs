@@ -93,6 +93,7 @@ async fn queue_sms(app: &TestApp) -> i64 {
     let fanout = Fanout {
         sms: true,
         wecom: false,
+        email: false,
         base_url: "https://hall.example.edu.cn/".into(),
     };
     deliver_due_with(

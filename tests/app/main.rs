@@ -12,5 +12,6 @@ mod login;
 mod notify;
 mod pages;
 mod security;
+mod smtp;
 mod wecom;
 mod workflow;

@@ -89,6 +89,7 @@ async fn queue(app: &TestApp, n: usize) {
     let fanout = Fanout {
         sms: false,
         wecom: true,
+        email: false,
         base_url: "https://hall.example.edu.cn".into(),
     };
     deliver_due_with(

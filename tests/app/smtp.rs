@@ -1,0 +1,245 @@
+//! E-mail against a local SMTP server that the test starts (it speaks enough of RFC 5321
+//! for a client: greeting, EHLO, MAIL, RCPT, DATA, QUIT) and keeps what it receives.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::Utc;
+use serde_json::json;
+use service_hall::{
+    config::{Secret, SmtpConfig},
+    notify::{Fanout, Gateways, deliver_due_with, deliver_external},
+};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::helpers::*;
+
+#[derive(Default, Clone)]
+struct Mailbox {
+    /// (MAIL FROM, RCPT TO, DATA)
+    mails: Arc<Mutex<Vec<(String, Vec<String>, String)>>>,
+}
+
+async fn smtp_server() -> (Mailbox, u16) {
+    let mailbox = Mailbox::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mb = mailbox.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let mb = mb.clone();
+            tokio::spawn(async move {
+                let (r, mut w) = socket.into_split();
+                let mut lines = BufReader::new(r).lines();
+                w.write_all(b"220 mail.test ESMTP\r\n").await.unwrap();
+                let (mut from, mut to) = (String::new(), Vec::new());
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let upper = line.to_ascii_uppercase();
+                    if upper.starts_with("EHLO") || upper.starts_with("HELO") {
+                        w.write_all(b"250-mail.test\r\n250 8BITMIME\r\n")
+                            .await
+                            .unwrap();
+                    } else if upper.starts_with("MAIL FROM:") {
+                        from = line[10..].trim().to_owned();
+                        w.write_all(b"250 OK\r\n").await.unwrap();
+                    } else if upper.starts_with("RCPT TO:") {
+                        to.push(line[8..].trim().to_owned());
+                        w.write_all(b"250 OK\r\n").await.unwrap();
+                    } else if upper == "DATA" {
+                        w.write_all(b"354 end with .\r\n").await.unwrap();
+                        let mut data = String::new();
+                        while let Ok(Some(l)) = lines.next_line().await {
+                            if l == "." {
+                                break;
+                            }
+                            data.push_str(&l);
+                            data.push('\n');
+                        }
+                        mb.mails
+                            .lock()
+                            .unwrap()
+                            .push((from.clone(), to.clone(), data));
+                        w.write_all(b"250 queued\r\n").await.unwrap();
+                    } else if upper == "QUIT" {
+                        w.write_all(b"221 bye\r\n").await.unwrap();
+                        return;
+                    } else {
+                        w.write_all(b"250 OK\r\n").await.unwrap();
+                    }
+                }
+            });
+        }
+    });
+    (mailbox, port)
+}
+
+#[tokio::test]
+async fn notifications_go_out_by_email_to_those_who_chose_it() {
+    let (mailbox, port) = smtp_server().await;
+    let app = spawn_app().await;
+    // 陈静 chose e-mail; 周明 did not (e-mail is opt-in).
+    sqlx::query("INSERT INTO notify_prefs (user_id, sms, email) SELECT id, false, true FROM users WHERE account = 'T2101'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    for account in ["T2101", "T2102"] {
+        let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = $1")
+            .bind(account)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+        sqlx::query(
+            "INSERT INTO outbox (idempotency_key, recipient_id, kind, payload, created_at, next_attempt_at)
+             VALUES ($1, $2, 'new_task', $3, now(), now())",
+        )
+        .bind(format!("mail-test-{account}"))
+        .bind(uid)
+        .bind(json!({"text": "您有一条待办：学生请假（张三）", "link": "/applications/5"}))
+        .execute(&app.db)
+        .await
+        .unwrap();
+    }
+    let fanout = Fanout {
+        sms: false,
+        wecom: false,
+        email: true,
+        base_url: "https://hall.example.edu.cn".into(),
+    };
+    deliver_due_with(
+        &app.db,
+        Utc::now() + chrono::Duration::seconds(1),
+        100,
+        &fanout,
+    )
+    .await
+    .unwrap();
+    let mut s = test_settings();
+    s.smtp = Some(SmtpConfig {
+        url: Secret(format!("smtp://127.0.0.1:{port}")),
+        from: "网上办事服务大厅 <noreply@hall.test>".into(),
+    });
+    let gw = Gateways::from_settings(&s);
+    assert_eq!(
+        deliver_external(&app.db, &gw, Utc::now() + chrono::Duration::seconds(2), 10)
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    let mails = mailbox.mails.lock().unwrap();
+    assert_eq!(mails.len(), 1);
+    let (from, to, data) = &mails[0];
+    assert_eq!(from, "<noreply@hall.test>");
+    assert_eq!(to, &vec!["<chenjing@demo.edu.cn>".to_owned()]);
+    assert!(
+        data.contains("Message-ID: <mail-test-T2101:email@service-hall>"),
+        "{data}"
+    );
+    assert!(data.contains("Subject: =?utf-8?"), "UTF-8 subject, encoded");
+    let decoded = decode_body(data);
+    assert!(
+        decoded.contains("您有一条待办：学生请假（张三）"),
+        "{decoded}"
+    );
+    assert!(decoded.contains("https://hall.example.edu.cn/applications/5"));
+}
+
+/// The body after the blank line, undoing base64 or quoted-printable if the client used it.
+fn decode_body(data: &str) -> String {
+    let (head, body) = data.split_once("\n\n").unwrap_or(("", data));
+    if head
+        .to_ascii_lowercase()
+        .contains("content-transfer-encoding: base64")
+    {
+        use base64::Engine;
+        let joined: String = body.lines().collect();
+        String::from_utf8(
+            base64::engine::general_purpose::STANDARD
+                .decode(joined.trim())
+                .unwrap_or_default(),
+        )
+        .unwrap_or_default()
+    } else if head.to_ascii_lowercase().contains("quoted-printable") {
+        let joined = body.replace("=\n", "");
+        let mut out = Vec::new();
+        let b = joined.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'=' && i + 2 < b.len() {
+                if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+            }
+            out.push(b[i]);
+            i += 1;
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    } else {
+        body.to_owned()
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_mail_server_is_retried() {
+    let app = spawn_app().await;
+    sqlx::query("INSERT INTO notify_prefs (user_id, email) SELECT id, true FROM users WHERE account = 'T2101'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, recipient_id, kind, payload, created_at, next_attempt_at)
+         VALUES ('mail-down', $1, 'new_task', '{\"text\": \"x\", \"link\": \"/\"}', now(), now())",
+    )
+    .bind(uid)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let fanout = Fanout {
+        sms: false,
+        wecom: false,
+        email: true,
+        base_url: "https://hall.example.edu.cn".into(),
+    };
+    deliver_due_with(
+        &app.db,
+        Utc::now() + chrono::Duration::seconds(1),
+        100,
+        &fanout,
+    )
+    .await
+    .unwrap();
+    // A port nobody listens on.
+    let free = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut s = test_settings();
+    s.smtp = Some(SmtpConfig {
+        url: Secret(format!("smtp://127.0.0.1:{free}")),
+        from: "x <x@hall.test>".into(),
+    });
+    let gw = Gateways::from_settings(&s);
+    assert_eq!(
+        deliver_external(&app.db, &gw, Utc::now() + chrono::Duration::seconds(2), 10)
+            .await
+            .unwrap(),
+        (0, 0)
+    );
+    let (attempts, failed, err): (i32, Option<chrono::DateTime<Utc>>, Option<String>) =
+        sqlx::query_as(
+            "SELECT attempts, failed_at, last_error FROM outbox WHERE channel = 'email'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!((attempts, failed), (1, None), "kept for a retry");
+    assert!(err.unwrap().starts_with("mail server"));
+}
