@@ -13,10 +13,12 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 use crate::helpers::*;
 
+/// (MAIL FROM, RCPT TO, DATA)
+type Mail = (String, Vec<String>, String);
+
 #[derive(Default, Clone)]
 struct Mailbox {
-    /// (MAIL FROM, RCPT TO, DATA)
-    mails: Arc<Mutex<Vec<(String, Vec<String>, String)>>>,
+    mails: Arc<Mutex<Vec<Mail>>>,
 }
 
 async fn smtp_server() -> (Mailbox, u16) {
@@ -166,12 +168,13 @@ fn decode_body(data: &str) -> String {
         let b = joined.as_bytes();
         let mut i = 0;
         while i < b.len() {
-            if b[i] == b'=' && i + 2 < b.len() {
-                if let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
-                    out.push(v);
-                    i += 3;
-                    continue;
-                }
+            if b[i] == b'='
+                && i + 2 < b.len()
+                && let Ok(v) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+            {
+                out.push(v);
+                i += 3;
+                continue;
             }
             out.push(b[i]);
             i += 1;
