@@ -34,6 +34,40 @@ pub struct Fanout {
     pub base_url: String,
 }
 
+/// Queue the copy of an event for one outside channel, if the recipient can and wants to
+/// receive it there: SMS needs a security phone (on unless turned off), e-mail a security
+/// e-mail (off unless turned on), 企业微信 nothing more (on unless turned off).
+async fn queue_copy(
+    tx: &mut sqlx::PgConnection,
+    d: &Due,
+    channel: &str,
+    payload: serde_json::Value,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let wanted = match channel {
+        "sms" => "u.phone IS NOT NULL AND COALESCE(p.sms, true)",
+        "email" => "u.email IS NOT NULL AND COALESCE(p.email, false)",
+        _ => "COALESCE(p.wecom, true)",
+    };
+    sqlx::query(&format!(
+        "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
+         SELECT $1, $7, u.id, $3, $4, $5, $6, $6 FROM users u
+         LEFT JOIN notify_prefs p ON p.user_id = u.id
+         WHERE u.id = $2 AND {wanted}
+         ON CONFLICT (idempotency_key) DO NOTHING"
+    ))
+    .bind(format!("{}:{channel}", d.idempotency_key))
+    .bind(d.recipient_id)
+    .bind(d.application_id)
+    .bind(&d.kind)
+    .bind(payload)
+    .bind(now)
+    .bind(channel)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
+
 /// Deliver up to `batch` due in-app rows; returns how many were delivered.
 pub async fn deliver_due(db: &PgPool, now: DateTime<Utc>, batch: i64) -> sqlx::Result<u64> {
     deliver_due_with(db, now, batch, &Fanout::default()).await
@@ -76,66 +110,23 @@ pub async fn deliver_due_with(
         .bind(d.created_at)
         .execute(&mut *tx)
         .await?;
+        let url = format!("{}{link}", fanout.base_url.trim_end_matches('/'));
         if fanout.sms {
-            let sms = format!(
-                "【网上办事服务大厅】{text} {}{link}",
-                fanout.base_url.trim_end_matches('/')
-            );
-            sqlx::query(
-                "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
-                 SELECT $1, 'sms', u.id, $3, $4, $5, $6, $6 FROM users u
-                 LEFT JOIN notify_prefs p ON p.user_id = u.id
-                 WHERE u.id = $2 AND u.phone IS NOT NULL AND COALESCE(p.sms, true)
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-            )
-            .bind(format!("{}:sms", d.idempotency_key))
-            .bind(d.recipient_id)
-            .bind(d.application_id)
-            .bind(&d.kind)
-            .bind(serde_json::json!({ "text": sms }))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let payload =
+                serde_json::json!({ "text": format!("【网上办事服务大厅】{text} {url}") });
+            queue_copy(&mut tx, &d, "sms", payload, now).await?;
         }
         if fanout.email {
-            let body = format!(
-                "{text}\n\n{}{link}\n\n—— {}",
-                fanout.base_url.trim_end_matches('/'),
-                "网上办事服务大厅"
-            );
-            sqlx::query(
-                "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
-                 SELECT $1, 'email', u.id, $3, $4, $5, $6, $6 FROM users u
-                 LEFT JOIN notify_prefs p ON p.user_id = u.id
-                 WHERE u.id = $2 AND u.email IS NOT NULL AND COALESCE(p.email, false)
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-            )
-            .bind(format!("{}:email", d.idempotency_key))
-            .bind(d.recipient_id)
-            .bind(d.application_id)
-            .bind(&d.kind)
-            .bind(serde_json::json!({ "text": body, "subject": format!("【网上办事服务大厅】{}", text.chars().take(40).collect::<String>()) }))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let subject: String = text.chars().take(40).collect();
+            let payload = serde_json::json!({
+                "text": format!("{text}\n\n{url}\n\n—— 网上办事服务大厅"),
+                "subject": format!("【网上办事服务大厅】{subject}"),
+            });
+            queue_copy(&mut tx, &d, "email", payload, now).await?;
         }
         if fanout.wecom {
-            let msg = format!("{text}\n{}{link}", fanout.base_url.trim_end_matches('/'));
-            sqlx::query(
-                "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
-                 SELECT $1, 'wecom', u.id, $3, $4, $5, $6, $6 FROM users u
-                 LEFT JOIN notify_prefs p ON p.user_id = u.id
-                 WHERE u.id = $2 AND COALESCE(p.wecom, true)
-                 ON CONFLICT (idempotency_key) DO NOTHING",
-            )
-            .bind(format!("{}:wecom", d.idempotency_key))
-            .bind(d.recipient_id)
-            .bind(d.application_id)
-            .bind(&d.kind)
-            .bind(serde_json::json!({ "text": msg }))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            let payload = serde_json::json!({ "text": format!("{text}\n{url}") });
+            queue_copy(&mut tx, &d, "wecom", payload, now).await?;
         }
         sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1")
             .bind(d.id)

@@ -10,15 +10,6 @@ const PNG: &[u8] = &[
     4,
 ];
 
-async fn signed_in(app: &TestApp, account: &str) -> Client {
-    let c = new_client();
-    assert_eq!(
-        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
-        303
-    );
-    c
-}
-
 fn travel_fields() -> Vec<(&'static str, &'static str)> {
     vec![
         ("f.ethnicity", "汉族"),

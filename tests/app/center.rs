@@ -2,16 +2,6 @@ use reqwest::Client;
 
 use crate::helpers::*;
 
-async fn signed_in(app: &TestApp, account: &str) -> Client {
-    let c = new_client();
-    assert_eq!(
-        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
-        303,
-        "{account}"
-    );
-    c
-}
-
 async fn leave(app: &TestApp, student: &Client, days: &str) -> (i64, String) {
     let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
         .fetch_one(&app.db)

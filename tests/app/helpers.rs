@@ -298,3 +298,14 @@ impl TestApp {
         text_of_class(&html, "who")
     }
 }
+
+/// A new browser-like client signed in as `account` (demo password).
+pub async fn signed_in(app: &TestApp, account: &str) -> Client {
+    let c = new_client();
+    assert_eq!(
+        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
+        303,
+        "sign in as {account}"
+    );
+    c
+}

@@ -7,16 +7,6 @@ fn no_gateways() -> Gateways {
     Gateways::from_settings(&test_settings())
 }
 
-async fn signed_in(app: &TestApp, account: &str) -> Client {
-    let c = new_client();
-    assert_eq!(
-        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
-        303,
-        "{account}"
-    );
-    c
-}
-
 async fn submit_leave(app: &TestApp, student: &Client) -> i64 {
     let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
         .fetch_one(&app.db)

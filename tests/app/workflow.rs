@@ -17,16 +17,6 @@ async fn user(app: &TestApp, account: &str) -> i64 {
     id_of(app, "SELECT id FROM users WHERE account = $1", account).await
 }
 
-async fn signed_in(app: &TestApp, account: &str) -> Client {
-    let c = new_client();
-    assert_eq!(
-        app.login_with(&c, account, DEMO_PASSWORD).await.status(),
-        303,
-        "{account}"
-    );
-    c
-}
-
 /// GET the form, then POST it with `fields` (+ token, intent).
 async fn post_form(
     app: &TestApp,
