@@ -522,7 +522,19 @@ async fn leave_flow_in_two_browsers(width: u32, height: u32) {
 
     sign_in(&counselor, &app, "T2101").await;
     let k = &counselor.client;
+    // The header's badge shows the new task on every page.
+    let badge = k.find(Locator::Css(".main-nav .nav-badge")).await.unwrap();
+    assert_eq!(badge.text().await.unwrap(), "1");
     k.goto(&app.url("/center/todo")).await.unwrap();
+    let row = k
+        .find(Locator::Css(".group-table tbody td a"))
+        .await
+        .unwrap();
+    assert_eq!(
+        row.text().await.unwrap(),
+        "学生请假",
+        "我待办的, grouped by service"
+    );
     counselor.screenshot(&format!("todo-grouped-{width}")).await;
     k.goto(&app.url("/center/todo?view=flat")).await.unwrap();
     k.find(Locator::Css(".item-list a"))
