@@ -12,14 +12,13 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
 use sqlx::types::ipnetwork::IpNetwork;
-use tower_sessions::Session;
 
 use crate::{
     audit::{self, Entry, Outcome},
     error::{AppError, AppResult},
     identity::session::{AdminUser, ClientIp, user_type_label},
     state::AppState,
-    web::page::{Page, flash},
+    web::page::{Flashes, Page, flash},
 };
 
 const PAGE_SIZE: i64 = 50;
@@ -169,7 +168,7 @@ async fn users(
 async fn unlock(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
-    session: Session,
+    flashes: Flashes,
     ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
@@ -198,11 +197,10 @@ async fn unlock(
     .await?;
     tx.commit().await?;
     flash(
-        &session,
+        &flashes,
         "success",
         format!("已解除账号 {account} 的登录锁定。"),
-    )
-    .await?;
+    );
     Ok(Redirect::to(&format!(
         "/admin/users?q={}",
         crate::identity::session::urlencode(&account)

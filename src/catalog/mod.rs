@@ -17,13 +17,12 @@ use axum::{
     routing::get,
 };
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use crate::{
     error::{AppError, AppResult},
     identity::session::{CurrentUser, MaybeUser, safe_next, urlencode},
     state::AppState,
-    web::page::{Page, flash},
+    web::page::{Flashes, Page, flash},
 };
 use model::{AUDIENCES, StartRule, audience_label, kind_label};
 use search::{Filters, RawFilters, Sort};
@@ -460,7 +459,7 @@ pub struct NoPermissionTemplate {
 async fn apply(
     State(state): State<AppState>,
     MaybeUser(user): MaybeUser,
-    session: Session,
+    flashes: Flashes,
     page: Page,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
@@ -500,11 +499,10 @@ async fn apply(
     {
         // A service marked online whose form has not been designed yet.
         flash(
-            &session,
+            &flashes,
             "info",
             "该服务的在线表单尚未开放，请按服务指南办理。",
-        )
-        .await?;
+        );
         return Ok(Redirect::to(&format!("/services/{id}")).into_response());
     }
     crate::workflow::handlers::new_form(&state, &user, page, id).await
@@ -522,7 +520,7 @@ pub struct FavoriteForm {
 async fn toggle_favorite(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     headers: HeaderMap,
     Form(form): Form<FavoriteForm>,
 ) -> AppResult<Response> {
@@ -579,15 +577,14 @@ async fn toggle_favorite(
         return Ok(Json(serde_json::json!({ "favorited": favorited })).into_response());
     }
     flash(
-        &session,
+        &flashes,
         "success",
         if favorited {
             "已收藏"
         } else {
             "已取消收藏"
         },
-    )
-    .await?;
+    );
     Ok(Redirect::to(&safe_next(form.back.as_deref())).into_response())
 }
 

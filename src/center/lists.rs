@@ -10,13 +10,12 @@ use axum::{
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use sqlx::{Postgres, QueryBuilder};
-use tower_sessions::Session;
 
 use crate::{
     error::AppResult,
     identity::session::CurrentUser,
     state::AppState,
-    web::page::{Page, flash},
+    web::page::{Flashes, Page, flash},
     workflow::store::{action_label, status_label},
 };
 
@@ -426,7 +425,7 @@ pub struct ReadForm {
 pub async fn cc_read(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     Form(f): Form<ReadForm>,
 ) -> AppResult<Response> {
     let n = if f.which == "all" {
@@ -447,7 +446,7 @@ pub async fn cc_read(
             .await?
             .rows_affected()
     };
-    flash(&session, "success", format!("已标为已读（{n} 条）。")).await?;
+    flash(&flashes, "success", format!("已标为已读（{n} 条）。"));
     Ok(Redirect::to("/center/cc").into_response())
 }
 

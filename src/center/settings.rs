@@ -8,13 +8,12 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use crate::{
     error::AppResult,
     identity::session::CurrentUser,
     state::AppState,
-    web::page::{Page, flash},
+    web::page::{Flashes, Page, flash},
 };
 
 #[derive(Template, WebTemplate)]
@@ -70,7 +69,7 @@ pub struct Choice {
 pub async fn save(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     Form(c): Form<Choice>,
 ) -> AppResult<Response> {
     sqlx::query(
@@ -83,6 +82,6 @@ pub async fn save(
     .bind(c.wecom.is_some())
     .execute(&state.db)
     .await?;
-    flash(&session, "success", "通知设置已保存。").await?;
+    flash(&flashes, "success", "通知设置已保存。");
     Ok(Redirect::to("/center/settings").into_response())
 }

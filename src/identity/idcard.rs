@@ -45,6 +45,25 @@ impl IdCardKey {
         Ok(Self::from_secret(&secret))
     }
 
+    /// A MAC for other short-lived values the server hands out and reads back (the flash
+    /// cookie); `domain` keeps each use's tags apart from the ID-card hashes.
+    pub fn tag(&self, domain: &str, data: &[u8]) -> Vec<u8> {
+        self.tag_mac(domain, data).finalize().into_bytes().to_vec()
+    }
+
+    /// Whether `tag` is `tag(domain, data)`, compared in constant time.
+    pub fn verify_tag(&self, domain: &str, data: &[u8], tag: &[u8]) -> bool {
+        self.tag_mac(domain, data).verify_slice(tag).is_ok()
+    }
+
+    fn tag_mac(&self, domain: &str, data: &[u8]) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
+        mac.update(domain.as_bytes());
+        mac.update(b"\0");
+        mac.update(data);
+        mac
+    }
+
     /// Keyed hash of the normalised number, for lookups.
     pub fn hash(&self, id: &str) -> Vec<u8> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");

@@ -25,6 +25,7 @@ use crate::{
         },
     },
     state::AppState,
+    web::page::Flashes,
     web::page::{Page, flash, new_token},
 };
 
@@ -123,6 +124,7 @@ fn fmt_local(state: &AppState, t: DateTime<Utc>) -> String {
 pub async fn login(
     State(state): State<AppState>,
     session: Session,
+    flashes: Flashes,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     mut page: Page,
@@ -333,7 +335,7 @@ pub async fn login(
     session.insert(EPOCH, user.auth_epoch).await?;
     session.insert(CSRF, new_token()).await?;
     if user.must_change_password {
-        flash(&session, "info", "首次登录请先修改初始密码。").await?;
+        flash(&flashes, "info", "首次登录请先修改初始密码。");
         return Ok(Redirect::to("/password/change").into_response());
     }
     Ok(Redirect::to(&next).into_response())
@@ -342,6 +344,7 @@ pub async fn login(
 pub async fn logout(
     State(state): State<AppState>,
     session: Session,
+    flashes: Flashes,
     ClientIp(ip): ClientIp,
     MaybeUser(user): MaybeUser,
 ) -> AppResult<Response> {
@@ -363,7 +366,7 @@ pub async fn logout(
     }
     // Deletes the session row: the old cookie is worthless from now on.
     session.flush().await?;
-    flash(&session, "success", "您已安全退出。").await?;
+    flash(&flashes, "success", "您已安全退出。");
     Ok(Redirect::to("/").into_response())
 }
 
@@ -409,6 +412,7 @@ pub struct ChangePasswordForm {
 pub async fn change_password(
     State(state): State<AppState>,
     session: Session,
+    flashes: Flashes,
     user: CurrentUser,
     ClientIp(ip): ClientIp,
     page: Page,
@@ -489,6 +493,6 @@ pub async fn change_password(
     // The new epoch ends every other session of this person; this one carries on.
     session.cycle_id().await?;
     session.insert(EPOCH, epoch).await?;
-    flash(&session, "success", "密码已修改，其他设备上的登录已失效。").await?;
+    flash(&flashes, "success", "密码已修改，其他设备上的登录已失效。");
     Ok(Redirect::to("/").into_response())
 }

@@ -10,13 +10,12 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tower_sessions::Session;
 
 use crate::{
     error::{AppError, AppResult},
     identity::session::CurrentUser,
     state::AppState,
-    web::page::{Page, flash},
+    web::page::{Flashes, Page, flash},
 };
 
 const PAGE: i64 = 30;
@@ -137,7 +136,7 @@ pub struct Empty {}
 async fn read_all(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     Form(_): Form<Empty>,
 ) -> AppResult<Response> {
     sqlx::query("UPDATE messages SET read_at = $2 WHERE user_id = $1 AND read_at IS NULL")
@@ -145,6 +144,6 @@ async fn read_all(
         .bind(state.now())
         .execute(&state.db)
         .await?;
-    flash(&session, "success", "已全部标为已读。").await?;
+    flash(&flashes, "success", "已全部标为已读。");
     Ok(Redirect::to("/messages").into_response())
 }

@@ -67,6 +67,7 @@ pub fn router(state: AppState, store: PostgresStore) -> Router {
             state.clone(),
             crate::identity::session::load_user,
         ))
+        .layer(from_fn_with_state(state.clone(), page::flash_cookies))
         .layer(sessions);
 
     Router::new()

@@ -1,34 +1,160 @@
 //! What every page's layout (`base.html`) needs: portal name, the signed-in person, the
 //! CSRF token for forms, one-time flash messages and asset URLs.
 
-use axum::{extract::FromRequestParts, http::request::Parts};
+use std::sync::{Arc, Mutex};
+
+use axum::{
+    extract::{FromRequestParts, Request, State},
+    http::{HeaderValue, header, request::Parts},
+    middleware::Next,
+    response::Response,
+};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use tower_sessions::Session;
 
 use crate::{
     error::AppError,
-    identity::session::{CSRF, CurrentUser},
+    identity::{
+        idcard::IdCardKey,
+        session::{CSRF, CurrentUser},
+    },
     state::AppState,
 };
 
-const FLASH: &str = "flash";
+/// One-time messages travel in a signed cookie, not in the session: showing "已通过。"
+/// after a redirect then costs no session write on either request.
+pub const FLASH_COOKIE: &str = "hall_flash";
+const FLASH_TAG: &str = "flash v1";
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Flash {
     /// "success" | "info" | "error"
     pub kind: String,
     pub text: String,
 }
 
-pub async fn flash(session: &Session, kind: &str, text: impl Into<String>) -> Result<(), AppError> {
-    let mut list: Vec<Flash> = session.get(FLASH).await?.unwrap_or_default();
-    list.push(Flash {
-        kind: kind.into(),
-        text: text.into(),
-    });
-    session.insert(FLASH, list).await?;
-    Ok(())
+#[derive(Default)]
+struct FlashBox {
+    /// Arrived with the request, not yet shown.
+    incoming: Vec<Flash>,
+    taken: bool,
+    /// Added by this request's handler, for the next page.
+    outgoing: Vec<Flash>,
+}
+
+/// The request's flash messages (put in by `flash_cookies`).
+#[derive(Clone, Default)]
+pub struct Flashes(Arc<Mutex<FlashBox>>);
+
+impl Flashes {
+    pub fn push(&self, kind: &str, text: impl Into<String>) {
+        self.0.lock().expect("flash lock").outgoing.push(Flash {
+            kind: kind.into(),
+            text: text.into(),
+        });
+    }
+
+    fn take(&self) -> Vec<Flash> {
+        let mut b = self.0.lock().expect("flash lock");
+        b.taken = true;
+        std::mem::take(&mut b.incoming)
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Flashes {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Flashes>()
+            .cloned()
+            .ok_or_else(|| AppError::Internal(anyhow::anyhow!("flash layer missing")))
+    }
+}
+
+/// A message for the next page the person sees.
+pub fn flash(f: &Flashes, kind: &str, text: impl Into<String>) {
+    f.push(kind, text);
+}
+
+fn encode_flashes(key: &IdCardKey, list: &[Flash]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let json = serde_json::to_vec(list).unwrap_or_default();
+    let tag = key.tag(FLASH_TAG, &json);
+    format!("{}.{}", b64.encode(&json), b64.encode(tag))
+}
+
+/// The messages in a cookie value, if it carries our tag: a cookie planted by someone
+/// else (say, from a sibling subdomain) shows nothing.
+fn decode_flashes(key: &IdCardKey, value: &str) -> Vec<Flash> {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let Some((data, tag)) = value.split_once('.') else {
+        return Vec::new();
+    };
+    let (Ok(json), Ok(tag)) = (b64.decode(data), b64.decode(tag)) else {
+        return Vec::new();
+    };
+    if !key.verify_tag(FLASH_TAG, &json, &tag) {
+        return Vec::new();
+    }
+    let mut list: Vec<Flash> = serde_json::from_slice(&json).unwrap_or_default();
+    list.truncate(5);
+    list
+}
+
+/// Reads the flash cookie into the request and writes the next one (or its removal) on
+/// the response.
+pub async fn flash_cookies(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let incoming = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(k, _)| *k == FLASH_COOKIE)
+        .map(|(_, v)| decode_flashes(&state.id_key, v));
+    let had_cookie = incoming.is_some();
+    let flashes = Flashes::default();
+    flashes.0.lock().expect("flash lock").incoming = incoming.unwrap_or_default();
+    req.extensions_mut().insert(flashes.clone());
+    let mut res = next.run(req).await;
+    let b = std::mem::take(&mut *flashes.0.lock().expect("flash lock"));
+    // What was not shown yet stays for the next page (e.g. across a redirect).
+    let mut keep = if b.taken { Vec::new() } else { b.incoming };
+    keep.extend(b.outgoing);
+    keep.truncate(5);
+    let secure = if state.settings.secure_cookies() {
+        "; Secure"
+    } else {
+        ""
+    };
+    let cookie = if !keep.is_empty() {
+        Some(format!(
+            "{FLASH_COOKIE}={}; Path=/; Max-Age=300; HttpOnly; SameSite=Lax{secure}",
+            encode_flashes(&state.id_key, &keep)
+        ))
+    } else if had_cookie {
+        Some(format!(
+            "{FLASH_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}"
+        ))
+    } else {
+        None
+    };
+    if let Some(c) = cookie
+        && let Ok(v) = HeaderValue::from_str(&c)
+    {
+        res.headers_mut().append(header::SET_COOKIE, v);
+    }
+    res
 }
 
 /// The session's CSRF token, created on first use.
@@ -86,12 +212,8 @@ impl FromRequestParts<AppState> for Page {
         let session = Session::from_request_parts(parts, state)
             .await
             .map_err(|_| AppError::Internal(anyhow::anyhow!("session layer missing")))?;
-        // `remove` marks the session modified even when there is nothing to remove.
-        let flashes: Vec<Flash> = match session.get::<Vec<Flash>>(FLASH).await? {
-            Some(f) => {
-                session.remove_value(FLASH).await?;
-                f
-            }
+        let flashes = match parts.extensions.get::<Flashes>() {
+            Some(f) => f.take(),
             None => Vec::new(),
         };
         let user = parts.extensions.get::<CurrentUser>().cloned();

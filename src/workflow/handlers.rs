@@ -13,12 +13,11 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use tower_sessions::Session;
 
 use super::{
     engine::{self, Action, ReturnTo},
     model::{Definition, FieldAccess, NodeKind},
-    store::{self, ActCtx, AppRow, StoreError, action_label, status_label},
+    store::{self, APP_COLUMNS, ActCtx, AppRow, StoreError, action_label, status_label},
 };
 use crate::{
     catalog::{self, ServiceDetail, model::start_refusal},
@@ -30,7 +29,7 @@ use crate::{
     },
     identity::session::{ClientIp, CurrentUser},
     state::AppState,
-    web::page::{Page, flash},
+    web::page::{Flashes, Page, flash},
 };
 
 pub fn routes() -> Router<AppState> {
@@ -388,7 +387,7 @@ async fn insert_draft(
 async fn apply_post(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     ClientIp(ip): ClientIp,
     page: Page,
     Path(id): Path<i64>,
@@ -398,7 +397,7 @@ async fn apply_post(
     handle_form(
         &state,
         &user,
-        &session,
+        &flashes,
         ip,
         page,
         s,
@@ -524,7 +523,7 @@ async fn attach_ids(
 async fn handle_form(
     state: &AppState,
     user: &CurrentUser,
-    session: &Session,
+    flashes: &Flashes,
     ip: Option<std::net::IpAddr>,
     page: Page,
     s: ServiceDetail,
@@ -619,15 +618,14 @@ async fn handle_form(
             )
         };
         flash(
-            session,
+            flashes,
             if errors.is_empty() {
                 "success"
             } else {
                 "error"
             },
             msg,
-        )
-        .await?;
+        );
         return Ok(Redirect::to(&format!("/applications/{app_id}/edit")).into_response());
     }
     let l = lookups(
@@ -705,11 +703,10 @@ async fn handle_form(
             .await
             .map_err(store_error)?;
             flash(
-                session,
+                flashes,
                 "success",
                 format!("已提交，流水号 {}", app.serial_no.as_deref().unwrap_or("")),
-            )
-            .await?;
+            );
             Ok(Redirect::to(&format!("/applications/{}", app.id)).into_response())
         }
     }
@@ -746,22 +743,32 @@ pub async fn can_view(state: &AppState, app: &AppRow, user: &CurrentUser) -> sql
     .await
 }
 
+#[derive(sqlx::FromRow)]
+struct Visible {
+    #[sqlx(flatten)]
+    app: AppRow,
+    visible: bool,
+}
+
+/// The application if `user` may see it (the rule of `can_view`), in one query.
 async fn load_visible(state: &AppState, id: i64, user: &CurrentUser) -> AppResult<AppRow> {
-    // Give the connection back before `can_view` takes one: holding one while waiting for
-    // another deadlocks a busy pool.
-    let app = {
-        let mut conn = state.db.acquire().await?;
-        store::load_app(&mut conn, id)
-            .await?
-            .ok_or(AppError::NotFound)?
-    };
-    if app.status == "draft" && app.applicant_id != user.id {
-        return Err(AppError::NotFound);
+    let row: Option<Visible> = sqlx::query_as(&format!(
+        "SELECT {APP_COLUMNS},
+                (applicant_id = $2
+                 OR (status <> 'draft'
+                     AND (EXISTS (SELECT 1 FROM tasks t WHERE t.application_id = a.id AND t.assignee_id = $2)
+                          OR EXISTS (SELECT 1 FROM service_admins sa
+                                     WHERE sa.service_id = a.service_id AND sa.user_id = $2)))) AS visible
+         FROM applications a WHERE id = $1"
+    ))
+    .bind(id)
+    .bind(user.id)
+    .fetch_optional(&state.db)
+    .await?;
+    match row {
+        Some(Visible { app, visible: true }) => Ok(app),
+        _ => Err(AppError::NotFound),
     }
-    if !can_view(state, &app, user).await? {
-        return Err(AppError::NotFound);
-    }
-    Ok(app)
 }
 
 pub struct FlowView {
@@ -1077,7 +1084,7 @@ async fn edit_page(
 async fn edit_post(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     ClientIp(ip): ClientIp,
     page: Page,
     Path(id): Path<i64>,
@@ -1087,7 +1094,7 @@ async fn edit_post(
     handle_form(
         &state,
         &user,
-        &session,
+        &flashes,
         ip,
         page,
         s,
@@ -1102,7 +1109,7 @@ async fn edit_post(
 async fn delete_draft(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let rows = sqlx::query(
@@ -1116,7 +1123,7 @@ async fn delete_draft(
     if rows == 0 {
         return Err(AppError::NotFound);
     }
-    flash(&session, "success", "草稿已删除。").await?;
+    flash(&flashes, "success", "草稿已删除。");
     Ok(Redirect::to("/center").into_response())
 }
 
@@ -1141,7 +1148,7 @@ pub struct ActForm {
 async fn act_post(
     State(state): State<AppState>,
     user: CurrentUser,
-    session: Session,
+    flashes: Flashes,
     page: Page,
     ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
@@ -1169,9 +1176,9 @@ async fn act_post(
     let node_rules = def.node(&form.node).map(|n| &n.kind);
     // Input problems go back to the page as a message; nothing was applied.
     let refuse = |msg: &'static str| {
-        let session = session.clone();
+        let flashes = flashes.clone();
         async move {
-            flash(&session, "error", msg).await?;
+            flash(&flashes, "error", msg);
             Ok::<Response, AppError>(Redirect::to(&format!("/applications/{id}")).into_response())
         }
     };
@@ -1262,7 +1269,7 @@ async fn act_post(
             };
             return match result {
                 Ok(msg) => {
-                    flash(&session, "success", msg).await?;
+                    flash(&flashes, "success", msg);
                     Ok(back.into_response())
                 }
                 Err(StoreError::Engine(engine::EngineError::NotAllowed(m))) => refuse(m).await,
@@ -1315,7 +1322,7 @@ async fn act_post(
     }
     let result = store::act(
         &state.db,
-        id,
+        &app,
         form.version,
         store::Act {
             action,
@@ -1338,7 +1345,7 @@ async fn act_post(
         "add_signer" => "已加签。",
         _ => "已撤回。",
     };
-    flash(&session, "success", msg).await?;
+    flash(&flashes, "success", msg);
     Ok(back.into_response())
 }
 

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Utc};
 use serde_json::{Map, Value, json};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, QueryBuilder};
 
 use super::{
     engine::{self, Action, Ctx, Effect, EngineError, ReturnTo, State, Status, UserId},
@@ -137,19 +137,28 @@ pub async fn current_definitions(
 }
 
 /// Who approves each node, and each node's fallback, for this applicant and form.
-pub async fn resolve(
-    conn: &mut PgConnection,
+/// Every approval and CC node's approvers, and every approval node's fallback, in one
+/// round trip: each rule that needs the database becomes one branch of a `UNION ALL`,
+/// tagged with its slot. Rules answered from the form or the applicant need no query.
+pub async fn resolve<'e, E>(
+    exec: E,
     def: &Definition,
     applicant: UserId,
     service_id: i64,
     form: &Value,
-) -> sqlx::Result<(BTreeMap<String, Vec<UserId>>, BTreeMap<String, Vec<UserId>>)> {
+) -> sqlx::Result<(BTreeMap<String, Vec<UserId>>, BTreeMap<String, Vec<UserId>>)>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
     let mut approvers = BTreeMap::new();
     let mut fallback = BTreeMap::new();
-    let dept: Option<i64> = sqlx::query_scalar("SELECT department_id FROM users WHERE id = $1")
-        .bind(applicant)
-        .fetch_one(&mut *conn)
-        .await?;
+    // Slot k of the query → (node, is_fallback).
+    let mut slots: Vec<(String, bool)> = Vec::new();
+    let mut qb = QueryBuilder::<sqlx::Postgres>::new(
+        "WITH d AS (SELECT department_id AS id FROM users WHERE id = ",
+    );
+    qb.push_bind(applicant);
+    qb.push(") SELECT k, uid FROM (");
     for n in &def.nodes {
         let (rule, fb) = match &n.kind {
             NodeKind::Approval {
@@ -160,117 +169,130 @@ pub async fn resolve(
             NodeKind::Cc { approvers, .. } => (approvers, None),
             _ => continue,
         };
-        approvers.insert(
-            n.id.clone(),
-            resolve_rule(conn, rule, applicant, dept, form).await?,
-        );
-        if let Some(fb) = fb {
-            let users: Vec<i64> =
-                match fb {
-                    Fallback::Skip => Vec::new(),
-                    Fallback::User { account } => {
-                        sqlx::query_scalar(
-                            "SELECT id FROM users WHERE account = $1 AND status = 'active'",
-                        )
-                        .bind(account)
-                        .fetch_all(&mut *conn)
-                        .await?
+        approvers.insert(n.id.clone(), Vec::new());
+        match rule {
+            ApproverRule::Users { accounts } => {
+                branch(&mut qb, &mut slots, &n.id, false);
+                qb.push(
+                    "id AS uid, row_number() OVER (ORDER BY account) AS ord FROM users
+                     WHERE status = 'active' AND account = ANY(",
+                );
+                qb.push_bind(accounts.clone());
+                qb.push("))");
+            }
+            ApproverRule::Role { role, scope } => {
+                branch(&mut qb, &mut slots, &n.id, false);
+                qb.push(
+                    "ur.user_id AS uid, ur.user_id AS ord FROM user_roles ur
+                     JOIN roles r ON r.id = ur.role_id JOIN users u ON u.id = ur.user_id
+                     WHERE u.status = 'active' AND r.code = ",
+                );
+                qb.push_bind(role.clone());
+                qb.push(match scope {
+                    RoleScope::Global => "",
+                    RoleScope::ApplicantDepartment => {
+                        " AND (ur.department_id IS NULL
+                               OR ur.department_id IN (SELECT dept_ancestors(d.id) FROM d))"
                     }
-                    Fallback::ServiceAdmins => sqlx::query_scalar(
-                        "SELECT sa.user_id FROM service_admins sa JOIN users u ON u.id = sa.user_id
-                         WHERE sa.service_id = $1 AND u.status = 'active' ORDER BY sa.user_id",
-                    )
-                    .bind(service_id)
-                    .fetch_all(&mut *conn)
-                    .await?,
-                };
-            fallback.insert(n.id.clone(), users);
+                    // The college: the applicant's ancestor directly below the school.
+                    RoleScope::ApplicantCollege => {
+                        " AND ur.department_id IN (
+                             WITH college AS (
+                                 SELECT a.id FROM d CROSS JOIN LATERAL dept_ancestors(d.id) a(id)
+                                 JOIN departments dd ON dd.id = a.id
+                                 JOIN departments p ON p.id = dd.parent_id AND p.parent_id IS NULL
+                             )
+                             SELECT dept_subtree(id) FROM college
+                             UNION SELECT dept_ancestors(id) FROM college)"
+                    }
+                });
+                qb.push(" GROUP BY ur.user_id)");
+            }
+            ApproverRule::DeptHead { levels_up } => {
+                branch(&mut qb, &mut slots, &n.id, false);
+                qb.push(
+                    "ur.user_id AS uid, ur.user_id AS ord FROM (
+                         WITH RECURSIVE up(id, parent_id, depth) AS (
+                             SELECT dp.id, dp.parent_id, 0 FROM departments dp, d WHERE dp.id = d.id
+                             UNION ALL
+                             SELECT x.id, x.parent_id, up.depth + 1 FROM departments x JOIN up ON x.id = up.parent_id
+                         ) SELECT id FROM up WHERE depth = ",
+                );
+                qb.push_bind(*levels_up as i32);
+                qb.push(
+                    ") h JOIN user_roles ur ON ur.department_id = h.id
+                     JOIN roles r ON r.id = ur.role_id AND r.code = 'dept_head'
+                     JOIN users u ON u.id = ur.user_id AND u.status = 'active'
+                     GROUP BY ur.user_id)",
+                );
+            }
+            ApproverRule::FormField { field } => {
+                approvers.insert(
+                    n.id.clone(),
+                    form.get(field)
+                        .and_then(|v| {
+                            v.as_i64()
+                                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                        })
+                        .into_iter()
+                        .collect(),
+                );
+            }
+            ApproverRule::Applicant => {
+                approvers.insert(n.id.clone(), vec![applicant]);
+            }
         }
+        if let Some(fb) = fb {
+            fallback.insert(n.id.clone(), Vec::new());
+            match fb {
+                Fallback::Skip => {}
+                Fallback::User { account } => {
+                    branch(&mut qb, &mut slots, &n.id, true);
+                    qb.push(
+                        "id AS uid, id AS ord FROM users WHERE status = 'active' AND account = ",
+                    );
+                    qb.push_bind(account.clone());
+                    qb.push(")");
+                }
+                Fallback::ServiceAdmins => {
+                    branch(&mut qb, &mut slots, &n.id, true);
+                    qb.push(
+                        "sa.user_id AS uid, sa.user_id AS ord FROM service_admins sa
+                         JOIN users u ON u.id = sa.user_id WHERE u.status = 'active' AND sa.service_id = ",
+                    );
+                    qb.push_bind(service_id);
+                    qb.push(")");
+                }
+            }
+        }
+    }
+    if slots.is_empty() {
+        return Ok((approvers, fallback));
+    }
+    qb.push(") x ORDER BY k, ord");
+    let rows: Vec<(i32, i64)> = qb.build_query_as().fetch_all(exec).await?;
+    for (k, uid) in rows {
+        let (node, fb) = &slots[k as usize];
+        let map = if *fb { &mut fallback } else { &mut approvers };
+        map.entry(node.clone()).or_default().push(uid);
     }
     Ok((approvers, fallback))
 }
 
-async fn resolve_rule(
-    conn: &mut PgConnection,
-    rule: &ApproverRule,
-    applicant: UserId,
-    dept: Option<i64>,
-    form: &Value,
-) -> sqlx::Result<Vec<UserId>> {
-    match rule {
-        ApproverRule::Users { accounts } => sqlx::query_scalar(
-            "SELECT id FROM users WHERE account = ANY($1) AND status = 'active' ORDER BY account",
-        )
-        .bind(accounts)
-        .fetch_all(conn)
-        .await,
-        ApproverRule::Role { role, scope } => {
-            let sql = match scope {
-                RoleScope::Global => {
-                    "SELECT DISTINCT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                     JOIN users u ON u.id = ur.user_id
-                     WHERE r.code = $1 AND u.status = 'active' AND ($2::bigint IS NULL OR true)
-                     ORDER BY ur.user_id"
-                }
-                RoleScope::ApplicantDepartment => {
-                    "SELECT DISTINCT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                     JOIN users u ON u.id = ur.user_id
-                     WHERE r.code = $1 AND u.status = 'active'
-                       AND (ur.department_id IS NULL OR ur.department_id IN (SELECT dept_ancestors($2)))
-                     ORDER BY ur.user_id"
-                }
-                RoleScope::ApplicantCollege => {
-                    // The college: the applicant's ancestor directly below the school.
-                    "WITH college AS (
-                         SELECT a.id FROM dept_ancestors($2) a(id)
-                         JOIN departments d ON d.id = a.id
-                         JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
-                     )
-                     SELECT DISTINCT ur.user_id FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                     JOIN users u ON u.id = ur.user_id
-                     WHERE r.code = $1 AND u.status = 'active'
-                       AND (ur.department_id IN (SELECT dept_subtree(id) FROM college)
-                            OR ur.department_id IN (SELECT dept_ancestors(id) FROM college))
-                     ORDER BY ur.user_id"
-                }
-            };
-            sqlx::query_scalar(sql)
-                .bind(role)
-                .bind(dept)
-                .fetch_all(conn)
-                .await
-        }
-        ApproverRule::DeptHead { levels_up } => {
-            let Some(dept) = dept else {
-                return Ok(Vec::new());
-            };
-            sqlx::query_scalar(
-                "WITH RECURSIVE up(id, parent_id, depth) AS (
-                     SELECT id, parent_id, 0 FROM departments WHERE id = $1
-                     UNION ALL
-                     SELECT d.id, d.parent_id, up.depth + 1 FROM departments d JOIN up ON d.id = up.parent_id
-                 )
-                 SELECT DISTINCT ur.user_id FROM up
-                 JOIN user_roles ur ON ur.department_id = up.id
-                 JOIN roles r ON r.id = ur.role_id AND r.code = 'dept_head'
-                 JOIN users u ON u.id = ur.user_id AND u.status = 'active'
-                 WHERE up.depth = $2 ORDER BY ur.user_id",
-            )
-            .bind(dept)
-            .bind(*levels_up as i32)
-            .fetch_all(conn)
-            .await
-        }
-        ApproverRule::FormField { field } => Ok(form
-            .get(field)
-            .and_then(|v| {
-                v.as_i64()
-                    .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-            })
-            .into_iter()
-            .collect()),
-        ApproverRule::Applicant => Ok(vec![applicant]),
+/// Opens branch `k` of the resolver's `UNION ALL`.
+fn branch(
+    qb: &mut QueryBuilder<'_, sqlx::Postgres>,
+    slots: &mut Vec<(String, bool)>,
+    node: &str,
+    fb: bool,
+) {
+    if !slots.is_empty() {
+        qb.push(" UNION ALL ");
     }
+    let k = slots.len();
+    slots.push((node.to_owned(), fb));
+    // `k` is our own counter, never user input.
+    qb.push(format!("(SELECT {k}::int4 AS k, "));
 }
 
 fn node_name(def: &Definition, id: &str) -> String {
@@ -361,244 +383,353 @@ async fn notify(
     .bind(recipient)
     .bind(app.id)
     .bind(kind)
-    .bind(json!({ "text": text, "serial_no": app.serial_no, "title": app.title, "link": format!("/applications/{}", app.id) }))
+    .bind(payload(app, text))
     .bind(at)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Bring the task rows in line with the engine's open tasks, and write the effects.
-#[allow(clippy::too_many_arguments)]
-async fn sync(
-    conn: &mut PgConnection,
-    def: &Definition,
-    app: &AppRow,
-    before: &[(String, UserId)],
-    after: &State,
-    fx: &[Effect],
-    actor_task: Option<(&str, UserId, &str)>,
-    c: &ActCtx<'_>,
-) -> sqlx::Result<()> {
-    let now_pending = engine::pending(after);
-    // The actor's own task first: done, with what they did.
-    if let Some((node, user, action)) = actor_task {
-        sqlx::query(
-            "UPDATE tasks SET status = 'done', action = $4, acted_at = $5
-             WHERE application_id = $1 AND node_id = $2 AND assignee_id = $3 AND status = 'pending'",
-        )
-        .bind(app.id)
-        .bind(node)
-        .bind(user)
-        .bind(action)
-        .bind(c.now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    let decided: BTreeMap<(String, UserId), UserId> = fx
-        .iter()
-        .filter_map(|f| match f {
-            Effect::DecidedBy {
-                node,
-                by,
-                cancelled,
-            } => Some(cancelled.iter().map(move |u| ((node.clone(), *u), *by))),
-            _ => None,
-        })
-        .flatten()
-        .collect();
-    for (node, user) in before {
-        if now_pending.contains(&(node.clone(), *user)) {
-            continue;
-        }
-        sqlx::query(
-            "UPDATE tasks SET status = 'cancelled', decided_by = $4, acted_at = $5
-             WHERE application_id = $1 AND node_id = $2 AND assignee_id = $3 AND status = 'pending'",
-        )
-        .bind(app.id)
-        .bind(node)
-        .bind(user)
-        .bind(decided.get(&(node.clone(), *user)).copied().or(Some(c.actor)))
-        .bind(c.now)
-        .execute(&mut *conn)
-        .await?;
-    }
-    for (node, user) in &now_pending {
-        if before.contains(&(node.clone(), *user)) {
-            continue;
-        }
-        let name = node_name(def, node);
-        let (due, escalate) = match def.node(node).map(|n| &n.kind) {
-            Some(NodeKind::Approval {
-                time_limit_hours: Some(h),
-                escalate,
-                ..
-            }) => (
-                Some(c.now + chrono::Duration::hours(i64::from(*h))),
-                *escalate,
-            ),
-            _ => (None, false),
-        };
-        sqlx::query(
-            "INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at, due_at, escalate)
-             VALUES ($1, $2, $3, $4, 'approve', 'pending', $5, $6, $7)",
-        )
-        .bind(app.id)
-        .bind(node)
-        .bind(&name)
-        .bind(user)
-        .bind(c.now)
-        .bind(due)
-        .bind(escalate)
-        .execute(&mut *conn)
-        .await?;
-        notify(
-            conn,
-            format!("task:{}:{}:{}:{}", app.id, node, user, app.version + 1),
-            *user,
-            app,
-            "new_task",
-            format!(
-                "您有一条待办：{}（{}），环节：{}",
-                app.title,
-                app.serial_no.as_deref().unwrap_or(""),
-                name
-            ),
-            c.now,
-        )
-        .await?;
-    }
-    for f in fx {
-        match f {
-            Effect::Cc { node, users } => {
-                let name = node_name(def, node);
-                for u in users {
-                    sqlx::query(
-                        "INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at)
-                         VALUES ($1, $2, $3, $4, 'cc', 'unread', $5)",
-                    )
-                    .bind(app.id)
-                    .bind(node)
-                    .bind(&name)
-                    .bind(u)
-                    .bind(c.now)
-                    .execute(&mut *conn)
-                    .await?;
-                    notify(
-                        conn,
-                        format!("cc:{}:{}:{}", app.id, node, u),
-                        *u,
-                        app,
-                        "cc",
-                        format!(
-                            "抄送给您：{}（{}）",
-                            app.title,
-                            app.serial_no.as_deref().unwrap_or("")
-                        ),
-                        c.now,
-                    )
-                    .await?;
-                }
-                flow(
-                    conn,
-                    app.id,
-                    node,
-                    &name,
-                    None,
-                    "cc",
-                    "",
-                    json!({ "users": users }),
-                    c.now,
-                )
-                .await?;
-            }
-            Effect::Skipped { node } => {
-                flow(
-                    conn,
-                    app.id,
-                    node,
-                    &node_name(def, node),
-                    None,
-                    "skip",
-                    "无审批人，自动跳过",
-                    json!({}),
-                    c.now,
-                )
-                .await?;
-            }
-            Effect::Completed
-            | Effect::Terminated
-            | Effect::Returned { .. }
-            | Effect::Withdrawn => {
-                let (kind, text) = match f {
-                    Effect::Completed => ("completed", "已办结"),
-                    Effect::Terminated => ("terminated", "已被中止"),
-                    Effect::Withdrawn => ("withdrawn", "已撤回"),
-                    _ => ("returned", "已被退回，请修改后重新提交"),
-                };
-                if matches!(f, Effect::Completed) {
-                    flow(
-                        conn,
-                        app.id,
-                        "end",
-                        "办结",
-                        None,
-                        "complete",
-                        "",
-                        json!({}),
-                        c.now,
-                    )
-                    .await?;
-                }
-                if app.applicant_id != c.actor || matches!(f, Effect::Completed) {
-                    notify(
-                        conn,
-                        format!("{kind}:{}:{}", app.id, app.version + 1),
-                        app.applicant_id,
-                        app,
-                        kind,
-                        format!(
-                            "您的申请 {}（{}）{}",
-                            app.title,
-                            app.serial_no.as_deref().unwrap_or(""),
-                            text
-                        ),
-                        c.now,
-                    )
-                    .await?;
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(())
+/// Everything one transition writes besides the application row, gathered first so that
+/// it all goes to the database in one statement (see `write`).
+#[derive(Default)]
+struct Plan {
+    // Open tasks that end: (node, assignee) → done with the actor's action, or cancelled.
+    end_node: Vec<String>,
+    end_user: Vec<UserId>,
+    end_status: Vec<&'static str>,
+    end_action: Vec<Option<&'static str>>,
+    end_decided_by: Vec<Option<UserId>>,
+    end_transferred_to: Vec<Option<UserId>>,
+    // New tasks (approval and CC).
+    new_node: Vec<String>,
+    new_name: Vec<String>,
+    new_user: Vec<UserId>,
+    new_kind: Vec<&'static str>,
+    new_status: Vec<&'static str>,
+    new_due: Vec<Option<DateTime<Utc>>>,
+    new_escalate: Vec<bool>,
+    // 流转记录, in order.
+    flow_node: Vec<String>,
+    flow_name: Vec<String>,
+    flow_actor: Vec<Option<UserId>>,
+    flow_action: Vec<String>,
+    flow_comment: Vec<String>,
+    flow_details: Vec<Value>,
+    // In-app notifications.
+    note_key: Vec<String>,
+    note_user: Vec<UserId>,
+    note_kind: Vec<&'static str>,
+    note_payload: Vec<Value>,
 }
 
-/// Write state and bump the version, only if nobody got there first.
-async fn write_state(
-    conn: &mut PgConnection,
+impl Plan {
+    fn flow(
+        &mut self,
+        node: &str,
+        name: &str,
+        actor: Option<UserId>,
+        action: &str,
+        comment: &str,
+        details: Value,
+    ) {
+        self.flow_node.push(node.to_owned());
+        self.flow_name.push(name.to_owned());
+        self.flow_actor.push(actor);
+        self.flow_action.push(action.to_owned());
+        self.flow_comment.push(comment.to_owned());
+        self.flow_details.push(details);
+    }
+
+    fn notify(
+        &mut self,
+        key: String,
+        recipient: UserId,
+        app: &AppRow,
+        kind: &'static str,
+        text: String,
+    ) {
+        self.note_key.push(key);
+        self.note_user.push(recipient);
+        self.note_kind.push(kind);
+        self.note_payload.push(payload(app, text));
+    }
+
+    fn new_task(
+        &mut self,
+        node: &str,
+        name: &str,
+        user: UserId,
+        kind: &'static str,
+        due: Option<DateTime<Utc>>,
+        escalate: bool,
+    ) {
+        self.new_node.push(node.to_owned());
+        self.new_name.push(name.to_owned());
+        self.new_user.push(user);
+        self.new_kind.push(kind);
+        self.new_status
+            .push(if kind == "cc" { "unread" } else { "pending" });
+        self.new_due.push(due);
+        self.new_escalate.push(escalate);
+    }
+
+    /// Bring the task rows in line with the engine's open tasks, and record the effects.
+    #[allow(clippy::too_many_arguments)]
+    fn sync(
+        &mut self,
+        def: &Definition,
+        app: &AppRow,
+        before: &[(String, UserId)],
+        after: &State,
+        fx: &[Effect],
+        actor_task: Option<(&str, UserId, &'static str, Option<UserId>)>,
+        c: &ActCtx<'_>,
+    ) {
+        let now_pending = engine::pending(after);
+        // The actor's own task: done, with what they did.
+        if let Some((node, user, action, transferred_to)) = actor_task {
+            self.end_node.push(node.to_owned());
+            self.end_user.push(user);
+            self.end_status.push("done");
+            self.end_action.push(Some(action));
+            self.end_decided_by.push(None);
+            self.end_transferred_to.push(transferred_to);
+        }
+        let decided: BTreeMap<(String, UserId), UserId> = fx
+            .iter()
+            .filter_map(|f| match f {
+                Effect::DecidedBy {
+                    node,
+                    by,
+                    cancelled,
+                } => Some(cancelled.iter().map(move |u| ((node.clone(), *u), *by))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for (node, user) in before {
+            if now_pending.contains(&(node.clone(), *user))
+                || actor_task.is_some_and(|(n, u, _, _)| n == node && u == *user)
+            {
+                continue;
+            }
+            self.end_node.push(node.clone());
+            self.end_user.push(*user);
+            self.end_status.push("cancelled");
+            self.end_action.push(None);
+            self.end_decided_by.push(
+                decided
+                    .get(&(node.clone(), *user))
+                    .copied()
+                    .or(Some(c.actor)),
+            );
+            self.end_transferred_to.push(None);
+        }
+        for (node, user) in &now_pending {
+            if before.contains(&(node.clone(), *user)) {
+                continue;
+            }
+            let name = node_name(def, node);
+            let (due, escalate) = match def.node(node).map(|n| &n.kind) {
+                Some(NodeKind::Approval {
+                    time_limit_hours: Some(h),
+                    escalate,
+                    ..
+                }) => (
+                    Some(c.now + chrono::Duration::hours(i64::from(*h))),
+                    *escalate,
+                ),
+                _ => (None, false),
+            };
+            self.new_task(node, &name, *user, "approve", due, escalate);
+            self.notify(
+                format!("task:{}:{}:{}:{}", app.id, node, user, app.version + 1),
+                *user,
+                app,
+                "new_task",
+                format!(
+                    "您有一条待办：{}（{}），环节：{}",
+                    app.title,
+                    app.serial_no.as_deref().unwrap_or(""),
+                    name
+                ),
+            );
+        }
+        for f in fx {
+            match f {
+                Effect::Cc { node, users } => {
+                    let name = node_name(def, node);
+                    for u in users {
+                        self.new_task(node, &name, *u, "cc", None, false);
+                        self.notify(
+                            format!("cc:{}:{}:{}", app.id, node, u),
+                            *u,
+                            app,
+                            "cc",
+                            format!(
+                                "抄送给您：{}（{}）",
+                                app.title,
+                                app.serial_no.as_deref().unwrap_or("")
+                            ),
+                        );
+                    }
+                    self.flow(node, &name, None, "cc", "", json!({ "users": users }));
+                }
+                Effect::Skipped { node } => {
+                    self.flow(
+                        node,
+                        &node_name(def, node),
+                        None,
+                        "skip",
+                        "无审批人，自动跳过",
+                        json!({}),
+                    );
+                }
+                Effect::Completed
+                | Effect::Terminated
+                | Effect::Returned { .. }
+                | Effect::Withdrawn => {
+                    let (kind, text) = match f {
+                        Effect::Completed => ("completed", "已办结"),
+                        Effect::Terminated => ("terminated", "已被中止"),
+                        Effect::Withdrawn => ("withdrawn", "已撤回"),
+                        _ => ("returned", "已被退回，请修改后重新提交"),
+                    };
+                    if matches!(f, Effect::Completed) {
+                        self.flow("end", "办结", None, "complete", "", json!({}));
+                    }
+                    if app.applicant_id != c.actor || matches!(f, Effect::Completed) {
+                        self.notify(
+                            format!("{kind}:{}:{}", app.id, app.version + 1),
+                            app.applicant_id,
+                            app,
+                            kind,
+                            format!(
+                                "您的申请 {}（{}）{}",
+                                app.title,
+                                app.serial_no.as_deref().unwrap_or(""),
+                                text
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+fn payload(app: &AppRow, text: String) -> Value {
+    json!({ "text": text, "serial_no": app.serial_no, "title": app.title, "link": format!("/applications/{}", app.id) })
+}
+
+/// The application row's new values; `None` keeps the stored value.
+struct AppUpdate<'a> {
+    state: &'a State,
+    data: Option<&'a Value>,
+    submitted_data: Option<&'a Value>,
+    changed_fields: Option<&'a [String]>,
+    serial_no: Option<&'a str>,
+    submitted_at: Option<DateTime<Utc>>,
+}
+
+/// The whole transition in one statement, so one round trip and atomic without an
+/// explicit transaction: the application row changes only if its version is still the one
+/// the transition was computed from, and every other write hangs off that update's
+/// `RETURNING` — a stale version writes nothing at all.
+async fn write<'e, E>(
+    exec: E,
     app: &AppRow,
-    st: &State,
-    extra_data: Option<&Value>,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
-    let finished = st.status.is_terminal().then_some(now);
-    let rows = sqlx::query(
-        "UPDATE applications SET status = $3, state = $4, version = version + 1, updated_at = $5,
-                finished_at = COALESCE($6, finished_at), data = COALESCE($7, data)
-         WHERE id = $1 AND version = $2",
+    u: AppUpdate<'_>,
+    plan: Plan,
+    audit_action: &str,
+    audit_details: Value,
+    c: &ActCtx<'_>,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let applied: i64 = sqlx::query_scalar(
+        "WITH upd AS (
+             UPDATE applications SET status = $3, state = $4, version = version + 1, updated_at = $5,
+                    finished_at = COALESCE($6, finished_at), data = COALESCE($7, data),
+                    submitted_data = COALESCE($8, submitted_data),
+                    changed_fields = COALESCE($9, changed_fields),
+                    serial_no = COALESCE($10, serial_no),
+                    submitted_at = COALESCE(submitted_at, $11)
+             WHERE id = $1 AND version = $2
+             RETURNING id
+         ), ended AS (
+             UPDATE tasks t SET status = x.status, action = x.action, decided_by = x.decided_by,
+                    transferred_to = COALESCE(x.transferred_to, t.transferred_to), acted_at = $5
+             FROM upd, unnest($12::text[], $13::int8[], $14::text[], $15::text[], $16::int8[], $17::int8[])
+                  AS x(node, assignee, status, action, decided_by, transferred_to)
+             WHERE t.application_id = upd.id AND t.node_id = x.node AND t.assignee_id = x.assignee
+               AND t.status = 'pending'
+         ), created AS (
+             INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at, due_at, escalate)
+             SELECT upd.id, x.node, x.name, x.assignee, x.kind, x.status, $5, x.due, x.escalate
+             FROM upd, unnest($18::text[], $19::text[], $20::int8[], $21::text[], $22::text[], $23::timestamptz[], $24::bool[])
+                  AS x(node, name, assignee, kind, status, due, escalate)
+         ), flows AS (
+             INSERT INTO flow_records (application_id, node_id, node_name, actor_id, action, comment, details, at)
+             SELECT upd.id, x.node, x.name, x.actor, x.action, x.comment, x.details, $5
+             FROM upd, unnest($25::text[], $26::text[], $27::int8[], $28::text[], $29::text[], $30::jsonb[])
+                  WITH ORDINALITY AS x(node, name, actor, action, comment, details, n)
+             ORDER BY x.n
+         ), notes AS (
+             INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
+             SELECT x.key, x.recipient, upd.id, x.kind, x.payload, $5, $5
+             FROM upd, unnest($31::text[], $32::int8[], $33::text[], $34::jsonb[]) AS x(key, recipient, kind, payload)
+             ON CONFLICT (idempotency_key) DO NOTHING
+         ), audited AS (
+             INSERT INTO audit_log (at, actor_id, action, target, ip, outcome, details)
+             SELECT $5, $35, $36, 'application:' || upd.id, $37, 'success', $38 FROM upd
+         )
+         SELECT count(*) FROM upd",
     )
     .bind(app.id)
     .bind(app.version)
-    .bind(st.status.code())
-    .bind(serde_json::to_value(st).map_err(anyhow::Error::from)?)
-    .bind(now)
-    .bind(finished)
-    .bind(extra_data)
-    .execute(conn)
-    .await?
-    .rows_affected();
-    if rows == 1 {
+    .bind(u.state.status.code())
+    .bind(serde_json::to_value(u.state).map_err(anyhow::Error::from)?)
+    .bind(c.now)
+    .bind(u.state.status.is_terminal().then_some(c.now))
+    .bind(u.data)
+    .bind(u.submitted_data)
+    .bind(u.changed_fields)
+    .bind(u.serial_no)
+    .bind(u.submitted_at)
+    .bind(&plan.end_node)
+    .bind(&plan.end_user)
+    .bind(&plan.end_status)
+    .bind(&plan.end_action)
+    .bind(&plan.end_decided_by)
+    .bind(&plan.end_transferred_to)
+    .bind(&plan.new_node)
+    .bind(&plan.new_name)
+    .bind(&plan.new_user)
+    .bind(&plan.new_kind)
+    .bind(&plan.new_status)
+    .bind(&plan.new_due)
+    .bind(&plan.new_escalate)
+    .bind(&plan.flow_node)
+    .bind(&plan.flow_name)
+    .bind(&plan.flow_actor)
+    .bind(&plan.flow_action)
+    .bind(&plan.flow_comment)
+    .bind(&plan.flow_details)
+    .bind(&plan.note_key)
+    .bind(&plan.note_user)
+    .bind(&plan.note_kind)
+    .bind(&plan.note_payload)
+    .bind(c.actor)
+    .bind(audit_action)
+    .bind(c.ip.map(sqlx::types::ipnetwork::IpNetwork::from))
+    .bind(audit_details)
+    .fetch_one(exec)
+    .await?;
+    if applied == 1 {
         Ok(())
     } else {
         Err(StoreError::Stale)
@@ -615,6 +746,7 @@ pub async fn submit(
     service_code: &str,
     c: &ActCtx<'_>,
 ) -> Result<AppRow, StoreError> {
+    // A transaction, unlike `act`: the 流水号 counter must roll back with a lost race.
     let mut tx = db.begin().await?;
     let mut app = load_app(&mut tx, app_id).await?.ok_or(StoreError::Stale)?;
     if app.applicant_id != c.actor || app.version != expected_version {
@@ -623,7 +755,7 @@ pub async fn submit(
     let (schema, def) = load_definitions(db, &mut tx, &app).await?;
     let form = Value::Object(data.clone());
     let (approvers, fallback) =
-        resolve(&mut tx, &def, app.applicant_id, app.service_id, &form).await?;
+        resolve(&mut *tx, &def, app.applicant_id, app.service_id, &form).await?;
     let ctx = Ctx {
         applicant: app.applicant_id,
         form: &form,
@@ -650,59 +782,39 @@ pub async fn submit(
         (Some(Value::Object(prev)), true) => crate::forms::changed_fields(&schema, prev, &data),
         _ => Vec::new(),
     };
-    let rows = sqlx::query(
-        "UPDATE applications SET status = $3, state = $4, data = $5, submitted_data = $5, changed_fields = $6,
-                serial_no = $7, version = version + 1, updated_at = $8, submitted_at = COALESCE(submitted_at, $8),
-                finished_at = $9
-         WHERE id = $1 AND version = $2",
-    )
-    .bind(app.id)
-    .bind(app.version)
-    .bind(st.status.code())
-    .bind(serde_json::to_value(&st).map_err(anyhow::Error::from)?)
-    .bind(&form)
-    .bind(&changed)
-    .bind(&app.serial_no)
-    .bind(c.now)
-    .bind(st.status.is_terminal().then_some(c.now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    if rows != 1 {
-        return Err(StoreError::Stale);
-    }
     let start = def
         .start()
         .map(|n| n.id.clone())
         .unwrap_or_else(|| "start".into());
-    flow(
-        &mut tx,
-        app.id,
+    let mut plan = Plan::default();
+    plan.flow(
         &start,
         "申请人提交",
         Some(c.actor),
         if resubmit { "resubmit" } else { "submit" },
         "",
         json!({ "changed": changed }),
-        c.now,
-    )
-    .await?;
-    sync(&mut tx, &def, &app, &before, &st, &fx, None, c).await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: c.now,
-            actor_id: Some(c.actor),
-            action: if resubmit {
-                "application.resubmit"
-            } else {
-                "application.submit"
-            },
-            target: &format!("application:{}", app.id),
-            ip: c.ip,
-            outcome: Outcome::Success,
-            details: json!({ "serial_no": app.serial_no }),
+    );
+    plan.sync(&def, &app, &before, &st, &fx, None, c);
+    write(
+        &mut *tx,
+        &app,
+        AppUpdate {
+            state: &st,
+            data: Some(&form),
+            submitted_data: Some(&form),
+            changed_fields: Some(&changed),
+            serial_no: app.serial_no.as_deref(),
+            submitted_at: Some(c.now),
         },
+        plan,
+        if resubmit {
+            "application.resubmit"
+        } else {
+            "application.submit"
+        },
+        json!({ "serial_no": app.serial_no }),
+        c,
     )
     .await?;
     let app = load_app(&mut tx, app.id).await?.ok_or(StoreError::Stale)?;
@@ -730,19 +842,23 @@ fn action_code(a: &Action) -> &'static str {
     }
 }
 
+/// Applies `act` to `app` as the caller read it (`expected_version` is the version the
+/// actor saw on the page). No transaction is held while reading: the single write
+/// statement applies only if the row is still at that version, else nothing changes.
 pub async fn act(
     db: &PgPool,
-    app_id: i64,
+    app: &AppRow,
     expected_version: i32,
     act: Act,
     c: &ActCtx<'_>,
 ) -> Result<(), StoreError> {
-    let mut tx = db.begin().await?;
-    let app = load_app(&mut tx, app_id).await?.ok_or(StoreError::Stale)?;
     if app.version != expected_version {
         return Err(StoreError::Stale);
     }
-    let (_, def) = load_definitions(db, &mut tx, &app).await?;
+    let def = {
+        let mut conn = db.acquire().await?;
+        load_definitions(db, &mut conn, app).await?.1
+    };
     let prev: State = match &app.state {
         Some(s) => serde_json::from_value(s.clone()).map_err(anyhow::Error::from)?,
         None => return Err(StoreError::Stale),
@@ -753,8 +869,7 @@ pub async fn act(
             obj.insert(k.clone(), v.clone());
         }
     }
-    let (approvers, fallback) =
-        resolve(&mut tx, &def, app.applicant_id, app.service_id, &form).await?;
+    let (approvers, fallback) = resolve(db, &def, app.applicant_id, app.service_id, &form).await?;
     let ctx = Ctx {
         applicant: app.applicant_id,
         form: &form,
@@ -763,7 +878,6 @@ pub async fn act(
     };
     let (st, fx) = engine::apply(&def, &prev, &act.action, &ctx)?;
     let before = engine::pending(&prev);
-    write_state(&mut tx, &app, &st, act.data.as_ref().map(|_| &form), c.now).await?;
     let code = action_code(&act.action);
     let (node, details) = match &act.action {
         Action::Approve { node, .. } | Action::Terminate { node, .. } => (node.clone(), json!({})),
@@ -785,50 +899,38 @@ pub async fn act(
     } else {
         node_name(&def, &node)
     };
-    flow(
-        &mut tx,
-        app.id,
+    let mut plan = Plan::default();
+    plan.flow(
         &node,
         &name,
         Some(c.actor),
         code,
         act.comment.trim(),
         details,
-        c.now,
-    )
-    .await?;
+    );
     let actor_task = match &act.action {
         Action::Withdraw { .. } | Action::Resubmit { .. } => None,
-        _ => Some((node.as_str(), c.actor, code)),
+        Action::Transfer { to, .. } => Some((node.as_str(), c.actor, code, Some(*to))),
+        _ => Some((node.as_str(), c.actor, code, None)),
     };
-    if let Action::Transfer { to, .. } = &act.action {
-        sqlx::query(
-            "UPDATE tasks SET transferred_to = $4 WHERE application_id = $1 AND node_id = $2
-             AND assignee_id = $3 AND status = 'pending'",
-        )
-        .bind(app.id)
-        .bind(&node)
-        .bind(c.actor)
-        .bind(to)
-        .execute(&mut *tx)
-        .await?;
-    }
-    sync(&mut tx, &def, &app, &before, &st, &fx, actor_task, c).await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: c.now,
-            actor_id: Some(c.actor),
-            action: &format!("application.{code}"),
-            target: &format!("application:{}", app.id),
-            ip: c.ip,
-            outcome: Outcome::Success,
-            details: json!({ "node": node, "status": st.status.code() }),
+    plan.sync(&def, app, &before, &st, &fx, actor_task, c);
+    write(
+        db,
+        app,
+        AppUpdate {
+            state: &st,
+            data: act.data.as_ref().map(|_| &form),
+            submitted_data: None,
+            changed_fields: None,
+            serial_no: None,
+            submitted_at: None,
         },
+        plan,
+        &format!("application.{code}"),
+        json!({ "node": node, "status": st.status.code() }),
+        c,
     )
-    .await?;
-    tx.commit().await?;
-    Ok(())
+    .await
 }
 
 pub fn status_label(status: &str) -> &'static str {
