@@ -235,3 +235,28 @@ impl FromRequestParts<AppState> for Page {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flash_cookie_round_trips_and_refuses_forgeries() {
+        let key = IdCardKey::from_secret("test");
+        let list = vec![Flash {
+            kind: "success".into(),
+            text: "已通过。".into(),
+        }];
+        let value = encode_flashes(&key, &list);
+        assert_eq!(decode_flashes(&key, &value), list);
+        // Another key's cookie, an edited payload, garbage: nothing shown.
+        let other = encode_flashes(&IdCardKey::from_secret("other"), &list);
+        assert!(decode_flashes(&key, &other).is_empty());
+        let (_, tag) = value.split_once('.').unwrap();
+        use base64::Engine;
+        let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(br#"[{"kind":"error","text":"x"}]"#);
+        assert!(decode_flashes(&key, &format!("{forged}.{tag}")).is_empty());
+        assert!(decode_flashes(&key, "garbage").is_empty());
+    }
+}
