@@ -94,8 +94,8 @@ pub async fn load_user(
             sqlx::query_as(
                 "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
                         u.must_change_password, u.auth_epoch,
-                        (SELECT count(*) FROM tasks t WHERE t.assignee_id = u.id
-                           AND t.status = 'pending' AND t.kind = 'approve') AS pending,
+                        (SELECT COALESCE(sum(c.pending), 0)::int8 FROM task_counts c
+                          WHERE c.assignee_id = u.id) AS pending,
                         (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
                         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                                 WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin

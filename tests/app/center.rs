@@ -150,6 +150,7 @@ async fn todo_grouped_flat_overdue_and_the_header_badge() {
     assert_eq!(done_items.len(), 1);
     assert!(done_items[0].contains("我的处理：通过"));
     let _ = a;
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -218,6 +219,7 @@ async fn an_or_sign_decided_by_someone_else_leaves_my_list() {
         .is_empty(),
         "not handled by me"
     );
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -326,6 +328,7 @@ async fn cc_unread_and_read_started_tabs_and_transferred() {
     .await;
     let cc = app.get_with(&hr, "/center/cc").await.text().await.unwrap();
     assert!(!cc.contains("未读"));
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]

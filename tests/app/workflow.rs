@@ -206,6 +206,7 @@ async fn student_leave_short_and_long() {
         .await
         .unwrap();
     assert!(n >= 3, "new tasks and completion notices: {n}");
+    assert_task_counts(&app).await;
 }
 
 fn regex_like(serial: &str) -> bool {
@@ -413,6 +414,7 @@ async fn return_and_resubmit_shows_what_changed() {
             .await
             .unwrap();
     assert_eq!(serial_count, 1, "the 流水号 stays");
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -463,6 +465,7 @@ async fn fifty_simultaneous_approvals_apply_exactly_once() {
     .unwrap();
     assert_eq!(approvals, 1);
     assert_eq!(status(&app, id).await, "completed");
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -487,6 +490,7 @@ async fn withdraw_only_before_anyone_acted() {
         !page.contains("value=\"withdraw\""),
         "no 撤回 button after an approval"
     );
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -569,6 +573,7 @@ async fn seal_or_sign_and_add_signer() {
     .await
     .unwrap();
     assert_eq!(decided, Some(user(&app, "T3004").await), "由 钱印 处理");
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -640,6 +645,7 @@ async fn travel_abroad_condition_and_cc() {
         200,
         "CC recipients may read it"
     );
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -711,6 +717,7 @@ async fn onboarding_parallel_sections() {
     assert_eq!(data["org_note"], "编制已核定");
     assert_eq!(data["oa_account"], "liuyang");
     assert_eq!(data["person"], "刘洋", "the applicant's data stands");
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -742,6 +749,7 @@ async fn weekly_report_and_transfer() {
     assert_eq!(app.get_with(&student, &page).await.status(), 403);
     let r = post_form(&app, &student, "/", &page, "submit", &fields).await;
     assert_eq!(r.status(), 403);
+    assert_task_counts(&app).await;
 }
 
 #[tokio::test]
@@ -913,4 +921,79 @@ async fn the_guide_previews_the_steps() {
     for step in ["部门负责人审批", "国际交流处审核", "校领导审批"] {
         assert!(html.contains(step), "{step}");
     }
+}
+
+#[tokio::test]
+async fn terminate_needs_a_comment_and_ends_everything_in_one_write() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let id = apply_leave(&app, &student, "1").await;
+    let flows_before: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM flow_records WHERE application_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    // Refused without 审批意见: nothing written.
+    let r = act(&app, &counselor, id, "terminate", "counselor", &[]).await;
+    assert_eq!(r.status(), 303);
+    let page = app
+        .get_with(&counselor, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("中止时须填写审批意见"), "{page}");
+    assert_eq!(status(&app, id).await, "running");
+    let r = act(
+        &app,
+        &counselor,
+        id,
+        "terminate",
+        "counselor",
+        &[("comment", "材料不全")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(status(&app, id).await, "terminated");
+    assert!(pending_accounts(&app, id).await.is_empty());
+    let (flows, audit, notes): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM flow_records WHERE application_id = $1 AND action = 'terminate'
+                   AND comment = '材料不全'),
+                (SELECT count(*) FROM audit_log WHERE target = 'application:' || $1
+                   AND action = 'application.terminate'),
+                (SELECT count(*) FROM outbox WHERE application_id = $1 AND kind = 'terminated')",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((flows, audit, notes), (1, 1, 1));
+    let flows_after: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM flow_records WHERE application_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(flows_after, flows_before + 1);
+    // A second, stale attempt changes nothing.
+    let r = act(
+        &app,
+        &counselor,
+        id,
+        "approve",
+        "counselor",
+        &[("version", "1")],
+    )
+    .await;
+    assert_ne!(r.status(), 500);
+    let flows_last: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM flow_records WHERE application_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(flows_last, flows_after);
+    assert_task_counts(&app).await;
 }
