@@ -9,6 +9,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod forms;
+pub mod generate;
 pub mod home;
 pub mod identity;
 pub mod notify;

@@ -40,6 +40,23 @@ enum Command {
     Migrate,
     /// Insert the demo departments and accounts that are missing (idempotent).
     SeedDemo,
+    /// Fill the database with benchmark data (after `seed-demo`): 30,000 people, 1,000,000
+    /// applications, 5,000,000 tasks and 10,000,000 flow records by default, a few
+    /// approvers holding thousands of open tasks. Generated accounts are G000001… with
+    /// the demo password. Never on a production database.
+    Generate {
+        #[arg(long, default_value_t = 30_000)]
+        users: i64,
+        #[arg(long, default_value_t = 1_000_000)]
+        applications: i64,
+        #[arg(long, default_value_t = 5_000_000)]
+        tasks: i64,
+        #[arg(long, default_value_t = 10_000_000)]
+        flow_records: i64,
+        /// Seed for PostgreSQL's random(), between -1 and 1: the same seed gives the same data.
+        #[arg(long, default_value_t = 0.42)]
+        seed: f64,
+    },
     /// Create a 系统管理员 (or promote an existing account and set its password).
     /// The password comes from HALL_ADMIN_PASSWORD or is asked for on the terminal.
     CreateAdmin {
@@ -76,6 +93,39 @@ async fn run() -> anyhow::Result<()> {
             seed::seed_demo(&database.pool, &id_card_key(&settings)?).await?;
             println!("demo data present");
             print_demo_accounts();
+            database.pool.close().await;
+            Ok(())
+        }
+        Command::Generate {
+            users,
+            applications,
+            tasks,
+            flow_records,
+            seed,
+        } => {
+            let database = db::open(&settings).await?;
+            if seed::is_empty(&database.pool).await? {
+                seed::seed_demo(&database.pool, &id_card_key(&settings)?).await?;
+            }
+            let r = service_hall::generate::generate(
+                &database.pool,
+                service_hall::generate::Sizes {
+                    users,
+                    applications,
+                    tasks,
+                    flow_records,
+                },
+                seed,
+            )
+            .await?;
+            println!(
+                "generated in {:.0} s; the database now holds {} users, {} applications, {} tasks, {} flow records",
+                r.seconds, r.users, r.applications, r.tasks, r.flow_records
+            );
+            println!("busiest approvers (account, pending):");
+            for (account, pending) in r.heaviest {
+                println!("  {account}  {pending}");
+            }
             database.pool.close().await;
             Ok(())
         }
