@@ -4,13 +4,11 @@
 //! cargo bench --bench workflow       (BENCH_CLIENTS=64, BENCH_PER_CLIENT=30, BENCH_PGBENCH_SECS=20)
 //! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
 
-use std::{
-    process::Command,
-    str::FromStr,
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{process::Command, str::FromStr, sync::Arc, time::Instant};
 
+mod common;
+
+use common::{env, pct, session};
 use service_hall::{
     clock::SystemClock,
     config::{Secret, Settings},
@@ -20,17 +18,6 @@ use service_hall::{
     startup::Application,
 };
 use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn pct(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-}
 
 fn main() -> anyhow::Result<()> {
     service_hall::init_tls();
@@ -123,33 +110,6 @@ async fn run(
     let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let base = format!("http://127.0.0.1:{port}");
-
-    async fn session(base: &str, account: &str) -> anyhow::Result<(reqwest::Client, String)> {
-        let c = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
-        let html = c.get(format!("{base}/login")).send().await?.text().await?;
-        let login_token = token(&html);
-        let r = c
-            .post(format!("{base}/login"))
-            .form(&[
-                ("account", account),
-                ("password", seed::DEMO_PASSWORD),
-                ("_csrf", &login_token),
-            ])
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 303, "login {account}: {}", r.status());
-        // The token is renewed at sign-in: read it from a signed-in page.
-        let html = c.get(format!("{base}/center")).send().await?.text().await?;
-        Ok((c, token(&html)))
-    }
-    fn token(html: &str) -> String {
-        let m = "name=\"_csrf\" value=\"";
-        let s = html.find(m).map(|i| i + m.len()).unwrap_or(0);
-        html[s..s + html[s..].find('"').unwrap_or(0)].to_owned()
-    }
 
     let mut students = Vec::new();
     let mut counselors = Vec::new();

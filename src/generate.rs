@@ -142,19 +142,22 @@ pub async fn generate(db: &PgPool, sizes: Sizes, seed: f64) -> anyhow::Result<Re
     if approvers <= HEAVY_APPROVERS {
         bail!("too few people to generate approvers from");
     }
-    let first_app: i64 =
-        sqlx::query_scalar("SELECT COALESCE(max(id), 0) + 1 FROM applications")
-            .fetch_one(&mut *conn)
-            .await?;
+    let first_app: i64 = sqlx::query_scalar("SELECT COALESCE(max(id), 0) + 1 FROM applications")
+        .fetch_one(&mut *conn)
+        .await?;
     // The counts are rebuilt in one pass at the end: per-row trigger work for millions of
     // rows would dominate the run. The fill trigger is replaced by explicit columns.
-    sqlx::query("ALTER TABLE tasks DISABLE TRIGGER tasks_count, DISABLE TRIGGER tasks_fill_application")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "ALTER TABLE tasks DISABLE TRIGGER tasks_count, DISABLE TRIGGER tasks_fill_application",
+    )
+    .execute(&mut *conn)
+    .await?;
     let result = chunks(&mut conn, sizes, services, approvers, task_span, flow_span).await;
-    sqlx::query("ALTER TABLE tasks ENABLE TRIGGER tasks_count, ENABLE TRIGGER tasks_fill_application")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query(
+        "ALTER TABLE tasks ENABLE TRIGGER tasks_count, ENABLE TRIGGER tasks_fill_application",
+    )
+    .execute(&mut *conn)
+    .await?;
     result?;
     tracing::info!("rebuilding task counts");
     sqlx::query("DELETE FROM task_counts")
@@ -341,7 +344,11 @@ async fn chunks(
         .execute(&mut *conn)
         .await
         .context("generate flow records")?;
-        tracing::info!(done = to, of = sizes.applications, "generating applications");
+        tracing::info!(
+            done = to,
+            of = sizes.applications,
+            "generating applications"
+        );
         from = to + 1;
     }
     Ok(())

@@ -81,14 +81,15 @@ pub async fn tabs_for(state: &AppState, user: &CurrentUser) -> sqlx::Result<Vec<
     tabs(state, user, "").await
 }
 
+/// The counts on the center's tabs besides 我待办的 (unread CC, drafts). $1 = the person.
+pub const TABS_SQL: &str = "SELECT (SELECT count(*) FROM tasks WHERE assignee_id = $1 AND kind = 'cc' AND status = 'unread'),
+        (SELECT count(*) FROM applications WHERE applicant_id = $1 AND status = 'draft')";
+
 async fn tabs(state: &AppState, user: &CurrentUser, active: &str) -> sqlx::Result<Vec<Tab>> {
-    let (cc_unread, drafts): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM tasks WHERE assignee_id = $1 AND kind = 'cc' AND status = 'unread'),
-                (SELECT count(*) FROM applications WHERE applicant_id = $1 AND status = 'draft')",
-    )
-    .bind(user.id)
-    .fetch_one(&state.db)
-    .await?;
+    let (cc_unread, drafts): (i64, i64) = sqlx::query_as(TABS_SQL)
+        .bind(user.id)
+        .fetch_one(&state.db)
+        .await?;
     let t = |href, label, count: Option<i64>| Tab {
         href,
         label,
@@ -276,6 +277,26 @@ fn template(
     }
 }
 
+/// 我待办的 grouped by service: from `task_counts`, kept by triggers (migration 0004), so a
+/// few rows however many tasks. $1 = the person.
+pub const TODO_GROUPED_SQL: &str = "SELECT s.id, s.name, c.latest_at, c.total::int8, c.open::int8,
+        (c.total - c.open)::int8, c.pending::int8
+ FROM task_counts c JOIN services s ON s.id = c.service_id
+ WHERE c.assignee_id = $1 AND c.pending > 0
+ ORDER BY c.latest_at DESC, s.id";
+
+/// 我待办的 as a flat list, newest first, on the partial index `tasks_todo_idx`.
+/// $1 = the person, $2 = now (for 已超时), $3 = a service or NULL, $4 = limit, $5 = offset.
+pub const TODO_FLAT_SQL: &str = "SELECT a.id AS app_id, a.title, a.serial_no, s.name AS service,
+        ap.name AS applicant, t.node_name AS step, a.status, t.created_at AS at, NULL::text AS note,
+        (t.due_at IS NOT NULL AND t.due_at < $2) AS overdue, false AS unread
+ FROM tasks t JOIN applications a ON a.id = t.application_id
+ JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
+ WHERE t.kind = 'approve' AND t.status = 'pending' AND t.assignee_id = $1
+   AND ($3::int8 IS NULL OR t.service_id = $3)
+ ORDER BY t.created_at DESC, t.id DESC
+ LIMIT $4 OFFSET $5";
+
 /// 我待办的: grouped by service (default), or a flat list (optionally of one service).
 pub async fn todo(
     State(state): State<AppState>,
@@ -286,17 +307,10 @@ pub async fn todo(
     let tabs = tabs(&state, &user, "/center/todo").await?;
     let flat = q.view.as_deref() == Some("flat") || q.service().is_some();
     if !flat {
-        let groups: Vec<GroupRow> = sqlx::query_as(
-            // Kept by triggers (migration 0004): a few rows, however many tasks.
-            "SELECT s.id, s.name, c.latest_at, c.total::int8, c.open::int8,
-                    (c.total - c.open)::int8, c.pending::int8
-             FROM task_counts c JOIN services s ON s.id = c.service_id
-             WHERE c.assignee_id = $1 AND c.pending > 0
-             ORDER BY c.latest_at DESC, s.id",
-        )
-        .bind(user.id)
-        .fetch_all(&state.db)
-        .await?;
+        let groups: Vec<GroupRow> = sqlx::query_as(TODO_GROUPED_SQL)
+            .bind(user.id)
+            .fetch_all(&state.db)
+            .await?;
         let mut t = template(
             page,
             "我待办的",
@@ -314,24 +328,20 @@ pub async fn todo(
         t.total = t.groups.iter().map(|g| g.pending).sum();
         return Ok(t);
     }
-    let mut b = QueryBuilder::new(ROW_SELECT);
-    b.push(
-        ", t.node_name AS step, a.status, t.created_at AS at, NULL::text AS note,
-           (t.due_at IS NOT NULL AND t.due_at < ",
-    )
-    .push_bind(state.now())
-    .push(
-        ") AS overdue, false AS unread
-         FROM tasks t JOIN applications a ON a.id = t.application_id
-         JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
-         WHERE t.kind = 'approve' AND t.status = 'pending' AND t.assignee_id = ",
-    )
-    .push_bind(user.id);
-    if let Some(sid) = q.service() {
-        b.push(" AND a.service_id = ").push_bind(sid);
-    }
-    b.push(" ORDER BY t.created_at DESC, t.id DESC");
-    let p = fetch(&state, b, &q).await?;
+    let mut data: Vec<RowData> = sqlx::query_as(TODO_FLAT_SQL)
+        .bind(user.id)
+        .bind(state.now())
+        .bind(q.service())
+        .bind(PAGE + 1)
+        .bind((q.page() - 1) * PAGE)
+        .fetch_all(&state.db)
+        .await?;
+    let more = data.len() as i64 > PAGE;
+    data.truncate(PAGE as usize);
+    let p = Page2 {
+        total: (q.page() - 1) * PAGE + data.len() as i64 + i64::from(more),
+        rows: rows(&state, data),
+    };
     let mut t = template(
         page,
         "我待办的",

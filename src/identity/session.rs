@@ -63,6 +63,17 @@ struct UserRow {
     unread_messages: i64,
 }
 
+/// The signed-in person of every request, with the header's badge counts. $1 = user id.
+pub const USER_SQL: &str = "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
+                        u.must_change_password, u.auth_epoch,
+                        (SELECT COALESCE(sum(c.pending), 0)::int8 FROM task_counts c
+                          WHERE c.assignee_id = u.id) AS pending,
+                        (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
+                        EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                                WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
+                 FROM users u LEFT JOIN departments d ON d.id = u.department_id
+                 WHERE u.id = $1 AND u.status = 'active'";
+
 /// Paths a person who must change the initial password may still reach.
 fn allowed_before_password_change(path: &str) -> bool {
     path == "/password/change"
@@ -91,20 +102,10 @@ pub async fn load_user(
         let row: Option<UserRow> = if expired {
             None
         } else {
-            sqlx::query_as(
-                "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
-                        u.must_change_password, u.auth_epoch,
-                        (SELECT COALESCE(sum(c.pending), 0)::int8 FROM task_counts c
-                          WHERE c.assignee_id = u.id) AS pending,
-                        (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
-                        EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                                WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
-                 FROM users u LEFT JOIN departments d ON d.id = u.department_id
-                 WHERE u.id = $1 AND u.status = 'active'",
-            )
-            .bind(uid)
-            .fetch_optional(&state.db)
-            .await?
+            sqlx::query_as(USER_SQL)
+                .bind(uid)
+                .fetch_optional(&state.db)
+                .await?
         };
         match row {
             Some(u) if u.auth_epoch == epoch => {
