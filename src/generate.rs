@@ -262,7 +262,7 @@ async fn chunks(
                                        title, status, data, version, created_at, updated_at,
                                        submitted_at, finished_at)
              SELECT s.id, p.id, s.form_id, s.wf_id,
-                    s.code || '-' || extract(year FROM t.at)::int || '-' || lpad((t.i + $5)::text, 6, '0'),
+                    s.code || '-' || extract(year FROM t.at)::int || '-' || lpad((t.i + $5)::text, greatest(6, length((t.i + $5)::text)), '0'),
                     s.name || '（' || p.name || '）', t.status, '{}'::jsonb, 3, t.at,
                     t.at + interval '2 hours', t.at,
                     CASE WHEN t.status IN ('running', 'returned') THEN NULL ELSE t.at + interval '2 days' END

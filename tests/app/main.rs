@@ -7,6 +7,7 @@ mod browser;
 mod catalog;
 mod center;
 mod gateways;
+mod generate;
 mod helpers;
 mod login;
 mod notify;
