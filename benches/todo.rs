@@ -20,7 +20,7 @@ use std::{
 use axum::{Router, extract::State, routing::get};
 use common::{env, pct, session};
 use service_hall::{
-    center::lists::{TABS_SQL, TODO_FLAT_SQL, TODO_GROUPED_SQL},
+    center::lists::{TODO_FLAT_SQL, TODO_GROUPED_SQL},
     clock::SystemClock,
     config::{Secret, Settings},
     db::{self, EmbeddedPostgres},
@@ -279,12 +279,8 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
     let now = chrono::Utc::now();
     let plans: Vec<(&str, Vec<String>)> = vec![
         (
-            "header (USER_SQL)",
+            "the person, header badges and tab counts (USER_SQL)",
             explain(&pool, USER_SQL, |q| q.bind(uid)).await?,
-        ),
-        (
-            "tabs (TABS_SQL)",
-            explain(&pool, TABS_SQL, |q| q.bind(uid)).await?,
         ),
         (
             "grouped (TODO_GROUPED_SQL)",

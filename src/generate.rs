@@ -164,10 +164,15 @@ pub async fn generate(db: &PgPool, sizes: Sizes, seed: f64) -> anyhow::Result<Re
         .execute(&mut *conn)
         .await?;
     sqlx::query(
-        "INSERT INTO task_counts (assignee_id, service_id, total, open, pending, latest_at)
-         SELECT assignee_id, service_id, count(*), count(*) FILTER (WHERE app_open),
-                count(*) FILTER (WHERE status = 'pending'), max(created_at)
-         FROM tasks WHERE kind = 'approve' AND status IN ('pending', 'done')
+        "INSERT INTO task_counts (assignee_id, service_id, total, open, pending, cc_unread, latest_at)
+         SELECT assignee_id, service_id,
+                count(*) FILTER (WHERE kind = 'approve'),
+                count(*) FILTER (WHERE kind = 'approve' AND app_open),
+                count(*) FILTER (WHERE kind = 'approve' AND status = 'pending'),
+                count(*) FILTER (WHERE kind = 'cc'),
+                max(created_at) FILTER (WHERE kind = 'approve')
+         FROM tasks
+         WHERE (kind = 'approve' AND status IN ('pending', 'done')) OR (kind = 'cc' AND status = 'unread')
          GROUP BY assignee_id, service_id",
     )
     .execute(&mut *conn)

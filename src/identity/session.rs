@@ -32,6 +32,9 @@ pub struct CurrentUser {
     pub pending: i64,
     /// Unread in-app messages (消息中心).
     pub unread_messages: i64,
+    /// 抄送给我 not yet read, and drafts: the 个人中心 tab counts.
+    pub cc_unread: i64,
+    pub drafts: i64,
 }
 
 impl CurrentUser {
@@ -61,18 +64,23 @@ struct UserRow {
     auth_epoch: i32,
     pending: i64,
     unread_messages: i64,
+    cc_unread: i64,
+    drafts: i64,
 }
 
 /// The signed-in person of every request, with the header's badge counts. $1 = user id.
 pub const USER_SQL: &str = "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
-                        u.must_change_password, u.auth_epoch,
-                        (SELECT COALESCE(sum(c.pending), 0)::int8 FROM task_counts c
-                          WHERE c.assignee_id = u.id) AS pending,
-                        (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
-                        EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                                WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
-                 FROM users u LEFT JOIN departments d ON d.id = u.department_id
-                 WHERE u.id = $1 AND u.status = 'active'";
+        u.must_change_password, u.auth_epoch,
+        COALESCE(tc.pending, 0) AS pending, COALESCE(tc.cc_unread, 0) AS cc_unread,
+        (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
+        (SELECT count(*) FROM applications a WHERE a.applicant_id = u.id AND a.status = 'draft') AS drafts,
+        EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
+ FROM users u LEFT JOIN departments d ON d.id = u.department_id
+ -- Kept by triggers (migration 0004): a few rows however many tasks.
+ LEFT JOIN LATERAL (SELECT sum(c.pending)::int8 AS pending, sum(c.cc_unread)::int8 AS cc_unread
+                    FROM task_counts c WHERE c.assignee_id = u.id) tc ON true
+ WHERE u.id = $1 AND u.status = 'active'";
 
 /// Paths a person who must change the initial password may still reach.
 fn allowed_before_password_change(path: &str) -> bool {
@@ -123,6 +131,8 @@ pub async fn load_user(
                     must_change_password: u.must_change_password,
                     pending: u.pending,
                     unread_messages: u.unread_messages,
+                    cc_unread: u.cc_unread,
+                    drafts: u.drafts,
                 };
                 if user.must_change_password && !allowed_before_password_change(req.uri().path()) {
                     return Ok(Redirect::to("/password/change").into_response());

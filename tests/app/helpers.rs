@@ -313,20 +313,24 @@ pub async fn signed_in(app: &TestApp, account: &str) -> Client {
 /// The trigger-kept `task_counts` (我待办的 grouped, the header badge) equal a recount of
 /// the task rows they summarise.
 pub async fn assert_task_counts(app: &TestApp) {
-    type Counts = Vec<(i64, i64, i64, i64, i64)>;
+    type Counts = Vec<(i64, i64, i64, i64, i64, i64)>;
     let kept: Counts = sqlx::query_as(
-        "SELECT assignee_id, service_id, total::int8, open::int8, pending::int8 FROM task_counts
-         WHERE total <> 0 OR open <> 0 OR pending <> 0 ORDER BY 1, 2",
+        "SELECT assignee_id, service_id, total::int8, open::int8, pending::int8, cc_unread::int8
+         FROM task_counts WHERE total <> 0 OR open <> 0 OR pending <> 0 OR cc_unread <> 0
+         ORDER BY 1, 2",
     )
     .fetch_all(&app.db)
     .await
     .unwrap();
     let recount: Counts = sqlx::query_as(
-        "SELECT t.assignee_id, a.service_id, count(*),
-                count(*) FILTER (WHERE a.status IN ('running', 'returned')),
-                count(*) FILTER (WHERE t.status = 'pending')
+        "SELECT t.assignee_id, a.service_id,
+                count(*) FILTER (WHERE t.kind = 'approve'),
+                count(*) FILTER (WHERE t.kind = 'approve' AND a.status IN ('running', 'returned')),
+                count(*) FILTER (WHERE t.kind = 'approve' AND t.status = 'pending'),
+                count(*) FILTER (WHERE t.kind = 'cc')
          FROM tasks t JOIN applications a ON a.id = t.application_id
-         WHERE t.kind = 'approve' AND t.status IN ('pending', 'done')
+         WHERE (t.kind = 'approve' AND t.status IN ('pending', 'done'))
+            OR (t.kind = 'cc' AND t.status = 'unread')
          GROUP BY 1, 2 ORDER BY 1, 2",
     )
     .fetch_all(&app.db)
