@@ -146,6 +146,7 @@ pub async fn resolve<'e, E>(
     applicant: UserId,
     service_id: i64,
     form: &Value,
+    only: Option<&std::collections::BTreeSet<String>>,
 ) -> sqlx::Result<(BTreeMap<String, Vec<UserId>>, BTreeMap<String, Vec<UserId>>)>
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
@@ -169,6 +170,9 @@ where
             NodeKind::Cc { approvers, .. } => (approvers, None),
             _ => continue,
         };
+        if only.is_some_and(|o| !o.contains(&n.id)) {
+            continue;
+        }
         approvers.insert(n.id.clone(), Vec::new());
         match rule {
             ApproverRule::Users { accounts } => {
@@ -754,8 +758,15 @@ pub async fn submit(
     }
     let (schema, def) = load_definitions(db, &mut tx, &app).await?;
     let form = Value::Object(data.clone());
-    let (approvers, fallback) =
-        resolve(&mut *tx, &def, app.applicant_id, app.service_id, &form).await?;
+    let (approvers, fallback) = resolve(
+        &mut *tx,
+        &def,
+        app.applicant_id,
+        app.service_id,
+        &form,
+        None,
+    )
+    .await?;
     let ctx = Ctx {
         applicant: app.applicant_id,
         form: &form,
@@ -817,8 +828,10 @@ pub async fn submit(
         c,
     )
     .await?;
-    let app = load_app(&mut tx, app.id).await?.ok_or(StoreError::Stale)?;
     tx.commit().await?;
+    // The caller needs the id and the 流水号; no re-read while the counter row is locked.
+    app.version += 1;
+    app.status = st.status.code().to_owned();
     Ok(app)
 }
 
@@ -840,6 +853,46 @@ fn action_code(a: &Action) -> &'static str {
         Action::Withdraw { .. } => "withdraw",
         Action::Resubmit { .. } => "resubmit",
     }
+}
+
+/// The approval and CC nodes a 通过 may enter, found by a dry run of the engine in which
+/// every approval node is empty (so it is skipped and the run goes on) and every CC node
+/// has a placeholder recipient (so it shows up): a superset of what the real run touches,
+/// because that one stops at the first node with approvers. Often nothing at all — the
+/// last 通过 of a flow, or one of several 会签 — and then nothing is resolved. Other
+/// actions resolve every node (`None`).
+fn reachable(
+    def: &Definition,
+    prev: &State,
+    action: &Action,
+    applicant: UserId,
+    form: &Value,
+) -> Option<std::collections::BTreeSet<String>> {
+    if !matches!(action, Action::Approve { .. }) {
+        return None;
+    }
+    let placeholder: BTreeMap<String, Vec<UserId>> = def
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.kind, NodeKind::Cc { .. }))
+        .map(|n| (n.id.clone(), vec![UserId::MIN]))
+        .collect();
+    let none = BTreeMap::new();
+    let ctx = Ctx {
+        applicant,
+        form,
+        approvers: &placeholder,
+        fallback: &none,
+    };
+    let (_, fx) = engine::apply(def, prev, action, &ctx).ok()?;
+    Some(
+        fx.iter()
+            .filter_map(|f| match f {
+                Effect::Skipped { node } | Effect::Cc { node, .. } => Some(node.clone()),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 /// Applies `act` to `app` as the caller read it (`expected_version` is the version the
@@ -869,7 +922,16 @@ pub async fn act(
             obj.insert(k.clone(), v.clone());
         }
     }
-    let (approvers, fallback) = resolve(db, &def, app.applicant_id, app.service_id, &form).await?;
+    let only = reachable(&def, &prev, &act.action, app.applicant_id, &form);
+    let (approvers, fallback) = resolve(
+        db,
+        &def,
+        app.applicant_id,
+        app.service_id,
+        &form,
+        only.as_ref(),
+    )
+    .await?;
     let ctx = Ctx {
         applicant: app.applicant_id,
         form: &form,
@@ -1123,4 +1185,72 @@ pub async fn rate(
     .await?;
     tx.commit().await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn demo(code: &str) -> Definition {
+        let (_, _, flow, _) = super::super::demo::flows()
+            .into_iter()
+            .find(|f| f.0 == code)
+            .expect("demo flow");
+        serde_json::from_value(flow).expect("definition")
+    }
+
+    /// Started with `first` as the approvers of `node`; the nodes a 通过 there may enter.
+    fn after_first_approval(code: &str, node: &str, form: Value) -> Vec<String> {
+        let def = demo(code);
+        let approvers = BTreeMap::from([(node.to_owned(), vec![10])]);
+        let none = BTreeMap::new();
+        let ctx = Ctx {
+            applicant: 1,
+            form: &form,
+            approvers: &approvers,
+            fallback: &none,
+        };
+        let (st, _) = engine::start(&def, &ctx).expect("start");
+        let approve = Action::Approve {
+            node: node.to_owned(),
+            user: 10,
+        };
+        reachable(&def, &st, &approve, 1, &form)
+            .expect("a 通过 is dry-run")
+            .into_iter()
+            .collect()
+    }
+
+    #[test]
+    fn only_the_nodes_a_pass_may_enter_are_resolved() {
+        // 学生请假: the counselor's 通过 ends a short leave; a long one goes to the deputy.
+        assert!(after_first_approval("XSQJ", "counselor", json!({"days": 1})).is_empty());
+        assert_eq!(
+            after_first_approval("XSQJ", "counselor", json!({"days": 5})),
+            vec!["deputy"]
+        );
+        // 因公出国: past the head come 国际交流处, the CC to 人事处, and 校领导 only for
+        // long or costly trips.
+        assert_eq!(
+            after_first_approval("CGCJ", "head", json!({"days": 5, "cost": 100})),
+            vec!["cc_hr", "intl"]
+        );
+        assert_eq!(
+            after_first_approval("CGCJ", "head", json!({"days": 40, "cost": 100})),
+            vec!["cc_hr", "intl", "leader"]
+        );
+        // Other actions resolve everything.
+        let def = demo("XSQJ");
+        let form = json!({"days": 1});
+        let approvers = BTreeMap::from([("counselor".to_owned(), vec![10])]);
+        let none = BTreeMap::new();
+        let ctx = Ctx {
+            applicant: 1,
+            form: &form,
+            approvers: &approvers,
+            fallback: &none,
+        };
+        let (st, _) = engine::start(&def, &ctx).expect("start");
+        assert!(reachable(&def, &st, &Action::Withdraw { user: 1 }, 1, &form).is_none());
+    }
 }
