@@ -289,11 +289,7 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
         (
             "flat, page 1 (TODO_FLAT_SQL)",
             explain(&pool, TODO_FLAT_SQL, |q| {
-                q.bind(uid)
-                    .bind(now)
-                    .bind(None::<i64>)
-                    .bind(21i64)
-                    .bind(0i64)
+                q.bind(uid).bind(now).bind(21i64).bind(0i64)
             })
             .await?,
         ),
