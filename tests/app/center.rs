@@ -368,3 +368,47 @@ async fn search_by_keyword_and_by_serial() {
     assert_eq!(r.status(), 200);
     assert!(items(&r.text().await.unwrap()).is_empty());
 }
+
+#[tokio::test]
+async fn a_service_group_opens_that_services_open_tasks_only() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    leave(&app, &student, "1").await;
+    leave(&app, &student, "1").await;
+    let grouped = app
+        .get_with(&counselor, "/center/todo")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&grouped);
+    let sel = scraper::Selector::parse(".group-table tbody tr td a").unwrap();
+    let href = doc
+        .select(&sel)
+        .next()
+        .and_then(|a| a.value().attr("href"))
+        .expect("a link per service")
+        .to_owned();
+    assert!(
+        href.contains("view=flat") && href.contains("service="),
+        "{href}"
+    );
+    let list = app.get_with(&counselor, &href).await.text().await.unwrap();
+    assert_eq!(items(&list).len(), 2);
+    // Another service's list is empty for this approver.
+    let other: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'GZSY'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let none = app
+        .get_with(
+            &counselor,
+            &format!("/center/todo?view=flat&service={other}"),
+        )
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(items(&none).is_empty());
+}
