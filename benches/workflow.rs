@@ -81,10 +81,12 @@ async fn run(
     // One student and one counselor per client; student i names counselor i.
     let hash = password::hash_blocking(seed::DEMO_PASSWORD)?;
     sqlx::query(
-        "INSERT INTO users (account, name, user_type, department_id, status, password_hash)
-         SELECT 'BS' || i, '学生' || i, 'student', d.id, 'active', $2 FROM generate_series(1, $1) i, departments d WHERE d.code = 'CS'
+        "INSERT INTO users (account, name, user_type, department_id, status, password_hash, phone)
+         SELECT 'BS' || i, '学生' || i, 'student', d.id, 'active', $2, '167' || lpad(i::text, 8, '0')
+         FROM generate_series(1, $1) i, departments d WHERE d.code = 'CS'
          UNION ALL
-         SELECT 'BC' || i, '辅导员' || i, 'staff', d.id, 'active', $2 FROM generate_series(1, $1) i, departments d WHERE d.code = 'CS'",
+         SELECT 'BC' || i, '辅导员' || i, 'staff', d.id, 'active', $2, '168' || lpad(i::text, 8, '0')
+         FROM generate_series(1, $1) i, departments d WHERE d.code = 'CS'",
     )
     .bind(clients as i32)
     .bind(&hash)

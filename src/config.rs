@@ -46,6 +46,19 @@ pub struct Settings {
     pub notify_timeout: Duration,
     /// Run the notification worker and reminders in this process (tests drive them by hand).
     pub background_jobs: bool,
+    /// One-time codes: lifetime, wrong tries before a code is void, and send limits.
+    pub code_ttl: Duration,
+    pub code_max_attempts: i32,
+    pub code_cooldown: Duration,
+    pub code_per_phone_day: i64,
+    pub code_per_ip_hour: i64,
+    /// 激活账号 / 找回密码 identity checks per ID number and per IP, per hour.
+    pub identity_checks_per_hour: i64,
+    pub identity_checks_per_ip_hour: i64,
+    /// 激活账号 also asks for the activation code issued to the person.
+    pub require_activation_code: bool,
+    /// Minimum zxcvbn score (0–4) of a new password.
+    pub password_min_score: u8,
 }
 
 /// E-mail: `url` as lettre reads it — `smtp://host:25` (plain, e.g. a local relay),
@@ -179,6 +192,51 @@ pub const ENV_VARS: &[EnvVar] = &[
         help: "failed logins from one IP (any account) before HTTP 429",
     },
     EnvVar {
+        name: "HALL_CODE_TTL_MINUTES",
+        default: "5",
+        help: "how long an SMS code stays valid",
+    },
+    EnvVar {
+        name: "HALL_CODE_MAX_ATTEMPTS",
+        default: "5",
+        help: "wrong tries before an SMS code is void",
+    },
+    EnvVar {
+        name: "HALL_CODE_COOLDOWN_SECONDS",
+        default: "60",
+        help: "minimum time between two codes to one phone",
+    },
+    EnvVar {
+        name: "HALL_CODE_PER_PHONE_DAY",
+        default: "10",
+        help: "codes to one phone per day",
+    },
+    EnvVar {
+        name: "HALL_CODE_PER_IP_HOUR",
+        default: "30",
+        help: "codes requested from one IP per hour",
+    },
+    EnvVar {
+        name: "HALL_IDENTITY_CHECKS_PER_HOUR",
+        default: "5",
+        help: "激活账号 / 找回密码 checks per ID number per hour",
+    },
+    EnvVar {
+        name: "HALL_IDENTITY_CHECKS_PER_IP_HOUR",
+        default: "30",
+        help: "激活账号 / 找回密码 checks per IP per hour",
+    },
+    EnvVar {
+        name: "HALL_REQUIRE_ACTIVATION_CODE",
+        default: "false",
+        help: "激活账号 also asks for the activation code issued to the person",
+    },
+    EnvVar {
+        name: "HALL_PASSWORD_MIN_SCORE",
+        default: "3",
+        help: "minimum strength (zxcvbn score 0–4) of a new password",
+    },
+    EnvVar {
         name: "HALL_IP_WINDOW_MINUTES",
         default: "15",
         help: "window for the per-IP count",
@@ -210,7 +268,7 @@ pub const ENV_VARS: &[EnvVar] = &[
     },
     EnvVar {
         name: "HALL_SMS_PROVIDER",
-        default: "none",
+        default: "log on a loopback HALL_BASE_URL, else none",
         help: "SMS channel: none, log (development: to the log) or http (a gateway)",
     },
     EnvVar {
@@ -319,6 +377,15 @@ impl Settings {
             ip_window: Duration::from_secs(15 * 60),
             trust_proxy: false,
             secret_key: None,
+            code_ttl: Duration::from_secs(5 * 60),
+            code_max_attempts: 5,
+            code_cooldown: Duration::from_secs(60),
+            code_per_phone_day: 10,
+            code_per_ip_hour: 30,
+            identity_checks_per_hour: 5,
+            identity_checks_per_ip_hour: 30,
+            require_activation_code: false,
+            password_min_score: 3,
             db_max_connections: 20,
             upload_max_file: 20 * 1024 * 1024,
             upload_max_total: 50 * 1024 * 1024,
@@ -366,6 +433,16 @@ impl Settings {
         s.lockout_window = mins(parse_num("HALL_LOCKOUT_WINDOW_MINUTES", 15)?);
         s.lockout_duration = mins(parse_num("HALL_LOCKOUT_MINUTES", 15)?);
         s.ip_max_failures = parse_num("HALL_IP_MAX_FAILURES", 30)?;
+        s.code_ttl = mins(parse_num("HALL_CODE_TTL_MINUTES", 5)?);
+        s.code_max_attempts = parse_num("HALL_CODE_MAX_ATTEMPTS", 5)?;
+        s.code_cooldown = Duration::from_secs(parse_num("HALL_CODE_COOLDOWN_SECONDS", 60)?);
+        s.code_per_phone_day = parse_num("HALL_CODE_PER_PHONE_DAY", 10)?;
+        s.code_per_ip_hour = parse_num("HALL_CODE_PER_IP_HOUR", 30)?;
+        s.identity_checks_per_hour = parse_num("HALL_IDENTITY_CHECKS_PER_HOUR", 5)?;
+        s.identity_checks_per_ip_hour = parse_num("HALL_IDENTITY_CHECKS_PER_IP_HOUR", 30)?;
+        s.require_activation_code =
+            var("HALL_REQUIRE_ACTIVATION_CODE").is_some_and(|v| v == "true" || v == "1");
+        s.password_min_score = parse_num("HALL_PASSWORD_MIN_SCORE", 3)?;
         s.ip_window = mins(parse_num("HALL_IP_WINDOW_MINUTES", 15)?);
         s.trust_proxy = matches!(
             var("HALL_TRUST_PROXY").as_deref(),
@@ -378,6 +455,15 @@ impl Settings {
         s.notify_max_attempts = parse_num("HALL_NOTIFY_MAX_ATTEMPTS", 6)?;
         s.notify_timeout = Duration::from_secs(parse_num("HALL_NOTIFY_TIMEOUT_SECONDS", 10)?);
         s.sms = match var("HALL_SMS_PROVIDER").as_deref() {
+            // On a developer's machine (a loopback base URL) codes go to the log, so 激活账号
+            // and 找回密码 can be tried; anywhere else SMS is off until configured.
+            None if s
+                .base_url
+                .host_str()
+                .is_some_and(|h| h == "127.0.0.1" || h == "localhost") =>
+            {
+                Some(SmsConfig::Log)
+            }
             None | Some("none") => None,
             Some("log") => Some(SmsConfig::Log),
             Some("http") => {

@@ -85,13 +85,15 @@ pub async fn generate(db: &PgPool, sizes: Sizes, seed: f64) -> anyhow::Result<Re
     // One in five is a teacher or member of staff (the approvers), the rest students.
     sqlx::query(
         "INSERT INTO users (account, name, user_type, department_id, gender, status, password_hash,
-                            password_changed_at, created_at, updated_at)
+                            password_changed_at, created_at, updated_at, activated_at, phone)
          SELECT $1 || lpad(i::text, 6, '0'),
                 (ARRAY['王','李','张','刘','陈','杨','黄','赵','吴','周','徐','孙','马','朱','胡','郭','何','高','林','罗'])[1 + i % 20]
                 || (ARRAY['伟','芳','娜','敏','静','丽','强','磊','军','洋','勇','艳','杰','娟','涛','明','超','秀英','华','鹏','玲','桂英','丹','萍','鑫','宇','浩','凯','婷','雪'])[1 + (i / 20) % 30],
                 CASE WHEN i % 5 = 0 THEN (CASE WHEN i % 3 = 0 THEN 'staff' ELSE 'teacher' END) ELSE 'student' END,
                 (SELECT array_agg(id ORDER BY id) FROM departments)[1 + i % (SELECT count(*) FROM departments)::int],
-                CASE WHEN i % 2 = 0 THEN '男' ELSE '女' END, 'active', $2, now(), now(), now()
+                CASE WHEN i % 2 = 0 THEN '男' ELSE '女' END, 'active', $2, now(), now(), now(), now(),
+                -- 安全手机 in a block no demo account uses.
+                '166' || lpad(i::text, 8, '0')
          FROM generate_series(1, $3::int8) i",
     )
     .bind(ACCOUNT_PREFIX)

@@ -53,6 +53,8 @@ pub struct DemoUser {
     pub id_card: Option<&'static str>,
     /// `false`: imported without a password (initial password = last six of the ID card).
     pub has_password: bool,
+    /// `false`: never activated (a new student or teacher): no password, must 激活账号.
+    pub active: bool,
     pub roles: &'static [(&'static str, Option<&'static str>)],
 }
 
@@ -68,6 +70,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("admin@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("system_admin", None)],
     },
     DemoUser {
@@ -81,6 +84,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("wangjh@demo.edu.cn"),
         id_card: Some("370102199003071238"),
         has_password: true,
+        active: true,
         roles: &[("dept_head", Some("CS"))],
     },
     DemoUser {
@@ -94,6 +98,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("lixm@demo.edu.cn"),
         id_card: Some("44030619980512341X"),
         has_password: true,
+        active: true,
         roles: &[],
     },
     DemoUser {
@@ -107,6 +112,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("zhangsan@stu.demo.edu.cn"),
         id_card: Some("110108200609012342"),
         has_password: true,
+        active: true,
         roles: &[],
     },
     DemoUser {
@@ -120,6 +126,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("chenjing@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("counselor", Some("CS"))],
     },
     DemoUser {
@@ -133,6 +140,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("zhouming@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("deputy_secretary", Some("CS"))],
     },
     DemoUser {
@@ -146,6 +154,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("wugq@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("intl_officer", None)],
     },
     DemoUser {
@@ -159,6 +168,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("zhengjg@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("school_leader", None)],
     },
     DemoUser {
@@ -172,6 +182,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("sunli@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("hr_officer", None)],
     },
     DemoUser {
@@ -185,6 +196,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("qianyin@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("seal_keeper", None)],
     },
     DemoUser {
@@ -198,6 +210,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("fengmin@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("seal_keeper", None)],
     },
     DemoUser {
@@ -211,6 +224,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("zhaozy@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("org_officer", None)],
     },
     DemoUser {
@@ -224,6 +238,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("hexy@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("finance_officer", None)],
     },
     DemoUser {
@@ -237,6 +252,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("xuwen@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("union_officer", None)],
     },
     DemoUser {
@@ -250,6 +266,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("mawd@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("security_officer", None)],
     },
     DemoUser {
@@ -263,6 +280,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("linhua@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("medical_officer", None)],
     },
     DemoUser {
@@ -276,6 +294,7 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: Some("guotao@demo.edu.cn"),
         id_card: None,
         has_password: true,
+        active: true,
         roles: &[("nic_officer", None)],
     },
     DemoUser {
@@ -289,6 +308,21 @@ pub const DEMO_USERS: &[DemoUser] = &[
         email: None,
         id_card: Some("620102198503151004"),
         has_password: false,
+        active: true,
+        roles: &[],
+    },
+    DemoUser {
+        account: "S2025001",
+        name: "李四",
+        user_type: "student",
+        dept: "CS",
+        gender: "男",
+        title: None,
+        phone: None,
+        email: None,
+        id_card: Some("110108200703150514"),
+        has_password: false,
+        active: false,
         roles: &[],
     },
 ];
@@ -335,10 +369,13 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
         } else {
             idcard::initial_password(u.id_card.expect("imported accounts have an ID card"))
         };
+        // Outer None: exists already; inner None: no password (not activated).
         hashes.push(if exists {
             None
+        } else if !u.active {
+            Some(None)
         } else {
-            Some(password::hash(pw).await?)
+            Some(Some(password::hash(pw).await?))
         });
     }
 
@@ -369,8 +406,12 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
         let dept = dept_id(&mut tx, u.dept).await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO users (account, name, user_type, department_id, gender, title, phone, email,
-                                id_card_hash, id_card_masked, status, password_hash, must_change_password)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'active', $11, $12)
+                                id_card_hash, id_card_masked, status, password_hash, must_change_password,
+                                activated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
+                     CASE WHEN $11::text IS NULL THEN 'inactive' ELSE 'active' END, $11,
+                     $12 AND $11::text IS NOT NULL,
+                     CASE WHEN $11::text IS NULL THEN NULL ELSE now() END)
              ON CONFLICT (account) DO NOTHING RETURNING id",
         )
         .bind(u.account)
@@ -383,7 +424,7 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
         .bind(u.email)
         .bind(u.id_card.map(|c| key.hash(c)))
         .bind(u.id_card.map(idcard::mask))
-        .bind(hash)
+        .bind(&hash)
         .bind(!u.has_password)
         .fetch_optional(&mut *tx)
         .await?;

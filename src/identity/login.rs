@@ -20,8 +20,8 @@ use crate::{
     identity::{
         idcard, password,
         session::{
-            AUTH_AT, CSRF, ClientIp, CurrentUser, EPOCH, MaybeUser, SEEN_AT, UID, safe_next,
-            user_agent,
+            AUTH_AT, CSRF, ClientIp, CurrentUser, DEVICE, EPOCH, MaybeUser, SEEN_AT, UID,
+            safe_next, user_agent,
         },
     },
     state::AppState,
@@ -327,18 +327,60 @@ pub async fn login(
     .await?;
     tx.commit().await?;
 
-    // A fresh session id and CSRF token at sign-in: nothing from before survives.
-    session.cycle_id().await?;
-    session.insert(UID, user.id).await?;
-    session.insert(AUTH_AT, now.timestamp()).await?;
-    session.insert(SEEN_AT, now.timestamp()).await?;
-    session.insert(EPOCH, user.auth_epoch).await?;
-    session.insert(CSRF, new_token()).await?;
+    start_session(
+        &state,
+        &session,
+        user.id,
+        user.auth_epoch,
+        ip,
+        &ua,
+        "password",
+    )
+    .await?;
     if user.must_change_password {
         flash(&flashes, "info", "首次登录请先修改初始密码。");
         return Ok(Redirect::to("/password/change").into_response());
     }
     Ok(Redirect::to(&next).into_response())
+}
+
+/// Signs `user` in on this session: a fresh session id and CSRF token (nothing from before
+/// survives), and a `sign_ins` row for 安全中心, tagged with a random device mark that the
+/// session keeps.
+pub async fn start_session(
+    state: &AppState,
+    session: &Session,
+    user: i64,
+    auth_epoch: i32,
+    ip: Option<std::net::IpAddr>,
+    ua: &str,
+    method: &str,
+) -> AppResult<()> {
+    let now = state.now();
+    let device = new_token();
+    sqlx::query(
+        "INSERT INTO sign_ins (user_id, at, ip, user_agent, method, auth_epoch, device)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(user)
+    .bind(now)
+    .bind(ip.map(IpNetwork::from))
+    .bind(ua)
+    .bind(method)
+    .bind(auth_epoch)
+    .bind(&device)
+    .execute(&state.db)
+    .await?;
+    session.cycle_id().await?;
+    // Whatever a half-finished 激活 / 找回密码 left in the session goes too.
+    session.clear().await;
+    session.insert(UID, user).await?;
+    session.insert(AUTH_AT, now.timestamp()).await?;
+    session.insert(SEEN_AT, now.timestamp()).await?;
+    session.insert(EPOCH, auth_epoch).await?;
+    session.insert(CSRF, new_token()).await?;
+    session.insert(DEVICE, device).await?;
+    Ok(())
 }
 
 pub async fn logout(
@@ -363,6 +405,13 @@ pub async fn logout(
             },
         )
         .await?;
+    }
+    if let Some(device) = session.get::<String>(DEVICE).await? {
+        sqlx::query("UPDATE sign_ins SET ended_at = $2 WHERE device = $1 AND ended_at IS NULL")
+            .bind(device)
+            .bind(state.now())
+            .execute(&state.db)
+            .await?;
     }
     // Deletes the session row: the old cookie is worthless from now on.
     session.flush().await?;
@@ -432,7 +481,12 @@ pub async fn change_password(
     if form.new_password.is_empty() {
         errors.new.push("请输入新密码");
     } else {
-        errors.new = password::policy_violations(&form.new_password, &user.account);
+        errors.new = password::check_new(
+            &form.new_password,
+            &user.account,
+            &user.name,
+            state.settings.password_min_score,
+        );
         if errors.new.is_empty() && form.new_password == form.current {
             errors.new.push("新密码不能与当前密码相同");
         }

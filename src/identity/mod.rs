@@ -1,8 +1,11 @@
 //! Accounts and signing in: login with lockout and throttling, logout, password change.
 
+pub mod codes;
+pub mod flows;
 pub mod idcard;
 pub mod login;
 pub mod password;
+pub mod security;
 pub mod session;
 
 use axum::{Router, routing::get};
@@ -11,6 +14,8 @@ use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .merge(flows::routes())
+        .merge(security::routes())
         .route("/login", get(login::login_page).post(login::login))
         .route("/logout", axum::routing::post(login::logout))
         .route(

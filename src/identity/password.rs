@@ -98,6 +98,53 @@ fn variants(p: &str) -> Vec<String> {
 pub const MIN_LEN: usize = 8;
 pub const MAX_LEN: usize = 64;
 
+/// The name in pinyin without tones or spaces (张三 → zhangsan), and the given name alone
+/// when it is long enough to be a meaningful part of a password.
+pub fn name_pinyin(name: &str) -> Vec<String> {
+    use pinyin::ToPinyin;
+    let syllables: Vec<String> = name
+        .chars()
+        .filter_map(|c| c.to_pinyin().map(|p| p.plain().to_owned()))
+        .collect();
+    let mut out = Vec::new();
+    let full = syllables.concat();
+    if full.len() >= 4 {
+        out.push(full);
+    }
+    if syllables.len() > 2 {
+        let given = syllables[1..].concat();
+        if given.len() >= 4 {
+            out.push(given);
+        }
+    }
+    out
+}
+
+/// Strength 0–4 (zxcvbn), with the person's account and name as known words.
+pub fn strength(password: &str, account: &str, name: &str) -> u8 {
+    if password.is_empty() {
+        return 0;
+    }
+    let pinyin = name_pinyin(name);
+    let mut inputs: Vec<&str> = vec![account, name];
+    inputs.extend(pinyin.iter().map(String::as_str));
+    zxcvbn::zxcvbn(password, &inputs).score().into()
+}
+
+/// Problems with a new password for the person (`account`, `name`), in the words shown next
+/// to the field; empty = accepted. `min_score` is the least zxcvbn strength.
+pub fn check_new(password: &str, account: &str, name: &str, min_score: u8) -> Vec<&'static str> {
+    let mut v = policy_violations(password, account);
+    let lower = password.to_lowercase();
+    if name_pinyin(name).iter().any(|p| lower.contains(p.as_str())) {
+        v.push("密码不能包含姓名拼音");
+    }
+    if v.is_empty() && strength(password, account, name) < min_score {
+        v.push("密码强度不足，请加长或混合使用不易猜到的字符");
+    }
+    v
+}
+
 /// Problems with a new password, in the words shown next to the field; empty = accepted.
 pub fn policy_violations(password: &str, account: &str) -> Vec<&'static str> {
     let mut v = Vec::new();
@@ -151,6 +198,24 @@ mod tests {
             vec!["该密码过于常见，容易被猜中，请换一个"]
         );
         assert!(!policy_violations(&"Aa1#".repeat(17), "x").is_empty());
+    }
+
+    #[test]
+    fn name_pinyin_and_strength() {
+        assert_eq!(name_pinyin("张三"), vec!["zhangsan"]);
+        assert_eq!(name_pinyin("欧阳娜娜"), vec!["ouyangnana", "yangnana"]);
+        assert_eq!(
+            check_new("Zhangsan#2026", "S2024001", "张三", 3),
+            vec!["密码不能包含姓名拼音"]
+        );
+        // Meets the character rules but is a keyboard walk: too weak.
+        assert_eq!(
+            check_new("Aaaaaaaa1!", "S2024001", "张三", 3),
+            vec!["密码强度不足，请加长或混合使用不易猜到的字符"]
+        );
+        assert!(check_new("Xk9#mQ2vLp!r", "S2024001", "张三", 3).is_empty());
+        assert!(strength("Xk9#mQ2vLp!r", "S2024001", "张三") >= 3);
+        assert!(strength("abc", "S2024001", "张三") <= 1);
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub const AUTH_AT: &str = "auth_at";
 pub const SEEN_AT: &str = "seen_at";
 pub const EPOCH: &str = "auth_epoch";
 pub const CSRF: &str = "csrf";
+/// The random mark of this sign-in in `sign_ins` ("this device" in 安全中心).
+pub const DEVICE: &str = "device";
 
 #[derive(Clone, Debug)]
 pub struct CurrentUser {
@@ -35,6 +37,8 @@ pub struct CurrentUser {
     /// 抄送给我 not yet read, and drafts: the 个人中心 tab counts.
     pub cc_unread: i64,
     pub drafts: i64,
+    /// Has a 安全手机 (without one, 信息完善 comes first).
+    pub has_phone: bool,
 }
 
 impl CurrentUser {
@@ -66,11 +70,12 @@ struct UserRow {
     unread_messages: i64,
     cc_unread: i64,
     drafts: i64,
+    has_phone: bool,
 }
 
 /// The signed-in person of every request, with the header's badge counts. $1 = user id.
 pub const USER_SQL: &str = "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
-        u.must_change_password, u.auth_epoch,
+        u.must_change_password, u.auth_epoch, u.phone IS NOT NULL AS has_phone,
         COALESCE(tc.pending, 0) AS pending, COALESCE(tc.cc_unread, 0) AS cc_unread,
         (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
         (SELECT count(*) FROM applications a WHERE a.applicant_id = u.id AND a.status = 'draft') AS drafts,
@@ -133,9 +138,20 @@ pub async fn load_user(
                     unread_messages: u.unread_messages,
                     cc_unread: u.cc_unread,
                     drafts: u.drafts,
+                    has_phone: u.has_phone,
                 };
                 if user.must_change_password && !allowed_before_password_change(req.uri().path()) {
                     return Ok(Redirect::to("/password/change").into_response());
+                }
+                // 信息完善: a 安全手机 before anything else (after the initial password).
+                // Only where codes can be sent: otherwise nobody could get past it.
+                if !user.must_change_password
+                    && !user.has_phone
+                    && state.settings.sms.is_some()
+                    && !allowed_before_password_change(req.uri().path())
+                    && !req.uri().path().starts_with("/security/phone")
+                {
+                    return Ok(Redirect::to("/security/phone").into_response());
                 }
                 req.extensions_mut().insert(user);
             }

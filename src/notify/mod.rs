@@ -527,11 +527,16 @@ pub async fn deliver_external(
         let text = c.payload.get("text").and_then(|v| v.as_str()).unwrap_or("");
         let result = match c.channel.as_str() {
             "sms" => {
-                let phone: Option<String> =
-                    sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
-                        .bind(c.recipient_id)
-                        .fetch_one(db)
-                        .await?;
+                // One-time codes name their phone (it may be a number being bound).
+                let phone: Option<String> = match c.payload.get("phone").and_then(|v| v.as_str()) {
+                    Some(p) => Some(p.to_owned()),
+                    None => {
+                        sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
+                            .bind(c.recipient_id)
+                            .fetch_one(db)
+                            .await?
+                    }
+                };
                 match phone {
                     Some(p) => send_sms(gw, &p, text, &c.idempotency_key).await,
                     None => Err(SendError::Permanent(

@@ -69,3 +69,34 @@
     });
   });
 })();
+// Password strength, live: a rough estimate in the spirit of zxcvbn (length, variety,
+// repeats, sequences, the account inside). Advice only: the server's zxcvbn score decides.
+(function () {
+  "use strict";
+  var input = document.querySelector("input[data-strength-account]");
+  var meter = document.getElementById("pw-meter");
+  if (!input || !meter) return;
+  var bar = meter.querySelector(".pw-bar span");
+  var label = meter.querySelector(".pw-label");
+  var names = ["很弱", "弱", "一般", "强", "很强"];
+  var common = /^(password|passw0rd|p@ssw0rd|qwerty|admin|abc123|iloveyou|woaini|123456|12345678|a123456)/i;
+  function score(pw, account) {
+    if (!pw) return -1;
+    var classes = [/[a-z]/, /[A-Z]/, /[0-9]/, /[^A-Za-z0-9]/].filter(function (r) { return r.test(pw); }).length;
+    var bits = pw.length * Math.log(Math.max(10, [0, 26, 52, 62, 94][classes])) / Math.LN2;
+    if (/(.)\1{2,}/.test(pw)) bits -= 12;
+    if (/(0123|1234|2345|3456|4567|5678|6789|abcd|bcde|qwer|asdf|zxcv)/i.test(pw)) bits -= 14;
+    if (common.test(pw)) bits -= 30;
+    if (account && account.length >= 3 && pw.toLowerCase().indexOf(account.toLowerCase()) >= 0) bits -= 30;
+    if (pw.length < 8 || classes < 3) bits = Math.min(bits, 27);
+    return bits < 28 ? 0 : bits < 36 ? 1 : bits < 50 ? 2 : bits < 64 ? 3 : 4;
+  }
+  input.addEventListener("input", function () {
+    var s = score(input.value, input.getAttribute("data-strength-account"));
+    meter.hidden = s < 0;
+    if (s < 0) return;
+    meter.setAttribute("data-score", String(s));
+    bar.style.width = ((s + 1) * 20) + "%";
+    label.textContent = "强度：" + names[s];
+  });
+})();

@@ -21,7 +21,7 @@ async fn migrations_are_idempotent() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(users, 18, "nothing lost");
+    assert_eq!(users, 19, "nothing lost");
 }
 
 #[tokio::test]
@@ -54,7 +54,7 @@ async fn seeding_twice_changes_nothing() {
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!((users, depts, roles), (18, 26, 15));
+    assert_eq!((users, depts, roles), (19, 26, 15));
     assert!(depts >= 8);
 }
 

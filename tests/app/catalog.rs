@@ -245,8 +245,9 @@ async fn login_new(app: &TestApp, account: &str) -> reqwest::Client {
 async fn add_student(app: &TestApp, account: &str, dept: &str) {
     let hash = service_hall::identity::password::hash_blocking(DEMO_PASSWORD).unwrap();
     sqlx::query(
-        "INSERT INTO users (account, name, user_type, department_id, status, password_hash)
-         VALUES ($1, '钱七', 'student', (SELECT id FROM departments WHERE code = $2), 'active', $3)",
+        "INSERT INTO users (account, name, user_type, department_id, status, password_hash, phone)
+         VALUES ($1, '钱七', 'student', (SELECT id FROM departments WHERE code = $2), 'active', $3,
+                 '169' || lpad((abs(hashtext($1)) % 100000000)::text, 8, '0'))",
     )
     .bind(account)
     .bind(dept)

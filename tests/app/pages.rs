@@ -35,8 +35,11 @@ async fn login_page_lists_demo_accounts_only_while_demo_data_is_present() {
         .unwrap();
     let html = app.get("/login").await.text().await.unwrap();
     assert!(!html.contains("演示账号"));
-    // No links to pages that do not exist yet.
-    assert!(!html.contains("忘记密码") && !html.contains("激活账号"));
+    // The other ways in, each to a page that exists.
+    for href in ["/login/sms", "/recover", "/activate"] {
+        assert!(html.contains(&format!("href=\"{href}\"")), "{href}");
+        assert_eq!(app.get(href).await.status(), 200, "{href}");
+    }
 }
 
 #[tokio::test]
