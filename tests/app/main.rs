@@ -9,6 +9,7 @@ mod center;
 mod gateways;
 mod generate;
 mod helpers;
+mod identity;
 mod login;
 mod notify;
 mod pages;

@@ -1,0 +1,716 @@
+//! 统一身份认证 over HTTP: activation, recovery, SMS-code login, 信息完善, 安全中心, and the
+//! abuse limits of one-time codes. Codes reach a real local SMS gateway the test starts.
+
+use std::{
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use axum::{Router, extract::State, http::StatusCode, routing};
+use reqwest::Client;
+use service_hall::{
+    clock::Clock,
+    config::SmsConfig,
+    identity::flows::IDENTITY_FAILED,
+    notify::{Gateways, deliver_external},
+};
+
+use crate::helpers::*;
+
+/// A local SMS gateway that keeps every (phone, text) it receives.
+#[derive(Clone, Default)]
+struct Sms {
+    url: String,
+    seen: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+async fn sms_gateway() -> Sms {
+    async fn receive(State(s): State<Sms>, body: String) -> StatusCode {
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        s.seen.lock().unwrap().push((
+            v["mobile"].as_str().unwrap_or("").to_owned(),
+            v["content"].as_str().unwrap_or("").to_owned(),
+        ));
+        StatusCode::OK
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let s = Sms {
+        url: format!("http://{}/send", listener.local_addr().unwrap()),
+        ..Sms::default()
+    };
+    let app = Router::new()
+        .route("/send", routing::post(receive))
+        .with_state(s.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    s
+}
+
+fn sms_config(s: &Sms) -> SmsConfig {
+    SmsConfig::Http {
+        url: s.url.clone(),
+        body: r#"{"mobile":"{phone}","content":"{text}"}"#.into(),
+        header: None,
+    }
+}
+
+async fn spawn_with_sms() -> (TestApp, Sms) {
+    let sms = sms_gateway().await;
+    let cfg = sms_config(&sms);
+    let app = spawn_app_with(move |s| s.sms = Some(cfg)).await;
+    (app, sms)
+}
+
+/// Runs the outbox's outside delivery once, then returns the last code sent to `phone`.
+async fn last_code(app: &TestApp, sms: &Sms, phone: &str) -> Option<String> {
+    let mut settings = test_settings();
+    settings.sms = Some(sms_config(sms));
+    deliver_external(
+        &app.db,
+        &Gateways::from_settings(&settings),
+        app.clock.now(),
+        100,
+    )
+    .await
+    .unwrap();
+    let seen = sms.seen.lock().unwrap();
+    seen.iter()
+        .rev()
+        .find(|(p, _)| p == phone)
+        .map(|(_, text)| {
+            let i = text.find("验证码 ").expect("a code in the text") + "验证码 ".len();
+            text[i..i + 6].to_owned()
+        })
+}
+
+fn alert(html: &str) -> Option<String> {
+    text_of_class(html, "alert-error")
+}
+
+async fn post(
+    app: &TestApp,
+    c: &Client,
+    page: &str,
+    action: &str,
+    f: &[(&str, &str)],
+) -> (u16, String, String) {
+    let r = app.submit(c, page, action, f).await;
+    let status = r.status().as_u16();
+    let loc = r
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    (status, loc, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn activation_in_three_steps_then_signed_in() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = new_client();
+    // Identity check: wrong name, unknown account, and an already active account all read
+    // the same; a bad check digit is caught next to the field.
+    let tries = [
+        ("S2025001", "王五", "110108200703150514"),
+        ("S2099999", "李四", "110108200703150514"),
+        ("S2024001", "张三", "110108200609012342"),
+    ];
+    for (account, name, id) in tries {
+        let (status, _, html) = post(
+            &app,
+            &c,
+            "/activate",
+            "/activate",
+            &[("account", account), ("name", name), ("id_card", id)],
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(alert(&html).as_deref(), Some(IDENTITY_FAILED), "{account}");
+        assert!(
+            html.contains(&format!("value=\"{account}\"")),
+            "typed input kept"
+        );
+    }
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "李四"),
+            ("id_card", "110108200703150513"),
+        ],
+    )
+    .await;
+    assert!(html.contains("证件号格式不正确"), "check digit");
+    // Later steps cannot be reached first.
+    let r = app.get_with(&c, "/activate/password").await;
+    assert_eq!(location(&r), "/activate");
+    let (status, loc, _) = post(
+        &app,
+        &c,
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "李四"),
+            ("id_card", "110108200703150514"),
+        ],
+    )
+    .await;
+    assert_eq!((status, loc.as_str()), (303, "/activate/phone"));
+    let page = app
+        .get_with(&c, "/activate/phone")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("信息完善") && page.contains("aria-current=\"step\""));
+    // A phone bound to someone else is refused; a free one gets a code.
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone/send",
+        &[("phone", "13800138000")],
+    )
+    .await;
+    assert!(html.contains("该手机号已被其他账号绑定"));
+    let (status, _, _) = post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone/send",
+        &[("phone", "13912345678")],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let code = last_code(&app, &sms, "13912345678")
+        .await
+        .expect("code sent");
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone",
+        &[("phone", "13912345678"), ("code", "000000")],
+    )
+    .await;
+    assert!(html.contains("验证码不正确") || code == "000000");
+    let (status, loc, _) = post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone",
+        &[("phone", "13912345678"), ("code", &code)],
+    )
+    .await;
+    assert_eq!((status, loc.as_str()), (303, "/activate/password"));
+    // Step 3: the policy, then done and signed in.
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/activate/password",
+        "/activate/password",
+        &[
+            ("new_password", "Lisi#2026abc"),
+            ("confirm", "Lisi#2026abc"),
+        ],
+    )
+    .await;
+    assert!(html.contains("密码不能包含姓名拼音"), "{html}");
+    let (status, loc, _) = post(
+        &app,
+        &c,
+        "/activate/password",
+        "/activate/password",
+        &[
+            ("new_password", "Vq8#tLm2!pRz"),
+            ("confirm", "Vq8#tLm2!pRz"),
+        ],
+    )
+    .await;
+    assert_eq!((status, loc.as_str()), (303, "/"));
+    assert_eq!(app.signed_in_as(&c).await.as_deref(), Some("李四"));
+    let (status, phone): (String, Option<String>) =
+        sqlx::query_as("SELECT status, phone FROM users WHERE account = 'S2025001'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        (status.as_str(), phone.as_deref()),
+        ("active", Some("13912345678"))
+    );
+    assert_eq!(app.audit_count("account.activate", "success").await, 1);
+    // The password works from now on; activating again reads like any failure.
+    assert_eq!(
+        signed_in_status(&app, "S2025001", "Vq8#tLm2!pRz").await,
+        303
+    );
+    let (_, _, html) = post(
+        &app,
+        &new_client(),
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "李四"),
+            ("id_card", "110108200703150514"),
+        ],
+    )
+    .await;
+    assert_eq!(alert(&html).as_deref(), Some(IDENTITY_FAILED));
+}
+
+async fn signed_in_status(app: &TestApp, account: &str, password: &str) -> u16 {
+    app.login_with(&new_client(), account, password)
+        .await
+        .status()
+        .as_u16()
+}
+
+#[tokio::test]
+async fn recovery_resets_the_password_and_ends_every_session() {
+    let (app, sms) = spawn_with_sms().await;
+    let elsewhere = signed_in(&app, "S2024001").await;
+    let c = new_client();
+    let (status, loc, _) = post(
+        &app,
+        &c,
+        "/recover",
+        "/recover",
+        &[
+            ("account", "S2024001"),
+            ("name", "张三"),
+            ("id_card", "110108200609012342"),
+        ],
+    )
+    .await;
+    assert_eq!((status, loc.as_str()), (303, "/recover/verify"));
+    let page = app
+        .get_with(&c, "/recover/verify")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("138****8000"), "the phone on file, masked");
+    // Someone unknown goes through the same door, to a look-alike number.
+    let other = new_client();
+    let (status2, loc2, _) = post(
+        &app,
+        &other,
+        "/recover",
+        "/recover",
+        &[
+            ("account", "S2099999"),
+            ("name", "张三"),
+            ("id_card", "110108200609012342"),
+        ],
+    )
+    .await;
+    assert_eq!((status2, loc2.as_str()), (303, "/recover/verify"));
+    let fake = app
+        .get_with(&other, "/recover/verify")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(fake.contains("****") && !fake.contains("138****8000"));
+    let r = app
+        .submit(&other, "/recover/verify", "/recover/verify/send", &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    // The real one.
+    let r = app
+        .submit(&c, "/recover/verify", "/recover/verify/send", &[])
+        .await;
+    assert_eq!(
+        (r.status().as_u16(), location(&r).as_str()),
+        (303, "/recover/verify")
+    );
+    let code = last_code(&app, &sms, "13800138000").await.expect("code");
+    assert_eq!(
+        sms.seen.lock().unwrap().len(),
+        1,
+        "nothing went to the look-alike number"
+    );
+    let (status, loc, _) = post(
+        &app,
+        &c,
+        "/recover/verify",
+        "/recover/verify",
+        &[("code", &code)],
+    )
+    .await;
+    assert_eq!((status, loc.as_str()), (303, "/recover/password"));
+    let (status, _, html) = post(
+        &app,
+        &c,
+        "/recover/password",
+        "/recover/password",
+        &[
+            ("new_password", "Nw7$kQ2#vXp9"),
+            ("confirm", "Nw7$kQ2#vXp9"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(html.contains("密码已重置"));
+    assert_eq!(
+        signed_in_status(&app, "S2024001", DEMO_PASSWORD).await,
+        200,
+        "old password refused"
+    );
+    assert_eq!(
+        signed_in_status(&app, "S2024001", "Nw7$kQ2#vXp9").await,
+        303
+    );
+    // The session signed in before the reset is over.
+    assert_eq!(app.signed_in_as(&elsewhere).await, None);
+    assert_eq!(app.audit_count("password.recover", "success").await, 2);
+}
+
+#[tokio::test]
+async fn sms_code_login_and_identical_answers_for_unknown_numbers() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = new_client();
+    let r = app
+        .submit(
+            &c,
+            "/login/sms",
+            "/login/sms/send",
+            &[("phone", "13800138000")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let known = app.get_with(&c, "/login/sms").await.text().await.unwrap();
+    let u = new_client();
+    let r = app
+        .submit(
+            &u,
+            "/login/sms",
+            "/login/sms/send",
+            &[("phone", "13700000009")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let unknown = app.get_with(&u, "/login/sms").await.text().await.unwrap();
+    assert_eq!(
+        text_of_class(&known, "alert-success").map(|t| t.replace("138****8000", "X")),
+        text_of_class(&unknown, "alert-success").map(|t| t.replace("137****0009", "X")),
+    );
+    let code = last_code(&app, &sms, "13800138000").await.expect("code");
+    assert!(last_code(&app, &sms, "13700000009").await.is_none());
+    let r = app
+        .submit(
+            &c,
+            "/login/sms",
+            "/login/sms",
+            &[("phone", "13800138000"), ("code", &code)],
+        )
+        .await;
+    assert_eq!((r.status().as_u16(), location(&r).as_str()), (303, "/"));
+    assert_eq!(app.signed_in_as(&c).await.as_deref(), Some("张三"));
+    // Used once: the same code again is refused.
+    let d = new_client();
+    let (_, _, html) = post(
+        &app,
+        &d,
+        "/login/sms",
+        "/login/sms",
+        &[("phone", "13800138000"), ("code", &code)],
+    )
+    .await;
+    assert!(html.contains("验证码已失效"));
+    let method: String = sqlx::query_scalar("SELECT method FROM sign_ins ORDER BY id DESC LIMIT 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(method, "sms");
+}
+
+#[tokio::test]
+async fn codes_void_after_five_wrong_tries_expire_and_obey_send_limits() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = new_client();
+    app.submit(
+        &c,
+        "/login/sms",
+        "/login/sms/send",
+        &[("phone", "13800138000")],
+    )
+    .await;
+    let code = last_code(&app, &sms, "13800138000").await.unwrap();
+    let wrong = if code == "999999" { "999998" } else { "999999" };
+    for i in 1..=5 {
+        let (_, _, html) = post(
+            &app,
+            &c,
+            "/login/sms",
+            "/login/sms",
+            &[("phone", "13800138000"), ("code", wrong)],
+        )
+        .await;
+        let expected = if i < 5 {
+            "验证码不正确"
+        } else {
+            "验证码已失效"
+        };
+        assert!(html.contains(expected), "try {i}");
+    }
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/login/sms",
+        "/login/sms",
+        &[("phone", "13800138000"), ("code", &code)],
+    )
+    .await;
+    assert!(html.contains("验证码已失效"), "void after five wrong tries");
+    assert_eq!(app.audit_count("code.failed", "failure").await, 5);
+    // Cooldown: a second code within 60 s is refused, after it allowed.
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/login/sms",
+        "/login/sms/send",
+        &[("phone", "13800138000")],
+    )
+    .await;
+    assert!(html.contains("秒后再试"), "{html}");
+    app.clock.advance(Duration::from_secs(61));
+    app.submit(
+        &c,
+        "/login/sms",
+        "/login/sms/send",
+        &[("phone", "13800138000")],
+    )
+    .await;
+    let code = last_code(&app, &sms, "13800138000").await.unwrap();
+    // Expired after 5 minutes.
+    app.clock.advance(Duration::from_secs(5 * 60 + 1));
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/login/sms",
+        "/login/sms",
+        &[("phone", "13800138000"), ("code", &code)],
+    )
+    .await;
+    assert!(html.contains("验证码已失效"), "expired");
+    // Ten a day per phone.
+    for _ in 0..8 {
+        app.clock.advance(Duration::from_secs(61));
+        let r = app
+            .submit(
+                &c,
+                "/login/sms",
+                "/login/sms/send",
+                &[("phone", "13800138000")],
+            )
+            .await;
+        assert_eq!(r.status(), 303);
+    }
+    app.clock.advance(Duration::from_secs(61));
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/login/sms",
+        "/login/sms/send",
+        &[("phone", "13800138000")],
+    )
+    .await;
+    assert!(html.contains("今日获取验证码次数已达上限"), "{html}");
+    // Codes are stored only as hashes.
+    let plain: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM one_time_codes WHERE encode(code_hash, 'escape') ~ '^[0-9]{6}$'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(plain, 0);
+}
+
+#[tokio::test]
+async fn identity_checks_are_limited_per_id_number() {
+    let (app, _) = spawn_with_sms().await;
+    let c = new_client();
+    for _ in 0..5 {
+        let (_, _, html) = post(
+            &app,
+            &c,
+            "/activate",
+            "/activate",
+            &[
+                ("account", "S2099999"),
+                ("name", "某"),
+                ("id_card", "110108200703150514"),
+            ],
+        )
+        .await;
+        assert_eq!(alert(&html).as_deref(), Some(IDENTITY_FAILED));
+    }
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "李四"),
+            ("id_card", "110108200703150514"),
+        ],
+    )
+    .await;
+    assert!(html.contains("尝试次数过多"), "the sixth check in an hour");
+    app.clock.advance(Duration::from_secs(3601));
+    let (status, _, _) = post(
+        &app,
+        &c,
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "李四"),
+            ("id_card", "110108200703150514"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+}
+
+#[tokio::test]
+async fn information_completion_binds_a_phone_before_anything_else() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = new_client();
+    // T2003 has neither a changed password nor a phone: password first, then the phone.
+    app.login_with(&c, "T2003", "151004").await;
+    let r = app.get_with(&c, "/center").await;
+    assert_eq!(location(&r), "/password/change");
+    let r = app
+        .submit(
+            &c,
+            "/password/change",
+            "/password/change",
+            &[
+                ("current", "151004"),
+                ("new_password", "Zm5#pLq8!wTe"),
+                ("confirm", "Zm5#pLq8!wTe"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    for path in ["/", "/center", "/services"] {
+        let r = app.get_with(&c, path).await;
+        assert_eq!(location(&r), "/security/phone", "{path}");
+    }
+    let page = app
+        .get_with(&c, "/security/phone")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("信息完善"));
+    app.submit(
+        &c,
+        "/security/phone",
+        "/security/phone/send",
+        &[("phone", "13612345678")],
+    )
+    .await;
+    let code = last_code(&app, &sms, "13612345678").await.unwrap();
+    let r = app
+        .submit(
+            &c,
+            "/security/phone",
+            "/security/phone",
+            &[("phone", "13612345678"), ("code", &code)],
+        )
+        .await;
+    assert_eq!((r.status().as_u16(), location(&r).as_str()), (303, "/"));
+    assert_eq!(app.get_with(&c, "/center").await.status(), 200);
+    assert_eq!(app.audit_count("phone.bind", "success").await, 1);
+}
+
+#[tokio::test]
+async fn changing_the_phone_needs_the_old_one_first() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = signed_in(&app, "S2024001").await;
+    let page = app
+        .get_with(&c, "/security/phone")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("第一步") && page.contains("138****8000"));
+    // Binding a new number before proving the old one goes back to the first step.
+    let r = app
+        .submit(
+            &c,
+            "/security/phone",
+            "/security/phone/send",
+            &[("phone", "13612345678")],
+        )
+        .await;
+    assert_eq!(location(&r), "/security/phone");
+    assert!(last_code(&app, &sms, "13612345678").await.is_none());
+    app.submit(&c, "/security/phone", "/security/phone/old/send", &[])
+        .await;
+    let old = last_code(&app, &sms, "13800138000").await.unwrap();
+    let r = app
+        .submit(
+            &c,
+            "/security/phone",
+            "/security/phone/old",
+            &[("code", &old)],
+        )
+        .await;
+    assert_eq!(location(&r), "/security/phone");
+    app.submit(
+        &c,
+        "/security/phone",
+        "/security/phone/send",
+        &[("phone", "13612345678")],
+    )
+    .await;
+    let new = last_code(&app, &sms, "13612345678").await.unwrap();
+    let r = app
+        .submit(
+            &c,
+            "/security/phone",
+            "/security/phone",
+            &[("phone", "13612345678"), ("code", &new)],
+        )
+        .await;
+    assert_eq!(location(&r), "/security");
+    let phone: String = sqlx::query_scalar("SELECT phone FROM users WHERE account = 'S2024001'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(phone, "13612345678");
+}
+
+#[tokio::test]
+async fn security_center_lists_devices_and_signs_out_the_others() {
+    let app = spawn_app().await;
+    let phone = signed_in(&app, "S2024001").await;
+    let desk = signed_in(&app, "S2024001").await;
+    let html = app.get_with(&desk, "/security").await.text().await.unwrap();
+    assert_eq!(html.matches("本机").count(), 1);
+    assert!(html.contains("账号密码"));
+    let r = app
+        .submit(&desk, "/security", "/security/sessions/end-others", &[])
+        .await;
+    assert_eq!(location(&r), "/security");
+    assert_eq!(
+        app.signed_in_as(&desk).await.as_deref(),
+        Some("张三"),
+        "this one stays"
+    );
+    assert_eq!(app.signed_in_as(&phone).await, None, "the other one is out");
+    assert_eq!(app.audit_count("session.end_others", "success").await, 1);
+    // Someone else's page is theirs: the list shows only my sign-ins.
+    let html = app.get_with(&desk, "/security").await.text().await.unwrap();
+    assert_eq!(html.matches("本机").count(), 1);
+}
