@@ -53,3 +53,19 @@ CREATE TABLE sign_ins (
     ended_at    timestamptz
 );
 CREATE INDEX sign_ins_user_idx ON sign_ins (user_id, at DESC);
+
+-- 扫码登录: a computer shows a code; a phone signed in to the portal approves it; the
+-- computer's own session (holding `bind_hash`'s secret) then signs in, once.
+CREATE TABLE qr_logins (
+    id           bigserial PRIMARY KEY,
+    token_hash   bytea NOT NULL UNIQUE,
+    bind_hash    bytea NOT NULL,
+    created_at   timestamptz NOT NULL,
+    expires_at   timestamptz NOT NULL,
+    computer_ip  inet,
+    computer_ua  text NOT NULL DEFAULT '',
+    approved_by  bigint REFERENCES users (id),
+    approved_at  timestamptz,
+    denied_at    timestamptz,
+    consumed_at  timestamptz
+);

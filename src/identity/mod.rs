@@ -5,6 +5,7 @@ pub mod flows;
 pub mod idcard;
 pub mod login;
 pub mod password;
+pub mod qr;
 pub mod security;
 pub mod session;
 
@@ -16,6 +17,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .merge(flows::routes())
         .merge(security::routes())
+        .merge(qr::routes())
         .route("/login", get(login::login_page).post(login::login))
         .route("/logout", axum::routing::post(login::logout))
         .route(

@@ -100,3 +100,33 @@
     label.textContent = "强度：" + names[s];
   });
 })();
+// 扫码登录: ask every second whether the phone has approved; go on when it has.
+(function () {
+  "use strict";
+  var form = document.getElementById("qr-poll");
+  var label = document.getElementById("qr-state");
+  if (!form || !label || !window.fetch) return;
+  var token = form.querySelector("input[name=_csrf]").value;
+  var left = parseInt(label.getAttribute("data-expires"), 10) || 120;
+  var started = Date.now();
+  function tick() {
+    fetch("/login/qr/poll", {
+      method: "POST", credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRF-Token": token }
+    })
+      .then(function (r) { return r.ok ? r.json() : { state: "pending" }; })
+      .then(function (a) {
+        if (a.state === "ok") { window.location.assign("/"); return; }
+        if (a.state === "expired" || a.state === "denied" || Date.now() - started > left * 1000) {
+          label.textContent = a.state === "denied" ? "已在手机上取消。" : "二维码已过期，";
+          var again = document.createElement("a");
+          again.href = "/login/qr"; again.textContent = "点此刷新";
+          label.appendChild(again);
+          return;
+        }
+        setTimeout(tick, 1000);
+      })
+      .catch(function () { setTimeout(tick, 2000); });
+  }
+  setTimeout(tick, 1000);
+})();

@@ -714,3 +714,92 @@ async fn security_center_lists_devices_and_signs_out_the_others() {
     let html = app.get_with(&desk, "/security").await.text().await.unwrap();
     assert_eq!(html.matches("本机").count(), 1);
 }
+
+async fn qr_code_of(app: &TestApp, computer: &Client) -> (String, String) {
+    let html = app
+        .get_with(computer, "/login/qr")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let svg = app.get_with(computer, "/login/qr.svg").await;
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().contains("<svg"));
+    let url = text_of_class(&html, "qr-url").expect("the code's URL");
+    let path = url.trim_start_matches(&app.address).to_owned();
+    (path, csrf_from(&html))
+}
+
+async fn poll(app: &TestApp, computer: &Client, token: &str) -> String {
+    let r = computer
+        .post(app.url("/login/qr/poll"))
+        .header("Accept", "application/json")
+        .header("X-CSRF-Token", token)
+        .header("Origin", &app.address)
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["state"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn scan_to_login_signs_in_only_the_computer_that_asked_once() {
+    let app = spawn_app().await;
+    let computer = new_client();
+    let (path, token) = qr_code_of(&app, &computer).await;
+    assert!(path.starts_with("/qr/"), "{path}");
+    assert_eq!(poll(&app, &computer, &token).await, "pending");
+    // The phone, signed in, sees what it is about to allow.
+    let phone = signed_in(&app, "S2024001").await;
+    let page = app.get_with(&phone, &path).await.text().await.unwrap();
+    assert!(page.contains("确认登录到电脑端") && page.contains("127.0.0.1"));
+    // Another computer session polling gets nothing out of this approval.
+    let other = new_client();
+    let (_, other_token) = qr_code_of(&app, &other).await;
+    let r = app
+        .submit(&phone, &path, &format!("{path}/approve"), &[])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(poll(&app, &other, &other_token).await, "pending");
+    assert_eq!(app.signed_in_as(&other).await, None);
+    // The computer that asked signs in, once.
+    assert_eq!(poll(&app, &computer, &token).await, "ok");
+    assert_eq!(app.signed_in_as(&computer).await.as_deref(), Some("张三"));
+    // Reuse: the phone's page now says it is no longer valid, approving again does nothing.
+    let page = app.get_with(&phone, &path).await.text().await.unwrap();
+    assert!(page.contains("二维码已失效"));
+    assert_eq!(app.audit_count("qr.approve", "success").await, 1);
+    let method: String = sqlx::query_scalar("SELECT method FROM sign_ins ORDER BY id DESC LIMIT 1")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(method, "qr");
+    // Expired after two minutes: the other computer's code can no longer be approved.
+    let other_path = {
+        let html = app
+            .get_with(&other, "/login/qr")
+            .await
+            .text()
+            .await
+            .unwrap();
+        text_of_class(&html, "qr-url")
+            .unwrap()
+            .trim_start_matches(&app.address)
+            .to_owned()
+    };
+    app.clock.advance(Duration::from_secs(121));
+    let page = app
+        .get_with(&phone, &other_path)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("二维码已失效"));
+    app.submit(&phone, &other_path, &format!("{other_path}/approve"), &[])
+        .await;
+    assert_eq!(poll(&app, &other, &other_token).await, "expired");
+    // Signed out visitors are asked to sign in first, then come back.
+    let r = app.get_with(&new_client(), &other_path).await;
+    assert!(location(&r).starts_with("/login?next="));
+}
