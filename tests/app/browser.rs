@@ -407,7 +407,7 @@ async fn browser_favorite_toggles_in_place() {
     b.close().await;
 }
 
-async fn sign_in(b: &Browser, app: &TestApp, account: &str) {
+pub async fn sign_in(b: &Browser, app: &TestApp, account: &str) {
     let c = &b.client;
     c.goto(&app.url("/login")).await.unwrap();
     c.find(Locator::Id("account"))
@@ -436,7 +436,7 @@ async fn sign_in(b: &Browser, app: &TestApp, account: &str) {
 
 /// Scroll to the middle of the screen first: on a phone the sticky 提交 bar covers the
 /// bottom edge, as it would a finger.
-async fn center(c: &Client, css: &str) {
+pub async fn center(c: &Client, css: &str) {
     c.execute(
         "document.querySelector(arguments[0]).scrollIntoView({block: 'center'}); return null;",
         vec![serde_json::json!(css)],
@@ -445,7 +445,7 @@ async fn center(c: &Client, css: &str) {
     .unwrap();
 }
 
-async fn click(c: &Client, css: &str) {
+pub async fn click(c: &Client, css: &str) {
     center(c, css).await;
     c.find(Locator::Css(css))
         .await
@@ -455,7 +455,7 @@ async fn click(c: &Client, css: &str) {
         .unwrap();
 }
 
-async fn fill(c: &Client, css: &str, text: &str) {
+pub async fn fill(c: &Client, css: &str, text: &str) {
     center(c, css).await;
     let e = c.find(Locator::Css(css)).await.unwrap();
     e.clear().await.unwrap();
