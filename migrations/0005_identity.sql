@@ -69,3 +69,16 @@ CREATE TABLE qr_logins (
     denied_at    timestamptz,
     consumed_at  timestamptz
 );
+
+-- Links sent to an e-mail address: bind it as 安全邮箱, prove it instead of a lost phone,
+-- or recover the password. Only a keyed hash of the token is kept.
+CREATE TABLE email_links (
+    id          bigserial PRIMARY KEY,
+    user_id     bigint NOT NULL REFERENCES users (id),
+    purpose     text NOT NULL CHECK (purpose IN ('bind', 'phone', 'recover')),
+    email       text NOT NULL,
+    token_hash  bytea NOT NULL UNIQUE,
+    created_at  timestamptz NOT NULL,
+    expires_at  timestamptz NOT NULL,
+    used_at     timestamptz
+);

@@ -50,6 +50,7 @@ pub fn routes() -> Router<AppState> {
             get(recover_verify_page).post(recover_verify),
         )
         .route("/recover/verify/send", post(recover_send))
+        .route("/recover/verify/email", post(recover_email))
         .route(
             "/recover/password",
             get(recover_password_page).post(recover_password),
@@ -62,9 +63,10 @@ pub fn routes() -> Router<AppState> {
 const ACT_UID: &str = "act.uid";
 const ACT_PHONE: &str = "act.phone";
 const ACT_VERIFIED: &str = "act.verified";
-const REC_UID: &str = "rec.uid";
-const REC_PHONE: &str = "rec.phone";
-const REC_VERIFIED: &str = "rec.verified";
+const ACT_EMAIL: &str = "act.email";
+pub(crate) const REC_UID: &str = "rec.uid";
+pub(crate) const REC_PHONE: &str = "rec.phone";
+pub(crate) const REC_VERIFIED: &str = "rec.verified";
 const SMS_PHONE: &str = "sms.phone";
 
 pub const IDENTITY_FAILED: &str =
@@ -164,6 +166,11 @@ pub struct CodeTemplate {
     pub submit: &'static str,
     pub next: String,
     pub links: Vec<(&'static str, &'static str)>,
+    /// A second way: a link to the 安全邮箱 (posted here).
+    pub email_action: Option<&'static str>,
+    /// An optional 安全邮箱 field (激活账号), with what was typed.
+    pub optional_email: Option<String>,
+    pub email_error: Option<&'static str>,
 }
 
 /// The last step of both flows.
@@ -404,6 +411,9 @@ fn bind_phone_template(
         submit: "下一步",
         next: String::new(),
         links: Vec::new(),
+        email_action: None,
+        optional_email: None, // set by the activation handlers
+        email_error: None,
     }
 }
 
@@ -412,7 +422,7 @@ async fn activate_phone_page(session: Session, page: Page) -> AppResult<Response
         return Ok(Redirect::to("/activate").into_response());
     }
     let phone = session.get::<String>(ACT_PHONE).await?.unwrap_or_default();
-    Ok(bind_phone_template(
+    let mut t = bind_phone_template(
         page,
         Some(Steps::activate(2)),
         "/activate/phone",
@@ -420,8 +430,9 @@ async fn activate_phone_page(session: Session, page: Page) -> AppResult<Response
         phone,
         None,
         None,
-    )
-    .into_response())
+    );
+    t.optional_email = Some(session.get::<String>(ACT_EMAIL).await?.unwrap_or_default());
+    Ok(t.into_response())
 }
 
 #[derive(Deserialize)]
@@ -432,6 +443,8 @@ pub struct PhoneForm {
     code: String,
     #[serde(default)]
     next: String,
+    #[serde(default)]
+    email: String,
 }
 
 /// Whether `phone` is some other person's 安全手机.
@@ -477,8 +490,9 @@ async fn activate_phone_send(
     };
     let phone = form.phone.trim().to_owned();
     session.insert(ACT_PHONE, &phone).await?;
+    session.insert(ACT_EMAIL, form.email.trim()).await?;
     if let Some(e) = send_bind_code(&state, uid, &phone, Purpose::Activate, ip).await? {
-        return Ok(bind_phone_template(
+        let mut t = bind_phone_template(
             page,
             Some(Steps::activate(2)),
             "/activate/phone",
@@ -486,8 +500,9 @@ async fn activate_phone_send(
             phone,
             Some(e),
             None,
-        )
-        .into_response());
+        );
+        t.optional_email = Some(form.email.trim().to_owned());
+        return Ok(t.into_response());
     }
     flash(
         &flashes,
@@ -508,8 +523,11 @@ async fn activate_phone(
         return Ok(Redirect::to("/activate").into_response());
     };
     let phone = form.phone.trim().to_owned();
+    let email = form.email.trim().to_owned();
+    let email_error = (!email.is_empty() && !crate::identity::email::is_email(&email))
+        .then_some("请输入正确的电子邮箱地址，或留空");
     let fail = |page, phone_error: Option<String>, code_error: Option<String>| {
-        bind_phone_template(
+        let mut t = bind_phone_template(
             page,
             Some(Steps::activate(2)),
             "/activate/phone",
@@ -517,12 +535,18 @@ async fn activate_phone(
             phone.clone(),
             phone_error,
             code_error,
-        )
-        .into_response()
+        );
+        t.optional_email = Some(email.clone());
+        t.email_error = email_error;
+        t.into_response()
     };
     if !is_mobile(&phone) {
         return Ok(fail(page, Some("请输入 11 位手机号".into()), None));
     }
+    if email_error.is_some() {
+        return Ok(fail(page, None, None));
+    }
+    session.insert(ACT_EMAIL, &email).await?;
     match codes::verify(&state, Purpose::Activate, &phone, &form.code, ip).await? {
         Ok(for_user) if for_user == uid => {
             session.insert(ACT_PHONE, &phone).await?;
@@ -789,7 +813,10 @@ fn recover_code_template(page: Page, phone: &str, code_error: Option<String>) ->
         code_error,
         submit: "下一步",
         next: String::new(),
-        links: vec![("安全手机已不再使用？请联系网络信息中心", "/services")],
+        links: Vec::new(),
+        email_action: Some("/recover/verify/email"),
+        optional_email: None,
+        email_error: None,
     }
 }
 
@@ -842,6 +869,49 @@ async fn recover_send(
         }
         Err(CodeError::Db(e)) => Err(e.into()),
     }
+}
+
+/// The 安全邮箱 way: a link, if the person has such an address; the same answer if not.
+async fn recover_email(
+    State(state): State<AppState>,
+    session: Session,
+    flashes: Flashes,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
+    let Some((uid, _)) = recover_state(&session).await? else {
+        return Ok(Redirect::to("/recover").into_response());
+    };
+    if uid != 0 && state.settings.smtp.is_some() {
+        let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+            .bind(uid)
+            .fetch_one(&state.db)
+            .await?;
+        let recent: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM email_links WHERE user_id = $1 AND created_at > $2 - interval '1 hour'",
+        )
+        .bind(uid)
+        .bind(state.now())
+        .fetch_one(&state.db)
+        .await?;
+        if let Some(email) = email
+            && recent < 5
+        {
+            crate::identity::email::send_link(
+                &state,
+                uid,
+                crate::identity::email::LinkPurpose::Recover,
+                &email,
+                ip,
+            )
+            .await?;
+        }
+    }
+    flash(
+        &flashes,
+        "success",
+        "如果该账号绑定了安全邮箱，找回密码的链接已发送到该邮箱，30 分钟内有效。",
+    );
+    Ok(Redirect::to("/recover/verify").into_response())
 }
 
 async fn recover_verify(
@@ -1007,6 +1077,9 @@ fn sms_template(
             ("忘记密码", "/recover"),
             ("激活账号", "/activate"),
         ],
+        email_action: None,
+        optional_email: None,
+        email_error: None,
     }
 }
 

@@ -1,6 +1,7 @@
 //! Accounts and signing in: login with lockout and throttling, logout, password change.
 
 pub mod codes;
+pub mod email;
 pub mod flows;
 pub mod idcard;
 pub mod login;
@@ -18,6 +19,7 @@ pub fn routes() -> Router<AppState> {
         .merge(flows::routes())
         .merge(security::routes())
         .merge(qr::routes())
+        .merge(email::routes())
         .route("/login", get(login::login_page).post(login::login))
         .route("/logout", axum::routing::post(login::logout))
         .route(

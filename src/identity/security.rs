@@ -34,11 +34,12 @@ pub fn routes() -> Router<AppState> {
         .route("/security/phone/send", post(phone_send))
         .route("/security/phone/old", post(old_phone_verify))
         .route("/security/phone/old/send", post(old_phone_send))
+        .route("/security/phone/email", post(old_phone_by_email))
         .route("/security/sessions/end-others", post(end_others))
 }
 
 /// Set once the current 安全手机 was proven in this session (for changing it).
-const OLD_OK: &str = "sec.old_phone_ok";
+pub(crate) const OLD_OK: &str = "sec.old_phone_ok";
 const NEW_PHONE: &str = "sec.new_phone";
 
 pub struct SignInView {
@@ -184,10 +185,7 @@ fn old_phone_template(page: Page, phone: &str, code_error: Option<String>) -> Co
         page,
         title: "更换安全手机",
         steps: None,
-        intro: format!(
-            "第一步：验证原安全手机 {}。原手机已不再使用？请携带证件到网络信息中心办理。",
-            mask_phone(phone)
-        ),
+        intro: format!("第一步：验证原安全手机 {}。", mask_phone(phone)),
         send_action: "/security/phone/old/send",
         action: "/security/phone/old",
         phone_field: false,
@@ -197,6 +195,9 @@ fn old_phone_template(page: Page, phone: &str, code_error: Option<String>) -> Co
         submit: "下一步",
         next: String::new(),
         links: vec![("返回安全中心", "/security")],
+        email_action: None,
+        optional_email: None,
+        email_error: None,
     }
 }
 
@@ -233,6 +234,9 @@ fn new_phone_template(
         } else {
             vec![("返回安全中心", "/security")]
         },
+        email_action: None,
+        optional_email: None,
+        email_error: None,
     }
 }
 
@@ -284,6 +288,50 @@ async fn old_phone_send(
         }
         Err(CodeError::Db(e)) => Err(e.into()),
     }
+}
+
+/// The old phone is gone: prove oneself through the 安全邮箱 instead (LUT FAQ 5 and 6).
+async fn old_phone_by_email(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    flashes: Flashes,
+    ClientIp(ip): ClientIp,
+) -> AppResult<Response> {
+    let email: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(user.id)
+        .fetch_one(&state.db)
+        .await?;
+    match email {
+        Some(e) if state.settings.smtp.is_some() => {
+            crate::identity::email::send_link(
+                &state,
+                user.id,
+                crate::identity::email::LinkPurpose::Phone,
+                &e,
+                ip,
+            )
+            .await?;
+            flash(
+                &flashes,
+                "success",
+                format!(
+                    "验证链接已发送至安全邮箱 {}，请在本浏览器中打开，30 分钟内有效。",
+                    crate::identity::email::mask_email(&e)
+                ),
+            );
+        }
+        Some(_) => flash(
+            &flashes,
+            "error",
+            "邮件服务尚未开通，请携带证件到网络信息中心办理。",
+        ),
+        None => flash(
+            &flashes,
+            "error",
+            "您没有绑定安全邮箱，请携带证件到网络信息中心办理。",
+        ),
+    }
+    Ok(Redirect::to("/security/phone").into_response())
 }
 
 async fn old_phone_verify(

@@ -545,11 +545,16 @@ pub async fn deliver_external(
                 }
             }
             "email" => {
-                let email: Option<String> =
-                    sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-                        .bind(c.recipient_id)
-                        .fetch_one(db)
-                        .await?;
+                // Verification links name their address (it may be one being bound).
+                let email: Option<String> = match c.payload.get("email").and_then(|v| v.as_str()) {
+                    Some(e) => Some(e.to_owned()),
+                    None => {
+                        sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+                            .bind(c.recipient_id)
+                            .fetch_one(db)
+                            .await?
+                    }
+                };
                 let subject = c
                     .payload
                     .get("subject")

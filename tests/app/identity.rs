@@ -194,6 +194,22 @@ async fn activation_in_three_steps_then_signed_in() {
         &c,
         "/activate/phone",
         "/activate/phone",
+        &[
+            ("phone", "13912345678"),
+            ("code", &code),
+            ("email", "not-mail"),
+        ],
+    )
+    .await;
+    assert!(
+        html.contains("请输入正确的电子邮箱地址"),
+        "optional e-mail checked"
+    );
+    let (_, _, html) = post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone",
         &[("phone", "13912345678"), ("code", "000000")],
     )
     .await;

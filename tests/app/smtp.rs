@@ -246,3 +246,141 @@ async fn an_unreachable_mail_server_is_retried() {
     assert_eq!((attempts, failed), (1, None), "kept for a retry");
     assert!(err.unwrap().starts_with("mail server"));
 }
+
+/// The link in the last mail to `to`, as a path.
+async fn mailed_link(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> String {
+    let mut s = test_settings();
+    s.smtp = Some(SmtpConfig {
+        url: Secret(format!("smtp://127.0.0.1:{port}")),
+        from: "网上办事服务大厅 <noreply@hall.test>".into(),
+    });
+    deliver_external(
+        &app.db,
+        &Gateways::from_settings(&s),
+        Utc::now() + chrono::Duration::seconds(2),
+        10,
+    )
+    .await
+    .unwrap();
+    let mails = mailbox.mails.lock().unwrap();
+    let (_, _, data) = mails
+        .iter()
+        .rev()
+        .find(|(_, rcpt, _)| rcpt.contains(&format!("<{to}>")))
+        .expect("a mail to the address");
+    let body = decode_body(data);
+    let i = body.find("/email/").expect("a link");
+    let token: String = body[i + 7..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    format!("/email/{token}")
+}
+
+#[tokio::test]
+async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
+    let (mailbox, port) = smtp_server().await;
+    let app = spawn_app_with(move |s| {
+        s.smtp = Some(SmtpConfig {
+            url: Secret(format!("smtp://127.0.0.1:{port}")),
+            from: "网上办事服务大厅 <noreply@hall.test>".into(),
+        })
+    })
+    .await;
+    // Bind a new 安全邮箱: the link, opened anywhere, shows a button; the button binds.
+    let c = signed_in(&app, "S2024001").await;
+    let r = app
+        .submit(
+            &c,
+            "/security/email",
+            "/security/email",
+            &[("email", "not-an-address")],
+        )
+        .await;
+    assert!(r.text().await.unwrap().contains("请输入正确的电子邮箱地址"));
+    let r = app
+        .submit(
+            &c,
+            "/security/email",
+            "/security/email",
+            &[("email", "zs2026@stu.demo.edu.cn")],
+        )
+        .await;
+    assert_eq!(location(&r), "/security");
+    let link = mailed_link(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
+    let other = new_client();
+    let page = app.get_with(&other, &link).await.text().await.unwrap();
+    assert!(page.contains("绑定安全邮箱") && page.contains("z***@stu.demo.edu.cn"));
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE account = 'S2024001'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        email, "zhangsan@stu.demo.edu.cn",
+        "opening the link alone changes nothing"
+    );
+    let r = app.submit(&other, &link, &link, &[]).await;
+    assert_eq!(location(&r), "/security");
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE account = 'S2024001'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(email, "zs2026@stu.demo.edu.cn");
+    // Once only.
+    let page = app.get_with(&other, &link).await.text().await.unwrap();
+    assert!(page.contains("链接已失效"));
+    // The old phone is gone: the 安全邮箱 proves it is me, then the new phone step follows.
+    let r = app
+        .submit(&c, "/security/phone", "/security/phone/email", &[])
+        .await;
+    assert_eq!(location(&r), "/security/phone");
+    let link = mailed_link(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
+    let r = app.submit(&c, &link, &link, &[]).await;
+    assert_eq!(location(&r), "/security/phone");
+    let page = app
+        .get_with(&c, "/security/phone")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("第二步"), "{page}");
+    // 忘记密码 by 安全邮箱 instead of SMS.
+    let v = new_client();
+    let r = app
+        .submit(
+            &v,
+            "/recover",
+            "/recover",
+            &[
+                ("account", "S2024001"),
+                ("name", "张三"),
+                ("id_card", "110108200609012342"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/recover/verify");
+    let r = app
+        .submit(&v, "/recover/verify", "/recover/verify/email", &[])
+        .await;
+    assert_eq!(location(&r), "/recover/verify");
+    let link = mailed_link(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
+    let r = app.submit(&v, &link, &link, &[]).await;
+    assert_eq!(location(&r), "/recover/password");
+    let r = app
+        .submit(
+            &v,
+            "/recover/password",
+            "/recover/password",
+            &[
+                ("new_password", "Ke9!mZ4#rTw2"),
+                ("confirm", "Ke9!mZ4#rTw2"),
+            ],
+        )
+        .await;
+    assert!(r.text().await.unwrap().contains("密码已重置"));
+    assert_eq!(
+        app.signed_in_as(&c).await,
+        None,
+        "every other session ended"
+    );
+}
