@@ -925,3 +925,40 @@ async fn browser_identity_pages_at_both_widths() {
         b.close().await;
     }
 }
+
+#[tokio::test]
+async fn an_institution_may_require_the_activation_code() {
+    let sms = sms_gateway().await;
+    let cfg = sms_config(&sms);
+    let app = spawn_app_with(move |s| {
+        s.sms = Some(cfg);
+        s.require_activation_code = true;
+    })
+    .await;
+    let key = service_hall::identity::idcard::IdCardKey::from_secret(TEST_SECRET);
+    sqlx::query("UPDATE users SET activation_code_hash = $1 WHERE account = 'S2025001'")
+        .bind(key.tag("activation code v1", b"K7Q2-9XPM"))
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let c = new_client();
+    let page = app.get_with(&c, "/activate").await.text().await.unwrap();
+    assert!(page.contains("激活码"));
+    let who = [
+        ("account", "S2025001"),
+        ("name", "李四"),
+        ("id_card", "110108200703150514"),
+    ];
+    let mut missing = who.to_vec();
+    missing.push(("activation_code", ""));
+    let (_, _, html) = post(&app, &c, "/activate", "/activate", &missing).await;
+    assert!(html.contains("请输入激活码"));
+    let mut wrong = who.to_vec();
+    wrong.push(("activation_code", "K7Q2-0000"));
+    let (_, _, html) = post(&app, &c, "/activate", "/activate", &wrong).await;
+    assert_eq!(alert(&html).as_deref(), Some(IDENTITY_FAILED));
+    let mut right = who.to_vec();
+    right.push(("activation_code", "K7Q2-9XPM"));
+    let (status, loc, _) = post(&app, &c, "/activate", "/activate", &right).await;
+    assert_eq!((status, loc.as_str()), (303, "/activate/phone"));
+}
