@@ -6,8 +6,9 @@
 //! cargo bench --bench search            (BENCH_SERVICES=10000, BENCH_ITERS=300)
 //! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
 
+mod common;
+
 use std::{
-    str::FromStr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -16,7 +17,7 @@ use service_hall::{
     catalog::{generate::generate_services, search},
     clock::SystemClock,
     config::{Secret, Settings},
-    db::{self, EmbeddedPostgres},
+    db,
     identity::idcard::IdCardKey,
     seed,
     startup::Application,
@@ -53,25 +54,9 @@ fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let (opts, embedded, dir) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        Some(url) => (PgConnectOptions::from_str(&url)?, None, None),
-        None => {
-            let dir =
-                std::env::temp_dir().join(format!("service-hall-bench-{}", std::process::id()));
-            let pg = EmbeddedPostgres::start(&dir)?;
-            (pg.connect_options("postgres"), Some(pg), Some(dir))
-        }
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(run(opts, n, iters));
-    drop(embedded);
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(d);
-    }
-    result
+    let server = common::Server::open()?;
+    let rt = common::Server::runtime()?;
+    rt.block_on(run(server.opts.clone(), n, iters))
 }
 
 async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<()> {

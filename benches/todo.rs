@@ -12,7 +12,6 @@
 mod common;
 
 use std::{
-    str::FromStr,
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -23,7 +22,7 @@ use service_hall::{
     center::lists::{TODO_FLAT_SQL, TODO_GROUPED_SQL},
     clock::SystemClock,
     config::{Secret, Settings},
-    db::{self, EmbeddedPostgres},
+    db,
     generate::{self, Sizes},
     identity::{idcard::IdCardKey, session::USER_SQL},
     seed,
@@ -34,25 +33,9 @@ use sqlx::{PgPool, postgres::PgConnectOptions};
 fn main() -> anyhow::Result<()> {
     service_hall::init_tls();
     service_hall::telemetry::init();
-    let (opts, embedded, dir) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        Some(url) => (PgConnectOptions::from_str(&url)?, None, None),
-        None => {
-            let dir =
-                std::env::temp_dir().join(format!("service-hall-todo-{}", std::process::id()));
-            let pg = EmbeddedPostgres::start(&dir)?;
-            (pg.connect_options("postgres"), Some(pg), Some(dir))
-        }
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(run(opts, embedded.is_some()));
-    drop(embedded);
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(d);
-    }
-    result
+    let server = common::Server::open()?;
+    let rt = common::Server::runtime()?;
+    rt.block_on(run(server.opts.clone(), server.embedded.is_some()))
 }
 
 struct Row {

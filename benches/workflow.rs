@@ -4,7 +4,7 @@
 //! cargo bench --bench workflow       (BENCH_CLIENTS=64, BENCH_PER_CLIENT=30, BENCH_PGBENCH_SECS=20)
 //! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
 
-use std::{process::Command, str::FromStr, sync::Arc, time::Instant};
+use std::{process::Command, sync::Arc, time::Instant};
 
 mod common;
 
@@ -25,21 +25,10 @@ fn main() -> anyhow::Result<()> {
     let clients = env("BENCH_CLIENTS", 64);
     let per_client = env("BENCH_PER_CLIENT", 30);
     let pg_secs = env("BENCH_PGBENCH_SECS", 20);
-    let (opts, embedded, dir) = match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
-        Some(url) => (PgConnectOptions::from_str(&url)?, None, None),
-        None => {
-            let dir =
-                std::env::temp_dir().join(format!("service-hall-bench-{}", std::process::id()));
-            let pg = EmbeddedPostgres::start(&dir)?;
-            (pg.connect_options("postgres"), Some(pg), Some(dir))
-        }
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    let result = rt.block_on(run(opts.clone(), clients, per_client));
-    let pg = pgbench(&opts, embedded.as_ref(), clients, pg_secs);
+    let server = common::Server::open()?;
+    let rt = common::Server::runtime()?;
+    let result = rt.block_on(run(server.opts.clone(), clients, per_client));
+    let pg = pgbench(&server.opts, server.embedded.as_ref(), clients, pg_secs);
     match (&result, &pg) {
         (Ok((submit_tps, approve_tps)), Ok(tps)) => {
             println!(
@@ -54,10 +43,7 @@ fn main() -> anyhow::Result<()> {
         (_, Err(e)) => println!("pgbench not run: {e}"),
         _ => {}
     }
-    drop(embedded);
-    if let Some(d) = dir {
-        let _ = std::fs::remove_dir_all(d);
-    }
+    drop(server);
     result.map(|_| ())
 }
 

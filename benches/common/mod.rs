@@ -46,3 +46,53 @@ pub fn token(html: &str) -> String {
     let s = html.find(m).map(|i| i + m.len()).unwrap_or(0);
     html[s..s + html[s..].find('"').unwrap_or(0)].to_owned()
 }
+
+/// The server to measure: `DATABASE_URL` when set, else a fresh embedded cluster in a
+/// temporary folder (removed when the guard drops).
+pub struct Server {
+    pub opts: sqlx::postgres::PgConnectOptions,
+    pub embedded: Option<service_hall::db::EmbeddedPostgres>,
+    dir: Option<std::path::PathBuf>,
+}
+
+impl Server {
+    pub fn open() -> anyhow::Result<Server> {
+        use std::str::FromStr;
+        Ok(
+            match std::env::var("DATABASE_URL").ok().filter(|u| !u.is_empty()) {
+                Some(url) => Server {
+                    opts: sqlx::postgres::PgConnectOptions::from_str(&url)?,
+                    embedded: None,
+                    dir: None,
+                },
+                None => {
+                    let dir = std::env::temp_dir()
+                        .join(format!("service-hall-bench-{}", std::process::id()));
+                    let pg = service_hall::db::EmbeddedPostgres::start(&dir)?;
+                    Server {
+                        opts: pg.connect_options("postgres"),
+                        embedded: Some(pg),
+                        dir: Some(dir),
+                    }
+                }
+            },
+        )
+    }
+
+    /// A two-thread runtime, like the 2-core machines the figures come from.
+    pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+        Ok(tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.embedded.take();
+        if let Some(d) = self.dir.take() {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}

@@ -86,6 +86,15 @@ impl VerifyError {
     }
 }
 
+/// "验证码已发送至 139****5678，5 分钟内有效。"
+pub fn sent_message(state: &AppState, phone: &str) -> String {
+    format!(
+        "验证码已发送至 {}，{} 分钟内有效。",
+        mask_phone(phone),
+        state.settings.code_ttl.as_secs() / 60
+    )
+}
+
 /// Mainland mobile number: 11 digits starting with 1[3-9].
 pub fn is_mobile(p: &str) -> bool {
     let b = p.as_bytes();

@@ -187,6 +187,40 @@ pub struct NewPasswordTemplate {
     pub done: bool,
 }
 
+impl NewPasswordTemplate {
+    /// The password step of 激活账号 (`activate`) or 找回密码.
+    fn step(
+        page: Page,
+        activate: bool,
+        account: String,
+        errors: Vec<&'static str>,
+        confirm_error: Option<&'static str>,
+    ) -> Self {
+        NewPasswordTemplate {
+            page,
+            title: if activate {
+                "激活账号"
+            } else {
+                "找回密码"
+            },
+            steps: if activate {
+                Steps::activate(3)
+            } else {
+                Steps::recover(3)
+            },
+            action: if activate {
+                "/activate/password"
+            } else {
+                "/recover/password"
+            },
+            account,
+            errors,
+            confirm_error,
+            done: false,
+        }
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct Person {
     id: i64,
@@ -504,11 +538,7 @@ async fn activate_phone_send(
         t.optional_email = Some(form.email.trim().to_owned());
         return Ok(t.into_response());
     }
-    flash(
-        &flashes,
-        "success",
-        format!("验证码已发送至 {}，5 分钟内有效。", mask_phone(&phone)),
-    );
+    flash(&flashes, "success", codes::sent_message(&state, &phone));
     Ok(Redirect::to("/activate/phone").into_response())
 }
 
@@ -581,17 +611,7 @@ async fn activate_password_page(
         return Ok(Redirect::to("/activate").into_response());
     };
     let (account, _) = account_of(&state, uid).await?;
-    Ok(NewPasswordTemplate {
-        page,
-        title: "激活账号",
-        steps: Steps::activate(3),
-        action: "/activate/password",
-        account,
-        errors: Vec::new(),
-        confirm_error: None,
-        done: false,
-    }
-    .into_response())
+    Ok(NewPasswordTemplate::step(page, true, account, Vec::new(), None).into_response())
 }
 
 #[derive(Deserialize)]
@@ -638,17 +658,9 @@ async fn activate_password(
     };
     let (account, errors, confirm_error) = check_password(&state, uid, &form).await?;
     if !errors.is_empty() || confirm_error.is_some() {
-        return Ok(NewPasswordTemplate {
-            page,
-            title: "激活账号",
-            steps: Steps::activate(3),
-            action: "/activate/password",
-            account,
-            errors,
-            confirm_error,
-            done: false,
-        }
-        .into_response());
+        return Ok(
+            NewPasswordTemplate::step(page, true, account, errors, confirm_error).into_response(),
+        );
     }
     let hash = password::hash(form.new_password.clone()).await?;
     let now = state.now();
@@ -857,11 +869,7 @@ async fn recover_send(
     };
     match sent {
         Ok(()) => {
-            flash(
-                &flashes,
-                "success",
-                format!("验证码已发送至 {}，5 分钟内有效。", mask_phone(&phone)),
-            );
+            flash(&flashes, "success", codes::sent_message(&state, &phone));
             Ok(Redirect::to("/recover/verify").into_response())
         }
         Err(CodeError::Send(e)) => {
@@ -959,17 +967,7 @@ async fn recover_password_page(
         return Ok(Redirect::to("/recover").into_response());
     };
     let (account, _) = account_of(&state, uid).await?;
-    Ok(NewPasswordTemplate {
-        page,
-        title: "找回密码",
-        steps: Steps::recover(3),
-        action: "/recover/password",
-        account,
-        errors: Vec::new(),
-        confirm_error: None,
-        done: false,
-    }
-    .into_response())
+    Ok(NewPasswordTemplate::step(page, false, account, Vec::new(), None).into_response())
 }
 
 async fn recover_password(
@@ -987,17 +985,9 @@ async fn recover_password(
     };
     let (account, errors, confirm_error) = check_password(&state, uid, &form).await?;
     if !errors.is_empty() || confirm_error.is_some() {
-        return Ok(NewPasswordTemplate {
-            page,
-            title: "找回密码",
-            steps: Steps::recover(3),
-            action: "/recover/password",
-            account,
-            errors,
-            confirm_error,
-            done: false,
-        }
-        .into_response());
+        return Ok(
+            NewPasswordTemplate::step(page, false, account, errors, confirm_error).into_response(),
+        );
     }
     let hash = password::hash(form.new_password.clone()).await?;
     let now = state.now();
@@ -1132,11 +1122,7 @@ async fn sms_login_send(
     };
     match sent {
         Ok(()) => {
-            flash(
-                &flashes,
-                "success",
-                format!("验证码已发送至 {}，5 分钟内有效。", mask_phone(&phone)),
-            );
+            flash(&flashes, "success", codes::sent_message(&state, &phone));
             let back = if next == "/" {
                 "/login/sms".to_owned()
             } else {

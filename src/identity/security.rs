@@ -276,11 +276,7 @@ async fn old_phone_send(
     };
     match codes::send(&state, Purpose::OldPhone, user.id, &phone, ip).await {
         Ok(()) => {
-            flash(
-                &flashes,
-                "success",
-                format!("验证码已发送至 {}，5 分钟内有效。", mask_phone(&phone)),
-            );
+            flash(&flashes, "success", codes::sent_message(&state, &phone));
             Ok(Redirect::to("/security/phone").into_response())
         }
         Err(CodeError::Send(e)) => {
@@ -388,11 +384,7 @@ async fn phone_send(
     if let Some(e) = send_bind_code(&state, user.id, &phone, Purpose::BindPhone, ip).await? {
         return Ok(new_phone_template(page, first, phone, Some(e), None).into_response());
     }
-    flash(
-        &flashes,
-        "success",
-        format!("验证码已发送至 {}，5 分钟内有效。", mask_phone(&phone)),
-    );
+    flash(&flashes, "success", codes::sent_message(&state, &phone));
     Ok(Redirect::to("/security/phone").into_response())
 }
 
