@@ -57,6 +57,12 @@ enum Command {
         #[arg(long, default_value_t = 0.42)]
         seed: f64,
     },
+    /// Issue a 激活码 for a not yet activated account (when HALL_REQUIRE_ACTIVATION_CODE is
+    /// on); printed once, stored only as a keyed hash. A new code replaces the old one.
+    ActivationCode {
+        #[arg(long)]
+        account: String,
+    },
     /// Create a 系统管理员 (or promote an existing account and set its password).
     /// The password comes from HALL_ADMIN_PASSWORD or is asked for on the terminal.
     CreateAdmin {
@@ -128,6 +134,23 @@ async fn run() -> anyhow::Result<()> {
             }
             database.pool.close().await;
             Ok(())
+        }
+        Command::ActivationCode { account } => {
+            let database = db::open(&settings).await?;
+            let code = service_hall::identity::flows::issue_activation_code(
+                &database.pool,
+                &id_card_key(&settings)?,
+                &account,
+            )
+            .await?;
+            database.pool.close().await;
+            match code {
+                Some(c) => {
+                    println!("{account}: {c}");
+                    Ok(())
+                }
+                None => anyhow::bail!("{account}: no such account waiting for activation"),
+            }
         }
         Command::CreateAdmin { account, name } => {
             let password = match std::env::var("HALL_ADMIN_PASSWORD") {

@@ -331,6 +331,53 @@ async fn audit_event(
 
 // ---------------------------------------------------------------- 激活账号
 
+const ACTIVATION_TAG: &str = "activation code v1";
+
+/// Issues a new 激活码 for a not yet activated account (the institution hands it to the
+/// person, e.g. with the admission letter); the code is returned once and stored only as a
+/// keyed hash. `None`: no such account, or it is active already.
+pub async fn issue_activation_code(
+    db: &sqlx::PgPool,
+    key: &idcard::IdCardKey,
+    account: &str,
+) -> sqlx::Result<Option<String>> {
+    use rand::Rng;
+    // No 0/O, 1/I/L: read aloud and typed from paper.
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut rng = rand::rngs::OsRng;
+    let raw: String = (0..8)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    let code = format!("{}-{}", &raw[..4], &raw[4..]);
+    let mut tx = db.begin().await?;
+    let id: Option<i64> = sqlx::query_scalar(
+        "UPDATE users SET activation_code_hash = $2 WHERE account = $1 AND status = 'inactive'
+         RETURNING id",
+    )
+    .bind(account)
+    .bind(key.tag(ACTIVATION_TAG, code.as_bytes()))
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else {
+        return Ok(None);
+    };
+    audit::record(
+        &mut tx,
+        Entry {
+            at: chrono::Utc::now(),
+            actor_id: None,
+            action: "account.activation_code",
+            target: &format!("user:{id}"),
+            ip: None,
+            outcome: Outcome::Success,
+            details: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some(code))
+}
+
 async fn activate_page(
     State(state): State<AppState>,
     session: Session,
@@ -389,8 +436,8 @@ async fn activate_check(
             && (!ask
                 || p.activation_code_hash.as_deref().is_some_and(|h| {
                     state.id_key.verify_tag(
-                        "activation code v1",
-                        form.activation_code.trim().as_bytes(),
+                        ACTIVATION_TAG,
+                        form.activation_code.trim().to_uppercase().as_bytes(),
                         h,
                     )
                 }))

@@ -936,11 +936,17 @@ async fn an_institution_may_require_the_activation_code() {
     })
     .await;
     let key = service_hall::identity::idcard::IdCardKey::from_secret(TEST_SECRET);
-    sqlx::query("UPDATE users SET activation_code_hash = $1 WHERE account = 'S2025001'")
-        .bind(key.tag("activation code v1", b"K7Q2-9XPM"))
-        .execute(&app.db)
+    let issued = service_hall::identity::flows::issue_activation_code(&app.db, &key, "S2025001")
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a code for an account waiting for activation");
+    assert!(
+        service_hall::identity::flows::issue_activation_code(&app.db, &key, "S2024001")
+            .await
+            .unwrap()
+            .is_none(),
+        "active accounts get none"
+    );
     let c = new_client();
     let page = app.get_with(&c, "/activate").await.text().await.unwrap();
     assert!(page.contains("激活码"));
@@ -958,7 +964,9 @@ async fn an_institution_may_require_the_activation_code() {
     let (_, _, html) = post(&app, &c, "/activate", "/activate", &wrong).await;
     assert_eq!(alert(&html).as_deref(), Some(IDENTITY_FAILED));
     let mut right = who.to_vec();
-    right.push(("activation_code", "K7Q2-9XPM"));
+    // Typed in lower case from the letter: still right.
+    let typed = issued.to_lowercase();
+    right.push(("activation_code", typed.as_str()));
     let (status, loc, _) = post(&app, &c, "/activate", "/activate", &right).await;
     assert_eq!((status, loc.as_str()), (303, "/activate/phone"));
 }
