@@ -830,9 +830,16 @@ async fn recover_check(
     }
     let person = matching_person(&state, &form)
         .await?
-        .filter(|p| p.status == "active" && p.phone.is_some());
+        .filter(|p| p.status == "active");
+    // Someone without a 安全手机 also sees a look-alike number (codes go nowhere) and can
+    // still use the 安全邮箱.
     let (uid, phone) = match person {
-        Some(p) => (p.id, p.phone.clone().unwrap_or_default()),
+        Some(p) => (
+            p.id,
+            p.phone
+                .clone()
+                .unwrap_or_else(|| decoy_phone(&state, &form)),
+        ),
         None => (0, decoy_phone(&state, &form)),
     };
     audit_event(
@@ -909,7 +916,7 @@ async fn recover_send(
         return Ok(Redirect::to("/recover").into_response());
     };
     // The same limits and the same answer whether or not anyone is behind the number.
-    let sent = if uid != 0 {
+    let sent = if real_phone(&state, uid, &phone).await? {
         codes::send(&state, Purpose::Recover, uid, &phone, ip).await
     } else {
         codes::check_and_count(&state.db, &state, &phone, ip).await
@@ -924,6 +931,18 @@ async fn recover_send(
         }
         Err(CodeError::Db(e)) => Err(e.into()),
     }
+}
+
+/// Whether `phone` is `uid`'s 安全手机 (not a look-alike).
+async fn real_phone(state: &AppState, uid: i64, phone: &str) -> sqlx::Result<bool> {
+    if uid == 0 {
+        return Ok(false);
+    }
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE id = $1 AND phone = $2)")
+        .bind(uid)
+        .bind(phone)
+        .fetch_one(&state.db)
+        .await
 }
 
 /// The 安全邮箱 way: a link, if the person has such an address; the same answer if not.
@@ -979,7 +998,7 @@ async fn recover_verify(
     let Some((uid, phone)) = recover_state(&session).await? else {
         return Ok(Redirect::to("/recover").into_response());
     };
-    if uid == 0 {
+    if !real_phone(&state, uid, &phone).await? {
         return Ok(recover_code_template(
             page,
             &phone,

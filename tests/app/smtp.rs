@@ -384,3 +384,65 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
         "every other session ended"
     );
 }
+
+#[tokio::test]
+async fn someone_without_a_phone_recovers_by_security_email() {
+    let (mailbox, port) = smtp_server().await;
+    let app = spawn_app_with(move |s| {
+        s.smtp = Some(SmtpConfig {
+            url: Secret(format!("smtp://127.0.0.1:{port}")),
+            from: "网上办事服务大厅 <noreply@hall.test>".into(),
+        })
+    })
+    .await;
+    sqlx::query("UPDATE users SET email = 'zhaomin@demo.edu.cn' WHERE account = 'T2003'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let v = new_client();
+    let r = app
+        .submit(
+            &v,
+            "/recover",
+            "/recover",
+            &[
+                ("account", "T2003"),
+                ("name", "赵敏"),
+                ("id_card", "620102198503151004"),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/recover/verify");
+    let page = app
+        .get_with(&v, "/recover/verify")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("****"), "a masked number, as for anyone");
+    let r = app
+        .submit(&v, "/recover/verify", "/recover/verify/email", &[])
+        .await;
+    assert_eq!(location(&r), "/recover/verify");
+    let link = mailed_link(&app, &mailbox, port, "zhaomin@demo.edu.cn").await;
+    let r = app.submit(&v, &link, &link, &[]).await;
+    assert_eq!(location(&r), "/recover/password");
+    let r = app
+        .submit(
+            &v,
+            "/recover/password",
+            "/recover/password",
+            &[
+                ("new_password", "Qt5%nWz8!hBc"),
+                ("confirm", "Qt5%nWz8!hBc"),
+            ],
+        )
+        .await;
+    assert!(r.text().await.unwrap().contains("密码已重置"));
+    let must_change: bool =
+        sqlx::query_scalar("SELECT must_change_password FROM users WHERE account = 'T2003'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert!(!must_change, "a chosen password, not the initial one");
+}
