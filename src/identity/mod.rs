@@ -27,3 +27,21 @@ pub fn routes() -> Router<AppState> {
             get(login::change_password_page).post(login::change_password),
         )
 }
+
+/// Deletes what the identity flows no longer need: send and check counters past their
+/// windows, spent or expired codes, QR codes and e-mail links. Run hourly by the worker.
+pub async fn housekeeping(
+    db: &sqlx::PgPool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<()> {
+    for sql in [
+        "DELETE FROM code_sends WHERE at < $1 - interval '2 days'",
+        "DELETE FROM identity_checks WHERE at < $1 - interval '2 days'",
+        "DELETE FROM one_time_codes WHERE expires_at < $1 - interval '1 day'",
+        "DELETE FROM qr_logins WHERE expires_at < $1 - interval '1 day'",
+        "DELETE FROM email_links WHERE expires_at < $1 - interval '7 days'",
+    ] {
+        sqlx::query(sql).bind(now).execute(db).await?;
+    }
+    Ok(())
+}

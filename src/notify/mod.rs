@@ -625,8 +625,15 @@ pub async fn run_worker(
         email: settings.smtp.is_some(),
         base_url: settings.base_url.to_string(),
     };
+    let mut swept_at: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         let now = clock.now();
+        if swept_at.is_none_or(|t| now - t > chrono::Duration::hours(1)) {
+            match crate::identity::housekeeping(&db, now).await {
+                Ok(()) => swept_at = Some(now),
+                Err(e) => tracing::warn!(error = %e, "identity housekeeping failed; will retry"),
+            }
+        }
         if let Err(e) = remind_overdue(&db, now).await {
             tracing::warn!(error = %e, "reminders failed; will retry");
         }

@@ -970,3 +970,33 @@ async fn an_institution_may_require_the_activation_code() {
     let (status, loc, _) = post(&app, &c, "/activate", "/activate", &right).await;
     assert_eq!((status, loc.as_str()), (303, "/activate/phone"));
 }
+
+#[tokio::test]
+async fn housekeeping_forgets_spent_codes_and_old_counters() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = new_client();
+    app.submit(
+        &c,
+        "/login/sms",
+        "/login/sms/send",
+        &[("phone", "13800138000")],
+    )
+    .await;
+    assert!(last_code(&app, &sms, "13800138000").await.is_some());
+    let count = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT (SELECT count(*) FROM one_time_codes) + (SELECT count(*) FROM code_sends)",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    service_hall::identity::housekeeping(&app.db, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(count().await, 2, "fresh rows stay");
+    service_hall::identity::housekeeping(&app.db, app.clock.now() + chrono::Duration::days(3))
+        .await
+        .unwrap();
+    assert_eq!(count().await, 0);
+}
