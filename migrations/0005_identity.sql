@@ -53,6 +53,7 @@ CREATE TABLE sign_ins (
     ended_at    timestamptz
 );
 CREATE INDEX sign_ins_user_idx ON sign_ins (user_id, at DESC);
+CREATE INDEX sign_ins_device_idx ON sign_ins (device) WHERE device IS NOT NULL;
 
 -- 扫码登录: a computer shows a code; a phone signed in to the portal approves it; the
 -- computer's own session (holding `bind_hash`'s secret) then signs in, once.
@@ -66,6 +67,8 @@ CREATE TABLE qr_logins (
     computer_ua  text NOT NULL DEFAULT '',
     approved_by  bigint REFERENCES users (id),
     approved_at  timestamptz,
+    -- The approver's auth epoch then: a password reset or 退出其他设备 voids the approval.
+    approved_epoch integer,
     denied_at    timestamptz,
     consumed_at  timestamptz
 );

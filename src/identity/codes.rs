@@ -188,8 +188,51 @@ pub async fn send(
     phone: &str,
     ip: Option<std::net::IpAddr>,
 ) -> Result<(), CodeError> {
+    check_and_count(&state.db, state, phone, ip).await?;
+    issue(state, purpose, user, phone, ip).await?;
+    Ok(())
+}
+
+/// For a number that belongs to nobody (or a look-alike): after `check_and_count`, a code
+/// row like a real one, of a random code that is sent nowhere. Verifying against it then
+/// answers exactly as for a real number (wrong, void after five tries, expired).
+pub async fn issue_decoy(state: &AppState, purpose: Purpose, phone: &str) -> sqlx::Result<()> {
+    let now = state.now();
+    let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
+    let ttl = chrono::Duration::from_std(state.settings.code_ttl).unwrap_or_default();
+    let mut tx = state.db.begin().await?;
+    sqlx::query(
+        "UPDATE one_time_codes SET voided_at = $3
+         WHERE purpose = $1 AND phone = $2 AND used_at IS NULL AND voided_at IS NULL",
+    )
+    .bind(purpose.code())
+    .bind(phone)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query(
+        "INSERT INTO one_time_codes (purpose, phone, user_id, code_hash, created_at, expires_at)
+         VALUES ($1, $2, NULL, $3, $4, $5)",
+    )
+    .bind(purpose.code())
+    .bind(phone)
+    .bind(digest(state, purpose, phone, &code))
+    .bind(now)
+    .bind(now + ttl)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+/// Issues and queues a code, without counting a send (the caller has, `check_and_count`).
+pub async fn issue(
+    state: &AppState,
+    purpose: Purpose,
+    user: i64,
+    phone: &str,
+    ip: Option<std::net::IpAddr>,
+) -> sqlx::Result<()> {
     let db = &state.db;
-    check_and_count(db, state, phone, ip).await?;
     let now = state.now();
     let code = format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32));
     let ttl = chrono::Duration::from_std(state.settings.code_ttl).unwrap_or_default();
@@ -242,8 +285,7 @@ pub async fn send(
         },
     )
     .await?;
-    tx.commit().await?;
-    Ok(())
+    tx.commit().await
 }
 
 /// Uses the code for (`purpose`, `phone`): the user it was sent for, or why not. A wrong

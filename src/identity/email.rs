@@ -149,6 +149,7 @@ pub struct EmailTemplate {
     pub current: String,
     pub email: String,
     pub error: Option<&'static str>,
+    pub password_error: Option<&'static str>,
 }
 
 async fn email_page(
@@ -165,6 +166,7 @@ async fn email_page(
         current: current.unwrap_or_default(),
         email: String::new(),
         error: None,
+        password_error: None,
     }
     .into_response())
 }
@@ -173,6 +175,8 @@ async fn email_page(
 pub struct EmailForm {
     #[serde(default)]
     email: String,
+    #[serde(default)]
+    password: String,
 }
 
 async fn email_send(
@@ -184,10 +188,23 @@ async fn email_send(
     Form(form): Form<EmailForm>,
 ) -> AppResult<Response> {
     let email = form.email.trim().to_owned();
-    let current: Option<String> = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-        .bind(user.id)
-        .fetch_one(&state.db)
-        .await?;
+    let (current, hash): (Option<String>, Option<String>) =
+        sqlx::query_as("SELECT email, password_hash FROM users WHERE id = $1")
+            .bind(user.id)
+            .fetch_one(&state.db)
+            .await?;
+    // The 安全邮箱 can stand in for the phone: changing it needs the password, not just a
+    // session someone may have left open.
+    if !crate::identity::password::verify(form.password.clone(), hash).await? {
+        return Ok(EmailTemplate {
+            page,
+            current: current.unwrap_or_default(),
+            email,
+            error: None,
+            password_error: Some("密码不正确"),
+        }
+        .into_response());
+    }
     let error = if !is_email(&email) {
         Some("请输入正确的电子邮箱地址")
     } else if state.settings.smtp.is_none() {
@@ -209,6 +226,7 @@ async fn email_send(
             current: current.unwrap_or_default(),
             email,
             error: Some(error),
+            password_error: None,
         }
         .into_response());
     }

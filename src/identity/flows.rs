@@ -64,6 +64,8 @@ const ACT_UID: &str = "act.uid";
 const ACT_PHONE: &str = "act.phone";
 const ACT_VERIFIED: &str = "act.verified";
 const ACT_EMAIL: &str = "act.email";
+/// The number typed in step 2 (shown again); `ACT_PHONE` is set only once it is verified.
+const ACT_TYPED_PHONE: &str = "act.typed_phone";
 pub(crate) const REC_UID: &str = "rec.uid";
 pub(crate) const REC_PHONE: &str = "rec.phone";
 pub(crate) const REC_VERIFIED: &str = "rec.verified";
@@ -254,28 +256,43 @@ fn check_formats(f: &IdentityForm, ask_code: bool) -> IdentityErrors {
 /// Counts an identity check against its limits (per ID number, per IP); false = over.
 async fn identity_check_allowed(
     state: &AppState,
-    id_card: &str,
+    form: &IdentityForm,
     ip: Option<std::net::IpAddr>,
 ) -> sqlx::Result<bool> {
     let now = state.now();
-    let id_subject = format!("id:{}", hex::encode(state.id_key.hash(id_card)));
+    // Per ID number, per account (so neither can be tried against many of the other) and
+    // per IP.
+    let id_subject = format!("id:{}", hex::encode(state.id_key.hash(form.id_card.trim())));
+    let account_subject = format!(
+        "acct:{}",
+        hex::encode(
+            state
+                .id_key
+                .tag("identity check v1", form.account.trim().as_bytes())
+        )
+    );
     let ip_subject = format!("ip:{}", ip.map(|i| i.to_string()).unwrap_or_default());
-    let (by_id, by_ip): (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM identity_checks WHERE subject = $1 AND at > $3 - interval '1 hour'),
-                (SELECT count(*) FROM identity_checks WHERE subject = $2 AND at > $3 - interval '1 hour')",
+    let (by_id, by_account, by_ip): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM identity_checks WHERE subject = $1 AND at > $4 - interval '1 hour'),
+                (SELECT count(*) FROM identity_checks WHERE subject = $2 AND at > $4 - interval '1 hour'),
+                (SELECT count(*) FROM identity_checks WHERE subject = $3 AND at > $4 - interval '1 hour')",
     )
     .bind(&id_subject)
+    .bind(&account_subject)
     .bind(&ip_subject)
     .bind(now)
     .fetch_one(&state.db)
     .await?;
-    if by_id >= state.settings.identity_checks_per_hour
+    let per = state.settings.identity_checks_per_hour;
+    if by_id >= per
+        || by_account >= per
         || (ip.is_some() && by_ip >= state.settings.identity_checks_per_ip_hour)
     {
         return Ok(false);
     }
-    sqlx::query("INSERT INTO identity_checks (subject, at) VALUES ($1, $3), ($2, $3)")
+    sqlx::query("INSERT INTO identity_checks (subject, at) VALUES ($1, $4), ($2, $4), ($3, $4)")
         .bind(&id_subject)
+        .bind(&account_subject)
         .bind(&ip_subject)
         .bind(now)
         .execute(&state.db)
@@ -423,7 +440,7 @@ async fn activate_check(
     if errors.any() {
         return Ok(render(page, form, errors, None));
     }
-    if !identity_check_allowed(&state, form.id_card.trim(), ip).await? {
+    if !identity_check_allowed(&state, &form, ip).await? {
         return Ok(render(
             page,
             form,
@@ -502,7 +519,10 @@ async fn activate_phone_page(session: Session, page: Page) -> AppResult<Response
     if activate_uid(&session).await?.is_none() {
         return Ok(Redirect::to("/activate").into_response());
     }
-    let phone = session.get::<String>(ACT_PHONE).await?.unwrap_or_default();
+    let phone = session
+        .get::<String>(ACT_TYPED_PHONE)
+        .await?
+        .unwrap_or_default();
     let mut t = bind_phone_template(
         page,
         Some(Steps::activate(2)),
@@ -548,14 +568,17 @@ pub async fn send_bind_code(
     if !is_mobile(phone) {
         return Ok(Some("请输入 11 位手机号".into()));
     }
+    // Counted first, so asking whether numbers are taken is limited like sending.
+    match codes::check_and_count(&state.db, state, phone, ip).await {
+        Ok(()) => {}
+        Err(CodeError::Send(e)) => return Ok(Some(e.message())),
+        Err(CodeError::Db(e)) => return Err(e.into()),
+    }
     if phone_taken(state, phone, uid).await? {
         return Ok(Some("该手机号已被其他账号绑定".into()));
     }
-    match codes::send(state, purpose, uid, phone, ip).await {
-        Ok(()) => Ok(None),
-        Err(CodeError::Send(e)) => Ok(Some(e.message())),
-        Err(CodeError::Db(e)) => Err(e.into()),
-    }
+    codes::issue(state, purpose, uid, phone, ip).await?;
+    Ok(None)
 }
 
 async fn activate_phone_send(
@@ -570,7 +593,10 @@ async fn activate_phone_send(
         return Ok(Redirect::to("/activate").into_response());
     };
     let phone = form.phone.trim().to_owned();
-    session.insert(ACT_PHONE, &phone).await?;
+    // A new number undoes an earlier verification.
+    session.insert(ACT_TYPED_PHONE, &phone).await?;
+    session.remove_value(ACT_PHONE).await?;
+    session.remove_value(ACT_VERIFIED).await?;
     session.insert(ACT_EMAIL, form.email.trim()).await?;
     if let Some(e) = send_bind_code(&state, uid, &phone, Purpose::Activate, ip).await? {
         let mut t = bind_phone_template(
@@ -712,7 +738,7 @@ async fn activate_password(
     let hash = password::hash(form.new_password.clone()).await?;
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let epoch: Option<i32> = sqlx::query_scalar(
+    let epoch: sqlx::Result<Option<i32>> = sqlx::query_scalar(
         "UPDATE users SET status = 'active', activated_at = $2, phone = $3, password_hash = $4,
                 must_change_password = false, password_changed_at = $2, auth_epoch = auth_epoch + 1,
                 updated_at = $2
@@ -723,7 +749,21 @@ async fn activate_password(
     .bind(&phone)
     .bind(&hash)
     .fetch_optional(&mut *tx)
-    .await?;
+    .await;
+    let epoch = match epoch {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            // The number was bound by someone else meanwhile: verify another one.
+            session.remove_value(ACT_PHONE).await?;
+            session.remove_value(ACT_VERIFIED).await?;
+            flash(
+                &flashes,
+                "error",
+                "该手机号已被其他账号绑定，请换一个手机号。",
+            );
+            return Ok(Redirect::to("/activate/phone").into_response());
+        }
+        other => other?,
+    };
     let Some(epoch) = epoch else {
         // Activated meanwhile (another tab): start over, which will say so.
         return Ok(Redirect::to("/activate").into_response());
@@ -742,6 +782,18 @@ async fn activate_password(
     )
     .await?;
     tx.commit().await?;
+    let email = session.get::<String>(ACT_EMAIL).await?.unwrap_or_default();
+    let mailed = !email.is_empty() && state.settings.smtp.is_some();
+    if mailed {
+        crate::identity::email::send_link(
+            &state,
+            uid,
+            crate::identity::email::LinkPurpose::Bind,
+            &email,
+            ip,
+        )
+        .await?;
+    }
     start_session(
         &state,
         &session,
@@ -755,7 +807,11 @@ async fn activate_password(
     flash(
         &flashes,
         "success",
-        "账号已激活，欢迎使用网上办事服务大厅。",
+        if mailed {
+            "账号已激活，欢迎使用网上办事服务大厅。请打开验证邮件中的链接完成安全邮箱绑定。"
+        } else {
+            "账号已激活，欢迎使用网上办事服务大厅。"
+        },
     );
     Ok(Redirect::to("/").into_response())
 }
@@ -786,7 +842,7 @@ fn decoy_phone(state: &AppState, f: &IdentityForm) -> String {
             "{}\0{}\0{}",
             f.account.trim(),
             f.name.trim(),
-            f.id_card.trim()
+            idcard::normalize(&f.id_card)
         )
         .as_bytes(),
     );
@@ -820,7 +876,7 @@ async fn recover_check(
     if errors.any() {
         return Ok(render(page, form, errors, None));
     }
-    if !identity_check_allowed(&state, form.id_card.trim(), ip).await? {
+    if !identity_check_allowed(&state, &form, ip).await? {
         return Ok(render(
             page,
             form,
@@ -919,7 +975,12 @@ async fn recover_send(
     let sent = if real_phone(&state, uid, &phone).await? {
         codes::send(&state, Purpose::Recover, uid, &phone, ip).await
     } else {
-        codes::check_and_count(&state.db, &state, &phone, ip).await
+        match codes::check_and_count(&state.db, &state, &phone, ip).await {
+            Ok(()) => codes::issue_decoy(&state, Purpose::Recover, &phone)
+                .await
+                .map_err(CodeError::from),
+            e => e,
+        }
     };
     match sent {
         Ok(()) => {
@@ -998,14 +1059,7 @@ async fn recover_verify(
     let Some((uid, phone)) = recover_state(&session).await? else {
         return Ok(Redirect::to("/recover").into_response());
     };
-    if !real_phone(&state, uid, &phone).await? {
-        return Ok(recover_code_template(
-            page,
-            &phone,
-            Some(codes::VerifyError::Wrong.message().into()),
-        )
-        .into_response());
-    }
+    // Look-alike numbers have look-alike code rows: the same answers either way.
     match codes::verify(&state, Purpose::Recover, &phone, &form.code, ip).await? {
         Ok(for_user) if for_user == uid => {
             session.insert(REC_VERIFIED, true).await?;
@@ -1075,7 +1129,7 @@ async fn recover_password(
         .execute(&mut *tx)
         .await?;
     sqlx::query("DELETE FROM lockouts WHERE subject = $1")
-        .bind(format!("user:{uid}"))
+        .bind(format!("u:{uid}"))
         .execute(&mut *tx)
         .await?;
     audit::record(
@@ -1184,7 +1238,12 @@ async fn sms_login_send(
     // The same answer and limits whether or not the number belongs to anyone.
     let sent = match owner {
         Some(uid) => codes::send(&state, Purpose::Login, uid, &phone, ip).await,
-        None => codes::check_and_count(&state.db, &state, &phone, ip).await,
+        None => match codes::check_and_count(&state.db, &state, &phone, ip).await {
+            Ok(()) => codes::issue_decoy(&state, Purpose::Login, &phone)
+                .await
+                .map_err(CodeError::from),
+            e => e,
+        },
     };
     match sent {
         Ok(()) => {

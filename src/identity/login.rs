@@ -530,6 +530,19 @@ pub async fn change_password(
     .bind(now)
     .fetch_one(&mut *tx)
     .await?;
+    // In 安全中心, this device stays signed in and the others are over.
+    let device = session.get::<String>(DEVICE).await?;
+    sqlx::query(
+        "UPDATE sign_ins SET ended_at = CASE WHEN device IS NOT DISTINCT FROM $3 THEN NULL ELSE $4 END,
+                auth_epoch = CASE WHEN device IS NOT DISTINCT FROM $3 THEN $2 ELSE auth_epoch END
+         WHERE user_id = $1 AND ended_at IS NULL",
+    )
+    .bind(user.id)
+    .bind(epoch)
+    .bind(&device)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     audit::record(
         &mut tx,
         Entry {

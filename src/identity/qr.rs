@@ -198,6 +198,7 @@ async fn poll(
         "UPDATE qr_logins q SET consumed_at = $3
          FROM users u
          WHERE q.id = $1 AND q.bind_hash = $2 AND q.approved_by = u.id AND u.status = 'active'
+           AND q.approved_epoch = u.auth_epoch
            AND q.consumed_at IS NULL AND q.denied_at IS NULL AND q.expires_at > $3
          RETURNING u.id, u.auth_epoch",
     )
@@ -289,7 +290,8 @@ async fn decide(
     let now = state.now();
     let mut tx = state.db.begin().await?;
     let id: Option<i64> = sqlx::query_scalar(if allow {
-        "UPDATE qr_logins SET approved_by = $2, approved_at = $3
+        "UPDATE qr_logins SET approved_by = $2, approved_at = $3,
+                approved_epoch = (SELECT auth_epoch FROM users WHERE id = $2)
          WHERE token_hash = $1 AND expires_at > $3 AND approved_at IS NULL AND denied_at IS NULL
            AND consumed_at IS NULL RETURNING id"
     } else {

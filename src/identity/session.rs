@@ -215,8 +215,8 @@ impl FromRequestParts<AppState> for AdminUser {
     }
 }
 
-/// The client's address: the socket peer, or the left-most `X-Forwarded-For` entry when
-/// the portal is configured to sit behind a trusted proxy.
+/// The client's address: the socket peer, or the right-most `X-Forwarded-For` entry (the one
+/// the trusted proxy appended) when the portal is configured to sit behind one.
 #[derive(Clone, Copy, Debug)]
 pub struct ClientIp(pub Option<IpAddr>);
 
@@ -232,7 +232,9 @@ impl FromRequestParts<AppState> for ClientIp {
                 .headers
                 .get("x-forwarded-for")
                 .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
+                // The entry our proxy appended (the right-most): the ones before it are
+                // whatever the client chose to send.
+                .and_then(|v| v.rsplit(',').next())
                 .and_then(|v| v.trim().parse().ok())
         {
             return Ok(ClientIp(Some(ip)));

@@ -1000,3 +1000,144 @@ async fn housekeeping_forgets_spent_codes_and_old_counters() {
         .unwrap();
     assert_eq!(count().await, 0);
 }
+
+/// Findings of a review, each pinned down: a verified number cannot be swapped for another,
+/// look-alike numbers answer like real ones, a QR approval dies with the approver's sessions.
+#[tokio::test]
+async fn no_phone_swap_after_verification_and_look_alikes_answer_alike() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = new_client();
+    post(
+        &app,
+        &c,
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "李四"),
+            ("id_card", "110108200703150514"),
+        ],
+    )
+    .await;
+    post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone/send",
+        &[("phone", "13912345678")],
+    )
+    .await;
+    let code = last_code(&app, &sms, "13912345678").await.unwrap();
+    let (_, loc, _) = post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone",
+        &[("phone", "13912345678"), ("code", &code)],
+    )
+    .await;
+    assert_eq!(loc, "/activate/password");
+    // Typing another number afterwards undoes the verification.
+    post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/phone/send",
+        &[("phone", "13700000001")],
+    )
+    .await;
+    let (status, loc, _) = post(
+        &app,
+        &c,
+        "/activate/phone",
+        "/activate/password",
+        &[
+            ("new_password", "Vq8#tLm2!pRz"),
+            ("confirm", "Vq8#tLm2!pRz"),
+        ],
+    )
+    .await;
+    assert_eq!((status, loc.as_str()), (303, "/activate"));
+    let status: String = sqlx::query_scalar("SELECT status FROM users WHERE account = 'S2025001'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(status, "inactive");
+
+    // 找回密码: a real account and a look-alike give the same answers to the same moves.
+    let answers = |client: Client| {
+        let app = &app;
+        async move {
+            let mut out = Vec::new();
+            let (_, _, html) = post(
+                app,
+                &client,
+                "/recover/verify",
+                "/recover/verify",
+                &[("code", "000000")],
+            )
+            .await;
+            out.push(text_of_class(&html, "field-error"));
+            app.submit(&client, "/recover/verify", "/recover/verify/send", &[])
+                .await;
+            let (_, _, html) = post(
+                app,
+                &client,
+                "/recover/verify",
+                "/recover/verify",
+                &[("code", "000000")],
+            )
+            .await;
+            out.push(text_of_class(&html, "field-error"));
+            out
+        }
+    };
+    let real = new_client();
+    post(
+        &app,
+        &real,
+        "/recover",
+        "/recover",
+        &[
+            ("account", "S2024001"),
+            ("name", "张三"),
+            ("id_card", "110108200609012342"),
+        ],
+    )
+    .await;
+    let fake = new_client();
+    post(
+        &app,
+        &fake,
+        "/recover",
+        "/recover",
+        &[
+            ("account", "S2099998"),
+            ("name", "张三"),
+            ("id_card", "110108200609012342"),
+        ],
+    )
+    .await;
+    let real_answers = answers(real).await;
+    let fake_answers = answers(fake).await;
+    // A real code could be 000000 once in a million runs; then the second answer differs.
+    if last_code(&app, &sms, "13800138000").await.as_deref() != Some("000000") {
+        assert_eq!(real_answers, fake_answers);
+    }
+    assert_eq!(real_answers[0].as_deref(), Some("验证码已失效，请重新获取"));
+}
+
+#[tokio::test]
+async fn a_qr_approval_dies_with_the_approvers_other_sessions() {
+    let app = spawn_app().await;
+    let computer = new_client();
+    let (path, token) = qr_code_of(&app, &computer).await;
+    let phone = signed_in(&app, "S2024001").await;
+    app.submit(&phone, &path, &format!("{path}/approve"), &[])
+        .await;
+    // Before the computer picks it up, the person signs out everywhere else.
+    app.submit(&phone, "/security", "/security/sessions/end-others", &[])
+        .await;
+    assert_ne!(poll(&app, &computer, &token).await, "ok");
+    assert_eq!(app.signed_in_as(&computer).await, None);
+}

@@ -294,7 +294,19 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
             &c,
             "/security/email",
             "/security/email",
-            &[("email", "not-an-address")],
+            &[("email", "zs2026@stu.demo.edu.cn"), ("password", "wrong")],
+        )
+        .await;
+    assert!(
+        r.text().await.unwrap().contains("密码不正确"),
+        "a session alone is not enough"
+    );
+    let r = app
+        .submit(
+            &c,
+            "/security/email",
+            "/security/email",
+            &[("email", "not-an-address"), ("password", DEMO_PASSWORD)],
         )
         .await;
     assert!(r.text().await.unwrap().contains("请输入正确的电子邮箱地址"));
@@ -303,7 +315,10 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
             &c,
             "/security/email",
             "/security/email",
-            &[("email", "zs2026@stu.demo.edu.cn")],
+            &[
+                ("email", "zs2026@stu.demo.edu.cn"),
+                ("password", DEMO_PASSWORD),
+            ],
         )
         .await;
     assert_eq!(location(&r), "/security");
