@@ -98,6 +98,16 @@ pub async fn send_link(
         LinkPurpose::Recover => ("找回密码", "重置登录密码"),
     };
     let mut tx = state.db.begin().await?;
+    // Only the newest link of a kind works: an earlier, perhaps mistyped, address is out.
+    sqlx::query(
+        "UPDATE email_links SET used_at = $3
+         WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+    )
+    .bind(user)
+    .bind(purpose.code())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO email_links (user_id, purpose, email, token_hash, created_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",

@@ -323,6 +323,22 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
         .await;
     assert_eq!(location(&r), "/security");
     let link = mailed_link(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
+    // Asking again voids the earlier link: only the newest works.
+    app.submit(
+        &c,
+        "/security/email",
+        "/security/email",
+        &[
+            ("email", "zs2026@stu.demo.edu.cn"),
+            ("password", DEMO_PASSWORD),
+        ],
+    )
+    .await;
+    let newer = mailed_link(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
+    assert_ne!(newer, link);
+    let stale = app.get(&link).await.text().await.unwrap();
+    assert!(stale.contains("链接已失效"));
+    let link = newer;
     let other = new_client();
     let page = app.get_with(&other, &link).await.text().await.unwrap();
     assert!(page.contains("绑定安全邮箱") && page.contains("z***@stu.demo.edu.cn"));
