@@ -189,6 +189,55 @@ pub struct NewPasswordTemplate {
     pub done: bool,
 }
 
+impl IdentityTemplate {
+    /// Step 1 of 激活账号 (`activate`) or 找回密码, with what was typed and its messages.
+    fn step(
+        page: Page,
+        activate: bool,
+        ask_activation_code: bool,
+        form: IdentityForm,
+        errors: IdentityErrors,
+        error: Option<String>,
+    ) -> Self {
+        IdentityTemplate {
+            page,
+            title: if activate {
+                "激活账号"
+            } else {
+                "找回密码"
+            },
+            action: if activate { "/activate" } else { "/recover" },
+            steps: if activate {
+                Steps::activate(1)
+            } else {
+                Steps::recover(1)
+            },
+            form,
+            errors,
+            error,
+            ask_activation_code,
+        }
+    }
+}
+
+/// The checks before any account is looked at: formats, then the limits. `Some`: step 1
+/// again with these messages.
+async fn screen(
+    state: &AppState,
+    form: &IdentityForm,
+    ask_code: bool,
+    ip: Option<std::net::IpAddr>,
+) -> AppResult<Option<(IdentityErrors, Option<String>)>> {
+    let errors = check_formats(form, ask_code);
+    if errors.any() {
+        return Ok(Some((errors, None)));
+    }
+    if !identity_check_allowed(state, form, ip).await? {
+        return Ok(Some((errors, Some("尝试次数过多，请一小时后再试".into()))));
+    }
+    Ok(None)
+}
+
 impl NewPasswordTemplate {
     /// The password step of 激活账号 (`activate`) or 找回密码.
     fn step(
@@ -401,16 +450,14 @@ async fn activate_page(
     mut page: Page,
 ) -> AppResult<Response> {
     page.ensure_csrf(&session).await?;
-    Ok(IdentityTemplate {
+    Ok(IdentityTemplate::step(
         page,
-        title: "激活账号",
-        action: "/activate",
-        steps: Steps::activate(1),
-        form: IdentityForm::default(),
-        errors: IdentityErrors::default(),
-        error: None,
-        ask_activation_code: state.settings.require_activation_code,
-    }
+        true,
+        state.settings.require_activation_code,
+        IdentityForm::default(),
+        IdentityErrors::default(),
+        None,
+    )
     .into_response())
 }
 
@@ -423,30 +470,8 @@ async fn activate_check(
 ) -> AppResult<Response> {
     page.ensure_csrf(&session).await?;
     let ask = state.settings.require_activation_code;
-    let errors = check_formats(&form, ask);
-    let render = |page, form, errors, error: Option<String>| {
-        IdentityTemplate {
-            page,
-            title: "激活账号",
-            action: "/activate",
-            steps: Steps::activate(1),
-            form,
-            errors,
-            error,
-            ask_activation_code: ask,
-        }
-        .into_response()
-    };
-    if errors.any() {
-        return Ok(render(page, form, errors, None));
-    }
-    if !identity_check_allowed(&state, &form, ip).await? {
-        return Ok(render(
-            page,
-            form,
-            errors,
-            Some("尝试次数过多，请一小时后再试".into()),
-        ));
+    if let Some((errors, error)) = screen(&state, &form, ask, ip).await? {
+        return Ok(IdentityTemplate::step(page, true, ask, form, errors, error).into_response());
     }
     let person = matching_person(&state, &form).await?.filter(|p| {
         p.status == "inactive"
@@ -469,7 +494,15 @@ async fn activate_check(
             json!({ "step": "identity" }),
         )
         .await?;
-        return Ok(render(page, form, errors, Some(IDENTITY_FAILED.into())));
+        return Ok(IdentityTemplate::step(
+            page,
+            true,
+            ask,
+            form,
+            IdentityErrors::default(),
+            Some(IDENTITY_FAILED.into()),
+        )
+        .into_response());
     };
     session.cycle_id().await?;
     session.insert(ACT_UID, p.id).await?;
@@ -820,16 +853,14 @@ async fn activate_password(
 
 async fn recover_page(session: Session, mut page: Page) -> AppResult<Response> {
     page.ensure_csrf(&session).await?;
-    Ok(IdentityTemplate {
+    Ok(IdentityTemplate::step(
         page,
-        title: "找回密码",
-        action: "/recover",
-        steps: Steps::recover(1),
-        form: IdentityForm::default(),
-        errors: IdentityErrors::default(),
-        error: None,
-        ask_activation_code: false,
-    }
+        false,
+        false,
+        IdentityForm::default(),
+        IdentityErrors::default(),
+        None,
+    )
     .into_response())
 }
 
@@ -859,30 +890,8 @@ async fn recover_check(
     Form(form): Form<IdentityForm>,
 ) -> AppResult<Response> {
     page.ensure_csrf(&session).await?;
-    let errors = check_formats(&form, false);
-    let render = |page, form, errors, error: Option<String>| {
-        IdentityTemplate {
-            page,
-            title: "找回密码",
-            action: "/recover",
-            steps: Steps::recover(1),
-            form,
-            errors,
-            error,
-            ask_activation_code: false,
-        }
-        .into_response()
-    };
-    if errors.any() {
-        return Ok(render(page, form, errors, None));
-    }
-    if !identity_check_allowed(&state, &form, ip).await? {
-        return Ok(render(
-            page,
-            form,
-            errors,
-            Some("尝试次数过多，请一小时后再试".into()),
-        ));
+    if let Some((errors, error)) = screen(&state, &form, false, ip).await? {
+        return Ok(IdentityTemplate::step(page, false, false, form, errors, error).into_response());
     }
     let person = matching_person(&state, &form)
         .await?

@@ -21,6 +21,14 @@ struct Mailbox {
     mails: Arc<Mutex<Vec<Mail>>>,
 }
 
+/// The settings for the local server on `port`.
+fn local_smtp(port: u16) -> SmtpConfig {
+    SmtpConfig {
+        url: Secret(format!("smtp://127.0.0.1:{port}")),
+        from: "网上办事服务大厅 <noreply@hall.test>".into(),
+    }
+}
+
 async fn smtp_server() -> (Mailbox, u16) {
     let mailbox = Mailbox::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -118,10 +126,7 @@ async fn notifications_go_out_by_email_to_those_who_chose_it() {
     .await
     .unwrap();
     let mut s = test_settings();
-    s.smtp = Some(SmtpConfig {
-        url: Secret(format!("smtp://127.0.0.1:{port}")),
-        from: "网上办事服务大厅 <noreply@hall.test>".into(),
-    });
+    s.smtp = Some(local_smtp(port));
     let gw = Gateways::from_settings(&s);
     assert_eq!(
         deliver_external(&app.db, &gw, Utc::now() + chrono::Duration::seconds(2), 10)
@@ -250,10 +255,7 @@ async fn an_unreachable_mail_server_is_retried() {
 /// The link in the last mail to `to`, as a path.
 async fn mailed_link(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> String {
     let mut s = test_settings();
-    s.smtp = Some(SmtpConfig {
-        url: Secret(format!("smtp://127.0.0.1:{port}")),
-        from: "网上办事服务大厅 <noreply@hall.test>".into(),
-    });
+    s.smtp = Some(local_smtp(port));
     deliver_external(
         &app.db,
         &Gateways::from_settings(&s),
@@ -280,13 +282,7 @@ async fn mailed_link(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> S
 #[tokio::test]
 async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
     let (mailbox, port) = smtp_server().await;
-    let app = spawn_app_with(move |s| {
-        s.smtp = Some(SmtpConfig {
-            url: Secret(format!("smtp://127.0.0.1:{port}")),
-            from: "网上办事服务大厅 <noreply@hall.test>".into(),
-        })
-    })
-    .await;
+    let app = spawn_app_with(move |s| s.smtp = Some(local_smtp(port))).await;
     // Bind a new 安全邮箱: the link, opened anywhere, shows a button; the button binds.
     let c = signed_in(&app, "S2024001").await;
     let r = app
@@ -419,13 +415,7 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
 #[tokio::test]
 async fn someone_without_a_phone_recovers_by_security_email() {
     let (mailbox, port) = smtp_server().await;
-    let app = spawn_app_with(move |s| {
-        s.smtp = Some(SmtpConfig {
-            url: Secret(format!("smtp://127.0.0.1:{port}")),
-            from: "网上办事服务大厅 <noreply@hall.test>".into(),
-        })
-    })
-    .await;
+    let app = spawn_app_with(move |s| s.smtp = Some(local_smtp(port))).await;
     sqlx::query("UPDATE users SET email = 'zhaomin@demo.edu.cn' WHERE account = 'T2003'")
         .execute(&app.db)
         .await
