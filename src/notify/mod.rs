@@ -34,9 +34,58 @@ pub struct Fanout {
     pub base_url: String,
 }
 
-/// Queue the copy of an event for one outside channel, if the recipient can and wants to
-/// receive it there: SMS needs a security phone (on unless turned off), e-mail a security
-/// e-mail (off unless turned on), 企业微信 nothing more (on unless turned off).
+/// Whether the recipient (`u`, with `p` their notify_prefs row or NULLs) can and wants to
+/// receive a copy on channel `c.channel`: SMS needs a security phone (on unless turned
+/// off), e-mail a security e-mail (off unless turned on), 企业微信 nothing more (on unless
+/// turned off).
+pub const CHANNEL_WANTED: &str = "CASE c.channel
+        WHEN 'sms' THEN u.phone IS NOT NULL AND COALESCE(p.sms, true)
+        WHEN 'email' THEN u.email IS NOT NULL AND COALESCE(p.email, false)
+        ELSE COALESCE(p.wecom, true) END";
+
+/// The copies of an in-app message (`text`, `link`) for the outside channels configured
+/// here: (channel, payload). Whether the recipient wants each is decided where it is
+/// queued (`CHANNEL_WANTED`).
+pub fn copies(fanout: &Fanout, text: &str, link: &str) -> Vec<(&'static str, serde_json::Value)> {
+    let url = format!("{}{link}", fanout.base_url.trim_end_matches('/'));
+    let mut out = Vec::new();
+    if fanout.sms {
+        out.push((
+            "sms",
+            serde_json::json!({ "text": format!("【网上办事服务大厅】{text} {url}") }),
+        ));
+    }
+    if fanout.email {
+        let subject: String = text.chars().take(40).collect();
+        out.push((
+            "email",
+            serde_json::json!({
+                "text": format!("{text}\n\n{url}\n\n—— 网上办事服务大厅"),
+                "subject": format!("【网上办事服务大厅】{subject}"),
+            }),
+        ));
+    }
+    if fanout.wecom {
+        out.push((
+            "wecom",
+            serde_json::json!({ "text": format!("{text}\n{url}") }),
+        ));
+    }
+    out
+}
+
+impl Fanout {
+    pub fn from_settings(s: &Settings) -> Self {
+        Fanout {
+            sms: s.sms.is_some(),
+            wecom: s.wecom.is_some(),
+            email: s.smtp.is_some(),
+            base_url: s.base_url.to_string(),
+        }
+    }
+}
+
+/// Queue the copy of an event for one outside channel, if the recipient wants it there.
 async fn queue_copy(
     tx: &mut sqlx::PgConnection,
     d: &Due,
@@ -44,16 +93,11 @@ async fn queue_copy(
     payload: serde_json::Value,
     now: DateTime<Utc>,
 ) -> sqlx::Result<()> {
-    let wanted = match channel {
-        "sms" => "u.phone IS NOT NULL AND COALESCE(p.sms, true)",
-        "email" => "u.email IS NOT NULL AND COALESCE(p.email, false)",
-        _ => "COALESCE(p.wecom, true)",
-    };
     sqlx::query(&format!(
         "INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
-         SELECT $1, $7, u.id, $3, $4, $5, $6, $6 FROM users u
-         LEFT JOIN notify_prefs p ON p.user_id = u.id
-         WHERE u.id = $2 AND {wanted}
+         SELECT $1, c.channel, u.id, $3, $4, $5, $6, $6 FROM users u
+         LEFT JOIN notify_prefs p ON p.user_id = u.id, (SELECT $7::text AS channel) c
+         WHERE u.id = $2 AND {CHANNEL_WANTED}
          ON CONFLICT (idempotency_key) DO NOTHING"
     ))
     .bind(format!("{}:{channel}", d.idempotency_key))
@@ -110,23 +154,8 @@ pub async fn deliver_due_with(
         .bind(d.created_at)
         .execute(&mut *tx)
         .await?;
-        let url = format!("{}{link}", fanout.base_url.trim_end_matches('/'));
-        if fanout.sms {
-            let payload =
-                serde_json::json!({ "text": format!("【网上办事服务大厅】{text} {url}") });
-            queue_copy(&mut tx, &d, "sms", payload, now).await?;
-        }
-        if fanout.email {
-            let subject: String = text.chars().take(40).collect();
-            let payload = serde_json::json!({
-                "text": format!("{text}\n\n{url}\n\n—— 网上办事服务大厅"),
-                "subject": format!("【网上办事服务大厅】{subject}"),
-            });
-            queue_copy(&mut tx, &d, "email", payload, now).await?;
-        }
-        if fanout.wecom {
-            let payload = serde_json::json!({ "text": format!("{text}\n{url}") });
-            queue_copy(&mut tx, &d, "wecom", payload, now).await?;
+        for (channel, payload) in copies(fanout, text, link) {
+            queue_copy(&mut tx, &d, channel, payload, now).await?;
         }
         sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1")
             .bind(d.id)
@@ -619,12 +648,7 @@ pub async fn run_worker(
     every: Duration,
 ) {
     let gw = Gateways::from_settings(&settings);
-    let fanout = Fanout {
-        sms: settings.sms.is_some(),
-        wecom: settings.wecom.is_some(),
-        email: settings.smtp.is_some(),
-        base_url: settings.base_url.to_string(),
-    };
+    let fanout = Fanout::from_settings(&settings);
     let mut swept_at: Option<chrono::DateTime<chrono::Utc>> = None;
     loop {
         let now = clock.now();

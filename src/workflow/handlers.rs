@@ -340,6 +340,7 @@ fn act_ctx<'a>(
         ip,
         tz: state.settings.time_zone,
         base_url: state.settings.base_url.as_str(),
+        fanout: crate::notify::Fanout::from_settings(&state.settings),
     }
 }
 

@@ -337,6 +337,8 @@ pub struct ActCtx<'a> {
     pub ip: Option<std::net::IpAddr>,
     pub tz: chrono_tz::Tz,
     pub base_url: &'a str,
+    /// The outside channels configured here, for the copies of in-app messages.
+    pub fanout: crate::notify::Fanout,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -641,7 +643,10 @@ struct AppUpdate<'a> {
 /// The whole transition in one statement, so one round trip and atomic without an
 /// explicit transaction: the application row changes only if its version is still the one
 /// the transition was computed from, and every other write hangs off that update's
-/// `RETURNING` — a stale version writes nothing at all.
+/// `RETURNING` — a stale version writes nothing at all. Parts with nothing to write are
+/// left out of the statement (each shape is prepared once per connection), and in-app
+/// messages are delivered here directly: the outbox row is written already delivered,
+/// with its message and the copies for the outside channels the recipient chose.
 async fn write<'e, E>(
     exec: E,
     app: &AppRow,
@@ -654,85 +659,188 @@ async fn write<'e, E>(
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
-    let applied: i64 = sqlx::query_scalar(
-        "WITH upd AS (
-             UPDATE applications SET status = $3, state = $4, version = version + 1, updated_at = $5,
-                    finished_at = COALESCE($6, finished_at), data = COALESCE($7, data),
-                    submitted_data = COALESCE($8, submitted_data),
-                    changed_fields = COALESCE($9, changed_fields),
-                    serial_no = COALESCE($10, serial_no),
-                    submitted_at = COALESCE(submitted_at, $11)
-             WHERE id = $1 AND version = $2
-             RETURNING id
-         ), ended AS (
-             UPDATE tasks t SET status = x.status, action = x.action, decided_by = x.decided_by,
-                    transferred_to = COALESCE(x.transferred_to, t.transferred_to), acted_at = $5
-             FROM upd, unnest($12::text[], $13::int8[], $14::text[], $15::text[], $16::int8[], $17::int8[])
-                  AS x(node, assignee, status, action, decided_by, transferred_to)
-             WHERE t.application_id = upd.id AND t.node_id = x.node AND t.assignee_id = x.assignee
-               AND t.status = 'pending'
-         ), created AS (
-             INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, created_at, due_at, escalate)
-             SELECT upd.id, x.node, x.name, x.assignee, x.kind, x.status, $5, x.due, x.escalate
-             FROM upd, unnest($18::text[], $19::text[], $20::int8[], $21::text[], $22::text[], $23::timestamptz[], $24::bool[])
-                  AS x(node, name, assignee, kind, status, due, escalate)
-         ), flows AS (
-             INSERT INTO flow_records (application_id, node_id, node_name, actor_id, action, comment, details, at)
-             SELECT upd.id, x.node, x.name, x.actor, x.action, x.comment, x.details, $5
-             FROM upd, unnest($25::text[], $26::text[], $27::int8[], $28::text[], $29::text[], $30::jsonb[])
-                  WITH ORDINALITY AS x(node, name, actor, action, comment, details, n)
-             ORDER BY x.n
-         ), notes AS (
-             INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
-             SELECT x.key, x.recipient, upd.id, x.kind, x.payload, $5, $5
-             FROM upd, unnest($31::text[], $32::int8[], $33::text[], $34::jsonb[]) AS x(key, recipient, kind, payload)
-             ON CONFLICT (idempotency_key) DO NOTHING
-         ), audited AS (
-             INSERT INTO audit_log (at, actor_id, action, target, ip, outcome, details)
-             SELECT $5, $35, $36, 'application:' || upd.id, $37, 'success', $38 FROM upd
-         )
-         SELECT count(*) FROM upd",
+    let status = u.state.status;
+    // Tasks carry whether their application is open (for the 待办 counts); tasks this
+    // statement ends or creates get the new value here, the rest by trigger.
+    let open = matches!(status, Status::Running | Status::Returned);
+    let state = serde_json::to_value(u.state).map_err(anyhow::Error::from)?;
+    let mut q =
+        QueryBuilder::<sqlx::Postgres>::new("WITH upd AS (UPDATE applications SET status = ");
+    q.push_bind(status.code());
+    q.push(", state = ").push_bind(state);
+    q.push(", version = version + 1, updated_at = ")
+        .push_bind(c.now);
+    if status.is_terminal() {
+        q.push(", finished_at = ").push_bind(c.now);
+    }
+    if let Some(d) = u.data {
+        q.push(", data = ").push_bind(d.clone());
+    }
+    if let Some(d) = u.submitted_data {
+        q.push(", submitted_data = ").push_bind(d.clone());
+    }
+    if let Some(f) = u.changed_fields {
+        q.push(", changed_fields = ").push_bind(f.to_vec());
+    }
+    if let Some(n) = u.serial_no {
+        q.push(", serial_no = ").push_bind(n.to_owned());
+    }
+    if let Some(at) = u.submitted_at {
+        q.push(", submitted_at = COALESCE(submitted_at, ")
+            .push_bind(at)
+            .push(")");
+    }
+    q.push(" WHERE id = ")
+        .push_bind(app.id)
+        .push(" AND version = ")
+        .push_bind(app.version)
+        .push(" RETURNING id)");
+    if !plan.end_node.is_empty() {
+        q.push(
+            ", ended AS (UPDATE tasks t SET status = x.status, action = x.action, \
+             decided_by = x.decided_by, transferred_to = COALESCE(x.transferred_to, t.transferred_to), acted_at = ",
+        )
+        .push_bind(c.now);
+        if !open {
+            q.push(", app_open = false");
+        }
+        q.push(" FROM upd, unnest(")
+            .push_bind(plan.end_node)
+            .push("::text[], ")
+            .push_bind(plan.end_user)
+            .push("::int8[], ")
+            .push_bind(plan.end_status)
+            .push("::text[], ")
+            .push_bind(plan.end_action)
+            .push("::text[], ")
+            .push_bind(plan.end_decided_by)
+            .push("::int8[], ")
+            .push_bind(plan.end_transferred_to)
+            .push(
+                "::int8[]) AS x(node, assignee, status, action, decided_by, transferred_to) \
+                 WHERE t.application_id = upd.id AND t.node_id = x.node AND t.assignee_id = x.assignee \
+                 AND t.status = 'pending')",
+            );
+    }
+    if !plan.new_node.is_empty() {
+        q.push(
+            ", created AS (INSERT INTO tasks (application_id, service_id, app_open, node_id, node_name, \
+             assignee_id, kind, status, created_at, due_at, escalate) SELECT upd.id, ",
+        )
+        .push_bind(app.service_id)
+        .push(", ")
+        .push_bind(open)
+        .push(", x.node, x.name, x.assignee, x.kind, x.status, ")
+        .push_bind(c.now)
+        .push(", x.due, x.escalate FROM upd, unnest(")
+        .push_bind(plan.new_node)
+        .push("::text[], ")
+        .push_bind(plan.new_name)
+        .push("::text[], ")
+        .push_bind(plan.new_user)
+        .push("::int8[], ")
+        .push_bind(plan.new_kind)
+        .push("::text[], ")
+        .push_bind(plan.new_status)
+        .push("::text[], ")
+        .push_bind(plan.new_due)
+        .push("::timestamptz[], ")
+        .push_bind(plan.new_escalate)
+        .push("::bool[]) AS x(node, name, assignee, kind, status, due, escalate))");
+    }
+    q.push(
+        ", flows AS (INSERT INTO flow_records (application_id, node_id, node_name, actor_id, action, \
+         comment, details, at) SELECT upd.id, x.node, x.name, x.actor, x.action, x.comment, x.details, ",
     )
-    .bind(app.id)
-    .bind(app.version)
-    .bind(u.state.status.code())
-    .bind(serde_json::to_value(u.state).map_err(anyhow::Error::from)?)
-    .bind(c.now)
-    .bind(u.state.status.is_terminal().then_some(c.now))
-    .bind(u.data)
-    .bind(u.submitted_data)
-    .bind(u.changed_fields)
-    .bind(u.serial_no)
-    .bind(u.submitted_at)
-    .bind(&plan.end_node)
-    .bind(&plan.end_user)
-    .bind(&plan.end_status)
-    .bind(&plan.end_action)
-    .bind(&plan.end_decided_by)
-    .bind(&plan.end_transferred_to)
-    .bind(&plan.new_node)
-    .bind(&plan.new_name)
-    .bind(&plan.new_user)
-    .bind(&plan.new_kind)
-    .bind(&plan.new_status)
-    .bind(&plan.new_due)
-    .bind(&plan.new_escalate)
-    .bind(&plan.flow_node)
-    .bind(&plan.flow_name)
-    .bind(&plan.flow_actor)
-    .bind(&plan.flow_action)
-    .bind(&plan.flow_comment)
-    .bind(&plan.flow_details)
-    .bind(&plan.note_key)
-    .bind(&plan.note_user)
-    .bind(&plan.note_kind)
-    .bind(&plan.note_payload)
-    .bind(c.actor)
-    .bind(audit_action)
-    .bind(c.ip.map(sqlx::types::ipnetwork::IpNetwork::from))
-    .bind(audit_details)
-    .fetch_one(exec)
-    .await?;
+    .push_bind(c.now)
+    .push(" FROM upd, unnest(")
+    .push_bind(plan.flow_node)
+    .push("::text[], ")
+    .push_bind(plan.flow_name)
+    .push("::text[], ")
+    .push_bind(plan.flow_actor)
+    .push("::int8[], ")
+    .push_bind(plan.flow_action)
+    .push("::text[], ")
+    .push_bind(plan.flow_comment)
+    .push("::text[], ")
+    .push_bind(plan.flow_details)
+    .push(
+        "::jsonb[]) WITH ORDINALITY AS x(node, name, actor, action, comment, details, n) \
+         ORDER BY x.n)",
+    );
+    if !plan.note_key.is_empty() {
+        let (mut copy_key, mut copy_channel, mut copy_payload) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (key, p) in plan.note_key.iter().zip(&plan.note_payload) {
+            let text = p.get("text").and_then(Value::as_str).unwrap_or("");
+            let link = p.get("link").and_then(Value::as_str).unwrap_or("");
+            for (channel, payload) in crate::notify::copies(&c.fanout, text, link) {
+                copy_key.push(key.clone());
+                copy_channel.push(channel);
+                copy_payload.push(payload);
+            }
+        }
+        q.push(
+            ", notes AS (INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, \
+             created_at, next_attempt_at, delivered_at, attempts) SELECT x.key, x.recipient, upd.id, x.kind, x.payload, ",
+        )
+        .push_bind(c.now)
+        .push(", ")
+        .push_bind(c.now)
+        .push(", ")
+        .push_bind(c.now)
+        .push(", 1 FROM upd, unnest(")
+        .push_bind(plan.note_key)
+        .push("::text[], ")
+        .push_bind(plan.note_user)
+        .push("::int8[], ")
+        .push_bind(plan.note_kind)
+        .push("::text[], ")
+        .push_bind(plan.note_payload)
+        .push(
+            "::jsonb[]) AS x(key, recipient, kind, payload) ON CONFLICT (idempotency_key) DO NOTHING \
+             RETURNING id, idempotency_key, recipient_id, application_id, kind, payload, created_at)",
+        );
+        q.push(
+            ", inbox AS (INSERT INTO messages (outbox_id, user_id, application_id, kind, text, link, created_at) \
+             SELECT n.id, n.recipient_id, n.application_id, n.kind, COALESCE(n.payload->>'text', ''), \
+             COALESCE(n.payload->>'link', ''), n.created_at FROM notes n)",
+        );
+        if !copy_key.is_empty() {
+            q.push(
+                ", copies AS (INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, \
+                 payload, created_at, next_attempt_at) SELECT n.idempotency_key || ':' || c.channel, c.channel, \
+                 n.recipient_id, n.application_id, n.kind, c.payload, n.created_at, n.created_at FROM notes n \
+                 JOIN unnest(",
+            )
+            .push_bind(copy_key)
+            .push("::text[], ")
+            .push_bind(copy_channel)
+            .push("::text[], ")
+            .push_bind(copy_payload)
+            .push(
+                "::jsonb[]) AS c(key, channel, payload) ON c.key = n.idempotency_key \
+                 JOIN users u ON u.id = n.recipient_id LEFT JOIN notify_prefs p ON p.user_id = u.id WHERE ",
+            )
+            .push(crate::notify::CHANNEL_WANTED)
+            .push(" ON CONFLICT (idempotency_key) DO NOTHING)");
+        }
+    }
+    q.push(
+        ", audited AS (INSERT INTO audit_log (at, actor_id, action, target, ip, outcome, details) SELECT ",
+    )
+    .push_bind(c.now)
+    .push(", ")
+    .push_bind(c.actor)
+    .push(", ")
+    .push_bind(audit_action.to_owned())
+    .push(", 'application:' || upd.id, ")
+    .push_bind(c.ip.map(sqlx::types::ipnetwork::IpNetwork::from))
+    .push(", 'success', ")
+    .push_bind(audit_details)
+    .push(" FROM upd) SELECT count(*) FROM upd");
+    let applied: i64 = q.build_query_scalar().fetch_one(exec).await?;
     if applied == 1 {
         Ok(())
     } else {

@@ -98,11 +98,16 @@ async fn todo_grouped_flat_overdue_and_the_header_badge() {
     let (c, _) = leave(&app, &student, "1").await;
     act(&app, &counselor, c, "approve", "counselor", &[]).await;
     let home = app.get_with(&counselor, "/").await.text().await.unwrap();
-    assert_eq!(
-        texts_of_class(&home, "nav-badge"),
-        vec!["2"],
-        "two open tasks"
-    );
+    let badge = |sel: &str| {
+        let doc = scraper::Html::parse_document(&home);
+        let sel = scraper::Selector::parse(sel).unwrap();
+        doc.select(&sel)
+            .map(|e| e.text().collect::<String>())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(badge(".main-nav .nav-badge"), vec!["2"], "two open tasks");
+    // The three 待办 notices arrived with the tasks, in the same transaction.
+    assert_eq!(badge(".bell .nav-badge"), vec!["3"], "three messages");
     let grouped = app
         .get_with(&counselor, "/center/todo")
         .await

@@ -47,13 +47,15 @@ async fn a_new_task_reaches_the_approvers_message_center() {
     let app = spawn_app().await;
     let student = signed_in(&app, "S2024001").await;
     let id = submit_leave(&app, &student).await;
-    deliver_due(
+    // Delivered by the submission itself, in its transaction: the worker finds nothing.
+    let left = deliver_due(
         &app.db,
         chrono::Utc::now() + chrono::Duration::seconds(1),
         100,
     )
     .await
     .unwrap();
+    assert_eq!(left, 0);
     let counselor = signed_in(&app, "T2101").await;
     let home = app.get_with(&counselor, "/").await.text().await.unwrap();
     let doc = scraper::Html::parse_document(&home);
@@ -103,17 +105,24 @@ async fn a_new_task_reaches_the_approvers_message_center() {
 #[tokio::test]
 async fn two_workers_never_deliver_one_row_twice() {
     let app = spawn_app().await;
-    let student = signed_in(&app, "S2024001").await;
-    for _ in 0..15 {
-        submit_leave(&app, &student).await;
-    }
+    // Rows the worker delivers (reminders, escalations, 催办): transitions deliver their
+    // own notices in their transaction.
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, recipient_id, kind, payload, created_at, next_attempt_at)
+         SELECT 'remind-' || i, u.id, 'reminder', jsonb_build_object('text', '提醒 ' || i, 'link', '/center/todo'), now(), now()
+         FROM users u, generate_series(1, 15) i WHERE u.account = 'T2101'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
     let later = chrono::Utc::now() + chrono::Duration::seconds(1);
     let (a, b) = tokio::join!(
         deliver_due(&app.db, later, 4),
         deliver_due(&app.db, later, 4)
     );
     let (a, b) = (a.unwrap(), b.unwrap());
-    assert!(a + b <= 8);
+    // Each took a batch of its own.
+    assert_eq!(a + b, 8);
     while deliver_due(&app.db, later, 4).await.unwrap() > 0 {}
     let (outbox, messages, undelivered): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM outbox), (SELECT count(*) FROM messages),
@@ -127,6 +136,7 @@ async fn two_workers_never_deliver_one_row_twice() {
         (outbox, 0),
         "each row exactly once"
     );
+    assert_eq!(messages, 15);
     // Mark all read.
     let counselor = signed_in(&app, "T2101").await;
     app.submit(&counselor, "/messages", "/messages/read-all", &[])
@@ -291,4 +301,52 @@ async fn people_choose_their_channels() {
         .await
         .unwrap();
     assert!(!html.contains("您还没有绑定安全手机"));
+}
+
+#[tokio::test]
+async fn a_transition_delivers_its_notices_and_queues_the_chosen_copies() {
+    let app = spawn_app_with(|s| s.sms = Some(service_hall::config::SmsConfig::Log)).await;
+    let student = signed_in(&app, "S2024001").await;
+    let id = submit_leave(&app, &student).await;
+    // 王老师 (T2101) has a security phone and the defaults: the message and an SMS copy,
+    // both written by the submission.
+    let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        "SELECT o.channel, o.idempotency_key, o.payload->>'text' FROM outbox o JOIN users u ON u.id = o.recipient_id
+         WHERE u.account = 'T2101' ORDER BY o.id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0].0, "inapp");
+    assert_eq!(rows[1].0, "sms");
+    assert_eq!(rows[1].1, format!("{}:sms", rows[0].1));
+    let sms = rows[1].2.clone().unwrap();
+    assert!(
+        sms.starts_with("【网上办事服务大厅】您有一条待办：学生请假（张三）")
+            && sms.ends_with(&format!("/applications/{id}")),
+        "{sms}"
+    );
+    let messages: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages m JOIN users u ON u.id = m.user_id
+         WHERE u.account = 'T2101' AND m.link = '/applications/' || $1::text",
+    )
+    .bind(id.to_string())
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(messages, 1);
+    // With SMS turned off in 个人设置, the next notice comes without a copy.
+    let counselor = signed_in(&app, "T2101").await;
+    app.submit(&counselor, "/center/settings", "/center/settings", &[])
+        .await;
+    submit_leave(&app, &student).await;
+    let (inapp, sms): (i64, i64) = sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE channel = 'inapp'), count(*) FILTER (WHERE channel = 'sms')
+         FROM outbox o JOIN users u ON u.id = o.recipient_id WHERE u.account = 'T2101'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((inapp, sms), (2, 1));
 }
