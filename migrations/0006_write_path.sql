@@ -22,3 +22,13 @@ DROP TRIGGER tasks_fill_application ON tasks;
 CREATE TRIGGER tasks_fill_application BEFORE INSERT ON tasks
     FOR EACH ROW WHEN (NEW.service_id IS NULL OR NEW.app_open IS NULL)
     EXECUTE FUNCTION tasks_fill_application();
+
+-- Sessions: the table tower-sessions-sqlx-store created (kept, so sessions survive), now
+-- ours, with the session's person as a column so that one query loads both.
+CREATE SCHEMA IF NOT EXISTS tower_sessions;
+CREATE TABLE IF NOT EXISTS tower_sessions.session (
+    id           text PRIMARY KEY NOT NULL,
+    data         bytea NOT NULL,
+    expiry_date  timestamptz NOT NULL
+);
+ALTER TABLE tower_sessions.session ADD COLUMN IF NOT EXISTS user_id bigint;

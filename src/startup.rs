@@ -2,11 +2,10 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use crate::identity::store::PgSessionStore;
 use anyhow::Context;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
-use tower_sessions::ExpiredDeletion;
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{
     clock::Clock,
@@ -19,7 +18,7 @@ use crate::{
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    store: PostgresStore,
+    store: PgSessionStore,
 }
 
 /// The ID-card hashing key: `HALL_SECRET_KEY`, else `data_dir/secret.key`.
@@ -51,7 +50,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
         let id_key = Arc::new(id_card_key(&settings)?);
-        let store = PostgresStore::new(db.clone());
+        let store = PgSessionStore::new(db.clone());
         let state = AppState {
             db,
             settings: Arc::new(settings),
@@ -82,7 +81,7 @@ impl Application {
         let deletion = tokio::spawn(
             self.store
                 .clone()
-                .continuously_delete_expired(tokio::time::Duration::from_secs(600)),
+                .delete_expired_every(std::time::Duration::from_secs(600)),
         );
         let worker = self.state.settings.background_jobs.then(|| {
             tokio::spawn(crate::notify::run_worker(

@@ -76,13 +76,9 @@ pub async fn ensure_database(opts: &PgConnectOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Our migrations, then the session store's table. Both are no-ops when up to date.
+/// Our migrations (the session table included); a no-op when up to date.
 pub async fn migrate(pool: &PgPool) -> anyhow::Result<()> {
     MIGRATOR.run(pool).await.context("run migrations")?;
-    tower_sessions_sqlx_store::PostgresStore::new(pool.clone())
-        .migrate()
-        .await
-        .context("create the session table")?;
     Ok(())
 }
 

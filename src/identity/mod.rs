@@ -9,6 +9,7 @@ pub mod password;
 pub mod qr;
 pub mod security;
 pub mod session;
+pub mod store;
 
 use axum::{Router, routing::get};
 

@@ -56,8 +56,8 @@ pub fn user_type_label(t: &str) -> &'static str {
     }
 }
 
-#[derive(sqlx::FromRow)]
-struct UserRow {
+#[derive(sqlx::FromRow, serde::Serialize, serde::Deserialize)]
+pub(crate) struct UserRow {
     id: i64,
     account: String,
     name: String,
@@ -73,8 +73,17 @@ struct UserRow {
     has_phone: bool,
 }
 
-/// The signed-in person of every request, with the header's badge counts. $1 = user id.
-pub const USER_SQL: &str = "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
+/// The session key under which the session store hands over the person it loaded with
+/// the session (see `store`); never stored.
+pub(crate) const USER_KEY: &str = "__user";
+
+/// The signed-in person with the header's badge counts: `$pre`, then the query for the
+/// active person matching `$cond`, then `$post`.
+macro_rules! user_sql {
+    ($pre:literal, $cond:literal, $post:literal) => {
+        concat!(
+            $pre,
+            "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
         u.must_change_password, u.auth_epoch, u.phone IS NOT NULL AS has_phone,
         COALESCE(tc.pending, 0) AS pending, COALESCE(tc.cc_unread, 0) AS cc_unread,
         (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
@@ -85,7 +94,17 @@ pub const USER_SQL: &str = "SELECT u.id, u.account, u.name, u.user_type, d.name 
  -- Kept by triggers (migration 0004): a few rows however many tasks.
  LEFT JOIN LATERAL (SELECT sum(c.pending)::int8 AS pending, sum(c.cc_unread)::int8 AS cc_unread
                     FROM task_counts c WHERE c.assignee_id = u.id) tc ON true
- WHERE u.id = $1 AND u.status = 'active'";
+ WHERE ",
+            $cond,
+            " AND u.status = 'active'",
+            $post
+        )
+    };
+}
+pub(crate) use user_sql;
+
+/// The signed-in person of every request, with the header's badge counts. $1 = user id.
+pub const USER_SQL: &str = user_sql!("", "u.id = $1", "");
 
 /// Paths a person who must change the initial password may still reach.
 fn allowed_before_password_change(path: &str) -> bool {
@@ -114,7 +133,14 @@ pub async fn load_user(
             || now - seen_at > s.session_idle.as_secs() as i64;
         let row: Option<UserRow> = if expired {
             None
+        } else if let Some(u) = session.get::<UserRow>(USER_KEY).await?
+            && u.id == uid
+        {
+            // Loaded with the session, in the same query (see `store`).
+            Some(u)
         } else {
+            // A session saved before its person was recorded with it, or whose person
+            // is gone or disabled.
             sqlx::query_as(USER_SQL)
                 .bind(uid)
                 .fetch_optional(&state.db)

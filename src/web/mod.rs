@@ -7,6 +7,7 @@ pub mod page;
 
 use std::time::Duration;
 
+use crate::identity::store::PgSessionStore;
 use axum::{
     Router,
     extract::State,
@@ -23,13 +24,12 @@ use tower_http::{
     trace::TraceLayer,
 };
 use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
-use tower_sessions_sqlx_store::PostgresStore;
 
 use crate::{error::AppError, state::AppState};
 
 pub const SESSION_COOKIE: &str = "hall_session";
 
-pub fn router(state: AppState, store: PostgresStore) -> Router {
+pub fn router(state: AppState, store: PgSessionStore) -> Router {
     let settings = &state.settings;
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)

@@ -319,3 +319,72 @@ async fn a_password_change_ends_the_other_sessions() {
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with("/login?next="));
 }
+
+#[tokio::test]
+async fn a_session_is_stored_with_its_person_and_follows_the_persons_status() {
+    let app = spawn_app().await;
+    let c = signed_in(&app, "S2024001").await;
+    assert_eq!(app.signed_in_as(&c).await.as_deref(), Some("张三"));
+    // The row names its person; the person loaded alongside is never written back.
+    let (data, user_id, id): (Vec<u8>, Option<i64>, i64) = sqlx::query_as(
+        "SELECT s.data, s.user_id, u.id FROM tower_sessions.session s, users u
+         WHERE u.account = 'S2024001' AND s.user_id IS NOT NULL",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(user_id, Some(id));
+    let record: tower_sessions::session::Record = rmp_serde::from_slice(&data).unwrap();
+    assert_eq!(record.data.get("uid").and_then(|v| v.as_i64()), Some(id));
+    assert!(
+        !record.data.contains_key("__user"),
+        "{:?}",
+        record.data.keys()
+    );
+    // A row from before the column (no person recorded) still signs its holder in.
+    sqlx::query("UPDATE tower_sessions.session SET user_id = NULL")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(app.signed_in_as(&c).await.as_deref(), Some("张三"));
+    // The badge counts come fresh with every request's session load.
+    let counselor = signed_in(&app, "T2101").await;
+    let home = app.get_with(&counselor, "/").await.text().await.unwrap();
+    assert!(texts_of_class(&home, "nav-badge").is_empty());
+    let form = [
+        ("intent", "submit"),
+        ("f.phone", "13800138000"),
+        ("f.kind", "事假"),
+        ("f.period.from", "2026-12-01"),
+        ("f.period.to", "2026-12-01"),
+        ("f.days", "1"),
+        ("f.reason", "回家"),
+        ("f.leave_campus", "否"),
+    ];
+    let counselor_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let service: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let mut form: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    form.push(("f.counselor", counselor_id.to_string()));
+    let page = format!("/services/{service}/apply");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(app.submit(&c, &page, &page, &form).await.status(), 303);
+    let home = app.get_with(&counselor, "/").await.text().await.unwrap();
+    assert_eq!(texts_of_class(&home, "nav-badge"), vec!["1", "1"]);
+    // Locked by an administrator: the next request ends the session.
+    sqlx::query("UPDATE users SET status = 'locked' WHERE account = 'S2024001'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(app.signed_in_as(&c).await, None);
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM tower_sessions.session")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(rows, 1, "only the counselor's is left");
+}
