@@ -1,5 +1,11 @@
 //! 网上办事服务大厅 — a university's one-stop online service hall.
 
+// For every binary built on this library (the server, its tests and benchmarks): request
+// handling is many small, short-lived allocations across threads, where glibc's malloc
+// showed up at ~6 % of the CPU under load.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod admin;
 pub mod audit;
 pub mod catalog;

@@ -257,9 +257,12 @@ struct Claim {
     id: i64,
     idempotency_key: String,
     channel: String,
-    recipient_id: i64,
     payload: serde_json::Value,
     attempts: i32,
+    // The recipient's addresses, read with the claim.
+    phone: Option<String>,
+    email: Option<String>,
+    account: String,
 }
 
 /// An access token and when to stop using it.
@@ -539,32 +542,47 @@ pub async fn deliver_external(
     batch: i64,
 ) -> sqlx::Result<(u64, u64)> {
     let claimed: Vec<Claim> = sqlx::query_as(
-        "UPDATE outbox SET lease_until = $1 + interval '2 minutes', attempts = attempts + 1
-         WHERE id IN (
-             SELECT id FROM outbox
-             WHERE channel <> 'inapp' AND delivered_at IS NULL AND failed_at IS NULL
-               AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
-             ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
-         RETURNING id, idempotency_key, channel, recipient_id, payload, attempts",
+        "WITH c AS (
+             UPDATE outbox SET lease_until = $1 + interval '2 minutes', attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE channel <> 'inapp' AND delivered_at IS NULL AND failed_at IS NULL
+                   AND next_attempt_at <= $1 AND (lease_until IS NULL OR lease_until < $1)
+                 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
+             RETURNING id, idempotency_key, channel, recipient_id, payload, attempts)
+         SELECT c.id, c.idempotency_key, c.channel, c.payload, c.attempts, u.phone, u.email, u.account
+         FROM c JOIN users u ON u.id = c.recipient_id ORDER BY c.id",
     )
     .bind(now)
     .bind(batch)
     .fetch_all(db)
     .await?;
     let (mut delivered, mut failed) = (0, 0);
+    // Successes are marked together, at the end or before a slow batch nears its lease:
+    // a crash in between sends them again, under the same idempotency key.
+    let started = std::time::Instant::now();
+    let mut sent: Vec<i64> = Vec::new();
+    let mark = |ids: Vec<i64>| async move {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE outbox SET delivered_at = $2, lease_until = NULL, last_error = NULL WHERE id = ANY($1)",
+        )
+        .bind(ids)
+        .bind(now)
+        .execute(db)
+        .await
+        .map(|_| ())
+    };
     for c in claimed {
         let text = c.payload.get("text").and_then(|v| v.as_str()).unwrap_or("");
         let result = match c.channel.as_str() {
             "sms" => {
                 // One-time codes name their phone (it may be a number being bound).
-                let phone: Option<String> = match c.payload.get("phone").and_then(|v| v.as_str()) {
+                let phone = match c.payload.get("phone").and_then(|v| v.as_str()) {
                     Some(p) => Some(p.to_owned()),
-                    None => {
-                        sqlx::query_scalar("SELECT phone FROM users WHERE id = $1")
-                            .bind(c.recipient_id)
-                            .fetch_one(db)
-                            .await?
-                    }
+                    None => c.phone.clone(),
                 };
                 match phone {
                     Some(p) => send_sms(gw, &p, text, &c.idempotency_key).await,
@@ -575,14 +593,9 @@ pub async fn deliver_external(
             }
             "email" => {
                 // Verification links name their address (it may be one being bound).
-                let email: Option<String> = match c.payload.get("email").and_then(|v| v.as_str()) {
+                let email = match c.payload.get("email").and_then(|v| v.as_str()) {
                     Some(e) => Some(e.to_owned()),
-                    None => {
-                        sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-                            .bind(c.recipient_id)
-                            .fetch_one(db)
-                            .await?
-                    }
+                    None => c.email.clone(),
                 };
                 let subject = c
                     .payload
@@ -596,25 +609,18 @@ pub async fn deliver_external(
                     )),
                 }
             }
-            "wecom" => {
-                let account: String = sqlx::query_scalar("SELECT account FROM users WHERE id = $1")
-                    .bind(c.recipient_id)
-                    .fetch_one(db)
-                    .await?;
-                send_wecom(gw, &account, text, now).await
-            }
+            "wecom" => send_wecom(gw, &c.account, text, now).await,
             other => Err(SendError::Permanent(format!(
                 "channel {other} is not configured"
             ))),
         };
         match result {
             Ok(()) => {
-                sqlx::query("UPDATE outbox SET delivered_at = $2, lease_until = NULL, last_error = NULL WHERE id = $1")
-                    .bind(c.id)
-                    .bind(now)
-                    .execute(db)
-                    .await?;
+                sent.push(c.id);
                 delivered += 1;
+                if started.elapsed() > Duration::from_secs(60) {
+                    mark(std::mem::take(&mut sent)).await?;
+                }
             }
             Err(SendError::Retry(e)) if c.attempts < gw.max_attempts => {
                 tracing::warn!(outbox = c.id, attempts = c.attempts, error = %e, "notification not delivered; will retry");
@@ -637,6 +643,7 @@ pub async fn deliver_external(
             }
         }
     }
+    mark(sent).await?;
     Ok((delivered, failed))
 }
 
