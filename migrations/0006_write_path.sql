@@ -32,3 +32,18 @@ CREATE TABLE IF NOT EXISTS tower_sessions.session (
     expiry_date  timestamptz NOT NULL
 );
 ALTER TABLE tower_sessions.session ADD COLUMN IF NOT EXISTS user_id bigint;
+
+-- Append-only records (流转记录, audit, outbox, in-app messages) are written in the same
+-- statement as the application row they belong to, and neither applications nor people
+-- are ever deleted. Their foreign keys protected nothing, yet each check share-locked the
+-- person's row (a write to that row, and a multixact when two transactions did it at
+-- once) for every record: a dozen per 通过. The audit log in particular must outlive
+-- whatever it names.
+ALTER TABLE flow_records DROP CONSTRAINT flow_records_application_id_fkey;
+ALTER TABLE flow_records DROP CONSTRAINT flow_records_actor_id_fkey;
+ALTER TABLE outbox DROP CONSTRAINT outbox_recipient_id_fkey;
+ALTER TABLE outbox DROP CONSTRAINT outbox_application_id_fkey;
+ALTER TABLE messages DROP CONSTRAINT messages_outbox_id_fkey;
+ALTER TABLE messages DROP CONSTRAINT messages_user_id_fkey;
+ALTER TABLE messages DROP CONSTRAINT messages_application_id_fkey;
+ALTER TABLE audit_log DROP CONSTRAINT audit_log_actor_id_fkey;
