@@ -87,7 +87,10 @@ async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<(
     settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
     settings.secret_key = Some(Secret("bench".into()));
     let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until_stopped(async {
+        stopped.await.ok();
+    }));
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{port}");
 
@@ -160,6 +163,9 @@ async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<(
     for s in &stats {
         println!("{:<58} {:>9.3} {:>9.3}", s.name, s.p50, s.p99);
     }
+    // The server and its background worker stop before their pool closes.
+    stop.send(()).ok();
+    serving.await??;
     pool.close().await;
     admin
         .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())

@@ -166,7 +166,10 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
     settings.ip_max_failures = 1_000_000;
     settings.background_jobs = false;
     let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until_stopped(async {
+        stopped.await.ok();
+    }));
     let base = format!("http://127.0.0.1:{port}");
     // The reference: a bare axum handler doing `SELECT 1` through the same pool. Not part
     // of the product; it exists only in this benchmark.
@@ -297,6 +300,9 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
             println!("   {l}");
         }
     }
+    // The server and its background worker stop before their pool closes.
+    stop.send(()).ok();
+    serving.await??;
     pool.close().await;
     Ok(())
 }
