@@ -22,7 +22,7 @@ use service_hall::{
     seed,
     startup::Application,
 };
-use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
+use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -68,7 +68,12 @@ async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<(
     admin
         .execute(format!("CREATE DATABASE {name}").as_str())
         .await?;
-    let pool = PgPool::connect_with(opts.clone().database(&name)).await?;
+    // The server's own pool, as `serve` configures it.
+    let pool = db::pool(
+        opts.clone().database(&name),
+        Settings::defaults().db_max_connections,
+    )
+    .await?;
     db::migrate(&pool).await?;
     seed::seed_demo(&pool, &IdCardKey::from_secret("bench")).await?;
     let t = Instant::now();

@@ -2,7 +2,8 @@
 //! `pgbench -M prepared` (TPC-B) against the same PostgreSQL server in the same run, and
 //! next to pgbench running the least SQL any 通过 needs (a floor with no HTTP at all).
 //!
-//! cargo bench --bench workflow       (BENCH_CLIENTS=64, BENCH_PER_CLIENT=60, BENCH_PGBENCH_SECS=20)
+//! cargo bench --bench workflow       (BENCH_CLIENTS=64, BENCH_PER_CLIENT=60, BENCH_PGBENCH_SECS=20,
+//!                                     BENCH_POOL = the server's default pool size, 20)
 //! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
 
 use std::{process::Command, sync::Arc, time::Instant};
@@ -18,7 +19,7 @@ use service_hall::{
     seed,
     startup::Application,
 };
-use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
+use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
 
 fn main() -> anyhow::Result<()> {
     service_hall::init_tls();
@@ -67,7 +68,15 @@ async fn run(
     admin
         .execute(format!("CREATE DATABASE {name}").as_str())
         .await?;
-    let pool = PgPool::connect_with(opts.clone().database(&name)).await?;
+    // The server's own pool, as `serve` configures it.
+    let pool = db::pool(
+        opts.clone().database(&name),
+        env(
+            "BENCH_POOL",
+            Settings::defaults().db_max_connections as usize,
+        ) as u32,
+    )
+    .await?;
     db::migrate(&pool).await?;
     seed::seed_demo(&pool, &IdCardKey::from_secret("bench")).await?;
     // One student and one counselor per client; student i names counselor i.
