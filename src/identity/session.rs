@@ -32,7 +32,7 @@ pub struct CurrentUser {
     pub must_change_password: bool,
     /// Open tasks (我待办的), for the badge in the header.
     pub pending: i64,
-    /// Unread in-app messages (消息中心).
+    /// Unread in-app messages (消息中心), counted up to 100.
     pub unread_messages: i64,
     /// 抄送给我 not yet read, and drafts: the 个人中心 tab counts.
     pub cc_unread: i64,
@@ -44,6 +44,19 @@ pub struct CurrentUser {
 impl CurrentUser {
     pub fn user_type_label(&self) -> &'static str {
         user_type_label(&self.user_type)
+    }
+
+    /// The unread-messages badge: the number, or 99+ (the count stops at 100).
+    pub fn unread_label(&self) -> String {
+        badge_label(self.unread_messages)
+    }
+}
+
+pub fn badge_label(n: i64) -> String {
+    if n > 99 {
+        "99+".to_owned()
+    } else {
+        n.to_string()
     }
 }
 
@@ -86,7 +99,9 @@ macro_rules! user_sql {
             "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
         u.must_change_password, u.auth_epoch, u.phone IS NOT NULL AS has_phone,
         COALESCE(tc.pending, 0) AS pending, COALESCE(tc.cc_unread, 0) AS cc_unread,
-        (SELECT count(*) FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL) AS unread_messages,
+        -- Counted up to 100 (shown as 99+): a busy approver's unread notices run into thousands.
+        (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL
+                               LIMIT 100) m) AS unread_messages,
         (SELECT count(*) FROM applications a WHERE a.applicant_id = u.id AND a.status = 'draft') AS drafts,
         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                 WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin

@@ -55,7 +55,7 @@ fn kind_label(k: &str) -> &'static str {
 pub struct ListTemplate {
     pub page: Page,
     pub messages: Vec<Message>,
-    pub unread: i64,
+    pub unread: String,
     pub page_no: i64,
     pub has_next: bool,
 }
@@ -90,7 +90,7 @@ async fn list(
     let tz = state.settings.time_zone;
     Ok(ListTemplate {
         page,
-        unread: user.unread_messages,
+        unread: user.unread_label(),
         messages: rows
             .into_iter()
             .take(PAGE as usize)

@@ -350,3 +350,37 @@ async fn a_transition_delivers_its_notices_and_queues_the_chosen_copies() {
     .unwrap();
     assert_eq!((inapp, sms), (2, 1));
 }
+
+#[tokio::test]
+async fn a_busy_approvers_unread_count_stops_at_99_plus() {
+    let app = spawn_app().await;
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, recipient_id, kind, payload, created_at, next_attempt_at)
+         SELECT 'remind-' || i, u.id, 'reminder', jsonb_build_object('text', '提醒 ' || i, 'link', '/center/todo'), now(), now()
+         FROM users u, generate_series(1, 150) i WHERE u.account = 'T2101'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let later = chrono::Utc::now() + chrono::Duration::seconds(1);
+    assert_eq!(deliver_due(&app.db, later, 200).await.unwrap(), 150);
+    let c = signed_in(&app, "T2101").await;
+    let bell = |html: &str| {
+        let doc = scraper::Html::parse_document(html);
+        let sel = scraper::Selector::parse(".bell .nav-badge").unwrap();
+        doc.select(&sel)
+            .next()
+            .map(|e| e.text().collect::<String>())
+    };
+    let home = app.get_with(&c, "/").await.text().await.unwrap();
+    assert_eq!(bell(&home).as_deref(), Some("99+"));
+    let inbox = app.get_with(&c, "/messages").await.text().await.unwrap();
+    assert!(
+        inbox.contains("消息中心 <span class=\"nav-badge\">99+</span>"),
+        "{inbox}"
+    );
+    // All read: no badge at all.
+    app.submit(&c, "/messages", "/messages/read-all", &[]).await;
+    let home = app.get_with(&c, "/").await.text().await.unwrap();
+    assert_eq!(bell(&home), None);
+}
