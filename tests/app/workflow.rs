@@ -283,6 +283,10 @@ async fn drafts_can_be_continued_submitted_and_deleted() {
         .await
         .unwrap();
     assert!(center.contains("草稿箱") && center.contains(&edit));
+    assert!(
+        center.contains("草稿箱 <span class=\"nav-badge\">1</span>"),
+        "the tab counts the draft"
+    );
     let html = app.get_with(&student, &edit).await.text().await.unwrap();
     assert!(html.contains("先写一半"));
     // Someone else cannot open it.
