@@ -34,8 +34,9 @@ pub struct CurrentUser {
     pub pending: i64,
     /// Unread in-app messages (消息中心), counted up to 100.
     pub unread_messages: i64,
-    /// 抄送给我 not yet read: a 个人中心 tab count.
+    /// 抄送给我 not yet read, and drafts: the 个人中心 tab counts.
     pub cc_unread: i64,
+    pub drafts: i64,
     /// Has a 安全手机 (without one, 信息完善 comes first).
     pub has_phone: bool,
 }
@@ -81,6 +82,7 @@ pub(crate) struct UserRow {
     pending: i64,
     unread_messages: i64,
     cc_unread: i64,
+    drafts: i64,
     has_phone: bool,
 }
 
@@ -100,6 +102,8 @@ macro_rules! user_sql {
         -- Counted up to 100 (shown as 99+): a busy approver's unread notices run into thousands.
         (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL
                                LIMIT 100) m) AS unread_messages,
+        -- Kept by triggers (migration 0006).
+        COALESCE((SELECT dc.drafts FROM draft_counts dc WHERE dc.user_id = u.id), 0)::int8 AS drafts,
         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                 WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
  FROM users u LEFT JOIN departments d ON d.id = u.department_id
@@ -175,6 +179,7 @@ pub async fn load_user(
                     pending: u.pending,
                     unread_messages: u.unread_messages,
                     cc_unread: u.cc_unread,
+                    drafts: u.drafts,
                     has_phone: u.has_phone,
                 };
                 if user.must_change_password && !allowed_before_password_change(req.uri().path()) {

@@ -301,9 +301,17 @@ async fn drafts_can_be_continued_submitted_and_deleted() {
         .parse()
         .unwrap();
     assert_eq!(status(&app, id).await, "running");
+    let drafts = app
+        .get_with(&student, "/center/drafts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!drafts.contains("草稿箱 <span"), "submitted: no draft left");
     // A second draft, deleted.
     let r = post_form(&app, &student, &page, &page, "draft", &[]).await;
     let edit2 = location(&r);
+    assert_draft_counts(&app).await;
     let draft_id: i64 = edit2
         .trim_start_matches("/applications/")
         .trim_end_matches("/edit")
@@ -324,6 +332,14 @@ async fn drafts_can_be_continued_submitted_and_deleted() {
         .await
         .unwrap();
     assert_eq!(n, 0);
+    assert_draft_counts(&app).await;
+    let n: i64 = sqlx::query_scalar(
+        "SELECT d.drafts::int8 FROM draft_counts d JOIN users u ON u.id = d.user_id WHERE u.account = 'S2024001'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(n, 0, "one made and submitted, one made and deleted");
 }
 
 #[tokio::test]
