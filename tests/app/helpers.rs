@@ -343,17 +343,17 @@ pub async fn assert_task_counts(app: &TestApp) {
 
 /// The trigger-kept `draft_counts` (the 草稿箱 tab) equal a recount of the drafts.
 pub async fn assert_draft_counts(app: &TestApp) {
-    let (kept, recount): (Vec<(i64, i64)>, Vec<(i64, i64)>) = (
-        sqlx::query_as("SELECT user_id, drafts::int8 FROM draft_counts WHERE drafts <> 0 ORDER BY 1")
-            .fetch_all(&app.db)
-            .await
-            .unwrap(),
-        sqlx::query_as(
-            "SELECT applicant_id, count(*) FROM applications WHERE status = 'draft' GROUP BY 1 ORDER BY 1",
-        )
-        .fetch_all(&app.db)
-        .await
-        .unwrap(),
-    );
+    let kept: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT user_id, drafts::int8 FROM draft_counts WHERE drafts <> 0 ORDER BY 1",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let recount: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT applicant_id, count(*) FROM applications WHERE status = 'draft' GROUP BY 1 ORDER BY 1",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
     assert_eq!(kept, recount, "draft_counts match the drafts");
 }
