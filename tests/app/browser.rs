@@ -520,11 +520,30 @@ async fn leave_flow_in_two_browsers(width: u32, height: u32) {
         .screenshot(&format!("application-running-{width}"))
         .await;
 
+    // A busy counselor: 150 unread reminders besides the new task's notice.
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, recipient_id, kind, payload, created_at, next_attempt_at)
+         SELECT 'remind-' || i, u.id, 'reminder', jsonb_build_object('text', '提醒 ' || i, 'link', '/center/todo'), now(), now()
+         FROM users u, generate_series(1, 150) i WHERE u.account = 'T2101'",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    service_hall::notify::deliver_due(
+        &app.db,
+        chrono::Utc::now() + chrono::Duration::seconds(1),
+        200,
+    )
+    .await
+    .unwrap();
     sign_in(&counselor, &app, "T2101").await;
     let k = &counselor.client;
-    // The header's badge shows the new task on every page.
+    // The header's badge shows the new task on every page, and the bell the unread
+    // messages, counted up to 99+.
     let badge = k.find(Locator::Css(".main-nav .nav-badge")).await.unwrap();
     assert_eq!(badge.text().await.unwrap(), "1");
+    let bell = k.find(Locator::Css(".bell .nav-badge")).await.unwrap();
+    assert_eq!(bell.text().await.unwrap(), "99+");
     k.goto(&app.url("/center/todo")).await.unwrap();
     let row = k
         .find(Locator::Css(".group-table tbody td a"))
