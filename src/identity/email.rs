@@ -327,12 +327,30 @@ async fn link_use(
     };
     let target = match purpose.as_str() {
         "bind" => {
+            let old: Option<String> =
+                sqlx::query_scalar("SELECT email FROM users WHERE id = $1 FOR UPDATE")
+                    .bind(uid)
+                    .fetch_one(&mut *tx)
+                    .await?;
             sqlx::query("UPDATE users SET email = $2, updated_at = $3 WHERE id = $1")
                 .bind(uid)
                 .bind(&email)
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            // The old address hears of its replacement (a first address replaces nothing).
+            if old.is_some() && old.as_deref() != Some(email.as_str()) {
+                super::alerts::queue(
+                    &mut tx,
+                    &state,
+                    uid,
+                    super::alerts::Change::Email {
+                        old: old.as_deref(),
+                    },
+                    now,
+                )
+                .await?;
+            }
             flash(
                 &flashes,
                 "success",

@@ -1154,6 +1154,14 @@ async fn recover_password(
         },
     )
     .await?;
+    super::alerts::queue(
+        &mut tx,
+        &state,
+        uid,
+        super::alerts::Change::PasswordReset,
+        now,
+    )
+    .await?;
     tx.commit().await?;
     session.flush().await?;
     Ok(NewPasswordTemplate {

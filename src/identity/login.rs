@@ -556,6 +556,17 @@ pub async fn change_password(
         },
     )
     .await?;
+    // Replacing an issued initial password is the first sign-in's chore, not news.
+    if !user.must_change_password {
+        super::alerts::queue(
+            &mut tx,
+            &state,
+            user.id,
+            super::alerts::Change::Password,
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     // The new epoch ends every other session of this person; this one carries on.
     session.cycle_id().await?;

@@ -1,5 +1,6 @@
 //! Accounts and signing in: login with lockout and throttling, logout, password change.
 
+pub mod alerts;
 pub mod codes;
 pub mod email;
 pub mod flows;

@@ -469,6 +469,19 @@ async fn phone_bind(
         },
     )
     .await?;
+    // A first phone (信息完善) replaces nothing: nobody else to tell.
+    if old.is_some() && old.as_deref() != Some(phone.as_str()) {
+        super::alerts::queue(
+            &mut tx,
+            &state,
+            user.id,
+            super::alerts::Change::Phone {
+                old: old.as_deref(),
+            },
+            now,
+        )
+        .await?;
+    }
     tx.commit().await?;
     session.remove_value(OLD_OK).await?;
     session.remove_value(NEW_PHONE).await?;

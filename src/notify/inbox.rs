@@ -46,6 +46,7 @@ fn kind_label(k: &str) -> &'static str {
         "urge" => "催办",
         "reminder" => "提醒",
         "escalation" => "督办",
+        "security" => "安全提醒",
         _ => "通知",
     }
 }

@@ -75,7 +75,7 @@ async fn last_code(app: &TestApp, sms: &Sms, phone: &str) -> Option<String> {
     let seen = sms.seen.lock().unwrap();
     seen.iter()
         .rev()
-        .find(|(p, _)| p == phone)
+        .find(|(p, text)| p == phone && text.contains("验证码 "))
         .map(|(_, text)| {
             let i = text.find("验证码 ").expect("a code in the text") + "验证码 ".len();
             text[i..i + 6].to_owned()
@@ -385,6 +385,19 @@ async fn recovery_resets_the_password_and_ends_every_session() {
     // The session signed in before the reset is over.
     assert_eq!(app.signed_in_as(&elsewhere).await, None);
     assert_eq!(app.audit_count("password.recover", "success").await, 2);
+    // The phone on file hears of the reset, without any code in the text.
+    last_code(&app, &sms, "13800138000").await;
+    let seen = sms.seen.lock().unwrap();
+    let (phone, text) = seen.last().unwrap();
+    assert_eq!(phone, "13800138000");
+    assert!(
+        text.contains("您的账号 S2024001 于") && text.contains("通过“找回密码”重置了登录密码"),
+        "{text}"
+    );
+    assert!(
+        text.contains("如非本人操作") && !text.contains("验证码"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -707,6 +720,31 @@ async fn changing_the_phone_needs_the_old_one_first() {
         .await
         .unwrap();
     assert_eq!(phone, "13612345678");
+    // 安全提醒: the old phone hears of its replacement (the new one needs no telling), and
+    // so does 消息中心.
+    last_code(&app, &sms, "13612345678").await;
+    {
+        let seen = sms.seen.lock().unwrap();
+        let to_old: Vec<&String> = seen
+            .iter()
+            .filter(|(p, t)| p == "13800138000" && t.contains("更换为"))
+            .map(|(_, t)| t)
+            .collect();
+        assert_eq!(to_old.len(), 1, "{seen:?}");
+        assert!(
+            to_old[0].contains("S2024001") && to_old[0].contains("将安全手机更换为 136****5678"),
+            "{}",
+            to_old[0]
+        );
+        assert!(
+            !seen
+                .iter()
+                .any(|(p, t)| p == "13612345678" && t.contains("更换为")),
+            "{seen:?}"
+        );
+    }
+    let inbox = app.get_with(&c, "/messages").await.text().await.unwrap();
+    assert!(inbox.contains("安全提醒") && inbox.contains("将安全手机更换为 136****5678"));
 }
 
 #[tokio::test]

@@ -223,6 +223,15 @@ async fn imported_account_must_change_its_initial_password_first() {
         303
     );
     assert_eq!(app.audit_count("password.change", "success").await, 1);
+    // Replacing the issued initial password is no 安全提醒.
+    let alerts: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox o JOIN users u ON u.id = o.recipient_id
+         WHERE u.account = 'T2003' AND o.kind = 'security'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(alerts, 0);
 }
 
 #[tokio::test]
@@ -318,6 +327,21 @@ async fn a_password_change_ends_the_other_sessions() {
     let r = app.get_with(&phone, "/center").await;
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with("/login?next="));
+    // A 安全提醒 in 消息中心; no outside copy, as no SMS or mail server is configured here.
+    let inbox = app.get("/messages").await.text().await.unwrap();
+    assert!(
+        inbox.contains("安全提醒")
+            && inbox.contains("您的账号 S2024001 于")
+            && inbox.contains("修改了登录密码"),
+        "{inbox}"
+    );
+    let outside: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE kind = 'security' AND channel <> 'inapp'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(outside, 0);
 }
 
 #[tokio::test]

@@ -353,6 +353,15 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
         .await
         .unwrap();
     assert_eq!(email, "zs2026@stu.demo.edu.cn");
+    // 安全提醒 to the address that was replaced.
+    let alerts = security_alerts(&app, &mailbox, port, "zhangsan@stu.demo.edu.cn").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("S2024001")
+            && alerts[0].contains("将安全邮箱更换为 z***@stu.demo.edu.cn"),
+        "{}",
+        alerts[0]
+    );
     // Once only.
     let page = app.get_with(&other, &link).await.text().await.unwrap();
     assert!(page.contains("链接已失效"));
@@ -410,6 +419,30 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
         None,
         "every other session ended"
     );
+    let alerts = security_alerts(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].contains("通过“找回密码”重置了登录密码"));
+}
+
+/// Runs the outside delivery, then the decoded bodies of the 安全提醒 mails sent to `to`.
+async fn security_alerts(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> Vec<String> {
+    let mut s = test_settings();
+    s.smtp = Some(local_smtp(port));
+    deliver_external(
+        &app.db,
+        &Gateways::from_settings(&s),
+        Utc::now() + chrono::Duration::seconds(2),
+        10,
+    )
+    .await
+    .unwrap();
+    let mails = mailbox.mails.lock().unwrap();
+    mails
+        .iter()
+        .filter(|(_, rcpt, _)| rcpt.contains(&format!("<{to}>")))
+        .map(|(_, _, data)| decode_body(data))
+        .filter(|body| body.contains("如非本人操作"))
+        .collect()
 }
 
 #[tokio::test]
