@@ -10,7 +10,7 @@ use std::{process::Command, sync::Arc, time::Instant};
 
 mod common;
 
-use common::{env, pct};
+use common::{env, pct, session};
 use service_hall::{
     clock::SystemClock,
     config::{Secret, Settings},
@@ -26,16 +26,10 @@ fn main() -> anyhow::Result<()> {
     service_hall::telemetry::init();
     let clients = env("BENCH_CLIENTS", 64);
     let per_client = env("BENCH_PER_CLIENT", 60);
-    let reqwest_clients = env("BENCH_REQWEST", 0) == 1;
     let pg_secs = env("BENCH_PGBENCH_SECS", 20);
     let server = common::Server::open()?;
     let rt = common::Server::runtime()?;
-    let result = rt.block_on(run(
-        server.opts.clone(),
-        clients,
-        per_client,
-        reqwest_clients,
-    ));
+    let result = rt.block_on(run(server.opts.clone(), clients, per_client));
     let pg = pgbench(&server.opts, server.embedded.as_ref(), clients, pg_secs);
     match (&result, &pg) {
         (Ok((submit_tps, approve_tps)), Ok((tps, least))) => {
@@ -65,7 +59,6 @@ async fn run(
     opts: PgConnectOptions,
     clients: usize,
     per_client: usize,
-    reqwest_clients: bool,
 ) -> anyhow::Result<(f64, f64)> {
     let name = format!("hall_wfbench_{}", std::process::id());
     let mut admin = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
@@ -124,12 +117,11 @@ async fn run(
     }));
     let base = format!("http://127.0.0.1:{port}");
 
-    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse()?;
     let mut students = Vec::new();
     let mut counselors = Vec::new();
     for i in 1..=clients {
-        students.push(Client::signed_in(&base, addr, &format!("BS{i}"), reqwest_clients).await?);
-        counselors.push(Client::signed_in(&base, addr, &format!("BC{i}"), reqwest_clients).await?);
+        students.push(session(&base, &format!("BS{i}")).await?);
+        counselors.push(session(&base, &format!("BC{i}")).await?);
     }
     let counselor_ids: Vec<i64> = sqlx::query_scalar(
         "SELECT id FROM users WHERE account LIKE 'BC%' ORDER BY substr(account, 3)::int",
@@ -140,15 +132,15 @@ async fn run(
     // 提交
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (i, mut c) in students.into_iter().enumerate() {
-        let path = format!("/services/{service}/apply");
+    for (i, (c, token)) in students.into_iter().enumerate() {
+        let url = format!("{base}/services/{service}/apply");
         let counselor = counselor_ids[i].to_string();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut ids = Vec::new();
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs([
-                    ("_csrf", c.token.as_str()),
+            for _ in 0..per_client {
+                let form = [
+                    ("_csrf", token.as_str()),
                     ("intent", "submit"),
                     ("f.phone", "13800138000"),
                     ("f.kind", "事假"),
@@ -158,15 +150,14 @@ async fn run(
                     ("f.reason", "基准测试"),
                     ("f.leave_campus", "否"),
                     ("f.counselor", counselor.as_str()),
-                ])
-                .finish();
-            for _ in 0..per_client {
+                ];
                 let t = Instant::now();
-                let (status, location, _) = c.post(&path, &body).await.expect("submit");
+                let r = c.post(&url).form(&form).send().await.expect("submit");
                 lat.push(t.elapsed());
-                assert_eq!(status, 303, "submit");
-                let id: i64 = location
-                    .expect("location")
+                assert_eq!(r.status(), 303, "submit");
+                let id: i64 = r.headers()["location"]
+                    .to_str()
+                    .unwrap()
                     .trim_start_matches("/applications/")
                     .parse()
                     .unwrap();
@@ -187,27 +178,30 @@ async fn run(
     // 通过
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (mut c, ids) in counselors.into_iter().zip(per_client_ids) {
+    for ((c, token), ids) in counselors.into_iter().zip(per_client_ids) {
+        let base = base.clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
-            let body = url::form_urlencoded::Serializer::new(String::new())
-                .extend_pairs([
-                    ("_csrf", c.token.as_str()),
+            for id in ids {
+                let form = [
+                    ("_csrf", token.as_str()),
                     ("op", "approve"),
                     ("node", "counselor"),
                     ("version", "1"),
-                ])
-                .finish();
-            for id in ids {
+                ];
                 let t = Instant::now();
-                let (status, _, body) = c
-                    .post(&format!("/applications/{id}/act"), &body)
+                let r = c
+                    .post(format!("{base}/applications/{id}/act"))
+                    .form(&form)
+                    .send()
                     .await
                     .expect("approve");
                 lat.push(t.elapsed());
-                if status != 303 {
+                if r.status() != 303 {
+                    let code = r.status();
+                    let body = r.text().await.unwrap_or_default();
                     panic!(
-                        "approve {id}: {status} {}",
+                        "approve {id}: {code} {}",
                         body.chars()
                             .filter(|c| !c.is_whitespace())
                             .skip(1500)
@@ -261,68 +255,6 @@ async fn run(
         .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
         .await?;
     Ok((s_tps, a_tps))
-}
-
-/// One signed-in client of the measured phases: the lean HTTP client by default, reqwest
-/// with its cookie jar when `BENCH_REQWEST=1` (to compare what the load generator costs).
-struct Client {
-    token: String,
-    http: Http,
-}
-
-enum Http {
-    Raw(common::RawClient),
-    Reqwest(reqwest::Client, String),
-}
-
-impl Client {
-    async fn signed_in(
-        base: &str,
-        addr: std::net::SocketAddr,
-        account: &str,
-        use_reqwest: bool,
-    ) -> anyhow::Result<Client> {
-        let (c, token, cookie) = common::session_with_cookie(base, account).await?;
-        let http = if use_reqwest {
-            Http::Reqwest(c, base.to_owned())
-        } else {
-            Http::Raw(common::RawClient::connect(addr, cookie).await?)
-        };
-        Ok(Client { token, http })
-    }
-
-    /// (status, Location, body)
-    async fn post(
-        &mut self,
-        path: &str,
-        body: &str,
-    ) -> anyhow::Result<(u16, Option<String>, String)> {
-        match &mut self.http {
-            Http::Raw(c) => {
-                let r = c.post_form(path, body).await?;
-                Ok((
-                    r.status,
-                    r.location,
-                    String::from_utf8_lossy(&r.body).into_owned(),
-                ))
-            }
-            Http::Reqwest(c, base) => {
-                let r = c
-                    .post(format!("{base}{path}"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .body(body.to_owned())
-                    .send()
-                    .await?;
-                let status = r.status().as_u16();
-                let location = r
-                    .headers()
-                    .get("location")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
-                Ok((status, location, r.text().await?))
-            }
-        }
-    }
 }
 
 /// The least any 通过 must ask of PostgreSQL, as a pgbench script: one statement reading
