@@ -32,7 +32,7 @@ fn main() -> anyhow::Result<()> {
     let result = rt.block_on(run(server.opts.clone(), clients, per_client));
     let pg = pgbench(&server.opts, server.embedded.as_ref(), clients, pg_secs);
     match (&result, &pg) {
-        (Ok((submit_tps, approve_tps)), Ok((tps, least))) => {
+        (Ok((submit_tps, approve_tps, cpu)), Ok(((tps, tpcb_cpu), (least, least_cpu)))) => {
             println!(
                 "pgbench -M prepared (TPC-B, scale 10, {clients} clients, 2 threads, {pg_secs} s): {tps:.0} tps"
             );
@@ -46,6 +46,31 @@ fn main() -> anyhow::Result<()> {
                 approve_tps / tps,
                 approve_tps / least
             );
+            if let (Some(c), Some(t), Some(l)) = (cpu, tpcb_cpu, least_cpu) {
+                println!(
+                    "per event                CPU ms: machine   PostgreSQL   the rest   WAL records   WAL bytes"
+                );
+                for (what, x) in [
+                    ("通过 over HTTP", c),
+                    ("TPC-B transaction", t),
+                    ("least-SQL transaction", l),
+                ] {
+                    println!(
+                        "{what:<24} {:>23.3} {:>12.3} {:>10.3} {:>13.1} {:>11.0}",
+                        x.machine_ms,
+                        x.pg_ms,
+                        x.machine_ms - x.pg_ms,
+                        x.wal_records,
+                        x.wal_bytes
+                    );
+                }
+                let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+                println!(
+                    "At its own PostgreSQL CPU per 通过, with everything else free, 通过 could not pass {:.0}/s = {:.2} of TPC-B on {cores} cores",
+                    cores * 1000.0 / c.pg_ms,
+                    cores * 1000.0 / c.pg_ms / tps
+                );
+            }
         }
         (_, Err(e)) => println!("pgbench not run: {e}"),
         _ => {}
@@ -54,12 +79,47 @@ fn main() -> anyhow::Result<()> {
     result.map(|_| ())
 }
 
-/// (提交 per second, 通过 per second)
+/// What one event cost: CPU of the machine and of PostgreSQL, and the WAL it wrote.
+#[derive(Clone, Copy)]
+struct Cost {
+    machine_ms: f64,
+    pg_ms: f64,
+    wal_records: f64,
+    wal_bytes: f64,
+}
+
+type CpuPer = Option<Cost>;
+
+/// The cost per event between two samples of CPU and of `pg_stat_wal` (records, bytes),
+/// at `rate` events per second.
+fn cost(
+    cpu: (Option<common::Cpu>, Option<common::Cpu>),
+    wal: (Option<Wal>, Option<Wal>),
+    rate: f64,
+) -> CpuPer {
+    let (a, b) = (cpu.0?, cpu.1?);
+    let ((r0, b0), (r1, b1)) = (wal.0?, wal.1?);
+    let (machine_ms, pg_ms) = a.per_event(&b, rate);
+    let events = a.secs_to(&b) * rate;
+    Some(Cost {
+        machine_ms,
+        pg_ms,
+        wal_records: (r1 - r0) as f64 / events,
+        wal_bytes: (b1 - b0) as f64 / events,
+    })
+}
+
+/// `pg_stat_wal`'s (records, bytes) so far.
+type Wal = (i64, i64);
+
+const WAL_SQL: &str = "SELECT wal_records::int8, wal_bytes::int8 FROM pg_stat_wal";
+
+/// (提交 per second, 通过 per second, CPU per 通过)
 async fn run(
     opts: PgConnectOptions,
     clients: usize,
     per_client: usize,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<(f64, f64, CpuPer)> {
     let name = format!("hall_wfbench_{}", std::process::id());
     let mut admin = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
     admin
@@ -176,6 +236,8 @@ async fn run(
     let submit_secs = started.elapsed().as_secs_f64();
 
     // 通过
+    let wal_before: Option<Wal> = sqlx::query_as(WAL_SQL).fetch_one(&pool).await.ok();
+    let cpu_before = common::Cpu::sample();
     let started = Instant::now();
     let mut tasks = Vec::new();
     for ((c, token), ids) in counselors.into_iter().zip(per_client_ids) {
@@ -218,6 +280,8 @@ async fn run(
         approve_lat.extend(t.await?);
     }
     let approve_secs = started.elapsed().as_secs_f64();
+    let cpu_after = common::Cpu::sample();
+    let wal_after: Option<Wal> = sqlx::query_as(WAL_SQL).fetch_one(&pool).await.ok();
     let done: i64 =
         sqlx::query_scalar("SELECT count(*) FROM applications WHERE status = 'completed'")
             .fetch_one(&pool)
@@ -254,7 +318,8 @@ async fn run(
     admin
         .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
         .await?;
-    Ok((s_tps, a_tps))
+    let cpu = cost((cpu_before, cpu_after), (wal_before, wal_after), a_tps);
+    Ok((s_tps, a_tps, cpu))
 }
 
 /// The least any 通过 must ask of PostgreSQL, as a pgbench script: one statement reading
@@ -281,13 +346,13 @@ WITH upd AS (UPDATE app SET status = 'completed', version = version + 1, state =
 ";
 
 /// TPC-B by pgbench against the same server, then pgbench on the least SQL of a 通过
-/// (`LEAST_SCRIPT`): (TPC-B tps, least-SQL tps).
+/// (`LEAST_SCRIPT`): ((TPC-B tps, its CPU per transaction), (least-SQL tps, its CPU)).
 fn pgbench(
     opts: &PgConnectOptions,
     embedded: Option<&EmbeddedPostgres>,
     clients: usize,
     secs: usize,
-) -> anyhow::Result<(f64, f64)> {
+) -> anyhow::Result<((f64, CpuPer), (f64, CpuPer))> {
     let bin = find_bin_dir()
         .map(|d| d.join("pgbench"))
         .filter(|p| p.exists())
@@ -318,7 +383,7 @@ fn pgbench(
                 database,
                 "-v",
                 "ON_ERROR_STOP=1",
-                "-qc",
+                "-Atqc",
                 sql,
             ])
             .output()
@@ -336,10 +401,13 @@ fn pgbench(
         "pgbench -i: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tps = |extra: &[&str]| -> anyhow::Result<f64> {
+    // CPU is sampled inside the run, away from its connection start-up and ending.
+    let tps = |extra: &[&str]| -> anyhow::Result<(f64, CpuPer)> {
         let mut run = Command::new(&bin);
         base(&mut run);
-        let out = run
+        let child = run
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
             .args([
                 "-M",
                 "prepared",
@@ -352,9 +420,24 @@ fn pgbench(
             ])
             .args(extra)
             .arg(&db)
-            .output()?;
+            .spawn()?;
+        let margin = std::time::Duration::from_secs_f64((secs as f64 / 5.0).min(2.0));
+        std::thread::sleep(margin);
+        let wal = || -> Option<Wal> {
+            let out = psql(&db, WAL_SQL).ok()?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            let (r, b) = text.trim().split_once('|')?;
+            Some((r.parse().ok()?, b.parse().ok()?))
+        };
+        let w0 = wal();
+        let a = common::Cpu::sample();
+        std::thread::sleep(std::time::Duration::from_secs(secs as u64).saturating_sub(margin * 2));
+        let b = common::Cpu::sample();
+        let w1 = wal();
+        let out = child.wait_with_output()?;
         let text = String::from_utf8_lossy(&out.stdout);
-        text.lines()
+        let tps = text
+            .lines()
             .find(|l| l.starts_with("tps ="))
             .and_then(|l| l.split_whitespace().nth(2))
             .and_then(|v| v.parse::<f64>().ok())
@@ -363,7 +446,8 @@ fn pgbench(
                     "no tps in pgbench output: {text} {}",
                     String::from_utf8_lossy(&out.stderr)
                 )
-            })
+            })?;
+        Ok((tps, cost((a, b), (w0, w1), tps)))
     };
     let result = (|| {
         let tpcb = tps(&[])?;

@@ -96,3 +96,70 @@ impl Drop for Server {
         }
     }
 }
+
+/// CPU used so far, from Linux's `/proc` (clock ticks): the whole machine's busy time and
+/// the time of every process named `postgres` (the server's backends). `None` elsewhere.
+/// Two samples around a phase split its CPU per request between PostgreSQL and the rest
+/// (the app, the load generator, the kernel's networking).
+#[derive(Clone, Copy)]
+pub struct Cpu {
+    at: std::time::Instant,
+    busy: u64,
+    pg: u64,
+}
+
+/// Linux's USER_HZ, which `/proc` counts in on every common platform.
+const TICKS_PER_SEC: f64 = 100.0;
+
+impl Cpu {
+    pub fn sample() -> Option<Cpu> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let f: Vec<u64> = stat
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal
+        let busy = f.iter().take(8).sum::<u64>() - f.get(3)? - f.get(4)?;
+        let mut pg = 0;
+        for e in std::fs::read_dir("/proc").ok()?.flatten() {
+            let Ok(s) = std::fs::read_to_string(e.path().join("stat")) else {
+                continue;
+            };
+            // "pid (comm) state ppid ...": comm may hold spaces, so split after its ')'.
+            let Some((head, rest)) = s.rsplit_once(')') else {
+                continue;
+            };
+            if !head.ends_with("(postgres") {
+                continue;
+            }
+            let v: Vec<&str> = rest.split_whitespace().collect();
+            // utime and stime are fields 14 and 15 of the line, 12 and 13 after comm.
+            pg += v.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+                + v.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0);
+        }
+        Some(Cpu {
+            at: std::time::Instant::now(),
+            busy,
+            pg,
+        })
+    }
+
+    /// Seconds from `self` to the later sample `end`.
+    pub fn secs_to(&self, end: &Cpu) -> f64 {
+        (end.at - self.at).as_secs_f64().max(1e-9)
+    }
+
+    /// (machine ms, PostgreSQL ms) of CPU per event, at `rate` events per second, between
+    /// `self` and the later sample `end`.
+    pub fn per_event(&self, end: &Cpu, rate: f64) -> (f64, f64) {
+        let secs = self.secs_to(end);
+        let ms = |ticks: u64| ticks as f64 / TICKS_PER_SEC * 1000.0 / secs / rate;
+        (
+            ms(end.busy.saturating_sub(self.busy)),
+            ms(end.pg.saturating_sub(self.pg)),
+        )
+    }
+}
