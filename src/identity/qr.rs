@@ -4,6 +4,12 @@
 //! signed in. A code lives two minutes, works once, and only for the computer session that
 //! asked for it (a secret kept in that session). A WeChat / WeCom OAuth provider can later
 //! stand behind the same screen.
+//!
+//! Number matching: the computer shows a two-digit number and the phone offers three; only
+//! the right one approves, and a wrong one voids the code. Someone who sends a victim the
+//! `/qr/...` link (to be signed in as them) has to make them pick a number they cannot see,
+//! and the page tells them never to take a number from anyone. The two decoys are derived
+//! from the code, so reloading the page does not reveal the right one.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -58,6 +64,8 @@ pub struct QrTemplate {
     pub page: Page,
     pub id: i64,
     pub expires_in: i64,
+    /// The number the phone must pick.
+    pub number: i16,
     /// What the QR code holds, also as text for people who cannot scan.
     pub url: String,
 }
@@ -70,37 +78,41 @@ fn code_url(state: &AppState, token: &str) -> AppResult<url::Url> {
         .map_err(|e| AppError::Internal(e.into()))
 }
 
-/// The session's current code if still fresh, else a new one.
+/// The session's current code if still fresh, else a new one: (id, seconds left, number).
 async fn current_or_new(
     state: &AppState,
     session: &Session,
     ip: Option<std::net::IpAddr>,
     ua: &str,
-) -> AppResult<(i64, i64)> {
+) -> AppResult<(i64, i64, i16)> {
     let now = state.now();
     if let (Some(id), Some(_)) = (
         session.get::<i64>(QR_ID).await?,
         session.get::<String>(QR_TOKEN).await?,
     ) {
-        let left: Option<f64> = sqlx::query_scalar(
-            "SELECT extract(epoch FROM expires_at - $2)::float8 FROM qr_logins
+        let left: Option<(f64, i16)> = sqlx::query_as(
+            "SELECT extract(epoch FROM expires_at - $2)::float8, match_number FROM qr_logins
              WHERE id = $1 AND expires_at > $2 AND consumed_at IS NULL AND denied_at IS NULL",
         )
         .bind(id)
         .bind(now)
         .fetch_optional(&state.db)
         .await?;
-        if let Some(left) = left
+        if let Some((left, number)) = left
             && left > 20.0
         {
-            return Ok((id, left as i64));
+            return Ok((id, left as i64, number));
         }
     }
     let token = new_token();
     let bind = new_token();
+    let number: i16 = {
+        use rand::Rng;
+        rand::rngs::OsRng.gen_range(10..=99)
+    };
     let id: i64 = sqlx::query_scalar(
-        "INSERT INTO qr_logins (token_hash, bind_hash, created_at, expires_at, computer_ip, computer_ua)
-         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        "INSERT INTO qr_logins (token_hash, bind_hash, created_at, expires_at, computer_ip, computer_ua, match_number)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(hash(state, "token", &token))
     .bind(hash(state, "bind", &bind))
@@ -108,12 +120,41 @@ async fn current_or_new(
     .bind(now + chrono::Duration::seconds(LIFETIME_SECS))
     .bind(ip.map(IpNetwork::from))
     .bind(ua)
+    .bind(number)
     .fetch_one(&state.db)
     .await?;
     session.insert(QR_ID, id).await?;
     session.insert(QR_TOKEN, token).await?;
     session.insert(QR_BIND, bind).await?;
-    Ok((id, LIFETIME_SECS))
+    Ok((id, LIFETIME_SECS, number))
+}
+
+/// The three numbers the phone offers for a code whose number is `number`: it and two
+/// decoys, all two-digit and different, in an order. Derived from the code (keyed), so
+/// every view of one code shows the same three.
+fn choices(state: &AppState, token: &str, number: i16) -> [i16; 3] {
+    let seed = hash(state, "choices", token);
+    let mut out = vec![number];
+    for b in seed.iter().copied() {
+        let n = 10 + i16::from(b) % 90;
+        if !out.contains(&n) {
+            out.push(n);
+        }
+        if out.len() == 3 {
+            break;
+        }
+    }
+    // 32 bytes give two distinct decoys in practice; fill deterministically if not.
+    let mut n = 10;
+    while out.len() < 3 {
+        if !out.contains(&n) {
+            out.push(n);
+        }
+        n += 1;
+    }
+    let at = usize::from(seed[31]) % 3;
+    out.swap(0, at);
+    [out[0], out[1], out[2]]
 }
 
 async fn qr_page(
@@ -128,12 +169,14 @@ async fn qr_page(
         return Ok(Redirect::to("/").into_response());
     }
     page.ensure_csrf(&session).await?;
-    let (id, expires_in) = current_or_new(&state, &session, ip, &user_agent(&headers)).await?;
+    let (id, expires_in, number) =
+        current_or_new(&state, &session, ip, &user_agent(&headers)).await?;
     let token = session.get::<String>(QR_TOKEN).await?.unwrap_or_default();
     Ok(QrTemplate {
         page,
         id,
         expires_in,
+        number,
         url: code_url(&state, &token)?.to_string(),
     }
     .into_response())
@@ -243,13 +286,14 @@ pub struct ConfirmTemplate {
     pub browser: String,
     pub ip: String,
     pub valid: bool,
+    pub choices: [i16; 3],
 }
 
-type Pending = (i64, Option<IpNetwork>, String);
+type Pending = (i64, Option<IpNetwork>, String, i16);
 
 async fn pending(state: &AppState, token: &str) -> sqlx::Result<Option<Pending>> {
     sqlx::query_as(
-        "SELECT id, computer_ip, computer_ua FROM qr_logins
+        "SELECT id, computer_ip, computer_ua, match_number FROM qr_logins
          WHERE token_hash = $1 AND expires_at > $2 AND approved_at IS NULL AND denied_at IS NULL
            AND consumed_at IS NULL",
     )
@@ -275,52 +319,101 @@ async fn confirm_page(
             .and_then(|p| p.1.map(|i| i.ip().to_string()))
             .unwrap_or_default(),
         valid: p.is_some(),
+        choices: p
+            .as_ref()
+            .map(|p| choices(&state, &token, p.3))
+            .unwrap_or_default(),
         token,
     }
     .into_response())
 }
 
+/// What a decision did.
+#[derive(PartialEq, Debug)]
+enum Decided {
+    Approved,
+    Denied,
+    /// The wrong number: the code is void.
+    Mismatch,
+    /// Expired, used or decided already.
+    Gone,
+}
+
+/// Approves (with the number picked, `Some`) or denies (`None`) a pending code. A wrong
+/// number voids the code in the same statement: one guess only.
 async fn decide(
     state: &AppState,
     user: &CurrentUser,
     token: &str,
     ip: Option<std::net::IpAddr>,
-    allow: bool,
-) -> AppResult<bool> {
+    picked: Option<i16>,
+) -> AppResult<Decided> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let id: Option<i64> = sqlx::query_scalar(if allow {
-        "UPDATE qr_logins SET approved_by = $2, approved_at = $3,
-                approved_epoch = (SELECT auth_epoch FROM users WHERE id = $2)
+    let row: Option<(i64, bool)> = sqlx::query_as(if picked.is_some() {
+        "UPDATE qr_logins SET
+                approved_by = CASE WHEN match_number = $4 THEN $2 END,
+                approved_at = CASE WHEN match_number = $4 THEN $3 END,
+                approved_epoch = CASE WHEN match_number = $4
+                                 THEN (SELECT auth_epoch FROM users WHERE id = $2) END,
+                denied_at = CASE WHEN match_number = $4 THEN NULL ELSE $3 END
          WHERE token_hash = $1 AND expires_at > $3 AND approved_at IS NULL AND denied_at IS NULL
-           AND consumed_at IS NULL RETURNING id"
+           AND consumed_at IS NULL RETURNING id, match_number = $4"
     } else {
         "UPDATE qr_logins SET denied_at = $3
          WHERE token_hash = $1 AND expires_at > $3 AND approved_at IS NULL AND denied_at IS NULL
-           AND consumed_at IS NULL AND $2::int8 IS NOT NULL RETURNING id"
+           AND consumed_at IS NULL AND $2::int8 IS NOT NULL AND $4::int2 IS NULL
+         RETURNING id, false"
     })
     .bind(hash(state, "token", token))
     .bind(user.id)
     .bind(now)
+    .bind(picked)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some(id) = id {
-        audit::record(
-            &mut tx,
-            Entry {
-                at: now,
-                actor_id: Some(user.id),
-                action: if allow { "qr.approve" } else { "qr.deny" },
-                target: &format!("qr_login:{id}"),
-                ip,
-                outcome: Outcome::Success,
-                details: json!({}),
+    let Some((id, matched)) = row else {
+        tx.commit().await?;
+        return Ok(Decided::Gone);
+    };
+    let decided = match (picked, matched) {
+        (Some(_), true) => Decided::Approved,
+        (Some(_), false) => Decided::Mismatch,
+        (None, _) => Decided::Denied,
+    };
+    audit::record(
+        &mut tx,
+        Entry {
+            at: now,
+            actor_id: Some(user.id),
+            action: if decided == Decided::Denied {
+                "qr.deny"
+            } else {
+                "qr.approve"
             },
-        )
-        .await?;
-    }
+            target: &format!("qr_login:{id}"),
+            ip,
+            outcome: if decided == Decided::Mismatch {
+                Outcome::Failure
+            } else {
+                Outcome::Success
+            },
+            details: if decided == Decided::Mismatch {
+                json!({ "reason": "number_mismatch" })
+            } else {
+                json!({})
+            },
+        },
+    )
+    .await?;
     tx.commit().await?;
-    Ok(id.is_some())
+    Ok(decided)
+}
+
+#[derive(Deserialize)]
+pub struct Pick {
+    /// The number tapped; anything unparsable counts as a wrong pick.
+    #[serde(default)]
+    n: String,
 }
 
 async fn approve(
@@ -329,16 +422,21 @@ async fn approve(
     flashes: Flashes,
     ClientIp(ip): ClientIp,
     Path(token): Path<String>,
-    Form(_): Form<Empty>,
+    Form(pick): Form<Pick>,
 ) -> AppResult<Response> {
-    if decide(&state, &user, &token, ip, true).await? {
-        flash(&flashes, "success", "已允许，电脑端即将登录。");
-    } else {
-        flash(
+    let picked = pick.n.trim().parse::<i16>().unwrap_or(-1);
+    match decide(&state, &user, &token, ip, Some(picked)).await? {
+        Decided::Approved => flash(&flashes, "success", "已允许，电脑端即将登录。"),
+        Decided::Mismatch => flash(
+            &flashes,
+            "error",
+            "所选数字与电脑上显示的不一致，本次扫码已作废，电脑端不会登录。如果有人让您选择某个数字，那很可能是诈骗。",
+        ),
+        Decided::Denied | Decided::Gone => flash(
             &flashes,
             "error",
             "二维码已失效，请在电脑上刷新后重新扫码。",
-        );
+        ),
     }
     Ok(Redirect::to("/").into_response())
 }
@@ -351,7 +449,7 @@ async fn deny(
     Path(token): Path<String>,
     Form(_): Form<Empty>,
 ) -> AppResult<Response> {
-    decide(&state, &user, &token, ip, false).await?;
+    decide(&state, &user, &token, ip, None).await?;
     flash(&flashes, "info", "已取消，电脑端不会登录。");
     Ok(Redirect::to("/").into_response())
 }

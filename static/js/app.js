@@ -118,7 +118,7 @@
       .then(function (a) {
         if (a.state === "ok") { window.location.assign("/"); return; }
         if (a.state === "expired" || a.state === "denied" || Date.now() - started > left * 1000) {
-          label.textContent = a.state === "denied" ? "已在手机上取消。" : "二维码已过期，";
+          label.textContent = a.state === "denied" ? "已在手机上取消或数字不符，本二维码已作废，" : "二维码已过期，";
           var again = document.createElement("a");
           again.href = "/login/qr"; again.textContent = "点此刷新";
           label.appendChild(again);

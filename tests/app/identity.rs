@@ -771,7 +771,8 @@ async fn security_center_lists_devices_and_signs_out_the_others() {
     assert_eq!(html.matches("本机").count(), 1);
 }
 
-async fn qr_code_of(app: &TestApp, computer: &Client) -> (String, String) {
+/// The computer's code: (path of its URL, the page's CSRF token, the number to pick).
+async fn qr_code_of(app: &TestApp, computer: &Client) -> (String, String, String) {
     let html = app
         .get_with(computer, "/login/qr")
         .await
@@ -783,7 +784,13 @@ async fn qr_code_of(app: &TestApp, computer: &Client) -> (String, String) {
     assert!(svg.text().await.unwrap().contains("<svg"));
     let url = text_of_class(&html, "qr-url").expect("the code's URL");
     let path = url.trim_start_matches(&app.address).to_owned();
-    (path, csrf_from(&html))
+    let number = text_of_class(&html, "qr-number").expect("the number to pick");
+    (path, csrf_from(&html), number)
+}
+
+/// The numbers the phone's page offers, in order.
+fn offered(page: &str) -> Vec<String> {
+    texts_of_class(page, "qr-choice")
 }
 
 async fn poll(app: &TestApp, computer: &Client, token: &str) -> String {
@@ -803,18 +810,30 @@ async fn poll(app: &TestApp, computer: &Client, token: &str) -> String {
 async fn scan_to_login_signs_in_only_the_computer_that_asked_once() {
     let app = spawn_app().await;
     let computer = new_client();
-    let (path, token) = qr_code_of(&app, &computer).await;
+    let (path, token, number) = qr_code_of(&app, &computer).await;
     assert!(path.starts_with("/qr/"), "{path}");
     assert_eq!(poll(&app, &computer, &token).await, "pending");
-    // The phone, signed in, sees what it is about to allow.
+    // Reloading the computer's page keeps the code and its number.
+    assert_eq!(qr_code_of(&app, &computer).await.2, number);
+    // The phone, signed in, sees what it is about to allow, and three numbers to pick from:
+    // the computer's among them, the same three on every view.
     let phone = signed_in(&app, "S2024001").await;
     let page = app.get_with(&phone, &path).await.text().await.unwrap();
     assert!(page.contains("确认登录到电脑端") && page.contains("127.0.0.1"));
+    let choices = offered(&page);
+    assert_eq!(choices.len(), 3, "{page}");
+    assert!(choices.contains(&number), "{choices:?} {number}");
+    let mut distinct = choices.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{choices:?}");
+    let again = app.get_with(&phone, &path).await.text().await.unwrap();
+    assert_eq!(offered(&again), choices);
     // Another computer session polling gets nothing out of this approval.
     let other = new_client();
-    let (_, other_token) = qr_code_of(&app, &other).await;
+    let (_, other_token, other_number) = qr_code_of(&app, &other).await;
     let r = app
-        .submit(&phone, &path, &format!("{path}/approve"), &[])
+        .submit(&phone, &path, &format!("{path}/approve"), &[("n", &number)])
         .await;
     assert_eq!(r.status(), 303);
     assert_eq!(poll(&app, &other, &other_token).await, "pending");
@@ -852,8 +871,13 @@ async fn scan_to_login_signs_in_only_the_computer_that_asked_once() {
         .await
         .unwrap();
     assert!(page.contains("二维码已失效"));
-    app.submit(&phone, &other_path, &format!("{other_path}/approve"), &[])
-        .await;
+    app.submit(
+        &phone,
+        &other_path,
+        &format!("{other_path}/approve"),
+        &[("n", &other_number)],
+    )
+    .await;
     assert_eq!(poll(&app, &other, &other_token).await, "expired");
     // Signed out visitors are asked to sign in first, then come back.
     let r = app.get_with(&new_client(), &other_path).await;
@@ -956,6 +980,12 @@ async fn browser_identity_pages_at_both_widths() {
         c.goto(&app.url("/login/sms")).await.unwrap();
         b.screenshot(&format!("sms-login-{w}")).await;
         sign_in(&b, &app, "S2024001").await;
+        // The phone's side of 扫码登录: three numbers to pick from.
+        let (path, _, number) = qr_code_of(&app, &new_client()).await;
+        c.goto(&app.url(&path)).await.unwrap();
+        let shown = c.source().await.unwrap();
+        assert!(offered(&shown).contains(&number));
+        b.screenshot(&format!("qr-confirm-{w}")).await;
         c.goto(&app.url("/security")).await.unwrap();
         let html = c.source().await.unwrap();
         assert!(html.contains("本机"));
@@ -1169,13 +1199,57 @@ async fn no_phone_swap_after_verification_and_look_alikes_answer_alike() {
 async fn a_qr_approval_dies_with_the_approvers_other_sessions() {
     let app = spawn_app().await;
     let computer = new_client();
-    let (path, token) = qr_code_of(&app, &computer).await;
+    let (path, token, number) = qr_code_of(&app, &computer).await;
     let phone = signed_in(&app, "S2024001").await;
-    app.submit(&phone, &path, &format!("{path}/approve"), &[])
+    app.submit(&phone, &path, &format!("{path}/approve"), &[("n", &number)])
         .await;
     // Before the computer picks it up, the person signs out everywhere else.
     app.submit(&phone, "/security", "/security/sessions/end-others", &[])
         .await;
     assert_ne!(poll(&app, &computer, &token).await, "ok");
     assert_eq!(app.signed_in_as(&computer).await, None);
+}
+
+/// Number matching: a forwarded /qr/ link cannot be approved by a tap alone. A wrong pick
+/// voids the code at once (one guess), nobody is signed in, and the audit says why.
+#[tokio::test]
+async fn a_wrong_number_voids_the_qr_code() {
+    let app = spawn_app().await;
+    let computer = new_client();
+    let (path, token, number) = qr_code_of(&app, &computer).await;
+    let phone = signed_in(&app, "S2024001").await;
+    let page = app.get_with(&phone, &path).await.text().await.unwrap();
+    assert!(page.contains("请点选电脑屏幕上显示的数字"));
+    let wrong = offered(&page)
+        .into_iter()
+        .find(|n| *n != number)
+        .expect("a decoy");
+    // A decoy: no approval, and the code is gone.
+    let r = app
+        .submit(&phone, &path, &format!("{path}/approve"), &[("n", &wrong)])
+        .await;
+    assert_eq!(location(&r), "/");
+    let home = app.get_with(&phone, "/").await.text().await.unwrap();
+    assert!(home.contains("所选数字与电脑上显示的不一致"), "{home}");
+    assert_eq!(poll(&app, &computer, &token).await, "denied");
+    assert_eq!(app.signed_in_as(&computer).await, None);
+    // The right number afterwards is too late: the code is void.
+    app.submit(&phone, &path, &format!("{path}/approve"), &[("n", &number)])
+        .await;
+    assert_eq!(poll(&app, &computer, &token).await, "denied");
+    assert_eq!(app.signed_in_as(&computer).await, None);
+    let page = app.get_with(&phone, &path).await.text().await.unwrap();
+    assert!(page.contains("二维码已失效"));
+    assert_eq!(app.audit_count("qr.approve", "failure").await, 1);
+    assert_eq!(app.audit_count("qr.approve", "success").await, 0);
+    // A fresh code on the computer works with its own number; an empty pick voids it too.
+    let (path, token, _) = qr_code_of(&app, &computer).await;
+    app.submit(&phone, &path, &format!("{path}/approve"), &[])
+        .await;
+    assert_eq!(poll(&app, &computer, &token).await, "denied");
+    let (path, token, number) = qr_code_of(&app, &computer).await;
+    app.submit(&phone, &path, &format!("{path}/approve"), &[("n", &number)])
+        .await;
+    assert_eq!(poll(&app, &computer, &token).await, "ok");
+    assert_eq!(app.signed_in_as(&computer).await.as_deref(), Some("张三"));
 }
