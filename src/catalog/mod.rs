@@ -422,10 +422,17 @@ async fn guide(
         .await?
         .is_empty();
     let steps = match crate::workflow::store::current_definitions(&state.db, s.id).await? {
+        // Steps only a condition on the form brings in say so.
         Some((_, _, _, def)) => def
-            .milestones()
+            .milestones_on(None)
             .into_iter()
-            .map(|n| n.name.clone())
+            .map(|(n, always)| {
+                if always {
+                    n.name.clone()
+                } else {
+                    format!("{}（视情况）", n.name)
+                }
+            })
             .collect(),
         None => Vec::new(),
     };

@@ -47,27 +47,40 @@ pub struct Milestone {
     pub name: String,
     /// "done" | "current" | "todo"
     pub state: &'static str,
+    /// Only a condition on the form brings this step in (视情况).
+    pub maybe: bool,
 }
 
-fn milestones(def: &Definition, st: Option<&engine::State>) -> Vec<Milestone> {
-    def.milestones()
+/// The 里程碑 bar. With the application's data (`form`), steps its conditions leave out
+/// are not shown, unless already reached; without (the form still being filled), steps
+/// only some conditions bring in are marked 视情况.
+fn milestones(
+    def: &Definition,
+    st: Option<&engine::State>,
+    form: Option<&Value>,
+) -> Vec<Milestone> {
+    def.milestones_on(form)
         .into_iter()
-        .map(|n| {
+        .filter_map(|(n, on_path)| {
             let state = match st {
                 Some(s) if s.tokens.iter().any(|t| t.node == n.id) => "current",
                 Some(s) if s.returned_from.as_deref() == Some(n.id.as_str()) => "current",
                 Some(s) if s.done.contains(&n.id) => "done",
-                Some(s) if s.status == engine::Status::Completed => "done",
+                Some(s) if s.status == engine::Status::Completed && on_path => "done",
                 _ => "todo",
             };
-            Milestone {
+            if form.is_some() && !on_path && state == "todo" {
+                return None;
+            }
+            Some(Milestone {
                 name: if n.name.is_empty() {
                     n.id.clone()
                 } else {
                     n.name.clone()
                 },
                 state,
-            }
+                maybe: form.is_none() && !on_path && state == "todo",
+            })
         })
         .collect()
 }
@@ -291,7 +304,7 @@ pub async fn new_form(
         service_name: s.name.clone(),
         department: s.department.clone(),
         action: format!("/services/{}/apply", s.id),
-        milestones: milestones(&def, None),
+        milestones: milestones(&def, None, None),
         fields: views(
             &schema,
             &data,
@@ -669,7 +682,7 @@ async fn handle_form(
                     } else {
                         format!("/applications/{app_id}/edit")
                     },
-                    milestones: milestones(&def, st.as_ref()),
+                    milestones: milestones(&def, st.as_ref(), None),
                     error_summary: summary(&schema, &field_errors),
                     fields: views(
                         &schema,
@@ -1009,7 +1022,7 @@ async fn show_page(
             status_code: app.status.clone(),
             submitted: app.submitted_at.map(|t| fmt(&state, t)).unwrap_or_default(),
             version: app.version,
-            milestones: milestones(&def, st.as_ref()),
+            milestones: milestones(&def, st.as_ref(), Some(&app.data)),
             fields,
             flows,
             changed_note: !changed.is_empty(),
@@ -1065,7 +1078,7 @@ async fn edit_page(
         service_name: s.name.clone(),
         department: s.department.clone(),
         action: format!("/applications/{id}/edit"),
-        milestones: milestones(&def, st.as_ref()),
+        milestones: milestones(&def, st.as_ref(), None),
         fields: views(
             &schema,
             &data,

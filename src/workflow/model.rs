@@ -339,9 +339,10 @@ impl Definition {
         Ok(())
     }
 
-    /// Approval nodes in path order from the start (for the 里程碑 bar): a breadth-first
-    /// walk that lists each approval node once.
-    pub fn milestones(&self) -> Vec<&Node> {
+    /// Approval nodes a breadth-first walk from the start enters, in that order. With
+    /// `form`, a condition node leads only to the branch the form selects (as the engine
+    /// would choose it); without, to every branch.
+    fn walk(&self, form: Option<&Value>) -> Vec<&Node> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let mut queue = std::collections::VecDeque::new();
@@ -356,11 +357,61 @@ impl Definition {
                 if matches!(n.kind, NodeKind::Approval { .. }) {
                     out.push(n);
                 }
-                for s in self.successors(id) {
-                    queue.push_back(s);
+                match (&n.kind, form) {
+                    (NodeKind::Condition { branches, default }, Some(f)) => queue.push_back(
+                        branches
+                            .iter()
+                            .find(|b| b.when.eval(f))
+                            .map_or(default.as_str(), |b| b.next.as_str()),
+                    ),
+                    _ => queue.extend(self.successors(id)),
                 }
             }
         }
         out
+    }
+
+    /// The 里程碑 of an application: every approval node with whether it lies on the path.
+    /// With the form's data, `on_path` says whether the conditions send this application
+    /// through the node; without data, whether every choice of branches does (false for
+    /// steps such as 学院副书记 that only a condition brings in: shown as 视情况).
+    pub fn milestones_on(&self, form: Option<&Value>) -> Vec<(&Node, bool)> {
+        let taken: BTreeSet<&str> = match form {
+            Some(f) => self.walk(Some(f)).iter().map(|n| n.id.as_str()).collect(),
+            None => BTreeSet::new(),
+        };
+        self.walk(None)
+            .into_iter()
+            .map(|n| {
+                let on = match form {
+                    Some(_) => taken.contains(n.id.as_str()),
+                    None => self.start().is_some_and(|s| !self.avoids(&s.id, &n.id, 0)),
+                };
+                (n, on)
+            })
+            .collect()
+    }
+
+    /// Whether some choice of condition branches gets from `from` to the end without
+    /// entering `node` (parallel branches are all taken, so each must avoid it).
+    fn avoids(&self, from: &str, node: &str, depth: usize) -> bool {
+        if from == node {
+            return false;
+        }
+        // Definitions are checked acyclic when saved; this only bounds a broken one.
+        if depth > 200 {
+            return true;
+        }
+        match self.node(from).map(|n| &n.kind) {
+            Some(NodeKind::Condition { .. }) => self
+                .successors(from)
+                .iter()
+                .any(|s| self.avoids(s, node, depth + 1)),
+            Some(NodeKind::End) | None => true,
+            _ => self
+                .successors(from)
+                .iter()
+                .all(|s| self.avoids(s, node, depth + 1)),
+        }
     }
 }

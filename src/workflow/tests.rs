@@ -241,6 +241,51 @@ fn cc_and_condition_branches_with_a_default() {
     }
 }
 
+/// The 里程碑 bar: without data, a step only a condition brings in is marked; with the
+/// application's data, it is on the path or not as the engine would decide.
+#[test]
+fn milestones_follow_the_conditions() {
+    let ids = |v: Vec<(&crate::workflow::model::Node, bool)>| {
+        v.into_iter()
+            .map(|(n, on)| (n.id.clone(), on))
+            .collect::<Vec<_>>()
+    };
+    let d = travel();
+    assert_eq!(
+        ids(d.milestones_on(None)),
+        vec![("head".into(), true), ("leader".into(), false)]
+    );
+    assert_eq!(
+        ids(d.milestones_on(Some(&json!({"days": 31})))),
+        vec![("head".into(), true), ("leader".into(), true)]
+    );
+    assert_eq!(
+        ids(d.milestones_on(Some(&json!({"days": 30, "cost": 50000})))),
+        vec![("head".into(), true), ("leader".into(), false)]
+    );
+    // Parallel branches are all taken: none is conditional.
+    assert!(parallel().milestones_on(None).iter().all(|(_, on)| *on));
+    // A step every branch leads to is not conditional either.
+    let d = def(json!({"nodes": [
+        {"id": "start", "type": "start", "next": "check"},
+        {"id": "check", "type": "condition", "branches": [
+            {"when": {"op": "gt", "field": "days", "value": 3}, "next": "a"}
+        ], "default": "b"},
+        {"id": "a", "type": "approval", "approvers": {"kind": "applicant"}, "next": "last"},
+        {"id": "b", "type": "approval", "approvers": {"kind": "applicant"}, "next": "last"},
+        {"id": "last", "type": "approval", "approvers": {"kind": "applicant"}, "next": "end"},
+        {"id": "end", "type": "end"}
+    ]}));
+    assert_eq!(
+        ids(d.milestones_on(None)),
+        vec![
+            ("a".into(), false),
+            ("b".into(), false),
+            ("last".into(), true)
+        ]
+    );
+}
+
 fn parallel() -> Definition {
     def(json!({"nodes": [
         {"id": "start", "type": "start", "next": "split"},

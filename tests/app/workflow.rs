@@ -142,7 +142,16 @@ async fn student_leave_short_and_long() {
         "counselors of the student's college are offered"
     );
     assert!(form.contains(">张三<"), "auto-filled, locked name");
-    assert!(form.contains("里程碑") || form.contains("milestones"));
+    // The 里程碑 bar before any data: 学院副书记 comes in only for more than 3 days.
+    let bar = milestone_bar(&form);
+    let deputy: Vec<&(String, String)> = bar.iter().filter(|(t, _)| t.contains("副书记")).collect();
+    assert_eq!(deputy.len(), 1, "{bar:?}");
+    assert!(deputy[0].0.contains("视情况"), "{bar:?}");
+    assert_eq!(
+        bar.iter().filter(|(t, _)| t.contains("视情况")).count(),
+        1,
+        "{bar:?}"
+    );
 
     let id = apply_leave(&app, &student, "2").await;
     let serial: String = sqlx::query_scalar("SELECT serial_no FROM applications WHERE id = $1")
@@ -182,6 +191,10 @@ async fn student_leave_short_and_long() {
         .await
         .unwrap();
     assert!(page.contains("已办结") && page.contains("同意"));
+    // 2 days never went past the counselor: the bar shows no 学院副书记, all steps done.
+    let bar = milestone_bar(&page);
+    assert!(!bar.iter().any(|(t, _)| t.contains("副书记")), "{bar:?}");
+    assert!(bar.iter().all(|(_, c)| c.contains("done")), "{bar:?}");
 
     let long = apply_leave(&app, &student, "5").await;
     act(&app, &counselor, long, "approve", "counselor", &[]).await;
@@ -189,6 +202,21 @@ async fn student_leave_short_and_long() {
         pending_accounts(&app, long).await,
         vec!["T2102"],
         "more than 3 days: 学院副书记"
+    );
+    let page = app
+        .get_with(&student, &format!("/applications/{long}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let bar = milestone_bar(&page);
+    let step = bar
+        .iter()
+        .find(|(t, _)| t.contains("副书记"))
+        .expect("on the path");
+    assert!(
+        step.1.contains("current") && !step.0.contains("视情况"),
+        "{bar:?}"
     );
     let deputy = signed_in(&app, "T2102").await;
     act(&app, &deputy, long, "approve", "deputy", &[]).await;
@@ -207,6 +235,20 @@ async fn student_leave_short_and_long() {
         .unwrap();
     assert!(n >= 3, "new tasks and completion notices: {n}");
     assert_task_counts(&app).await;
+}
+
+/// The 里程碑 bar's steps: (text, class).
+fn milestone_bar(html: &str) -> Vec<(String, String)> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("ol.milestones li").unwrap();
+    doc.select(&sel)
+        .map(|li| {
+            (
+                li.text().collect::<String>().trim().to_owned(),
+                li.value().attr("class").unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
 }
 
 fn regex_like(serial: &str) -> bool {
