@@ -424,10 +424,10 @@ async fn guide(
     let steps = match crate::workflow::store::current_definitions(&state.db, s.id).await? {
         // Steps only a condition on the form brings in say so.
         Some((_, _, _, def)) => def
-            .milestones_on(None)
+            .milestones_on(None, &|_| false)
             .into_iter()
             .map(|(n, always)| {
-                if always {
+                if always == Some(true) {
                     n.name.clone()
                 } else {
                     format!("{}（视情况）", n.name)

@@ -338,8 +338,9 @@ async fn link_use(
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            // The old address hears of its replacement (a first address replaces nothing).
-            if old.is_some() && old.as_deref() != Some(email.as_str()) {
+            // The old address hears of its replacement; a first one, the phone does: an
+            // address can recover the account.
+            if old.as_deref() != Some(email.as_str()) {
                 super::alerts::queue(
                     &mut tx,
                     &state,

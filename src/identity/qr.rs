@@ -9,7 +9,8 @@
 //! the right one approves, and a wrong one voids the code. Someone who sends a victim the
 //! `/qr/...` link (to be signed in as them) has to make them pick a number they cannot see,
 //! and the page tells them never to take a number from anyone. The two decoys are derived
-//! from the code, so reloading the page does not reveal the right one.
+//! from the code, so reloading the page does not reveal the right one. What it does not
+//! stop: a phishing page that relays a live code together with its number.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -92,7 +93,8 @@ async fn current_or_new(
     ) {
         let left: Option<(f64, i16)> = sqlx::query_as(
             "SELECT extract(epoch FROM expires_at - $2)::float8, match_number FROM qr_logins
-             WHERE id = $1 AND expires_at > $2 AND consumed_at IS NULL AND denied_at IS NULL",
+             WHERE id = $1 AND expires_at > $2 AND consumed_at IS NULL AND denied_at IS NULL
+               AND match_number BETWEEN 10 AND 99",
         )
         .bind(id)
         .bind(now)
@@ -133,18 +135,28 @@ async fn current_or_new(
 /// decoys, all two-digit and different, in an order. Derived from the code (keyed), so
 /// every view of one code shows the same three.
 fn choices(state: &AppState, token: &str, number: i16) -> [i16; 3] {
-    let seed = hash(state, "choices", token);
+    choices_from(&hash(state, "choices", token), number)
+}
+
+/// `choices` from the keyed hash `seed`. Every decoy is equally likely (bytes from 180 up
+/// are skipped, as 256 is no multiple of 90), so no value gives the right one away.
+fn choices_from(seed: &[u8], number: i16) -> [i16; 3] {
     let mut out = vec![number];
+    let mut position = None;
     for b in seed.iter().copied() {
-        let n = 10 + i16::from(b) % 90;
-        if !out.contains(&n) {
-            out.push(n);
-        }
-        if out.len() == 3 {
+        if out.len() < 3 {
+            if b < 180 {
+                let n = 10 + i16::from(b) % 90;
+                if !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        } else if b < 255 {
+            position = Some(usize::from(b) % 3);
             break;
         }
     }
-    // 32 bytes give two distinct decoys in practice; fill deterministically if not.
+    // 32 bytes practically always suffice; fill deterministically if not.
     let mut n = 10;
     while out.len() < 3 {
         if !out.contains(&n) {
@@ -152,8 +164,7 @@ fn choices(state: &AppState, token: &str, number: i16) -> [i16; 3] {
         }
         n += 1;
     }
-    let at = usize::from(seed[31]) % 3;
-    out.swap(0, at);
+    out.swap(0, position.unwrap_or(0));
     [out[0], out[1], out[2]]
 }
 
@@ -295,7 +306,7 @@ async fn pending(state: &AppState, token: &str) -> sqlx::Result<Option<Pending>>
     sqlx::query_as(
         "SELECT id, computer_ip, computer_ua, match_number FROM qr_logins
          WHERE token_hash = $1 AND expires_at > $2 AND approved_at IS NULL AND denied_at IS NULL
-           AND consumed_at IS NULL",
+           AND consumed_at IS NULL AND match_number BETWEEN 10 AND 99",
     )
     .bind(hash(state, "token", token))
     .bind(state.now())
@@ -358,7 +369,8 @@ async fn decide(
                                  THEN (SELECT auth_epoch FROM users WHERE id = $2) END,
                 denied_at = CASE WHEN match_number = $4 THEN NULL ELSE $3 END
          WHERE token_hash = $1 AND expires_at > $3 AND approved_at IS NULL AND denied_at IS NULL
-           AND consumed_at IS NULL RETURNING id, match_number = $4"
+           AND consumed_at IS NULL AND match_number BETWEEN 10 AND 99
+         RETURNING id, match_number = $4"
     } else {
         "UPDATE qr_logins SET denied_at = $3
          WHERE token_hash = $1 AND expires_at > $3 AND approved_at IS NULL AND denied_at IS NULL
@@ -452,4 +464,36 @@ async fn deny(
     decide(&state, &user, &token, ip, None).await?;
     flash(&flashes, "info", "已取消，电脑端不会登录。");
     Ok(Redirect::to("/").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::choices_from;
+
+    /// Over many seeds: three different two-digit numbers, the right one among them, in
+    /// each position about as often, and decoys spread over the whole range.
+    #[test]
+    fn choices_hold_the_number_and_two_fair_decoys() {
+        use sha2::{Digest, Sha256};
+        let mut at = [0u32; 3];
+        let mut seen = std::collections::BTreeSet::<i16>::new();
+        for i in 0..3000u32 {
+            let seed = Sha256::digest(i.to_le_bytes());
+            let number = 10 + (i % 90) as i16;
+            let c = choices_from(&seed, number);
+            assert!(c.iter().all(|n| (10..=99).contains(n)), "{c:?}");
+            assert!(c[0] != c[1] && c[1] != c[2] && c[0] != c[2], "{c:?}");
+            let p = c
+                .iter()
+                .position(|n| *n == number)
+                .expect("the number is offered");
+            at[p] += 1;
+            seen.extend(c.iter().filter(|n| **n != number));
+        }
+        assert!(at.iter().all(|n| (850..=1150).contains(n)), "{at:?}");
+        assert_eq!(seen.len(), 90, "every two-digit number can be a decoy");
+        // Deterministic: the same seed, the same three.
+        let seed = Sha256::digest(b"x");
+        assert_eq!(choices_from(&seed, 42), choices_from(&seed, 42));
+    }
 }

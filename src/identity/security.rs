@@ -469,8 +469,8 @@ async fn phone_bind(
         },
     )
     .await?;
-    // A first phone (信息完善) replaces nothing: nobody else to tell.
-    if old.is_some() && old.as_deref() != Some(phone.as_str()) {
+    // A first phone (信息完善) is told to the 安全邮箱, if there is one.
+    if old.as_deref() != Some(phone.as_str()) {
         super::alerts::queue(
             &mut tx,
             &state,

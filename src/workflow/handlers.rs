@@ -52,24 +52,27 @@ pub struct Milestone {
 }
 
 /// The 里程碑 bar. With the application's data (`form`), steps its conditions leave out
-/// are not shown, unless already reached; without (the form still being filled), steps
-/// only some conditions bring in are marked 视情况.
+/// are not shown, unless already reached; steps that depend on conditions the viewer may
+/// not see (`visible` fields), or on data not yet filled in (no `form`), say 视情况.
 fn milestones(
     def: &Definition,
     st: Option<&engine::State>,
     form: Option<&Value>,
+    visible: &dyn Fn(&str) -> bool,
 ) -> Vec<Milestone> {
-    def.milestones_on(form)
+    let completed = st.is_some_and(|s| s.status == engine::Status::Completed);
+    def.milestones_on(form, visible)
         .into_iter()
         .filter_map(|(n, on_path)| {
             let state = match st {
                 Some(s) if s.tokens.iter().any(|t| t.node == n.id) => "current",
                 Some(s) if s.returned_from.as_deref() == Some(n.id.as_str()) => "current",
                 Some(s) if s.done.contains(&n.id) => "done",
-                Some(s) if s.status == engine::Status::Completed && on_path => "done",
+                _ if completed && on_path == Some(true) => "done",
                 _ => "todo",
             };
-            if form.is_some() && !on_path && state == "todo" {
+            // Off the path, or (once completed) never reached: not part of this application.
+            if state == "todo" && (on_path == Some(false) || completed) {
                 return None;
             }
             Some(Milestone {
@@ -79,10 +82,15 @@ fn milestones(
                     n.name.clone()
                 },
                 state,
-                maybe: form.is_none() && !on_path && state == "todo",
+                maybe: on_path.is_none() && state == "todo",
             })
         })
         .collect()
+}
+
+/// For pages without an application's data: no field decides anything.
+fn nothing_visible(_: &str) -> bool {
+    false
 }
 
 #[derive(sqlx::FromRow)]
@@ -304,7 +312,7 @@ pub async fn new_form(
         service_name: s.name.clone(),
         department: s.department.clone(),
         action: format!("/services/{}/apply", s.id),
-        milestones: milestones(&def, None, None),
+        milestones: milestones(&def, None, None, &nothing_visible),
         fields: views(
             &schema,
             &data,
@@ -682,7 +690,7 @@ async fn handle_form(
                     } else {
                         format!("/applications/{app_id}/edit")
                     },
-                    milestones: milestones(&def, st.as_ref(), None),
+                    milestones: milestones(&def, st.as_ref(), None, &nothing_visible),
                     error_summary: summary(&schema, &field_errors),
                     fields: views(
                         &schema,
@@ -1022,7 +1030,10 @@ async fn show_page(
             status_code: app.status.clone(),
             submitted: app.submitted_at.map(|t| fmt(&state, t)).unwrap_or_default(),
             version: app.version,
-            milestones: milestones(&def, st.as_ref(), Some(&app.data)),
+            // Decided only on fields this viewer may see, else the bar would tell them.
+            milestones: milestones(&def, st.as_ref(), Some(&app.data), &|k| {
+                access.get(k).is_some_and(|a| *a != FieldAccess::Hidden)
+            }),
             fields,
             flows,
             changed_note: !changed.is_empty(),
@@ -1078,7 +1089,7 @@ async fn edit_page(
         service_name: s.name.clone(),
         department: s.department.clone(),
         action: format!("/applications/{id}/edit"),
-        milestones: milestones(&def, st.as_ref(), None),
+        milestones: milestones(&def, st.as_ref(), None, &nothing_visible),
         fields: views(
             &schema,
             &data,

@@ -201,6 +201,22 @@ fn is_empty(v: Option<&Value>) -> bool {
 }
 
 impl Cond {
+    /// The form fields this condition tests.
+    pub fn fields<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Cond::All { of } | Cond::Any { of } => of.iter().for_each(|c| c.fields(out)),
+            Cond::Eq { field, .. }
+            | Cond::Ne { field, .. }
+            | Cond::Gt { field, .. }
+            | Cond::Ge { field, .. }
+            | Cond::Lt { field, .. }
+            | Cond::Le { field, .. }
+            | Cond::In { field, .. }
+            | Cond::Empty { field }
+            | Cond::NotEmpty { field } => out.push(field),
+        }
+    }
+
     pub fn eval(&self, form: &Value) -> bool {
         use std::cmp::Ordering::*;
         let get = |f: &str| form.get(f);
@@ -339,10 +355,36 @@ impl Definition {
         Ok(())
     }
 
-    /// Approval nodes a breadth-first walk from the start enters, in that order. With
-    /// `form`, a condition node leads only to the branch the form selects (as the engine
-    /// would choose it); without, to every branch.
-    fn walk(&self, form: Option<&Value>) -> Vec<&Node> {
+    /// Where a condition node leads for `form`, if that can be told: only with the form's
+    /// data, and only if every field its branches test is one the viewer may see (else the
+    /// path would tell them something about a hidden field).
+    fn fixed_branch<'a>(
+        &'a self,
+        n: &'a Node,
+        form: Option<&Value>,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Option<&'a str> {
+        let (NodeKind::Condition { branches, default }, Some(f)) = (&n.kind, form) else {
+            return None;
+        };
+        let mut fields = Vec::new();
+        for b in branches {
+            b.when.fields(&mut fields);
+        }
+        if !fields.iter().all(|k| visible(k)) {
+            return None;
+        }
+        Some(
+            branches
+                .iter()
+                .find(|b| b.when.eval(f))
+                .map_or(default.as_str(), |b| b.next.as_str()),
+        )
+    }
+
+    /// Approval nodes a breadth-first walk from the start enters, in that order. A
+    /// condition node leads to its `fixed_branch` where there is one, else to every branch.
+    fn walk(&self, form: Option<&Value>, visible: &dyn Fn(&str) -> bool) -> Vec<&Node> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
         let mut queue = std::collections::VecDeque::new();
@@ -357,61 +399,86 @@ impl Definition {
                 if matches!(n.kind, NodeKind::Approval { .. }) {
                     out.push(n);
                 }
-                match (&n.kind, form) {
-                    (NodeKind::Condition { branches, default }, Some(f)) => queue.push_back(
-                        branches
-                            .iter()
-                            .find(|b| b.when.eval(f))
-                            .map_or(default.as_str(), |b| b.next.as_str()),
-                    ),
-                    _ => queue.extend(self.successors(id)),
+                match self.fixed_branch(n, form, visible) {
+                    Some(next) => queue.push_back(next),
+                    None => queue.extend(self.successors(id)),
                 }
             }
         }
         out
     }
 
-    /// The 里程碑 of an application: every approval node with whether it lies on the path.
-    /// With the form's data, `on_path` says whether the conditions send this application
-    /// through the node; without data, whether every choice of branches does (false for
-    /// steps such as 学院副书记 that only a condition brings in: shown as 视情况).
-    pub fn milestones_on(&self, form: Option<&Value>) -> Vec<(&Node, bool)> {
-        let taken: BTreeSet<&str> = match form {
-            Some(f) => self.walk(Some(f)).iter().map(|n| n.id.as_str()).collect(),
-            None => BTreeSet::new(),
+    /// The 里程碑 of an application: every approval node with whether it lies on the path:
+    /// `Some(true)` surely, `None` depending on conditions not decided here (视情况),
+    /// `Some(false)` not at all. Conditions are decided on `form` (the application's data)
+    /// where the viewer may see every field they test; without data, none is.
+    pub fn milestones_on(
+        &self,
+        form: Option<&Value>,
+        visible: &dyn Fn(&str) -> bool,
+    ) -> Vec<(&Node, Option<bool>)> {
+        let reached: BTreeSet<&str> = self
+            .walk(form, visible)
+            .iter()
+            .map(|n| n.id.as_str())
+            .collect();
+        let Some(start) = self.start() else {
+            return Vec::new();
         };
-        self.walk(None)
+        self.walk(None, visible)
             .into_iter()
             .map(|n| {
-                let on = match form {
-                    Some(_) => taken.contains(n.id.as_str()),
-                    None => self.start().is_some_and(|s| !self.avoids(&s.id, &n.id, 0)),
+                let on = if !reached.contains(n.id.as_str()) {
+                    Some(false)
+                } else {
+                    let mut memo = BTreeMap::new();
+                    if self.avoids(&start.id, &n.id, form, visible, &mut memo) {
+                        None
+                    } else {
+                        Some(true)
+                    }
                 };
                 (n, on)
             })
             .collect()
     }
 
-    /// Whether some choice of condition branches gets from `from` to the end without
-    /// entering `node` (parallel branches are all taken, so each must avoid it).
-    fn avoids(&self, from: &str, node: &str, depth: usize) -> bool {
+    /// Whether, from `from`, the run can reach the end without entering `node`, where the
+    /// undecided condition nodes may take any branch (parallel branches are all taken, so
+    /// each must avoid it). Memoised per node: definitions are acyclic (checked when
+    /// saved), and without it a chain of conditions would be walked once per path.
+    fn avoids<'a>(
+        &'a self,
+        from: &'a str,
+        node: &str,
+        form: Option<&Value>,
+        visible: &dyn Fn(&str) -> bool,
+        memo: &mut BTreeMap<&'a str, bool>,
+    ) -> bool {
         if from == node {
             return false;
         }
-        // Definitions are checked acyclic when saved; this only bounds a broken one.
-        if depth > 200 {
-            return true;
+        if let Some(v) = memo.get(from) {
+            return *v;
         }
-        match self.node(from).map(|n| &n.kind) {
-            Some(NodeKind::Condition { .. }) => self
-                .successors(from)
-                .iter()
-                .any(|s| self.avoids(s, node, depth + 1)),
-            Some(NodeKind::End) | None => true,
-            _ => self
-                .successors(from)
-                .iter()
-                .all(|s| self.avoids(s, node, depth + 1)),
-        }
+        // A broken (cyclic) definition must not loop: assume the way out exists.
+        memo.insert(from, true);
+        let v = match self.node(from) {
+            None => true,
+            Some(n) => match (&n.kind, self.fixed_branch(n, form, visible)) {
+                (NodeKind::End, _) => true,
+                (_, Some(next)) => self.avoids(next, node, form, visible, memo),
+                (NodeKind::Condition { .. }, None) => self
+                    .successors(from)
+                    .into_iter()
+                    .any(|s| self.avoids(s, node, form, visible, memo)),
+                _ => self
+                    .successors(from)
+                    .into_iter()
+                    .all(|s| self.avoids(s, node, form, visible, memo)),
+            },
+        };
+        memo.insert(from, v);
+        v
     }
 }

@@ -391,7 +391,7 @@ async fn recovery_resets_the_password_and_ends_every_session() {
     let (phone, text) = seen.last().unwrap();
     assert_eq!(phone, "13800138000");
     assert!(
-        text.contains("您的账号 S2024001 于") && text.contains("通过“找回密码”重置了登录密码"),
+        text.contains("您的账号于") && text.contains("通过“找回密码”重置了登录密码"),
         "{text}"
     );
     assert!(
@@ -731,8 +731,9 @@ async fn changing_the_phone_needs_the_old_one_first() {
             .map(|(_, t)| t)
             .collect();
         assert_eq!(to_old.len(), 1, "{seen:?}");
+        // Outside copies name no account: the old number may be someone else's by now.
         assert!(
-            to_old[0].contains("S2024001") && to_old[0].contains("将安全手机更换为 136****5678"),
+            !to_old[0].contains("S2024001") && to_old[0].contains("将安全手机更换为 136****5678"),
             "{}",
             to_old[0]
         );
@@ -744,7 +745,64 @@ async fn changing_the_phone_needs_the_old_one_first() {
         );
     }
     let inbox = app.get_with(&c, "/messages").await.text().await.unwrap();
-    assert!(inbox.contains("安全提醒") && inbox.contains("将安全手机更换为 136****5678"));
+    assert!(
+        inbox.contains("安全提醒")
+            && inbox.contains("您的账号 S2024001 于")
+            && inbox.contains("将安全手机更换为 136****5678")
+    );
+}
+
+/// Password changes need only the password: their SMS copies go out once per 10 minutes,
+/// while 消息中心 records every one.
+#[tokio::test]
+async fn password_change_alerts_cannot_flood_the_phone() {
+    let (app, sms) = spawn_with_sms().await;
+    let c = signed_in(&app, "S2024001").await;
+    let mut current = DEMO_PASSWORD.to_owned();
+    for (i, new) in ["Qw8#zLm2!vRt", "Er7$xKp3@nBy", "Ty6%cJn4#mVu"]
+        .iter()
+        .enumerate()
+    {
+        if i == 2 {
+            app.clock.advance(Duration::from_secs(11 * 60));
+        }
+        let r = app
+            .submit(
+                &c,
+                "/password/change",
+                "/password/change",
+                &[
+                    ("current", &current),
+                    ("new_password", new),
+                    ("confirm", new),
+                ],
+            )
+            .await;
+        assert_eq!(r.status(), 303, "change {i}");
+        current = new.to_string();
+    }
+    last_code(&app, &sms, "13800138000").await;
+    let texts: Vec<String> = sms
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(p, t)| p == "13800138000" && t.contains("修改了登录密码"))
+        .map(|(_, t)| t.clone())
+        .collect();
+    assert_eq!(
+        texts.len(),
+        2,
+        "the first, and the one 11 minutes later: {texts:?}"
+    );
+    let inbox: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM messages m JOIN users u ON u.id = m.user_id
+         WHERE u.account = 'S2024001' AND m.kind = 'security'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(inbox, 3);
 }
 
 #[tokio::test]
@@ -1247,9 +1305,28 @@ async fn a_wrong_number_voids_the_qr_code() {
     app.submit(&phone, &path, &format!("{path}/approve"), &[])
         .await;
     assert_eq!(poll(&app, &computer, &token).await, "denied");
-    let (path, token, number) = qr_code_of(&app, &computer).await;
-    app.submit(&phone, &path, &format!("{path}/approve"), &[("n", &number)])
+    // A code from before number matching (number 0) cannot be approved at all.
+    let (path, token, _) = qr_code_of(&app, &computer).await;
+    sqlx::query(
+        "UPDATE qr_logins SET match_number = 0 WHERE consumed_at IS NULL AND denied_at IS NULL",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let page = app.get_with(&phone, &path).await.text().await.unwrap();
+    assert!(page.contains("二维码已失效"));
+    app.submit(&phone, &path, &format!("{path}/approve"), &[("n", "0")])
         .await;
+    assert_eq!(poll(&app, &computer, &token).await, "pending");
+    let (path2, token, number) = qr_code_of(&app, &computer).await;
+    assert_ne!(path2, path, "the computer gets a new code instead");
+    app.submit(
+        &phone,
+        &path2,
+        &format!("{path2}/approve"),
+        &[("n", &number)],
+    )
+    .await;
     assert_eq!(poll(&app, &computer, &token).await, "ok");
     assert_eq!(app.signed_in_as(&computer).await.as_deref(), Some("张三"));
 }

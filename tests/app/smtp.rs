@@ -357,7 +357,8 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
     let alerts = security_alerts(&app, &mailbox, port, "zhangsan@stu.demo.edu.cn").await;
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(
-        alerts[0].contains("S2024001")
+        !alerts[0].contains("S2024001")
+            && alerts[0].contains("您的账号于")
             && alerts[0].contains("将安全邮箱更换为 z***@stu.demo.edu.cn"),
         "{}",
         alerts[0]
@@ -499,4 +500,63 @@ async fn someone_without_a_phone_recovers_by_security_email() {
             .await
             .unwrap();
     assert!(!must_change, "a chosen password, not the initial one");
+}
+
+/// A first 安全邮箱 can recover the account, so the phone hears of it (an SMS queued to
+/// the number on file, in the binding's transaction).
+#[tokio::test]
+async fn a_first_security_email_is_told_to_the_phone() {
+    let (mailbox, port) = smtp_server().await;
+    let app = spawn_app_with(move |s| {
+        s.smtp = Some(local_smtp(port));
+        s.sms = Some(service_hall::config::SmsConfig::Log);
+    })
+    .await;
+    sqlx::query("UPDATE users SET email = NULL WHERE account = 'S2024001'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let c = signed_in(&app, "S2024001").await;
+    let r = app
+        .submit(
+            &c,
+            "/security/email",
+            "/security/email",
+            &[
+                ("email", "zs-new@stu.demo.edu.cn"),
+                ("password", DEMO_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(location(&r), "/security");
+    let none: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'security'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(none, 0, "asking for the link changes nothing yet");
+    let link = mailed_link(&app, &mailbox, port, "zs-new@stu.demo.edu.cn").await;
+    let r = app.submit(&c, &link, &link, &[]).await;
+    assert_eq!(location(&r), "/security");
+    let sms: Vec<(String, String)> = sqlx::query_as(
+        "SELECT payload->>'phone', payload->>'text' FROM outbox
+         WHERE kind = 'security' AND channel = 'sms'",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    assert_eq!(sms[0].0, "13800138000");
+    assert!(
+        sms[0].1.contains("绑定了安全邮箱 z***@stu.demo.edu.cn"),
+        "{}",
+        sms[0].1
+    );
+    // No e-mail copy: there was no address before this one.
+    let mails: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM outbox WHERE kind = 'security' AND channel = 'email'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(mails, 0);
 }
