@@ -252,8 +252,8 @@ async fn an_unreachable_mail_server_is_retried() {
     assert!(err.unwrap().starts_with("mail server"));
 }
 
-/// The link in the last mail to `to`, as a path.
-async fn mailed_link(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> String {
+/// Runs the outside delivery once against the local SMTP server on `port`.
+async fn deliver_mail(app: &TestApp, port: u16) {
     let mut s = test_settings();
     s.smtp = Some(local_smtp(port));
     deliver_external(
@@ -264,6 +264,11 @@ async fn mailed_link(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> S
     )
     .await
     .unwrap();
+}
+
+/// The link in the last mail to `to`, as a path.
+async fn mailed_link(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> String {
+    deliver_mail(app, port).await;
     let mails = mailbox.mails.lock().unwrap();
     let (_, _, data) = mails
         .iter()
@@ -427,16 +432,7 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
 
 /// Runs the outside delivery, then the decoded bodies of the 安全提醒 mails sent to `to`.
 async fn security_alerts(app: &TestApp, mailbox: &Mailbox, port: u16, to: &str) -> Vec<String> {
-    let mut s = test_settings();
-    s.smtp = Some(local_smtp(port));
-    deliver_external(
-        &app.db,
-        &Gateways::from_settings(&s),
-        Utc::now() + chrono::Duration::seconds(2),
-        10,
-    )
-    .await
-    .unwrap();
+    deliver_mail(app, port).await;
     let mails = mailbox.mails.lock().unwrap();
     mails
         .iter()
