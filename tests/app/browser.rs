@@ -69,7 +69,10 @@ impl Browser {
                     "--disable-component-update", "--disable-sync", "--hide-scrollbars",
                     format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", profile.display()),
-                ]
+                    // As the hall's users see it: date inputs in 年/月/日, not mm/dd/yyyy.
+                    "--lang=zh-CN",
+                ],
+                "prefs": { "intl": { "accept_languages": "zh-CN,zh" } }
             }),
         );
         let deadline = Instant::now() + Duration::from_secs(20);
