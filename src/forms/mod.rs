@@ -250,7 +250,7 @@ fn text(v: Option<&Value>) -> String {
     }
 }
 
-fn is_blank(v: Option<&Value>) -> bool {
+pub(crate) fn is_blank(v: Option<&Value>) -> bool {
     match v {
         None | Some(Value::Null) => true,
         Some(Value::String(s)) => s.trim().is_empty(),
@@ -396,7 +396,12 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
             }
         }
         FieldKind::Person => match s.parse::<i64>() {
-            Ok(id) if ctx.people.contains(&id) => normalised = Some(json!(id)),
+            Ok(id)
+                if ctx.people.contains(&id)
+                    && ctx.choices.get(&f.key).is_none_or(|c| c.contains(&id)) =>
+            {
+                normalised = Some(json!(id))
+            }
             _ => errs.push(format!("请选择有效的{label}")),
         },
         FieldKind::Department => match s.parse::<i64>() {
@@ -443,6 +448,9 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
 pub struct CheckCtx {
     pub people: Vec<i64>,
     pub departments: Vec<i64>,
+    /// For person fields limited to a role (辅导员 of the applicant's college): the people
+    /// who may be picked. Anyone else is refused, whatever the request says.
+    pub choices: BTreeMap<String, Vec<i64>>,
 }
 
 /// Validate the fields that `access` makes editable; returns normalised data (values of

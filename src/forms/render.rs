@@ -10,6 +10,9 @@ use crate::workflow::model::FieldAccess;
 
 /// Blank rows offered in a sub-table (more with 添加一行).
 pub const BLANK_ROWS: usize = 2;
+/// At most this many blank rows beyond `BLANK_ROWS` (添加一行 adds one per click), so a
+/// request cannot ask the server to build millions of rows.
+pub const MAX_EXTRA_ROWS: usize = 50;
 
 /// Parse `f.<key>` (+ `.from` / `.to`, `.<row>.<col>`) pairs into form data.
 pub fn parse_post(schema: &FormSchema, pairs: &[(String, String)]) -> Map<String, Value> {
@@ -94,6 +97,8 @@ pub struct FieldView {
     pub text: String,
     pub columns: Vec<String>,
     pub rows: Vec<Vec<CellView>>,
+    /// Blank rows shown beyond `BLANK_ROWS` (posted back, so 添加一行 can add one more).
+    pub extra_rows: usize,
     /// Shown instead of the raw value when read-only (a person's name, a department).
     pub display: String,
     pub changed: bool,
@@ -214,6 +219,7 @@ pub fn views(
             text: f.text.clone(),
             columns: f.columns.iter().map(|c| c.label.clone()).collect(),
             rows: Vec::new(),
+            extra_rows: 0,
             changed: changed.contains(&f.key),
             files: lookups
                 .attachments
@@ -302,14 +308,22 @@ pub fn views(
                     .collect();
             }
             FieldKind::Table => {
+                // Rows with something in them; the blanks are added below.
                 let rows: Vec<Map<String, Value>> = match v {
-                    Some(Value::Array(a)) => {
-                        a.iter().filter_map(|r| r.as_object().cloned()).collect()
-                    }
+                    Some(Value::Array(a)) => a
+                        .iter()
+                        .filter(|r| !super::is_blank(Some(r)))
+                        .filter_map(|r| r.as_object().cloned())
+                        .collect(),
                     _ => Vec::new(),
                 };
+                view.extra_rows = extra_rows
+                    .get(&f.key)
+                    .copied()
+                    .unwrap_or(0)
+                    .min(MAX_EXTRA_ROWS);
                 let blanks = if view.access == "editable" {
-                    BLANK_ROWS + extra_rows.get(&f.key).copied().unwrap_or(0)
+                    BLANK_ROWS + view.extra_rows
                 } else {
                     0
                 };

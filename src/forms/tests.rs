@@ -41,6 +41,7 @@ fn ctx() -> CheckCtx {
     CheckCtx {
         people: vec![7],
         departments: vec![3],
+        choices: BTreeMap::new(),
     }
 }
 
@@ -81,6 +82,26 @@ fn every_rule_reports_next_to_its_field() {
     assert_eq!(first("dept"), "请选择有效的部门");
     assert_eq!(first("code"), "编号须为两个大写字母加四位数字");
     assert_eq!(first("trip"), "第 1 行：请填写城市");
+}
+
+/// A person field limited to a role (辅导员 of the applicant's college) takes only those
+/// people, whatever id the request names; without a limit any active person will do.
+#[test]
+fn a_role_limited_person_field_takes_only_its_choices() {
+    let s = schema();
+    let mut c = ctx();
+    c.people = vec![7, 8];
+    let only_who = |v: &str| obj(json!({ "who": v }));
+    let who_error = |c: &CheckCtx, v: &str| {
+        validate(&s, &all_editable(&s), &only_who(v), c)
+            .err()
+            .and_then(|e| e.get("who").cloned())
+            .unwrap_or_default()
+    };
+    assert!(who_error(&c, "8").is_empty(), "no limit: any active person");
+    c.choices.insert("who".into(), vec![7]);
+    assert_eq!(who_error(&c, "8"), vec!["请选择有效的审批人".to_owned()]);
+    assert!(who_error(&c, "7").is_empty());
 }
 
 #[test]

@@ -207,6 +207,11 @@ async fn check_ctx(
     Ok(CheckCtx {
         people,
         departments: l.departments.iter().map(|(d, _)| *d).collect(),
+        choices: l
+            .person_choices
+            .iter()
+            .map(|(k, c)| (k.clone(), c.iter().map(|(id, _)| *id).collect()))
+            .collect(),
     })
 }
 
@@ -338,13 +343,20 @@ fn intent(pairs: &[(String, String)]) -> String {
         .unwrap_or_else(|| "submit".into())
 }
 
-fn extra_rows(pairs: &[(String, String)]) -> BTreeMap<String, usize> {
+/// The blank rows each sub-table showed beyond the usual two, one more after 添加一行
+/// (bounded: the number comes from the request).
+fn extra_rows(pairs: &[(String, String)], add: bool) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for (k, v) in pairs {
         if k == "rows"
             && let Some((key, n)) = v.split_once(':')
         {
-            m.insert(key.to_owned(), n.parse().unwrap_or(0));
+            let n: usize = n.parse().unwrap_or(0);
+            m.insert(
+                key.to_owned(),
+                (n.min(forms::render::MAX_EXTRA_ROWS) + usize::from(add))
+                    .min(forms::render::MAX_EXTRA_ROWS),
+            );
         }
     }
     m
@@ -560,10 +572,21 @@ async fn handle_form(
         file_errors,
     } = input;
     let p = profile(state, user.id).await?;
-    let mut data = parse_post(&schema, &pairs);
+    let access = applicant_access(&schema, &def);
+    // Only what the applicant may edit comes from the request; every other field keeps
+    // what the application holds (what a department filled in at its own step, or the
+    // defaults of a new form), whatever else the request carries.
+    let mut data = match &target {
+        Target::Existing(app) => app.data.as_object().cloned().unwrap_or_default(),
+        Target::New { .. } => forms::initial_values(&schema, &p),
+    };
+    for (k, v) in parse_post(&schema, &pairs) {
+        if access.get(&k) == Some(&FieldAccess::Editable) {
+            data.insert(k, v);
+        }
+    }
     forms::enforce_locked(&schema, &p, &mut data);
     resolve_accounts(state, &schema, &mut data).await?;
-    let access = applicant_access(&schema, &def);
     let intent = intent(&pairs);
     let removals: Vec<i64> = pairs
         .iter()
@@ -699,7 +722,7 @@ async fn handle_form(
                         &field_errors,
                         &l,
                         &[],
-                        &extra_rows(&pairs),
+                        &extra_rows(&pairs, intent == "add_row"),
                     ),
                     draft_id: (app_id != 0 && status == "draft").then_some(app_id),
                     version,

@@ -897,8 +897,10 @@ pub async fn submit(
     if app.serial_no.is_none() {
         app.serial_no = Some(next_serial(&mut tx, service_code, c.now, c.tz).await?);
     }
-    let changed = match (&app.submitted_data, resubmit) {
-        (Some(Value::Object(prev)), true) => crate::forms::changed_fields(&schema, prev, &data),
+    // Against the data as the approvers left it (not the first submission): what the
+    // applicant changed now, not what the departments filled in meanwhile.
+    let changed = match (&app.data, resubmit) {
+        (Value::Object(prev), true) => crate::forms::changed_fields(&schema, prev, &data),
         _ => Vec::new(),
     };
     let start = def

@@ -727,7 +727,12 @@ async fn onboarding_parallel_sections() {
         ("f.post", "专任教师".into()),
         ("f.reason", "新进博士".into()),
     ];
-    let r = post_form(&app, &hr, &page, &page, "submit", &fields).await;
+    // Fields of the departments' sections, slipped into the applicant's request, are not
+    // taken: each department fills its own at its own step.
+    let mut forged = fields.clone();
+    forged.push(("f.org_note", "伪造的意见".into()));
+    forged.push(("f.oa_account", "forged".into()));
+    let r = post_form(&app, &hr, &page, &page, "submit", &forged).await;
     assert_eq!(r.status(), 303);
     let id: i64 = location(&r)
         .trim_start_matches("/applications/")
@@ -748,6 +753,20 @@ async fn onboarding_parallel_sections() {
             .await
             .contains(&"T3006".to_owned())
     );
+    let data: serde_json::Value = sqlx::query_scalar("SELECT data FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    for key in ["org_note", "oa_account"] {
+        assert!(
+            data.get(key)
+                .and_then(|v| v.as_str())
+                .unwrap_or("")
+                .is_empty(),
+            "{key}: {data}"
+        );
+    }
     for (account, node, key, value) in [
         ("T3006", "org", "f.org_note", "编制已核定"),
         ("T3007", "fin", "f.fin_note", "工资关系已转入"),
@@ -760,7 +779,37 @@ async fn onboarding_parallel_sections() {
         assert_eq!(r.status(), 303);
         assert_eq!(status(&app, id).await, "running", "join waits for everyone");
     }
+    // 网络信息中心 returns it; the resubmission keeps what the departments filled in (the
+    // applicant's form has no say over their sections) and marks nothing of theirs changed.
     let nic = signed_in(&app, "T3011").await;
+    let r = act(
+        &app,
+        &nic,
+        id,
+        "return",
+        "nic",
+        &[("comment", "请补充调令文号")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(status(&app, id).await, "returned");
+    let edit = format!("/applications/{id}/edit");
+    let mut again = fields.clone();
+    again.retain(|(k, _)| *k != "f.ref_no");
+    again.push(("f.ref_no", "人调字〔2026〕19号".into()));
+    again.push(("f.org_note", "".into()));
+    let r = post_form(&app, &hr, &edit, &edit, "submit", &again).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let (data, changed): (serde_json::Value, Vec<String>) =
+        sqlx::query_as("SELECT data, changed_fields FROM applications WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(data["org_note"], "编制已核定", "{data}");
+    assert_eq!(data["ref_no"], "人调字〔2026〕19号");
+    assert_eq!(changed, vec!["ref_no".to_owned()]);
+    assert_eq!(pending_accounts(&app, id).await, vec!["T3011"]);
     act(
         &app,
         &nic,
@@ -1058,4 +1107,77 @@ async fn terminate_needs_a_comment_and_ends_everything_in_one_write() {
             .unwrap();
     assert_eq!(flows_last, flows_after);
     assert_task_counts(&app).await;
+}
+
+/// The 辅导员 is picked from the counselors of the student's college; a request naming
+/// anyone else (a friend, the deputy secretary) is refused next to the field, and nothing
+/// is submitted.
+#[tokio::test]
+async fn only_a_counselor_of_ones_college_can_be_picked() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    for account in ["T2002", "T2102"] {
+        let mut fields = leave_fields(&app, "2").await;
+        fields.retain(|(k, _)| *k != "f.counselor");
+        fields.push(("f.counselor", user(&app, account).await.to_string()));
+        let r = post_form(&app, &student, &page, &page, "submit", &fields).await;
+        assert_eq!(r.status(), 422, "{account}");
+        let html = r.text().await.unwrap();
+        let errors = texts_of_class(&html, "field-error");
+        assert!(
+            errors.iter().any(|e| e.contains("辅导员")),
+            "{account}: {errors:?}"
+        );
+    }
+    let submitted: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM applications WHERE status <> 'draft'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(submitted, 0);
+    apply_leave(&app, &student, "2").await;
+}
+
+/// 添加一行 adds one row a click, and the row count in the request is bounded: asking for
+/// a hundred million rows gets the usual form back.
+#[tokio::test]
+async fn adding_rows_is_one_a_click_and_bounded() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let sid = service(&app, "CGCJ").await;
+    let page = format!("/services/{sid}/apply");
+    let rows_of = |html: &str| {
+        let doc = scraper::Html::parse_document(html);
+        let sel = scraper::Selector::parse("table.subtable tbody tr").unwrap();
+        doc.select(&sel).count()
+    };
+    let form = app.get_with(&teacher, &page).await.text().await.unwrap();
+    let first = rows_of(&form);
+    assert!(first >= 2, "{first}");
+    let mut html = form;
+    for click in 1..=3 {
+        let mut f: Vec<(String, String)> = vec![
+            ("_csrf".into(), csrf_from(&html)),
+            ("intent".into(), "add_row".into()),
+        ];
+        let marker = "name=\"rows\" value=\"";
+        let i = html.find(marker).expect("the rows field") + marker.len();
+        f.push((
+            "rows".into(),
+            html[i..i + html[i..].find('"').unwrap()].to_owned(),
+        ));
+        let r = teacher.post(app.url(&page)).form(&f).send().await.unwrap();
+        html = r.text().await.unwrap();
+        assert_eq!(rows_of(&html), first + click, "click {click}");
+    }
+    let f = [
+        ("_csrf", csrf_from(&html)),
+        ("intent", "add_row".to_owned()),
+        ("rows", "itinerary:100000000".to_owned()),
+    ];
+    let r = teacher.post(app.url(&page)).form(&f).send().await.unwrap();
+    let html = r.text().await.unwrap();
+    assert!(rows_of(&html) <= first + 51, "{}", rows_of(&html));
 }
