@@ -472,8 +472,13 @@ pub fn apply(def: &Definition, state: &State, action: &Action, ctx: &Ctx) -> Out
                 return Err(EngineError::NotAllowed("不能转办给申请人"));
             }
             let token = &mut st.tokens[t];
+            // Someone who already approved here would sign a 会签 twice.
             if token.slots.iter().any(|x| {
-                x.user == *to && matches!(x.state, SlotState::Pending | SlotState::Waiting { .. })
+                x.user == *to
+                    && matches!(
+                        x.state,
+                        SlotState::Pending | SlotState::Waiting { .. } | SlotState::Approved
+                    )
             }) {
                 return Err(EngineError::NotAllowed("对方已在本环节办理人中"));
             }
@@ -501,7 +506,10 @@ pub fn apply(def: &Definition, state: &State, action: &Action, ctx: &Ctx) -> Out
             let token = &mut st.tokens[t];
             if token.slots.iter().any(|x| {
                 x.user == *signer
-                    && matches!(x.state, SlotState::Pending | SlotState::Waiting { .. })
+                    && matches!(
+                        x.state,
+                        SlotState::Pending | SlotState::Waiting { .. } | SlotState::Approved
+                    )
             }) {
                 return Err(EngineError::NotAllowed("对方已在本环节办理人中"));
             }

@@ -132,6 +132,34 @@ fn countersign_needs_everyone_and_one_return_decides() {
     .unwrap();
     assert_eq!(st3.status, Status::Returned);
     assert!(pending(&st3).is_empty());
+    // 3 cannot hand the task, or a second signature, to 2, who has already signed.
+    for action in [
+        Action::Transfer {
+            node: "a".into(),
+            user: 3,
+            to: 2,
+        },
+        Action::AddSigner {
+            node: "a".into(),
+            user: 3,
+            signer: 2,
+            before: true,
+        },
+        Action::AddSigner {
+            node: "a".into(),
+            user: 3,
+            signer: 2,
+            before: false,
+        },
+    ] {
+        assert!(
+            matches!(
+                engine::apply(&d, &st1, &action, &w.ctx()),
+                Err(engine::EngineError::NotAllowed(_))
+            ),
+            "{action:?}"
+        );
+    }
 }
 
 #[test]
@@ -664,7 +692,12 @@ fn allowed(st: &State) -> Vec<Action> {
             .iter()
             .filter(|t| t.node == node)
             .flat_map(|t| t.slots.iter())
-            .filter(|s| matches!(s.state, SlotState::Pending | SlotState::Waiting { .. }))
+            .filter(|s| {
+                matches!(
+                    s.state,
+                    SlotState::Pending | SlotState::Waiting { .. } | SlotState::Approved
+                )
+            })
             .map(|s| s.user)
             .collect();
         if let Some(other) = (100..106).find(|u| !busy.contains(u)) {
