@@ -796,6 +796,43 @@ struct Visible {
 }
 
 /// The application if `user` may see it (the rule of `can_view`), in one query.
+/// The fields and sections hidden from `user` when reading `app`: what is hidden at any
+/// node where they have or had a task, so that closing a task (通过, another's 或签, 转办)
+/// does not reveal it. The service's admins see everything. The applicant's own hidden
+/// rules only shape the form they fill in (the departments' sections of 入校手续, say):
+/// once submitted, the applicant reads what the departments wrote. (An open task's own
+/// field rules are laid over this by the caller.)
+async fn reader_hidden(
+    state: &AppState,
+    app: &AppRow,
+    def: &Definition,
+    user: &CurrentUser,
+) -> sqlx::Result<BTreeMap<String, FieldAccess>> {
+    let (admin, nodes): (bool, Vec<String>) = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM service_admins WHERE service_id = $2 AND user_id = $3),
+                ARRAY(SELECT DISTINCT node_id FROM tasks WHERE application_id = $1 AND assignee_id = $3)",
+    )
+    .bind(app.id)
+    .bind(app.service_id)
+    .bind(user.id)
+    .fetch_one(&state.db)
+    .await?;
+    let mut hidden = BTreeMap::new();
+    if admin {
+        return Ok(hidden);
+    }
+    for n in &nodes {
+        if let Some(NodeKind::Approval { fields, .. }) = def.node(n).map(|n| &n.kind) {
+            for (k, a) in fields {
+                if *a == FieldAccess::Hidden {
+                    hidden.insert(k.clone(), FieldAccess::Hidden);
+                }
+            }
+        }
+    }
+    Ok(hidden)
+}
+
 async fn load_visible(state: &AppState, id: i64, user: &CurrentUser) -> AppResult<AppRow> {
     let row: Option<Visible> = sqlx::query_as(&format!(
         "SELECT {APP_COLUMNS},
@@ -918,8 +955,8 @@ async fn show_page(
         })
         .unwrap_or_default();
     // The form as this viewer may see it: at their open node's field rules, else as a
-    // reader (hidden fields of every node stay hidden to others).
-    let mut access_map = BTreeMap::new();
+    // reader, with what is hidden from them anywhere in this flow left out.
+    let mut access_map = reader_hidden(&state, &app, &def, &user).await?;
     let mut tasks = Vec::new();
     for n in &my_nodes {
         if let Some(node) = def.node(n)
@@ -1404,13 +1441,35 @@ async fn download(
     user: CurrentUser,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    let row: Option<(i64, String, i64)> =
-        sqlx::query_as("SELECT application_id, file_name, size FROM attachments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&state.db)
-            .await?;
-    let (app_id, name, size) = row.ok_or(AppError::NotFound)?;
-    load_visible(&state, app_id, &user).await?;
+    let row: Option<(i64, String, i64, String)> = sqlx::query_as(
+        "SELECT application_id, file_name, size, field_key FROM attachments WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(&state.db)
+    .await?;
+    let (app_id, name, size, field) = row.ok_or(AppError::NotFound)?;
+    let app = load_visible(&state, app_id, &user).await?;
+    // A file in a field hidden from this viewer is as good as not there.
+    if app.status != "draft" {
+        let mut conn = state.db.acquire().await?;
+        let (schema, def) = store::load_definitions(&state.db, &mut conn, &app).await?;
+        drop(conn);
+        let mut map = reader_hidden(&state, &app, &def, &user).await?;
+        let st: Option<engine::State> = app
+            .state
+            .clone()
+            .and_then(|s| serde_json::from_value(s).ok());
+        for (n, u) in st.as_ref().map(engine::pending).unwrap_or_default() {
+            if u == user.id
+                && let Some(NodeKind::Approval { fields, .. }) = def.node(&n).map(|n| &n.kind)
+            {
+                map.extend(fields.clone());
+            }
+        }
+        if schema.access(&map, FieldAccess::Readonly).get(&field) == Some(&FieldAccess::Hidden) {
+            return Err(AppError::NotFound);
+        }
+    }
     const SLICE: i64 = 256 * 1024;
     let db = state.db.clone();
     let stream = futures_util::stream::unfold(0i64, move |offset| {

@@ -281,3 +281,99 @@ async fn a_large_file_comes_back_byte_for_byte() {
         "several slices, in order"
     );
 }
+
+/// A field a node hides from its approver stays hidden from them once their task is
+/// closed: not on the page, and its files are 404. Others still see it.
+#[tokio::test]
+async fn a_field_hidden_at_a_node_stays_hidden_from_its_approver() {
+    let app = spawn_app().await;
+    // A new version of the travel flow: 部门负责人 sees neither the files nor the funding.
+    let (sid, mut def): (i64, serde_json::Value) = sqlx::query_as(
+        "SELECT w.service_id, w.definition FROM workflow_definitions w
+         JOIN services s ON s.id = w.service_id WHERE s.code = 'CGCJ'
+         ORDER BY w.version DESC LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    for n in def["nodes"].as_array_mut().unwrap() {
+        if n["id"] == "head" {
+            n["fields"] = serde_json::json!({ "files": "hidden", "funding": "hidden" });
+        }
+    }
+    sqlx::query(
+        "INSERT INTO workflow_definitions (service_id, version, definition)
+         SELECT $1, max(version) + 1, $2 FROM workflow_definitions WHERE service_id = $1",
+    )
+    .bind(sid)
+    .bind(&def)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let teacher = signed_in(&app, "T2002").await;
+    let page = travel_page(&app).await;
+    let r = post_multipart(
+        &app,
+        &teacher,
+        &page,
+        &page,
+        &travel_fields(),
+        vec![("files", "邀请函.png", PNG.to_vec())],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    let att: i64 = sqlx::query_scalar("SELECT id FROM attachments WHERE application_id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let head = signed_in(&app, "T2001").await;
+    let seen_by = |c: Client| {
+        let app = &app;
+        async move {
+            let html = app
+                .get_with(&c, &format!("/applications/{id}"))
+                .await
+                .text()
+                .await
+                .unwrap();
+            let file = app
+                .get_with(&c, &format!("/attachments/{att}"))
+                .await
+                .status();
+            (html, file.as_u16())
+        }
+    };
+    let (html, file) = seen_by(head.clone()).await;
+    assert!(!html.contains("科研项目经费") && !html.contains("邀请函.png"));
+    assert_eq!(file, 404, "while the task is open");
+    // 通过, then read again: still hidden.
+    let token = csrf_from(&html);
+    let v = version(&html).expect("the action form");
+    let r = head
+        .post(app.url(&format!("/applications/{id}/act")))
+        .form(&[
+            ("_csrf", token.as_str()),
+            ("version", v.as_str()),
+            ("op", "approve"),
+            ("node", "head"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (html, file) = seen_by(head).await;
+    assert!(html.contains("国际交流处"), "the page is the application's");
+    assert!(!html.contains("科研项目经费") && !html.contains("邀请函.png"));
+    assert_eq!(file, 404, "after the task is closed");
+    // The applicant and the next approver see both.
+    for c in [teacher, signed_in(&app, "T3001").await] {
+        let (html, file) = seen_by(c).await;
+        assert!(html.contains("科研项目经费") && html.contains("邀请函.png"));
+        assert_eq!(file, 200);
+    }
+}
