@@ -453,6 +453,7 @@ enum Target {
 async fn save_files(
     state: &AppState,
     app_id: i64,
+    version: i32,
     user: &CurrentUser,
     schema: &FormSchema,
     access: &BTreeMap<String, FieldAccess>,
@@ -462,12 +463,41 @@ async fn save_files(
 ) -> AppResult<()> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
+    // Files change only on the applicant's own draft or returned application, at the
+    // version the page showed, under the row's lock: the loser of a race (or a request
+    // after the resubmission) changes no files.
+    let editable: Option<i64> = sqlx::query_scalar(
+        "SELECT id FROM applications
+         WHERE id = $1 AND applicant_id = $2 AND version = $3 AND status IN ('draft', 'returned')
+         FOR UPDATE",
+    )
+    .bind(app_id)
+    .bind(user.id)
+    .bind(version)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if editable.is_none() {
+        return Err(AppError::Conflict("该事项已被处理"));
+    }
     if !removals.is_empty() {
-        sqlx::query("DELETE FROM attachments WHERE application_id = $1 AND id = ANY($2)")
-            .bind(app_id)
-            .bind(removals)
-            .execute(&mut *tx)
-            .await?;
+        // Only files of fields the applicant may edit.
+        let fields: Vec<&str> = schema
+            .fields
+            .iter()
+            .filter(|f| {
+                f.kind == forms::FieldKind::Attachments
+                    && access.get(&f.key) == Some(&FieldAccess::Editable)
+            })
+            .map(|f| f.key.as_str())
+            .collect();
+        sqlx::query(
+            "DELETE FROM attachments WHERE application_id = $1 AND id = ANY($2) AND field_key = ANY($3)",
+        )
+        .bind(app_id)
+        .bind(removals)
+        .bind(&fields)
+        .execute(&mut *tx)
+        .await?;
     }
     let mut total: i64 = sqlx::query_scalar(
         "SELECT COALESCE(sum(size), 0)::bigint FROM attachments WHERE application_id = $1",
@@ -625,6 +655,7 @@ async fn handle_form(
         save_files(
             state,
             app_id,
+            version,
             user,
             &schema,
             &access,

@@ -377,3 +377,49 @@ async fn a_field_hidden_at_a_node_stays_hidden_from_its_approver() {
         assert_eq!(file, 200);
     }
 }
+
+/// Files change only at the version the page showed: a second post from a stale page
+/// (another tab, a double click) is 该事项已被处理 and adds or removes nothing.
+#[tokio::test]
+async fn a_stale_page_changes_no_files() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let page = travel_page(&app).await;
+    let mut fields = travel_fields();
+    fields.retain(|(k, _)| *k != "intent");
+    fields.push(("intent", "draft"));
+    let r = post_multipart(
+        &app,
+        &teacher,
+        &page,
+        &page,
+        &fields,
+        vec![("files", "a.png", PNG.to_vec())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let edit = location(&r);
+    let html = app.get_with(&teacher, &edit).await.text().await.unwrap();
+    let (token, v) = (csrf_from(&html), version(&html).unwrap());
+    let post = |file: &'static str| {
+        let mut form = Form::new();
+        for (k, val) in &fields {
+            form = form.text(k.to_string(), val.to_string());
+        }
+        form = form.text("version", v.clone()).part(
+            "file.files",
+            Part::bytes(PNG.to_vec()).file_name(file.to_owned()),
+        );
+        teacher
+            .post(app.url(&format!("{edit}?_csrf={token}")))
+            .multipart(form)
+            .send()
+    };
+    assert_eq!(post("b.png").await.unwrap().status(), 303);
+    assert_eq!(post("c.png").await.unwrap().status(), 409, "the stale page");
+    let names: Vec<String> = sqlx::query_scalar("SELECT file_name FROM attachments ORDER BY id")
+        .fetch_all(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(names, vec!["a.png", "b.png"]);
+}
