@@ -377,6 +377,9 @@ fn act_ctx<'a>(
     }
 }
 
+/// Drafts one person may keep (the message in `insert_draft` names the number).
+const MAX_DRAFTS: i64 = 100;
+
 async fn insert_draft(
     state: &AppState,
     user: &CurrentUser,
@@ -387,6 +390,17 @@ async fn insert_draft(
 ) -> AppResult<i64> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
+    // A bound on what one person can store: each draft may hold 50 MB of files.
+    let drafts: Option<i64> =
+        sqlx::query_scalar("SELECT drafts::int8 FROM draft_counts WHERE user_id = $1")
+            .bind(user.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+    if drafts.unwrap_or(0) >= MAX_DRAFTS {
+        return Err(AppError::Conflict(
+            "草稿箱已满（最多 100 份），请先在个人中心的草稿箱中删除不需要的草稿。",
+        ));
+    }
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO applications (service_id, applicant_id, form_def_id, workflow_def_id, title, status, data, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, 'draft', $6, $7, $7) RETURNING id",
@@ -624,6 +638,15 @@ async fn handle_form(
         .filter_map(|(_, v)| v.parse().ok())
         .collect();
     let mut errors: Errors = file_errors;
+    // A returned application is edited and resubmitted; it has no draft to save into
+    // (the page offers no 存草稿), so say so instead of pretending.
+    if intent == "draft"
+        && let Target::Existing(app) = &target
+        && app.status == "returned"
+    {
+        flash(flashes, "error", "已退回的申请请修改后直接提交。");
+        return Ok(Redirect::to(&format!("/applications/{}/edit", app.id)).into_response());
+    }
 
     // Where the input lives: an existing application, or a new draft when there is
     // something to keep (存草稿, or files).

@@ -457,6 +457,12 @@ async fn return_and_resubmit_shows_what_changed() {
     let mut fields = leave_fields(&app, "2").await;
     fields.retain(|(k, _)| *k != "f.reason");
     fields.push(("f.reason", "回家办理户籍迁移手续，需本人到场".into()));
+    // No 存草稿 for a returned application: said plainly, nothing changes.
+    let r = post_form(&app, &student, &edit, &edit, "draft", &fields).await;
+    assert_eq!(location(&r), edit);
+    let again = app.get_with(&student, &edit).await.text().await.unwrap();
+    assert!(again.contains("已退回的申请请修改后直接提交"));
+    assert_eq!(status(&app, id).await, "returned");
     let r = post_form(&app, &student, &edit, &edit, "submit", &fields).await;
     assert_eq!(r.status(), 303);
     assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
@@ -1180,4 +1186,42 @@ async fn adding_rows_is_one_a_click_and_bounded() {
     let r = teacher.post(app.url(&page)).form(&f).send().await.unwrap();
     let html = r.text().await.unwrap();
     assert!(rows_of(&html) <= first + 51, "{}", rows_of(&html));
+}
+
+/// One person keeps at most 100 drafts (each may hold 50 MB of files): the 101st is
+/// refused with a message saying what to do; deleting one makes room.
+#[tokio::test]
+async fn the_drafts_box_has_a_bound() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let sid = service(&app, "XSQJ").await;
+    sqlx::query(
+        "INSERT INTO applications (service_id, applicant_id, form_def_id, workflow_def_id, title, status, data, created_at, updated_at)
+         SELECT s.id, u.id, f.id, w.id, '学生请假（张三）', 'draft', '{}', now(), now()
+         FROM services s, users u, form_definitions f, workflow_definitions w, generate_series(1, 100)
+         WHERE s.code = 'XSQJ' AND u.account = 'S2024001' AND f.service_id = s.id AND w.service_id = s.id",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let page = format!("/services/{sid}/apply");
+    let fields = leave_fields(&app, "2").await;
+    let r = post_form(&app, &student, &page, &page, "draft", &fields).await;
+    assert_eq!(r.status(), 409);
+    assert!(r.text().await.unwrap().contains("草稿箱已满"));
+    assert_draft_counts(&app).await;
+    let drafts = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM applications WHERE status = 'draft'")
+            .fetch_one(&app.db)
+            .await
+            .unwrap()
+    };
+    assert_eq!(drafts().await, 100);
+    sqlx::query("DELETE FROM applications WHERE id = (SELECT min(id) FROM applications)")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let r = post_form(&app, &student, &page, &page, "draft", &fields).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(drafts().await, 100);
 }
