@@ -67,6 +67,24 @@ fn version(html: &str) -> Option<String> {
     Some(html[s..s + html[s..].find('"')?].to_owned())
 }
 
+/// Submits the travel form with one PNG named `name`; the application's id.
+async fn apply_with_file(app: &TestApp, teacher: &Client, page: &str, name: &str) -> i64 {
+    let r = post_multipart(
+        app,
+        teacher,
+        page,
+        page,
+        &travel_fields(),
+        vec![("files", name, PNG.to_vec())],
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
+    location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap()
+}
+
 async fn travel_page(app: &TestApp) -> String {
     let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'CGCJ'")
         .fetch_one(&app.db)
@@ -80,20 +98,7 @@ async fn attachments_are_stored_and_downloaded_only_by_those_who_may_see() {
     let app = spawn_app().await;
     let teacher = signed_in(&app, "T2002").await;
     let page = travel_page(&app).await;
-    let r = post_multipart(
-        &app,
-        &teacher,
-        &page,
-        &page,
-        &travel_fields(),
-        vec![("files", "邀请函 2026.png", PNG.to_vec())],
-    )
-    .await;
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-    let id: i64 = location(&r)
-        .trim_start_matches("/applications/")
-        .parse()
-        .unwrap();
+    let id = apply_with_file(&app, &teacher, &page, "邀请函 2026.png").await;
     let (att, sha): (i64, String) =
         sqlx::query_as("SELECT id, sha256 FROM attachments WHERE application_id = $1")
             .bind(id)
@@ -312,20 +317,7 @@ async fn a_field_hidden_at_a_node_stays_hidden_from_its_approver() {
     .unwrap();
     let teacher = signed_in(&app, "T2002").await;
     let page = travel_page(&app).await;
-    let r = post_multipart(
-        &app,
-        &teacher,
-        &page,
-        &page,
-        &travel_fields(),
-        vec![("files", "邀请函.png", PNG.to_vec())],
-    )
-    .await;
-    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap_or_default());
-    let id: i64 = location(&r)
-        .trim_start_matches("/applications/")
-        .parse()
-        .unwrap();
+    let id = apply_with_file(&app, &teacher, &page, "邀请函.png").await;
     let att: i64 = sqlx::query_scalar("SELECT id FROM attachments WHERE application_id = $1")
         .bind(id)
         .fetch_one(&app.db)
