@@ -58,6 +58,7 @@ impl Application {
             id_key,
             assets: Arc::new(Assets::load()),
             facets: Arc::default(),
+            people_search: Arc::default(),
         };
         Ok(Application {
             listener,

@@ -14,6 +14,8 @@ pub struct AppState {
     pub id_key: Arc<IdCardKey>,
     pub assets: Arc<Assets>,
     pub facets: Arc<crate::catalog::FacetCache>,
+    /// The person picker's search budget per person (`web::limit`).
+    pub people_search: Arc<crate::web::limit::Budget>,
 }
 
 impl FromRef<AppState> for PgPool {

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod errors;
+pub mod limit;
 pub mod middleware;
 pub mod page;
 

@@ -1583,11 +1583,23 @@ pub struct PersonHit {
 
 /// The person picker's search (name or account), for signed-in people: ten matches, names,
 /// accounts and departments only.
+/// Searches one person may make per 10 minutes: plenty for picking people as one types
+/// (a request per keystroke), too few to page through the whole directory.
+const PEOPLE_SEARCHES: u32 = 300;
+
 async fn people_search(
     State(state): State<AppState>,
-    _user: CurrentUser,
+    user: CurrentUser,
     axum::extract::Query(q): axum::extract::Query<PeopleQuery>,
 ) -> AppResult<Response> {
+    if !state.people_search.allow(
+        user.id,
+        state.now(),
+        PEOPLE_SEARCHES,
+        chrono::Duration::minutes(10),
+    ) {
+        return Err(AppError::TooManyRequests);
+    }
     let term: String = q.q.trim().chars().take(30).collect();
     if term.is_empty() {
         return Ok(axum::Json(Vec::<PersonHit>::new()).into_response());

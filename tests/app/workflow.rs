@@ -1225,3 +1225,23 @@ async fn the_drafts_box_has_a_bound() {
     assert_eq!(r.status(), 303);
     assert_eq!(drafts().await, 100);
 }
+
+/// The person picker's search is for picking, not for copying the directory: 300
+/// searches per person per 10 minutes, then 429 until the window has passed; others
+/// are not affected.
+#[tokio::test]
+async fn the_person_search_has_a_budget() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    for i in 0..300 {
+        let r = app
+            .get_with(&student, &format!("/people?q=t{}", i % 10))
+            .await;
+        assert_eq!(r.status(), 200, "search {i}");
+    }
+    assert_eq!(app.get_with(&student, "/people?q=t2").await.status(), 429);
+    let teacher = signed_in(&app, "T2002").await;
+    assert_eq!(app.get_with(&teacher, "/people?q=t2").await.status(), 200);
+    app.clock.advance(std::time::Duration::from_secs(10 * 60));
+    assert_eq!(app.get_with(&student, "/people?q=t2").await.status(), 200);
+}
