@@ -850,12 +850,42 @@ struct Visible {
 }
 
 /// The application if `user` may see it (the rule of `can_view`), in one query.
+/// The nodes where `user` has an open task.
+fn open_nodes(st: Option<&engine::State>, user: &CurrentUser) -> Vec<String> {
+    st.map(|s| {
+        engine::pending(s)
+            .into_iter()
+            .filter(|(_, u)| *u == user.id)
+            .map(|(n, _)| n)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The field rules `user` sees `app` under, for the page and for its files: what is
+/// hidden from them as a reader (`reader_hidden`), with the rules of the nodes where they
+/// have an open task (`my_nodes`) laid over it.
+async fn viewer_rules(
+    state: &AppState,
+    app: &AppRow,
+    def: &Definition,
+    my_nodes: &[String],
+    user: &CurrentUser,
+) -> sqlx::Result<BTreeMap<String, FieldAccess>> {
+    let mut map = reader_hidden(state, app, def, user).await?;
+    for n in my_nodes {
+        if let Some(NodeKind::Approval { fields, .. }) = def.node(n).map(|n| &n.kind) {
+            map.extend(fields.clone());
+        }
+    }
+    Ok(map)
+}
+
 /// The fields and sections hidden from `user` when reading `app`: what is hidden at any
 /// node where they have or had a task, so that closing a task (通过, another's 或签, 转办)
 /// does not reveal it. The service's admins see everything. The applicant's own hidden
 /// rules only shape the form they fill in (the departments' sections of 入校手续, say):
-/// once submitted, the applicant reads what the departments wrote. (An open task's own
-/// field rules are laid over this by the caller.)
+/// once submitted, the applicant reads what the departments wrote.
 async fn reader_hidden(
     state: &AppState,
     app: &AppRow,
@@ -998,30 +1028,19 @@ async fn show_page(
         .state
         .clone()
         .and_then(|s| serde_json::from_value(s).ok());
-    let my_nodes: Vec<String> = st
-        .as_ref()
-        .map(|s| {
-            engine::pending(s)
-                .into_iter()
-                .filter(|(_, u)| *u == user.id)
-                .map(|(n, _)| n)
-                .collect()
-        })
-        .unwrap_or_default();
+    let my_nodes = open_nodes(st.as_ref(), &user);
     // The form as this viewer may see it: at their open node's field rules, else as a
     // reader, with what is hidden from them anywhere in this flow left out.
-    let mut access_map = reader_hidden(&state, &app, &def, &user).await?;
+    let access_map = viewer_rules(&state, &app, &def, &my_nodes, &user).await?;
     let mut tasks = Vec::new();
     for n in &my_nodes {
         if let Some(node) = def.node(n)
             && let NodeKind::Approval {
-                fields,
                 comment_required,
                 mode,
                 ..
             } = &node.kind
         {
-            access_map.extend(fields.clone());
             let done = st.as_ref().map(|s| s.done.clone()).unwrap_or_default();
             let mut targets = vec![("applicant".to_owned(), "申请人".to_owned())];
             if st.as_ref().is_some_and(|s| s.tokens.len() == 1) {
@@ -1508,18 +1527,11 @@ async fn download(
         let mut conn = state.db.acquire().await?;
         let (schema, def) = store::load_definitions(&state.db, &mut conn, &app).await?;
         drop(conn);
-        let mut map = reader_hidden(&state, &app, &def, &user).await?;
         let st: Option<engine::State> = app
             .state
             .clone()
             .and_then(|s| serde_json::from_value(s).ok());
-        for (n, u) in st.as_ref().map(engine::pending).unwrap_or_default() {
-            if u == user.id
-                && let Some(NodeKind::Approval { fields, .. }) = def.node(&n).map(|n| &n.kind)
-            {
-                map.extend(fields.clone());
-            }
-        }
+        let map = viewer_rules(&state, &app, &def, &open_nodes(st.as_ref(), &user), &user).await?;
         if schema.access(&map, FieldAccess::Readonly).get(&field) == Some(&FieldAccess::Hidden) {
             return Err(AppError::NotFound);
         }

@@ -252,6 +252,17 @@ async fn an_unreachable_mail_server_is_retried() {
     assert!(err.unwrap().starts_with("mail server"));
 }
 
+/// 安全邮箱 in 安全中心 with the right password: a link goes to `email`.
+async fn ask_to_bind(app: &TestApp, c: &reqwest::Client, email: &str) -> reqwest::Response {
+    app.submit(
+        c,
+        "/security/email",
+        "/security/email",
+        &[("email", email), ("password", DEMO_PASSWORD)],
+    )
+    .await
+}
+
 /// Runs the outside delivery once against the local SMTP server on `port`.
 async fn deliver_mail(app: &TestApp, port: u16) {
     let mut s = test_settings();
@@ -311,30 +322,11 @@ async fn security_email_links_bind_recover_and_stand_in_for_a_lost_phone() {
         )
         .await;
     assert!(r.text().await.unwrap().contains("请输入正确的电子邮箱地址"));
-    let r = app
-        .submit(
-            &c,
-            "/security/email",
-            "/security/email",
-            &[
-                ("email", "zs2026@stu.demo.edu.cn"),
-                ("password", DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let r = ask_to_bind(&app, &c, "zs2026@stu.demo.edu.cn").await;
     assert_eq!(location(&r), "/security");
     let link = mailed_link(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
     // Asking again voids the earlier link: only the newest works.
-    app.submit(
-        &c,
-        "/security/email",
-        "/security/email",
-        &[
-            ("email", "zs2026@stu.demo.edu.cn"),
-            ("password", DEMO_PASSWORD),
-        ],
-    )
-    .await;
+    ask_to_bind(&app, &c, "zs2026@stu.demo.edu.cn").await;
     let newer = mailed_link(&app, &mailbox, port, "zs2026@stu.demo.edu.cn").await;
     assert_ne!(newer, link);
     let stale = app.get(&link).await.text().await.unwrap();
@@ -513,17 +505,7 @@ async fn a_first_security_email_is_told_to_the_phone() {
         .await
         .unwrap();
     let c = signed_in(&app, "S2024001").await;
-    let r = app
-        .submit(
-            &c,
-            "/security/email",
-            "/security/email",
-            &[
-                ("email", "zs-new@stu.demo.edu.cn"),
-                ("password", DEMO_PASSWORD),
-            ],
-        )
-        .await;
+    let r = ask_to_bind(&app, &c, "zs-new@stu.demo.edu.cn").await;
     assert_eq!(location(&r), "/security");
     let none: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = 'security'")
         .fetch_one(&app.db)
