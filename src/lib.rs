@@ -20,6 +20,7 @@ pub mod home;
 pub mod identity;
 pub mod notify;
 pub mod org;
+pub mod package;
 pub mod seed;
 pub mod startup;
 pub mod state;

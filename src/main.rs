@@ -173,17 +173,8 @@ async fn run() -> anyhow::Result<()> {
 
 fn print_demo_accounts() {
     println!("demo accounts (password {}):", seed::DEMO_PASSWORD);
-    for u in seed::DEMO_USERS {
-        if u.has_password {
-            println!("  {:<10} {}", u.account, u.name);
-        } else {
-            let initial =
-                service_hall::identity::idcard::initial_password(u.id_card.unwrap_or_default());
-            println!(
-                "  {:<10} {} (imported, no password: initial password {initial}, must change it)",
-                u.account, u.name
-            );
-        }
+    for line in seed::demo_account_lines() {
+        println!("  {line}");
     }
 }
 

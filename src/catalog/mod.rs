@@ -1,6 +1,5 @@
 //! 服务中心, 服务指南, 收藏 and 通知公告.
 
-pub mod demo;
 pub mod generate;
 pub mod model;
 pub mod notices;

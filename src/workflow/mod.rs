@@ -1,7 +1,6 @@
 //! Forms travel through approval workflows: definitions (`model`), the pure state machine
 //! (`engine`).
 
-pub mod demo;
 pub mod diagram;
 pub mod engine;
 pub mod handlers;

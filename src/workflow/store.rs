@@ -1302,11 +1302,9 @@ mod tests {
     use super::*;
 
     fn demo(code: &str) -> Definition {
-        let (_, _, flow, _) = super::super::demo::flows()
-            .into_iter()
-            .find(|f| f.0 == code)
-            .expect("demo flow");
-        serde_json::from_value(flow).expect("definition")
+        let demo = crate::seed::files::load(None).expect("demo data");
+        let flow = demo.service(code).and_then(|p| p.workflow.clone());
+        serde_json::from_value(flow.expect("demo flow")).expect("definition")
     }
 
     /// Started with `first` as the approvers of `node`; the nodes a 通过 there may enter.
