@@ -224,6 +224,47 @@ impl ServicePackage {
                 d.validate()
             }));
         }
+        if let Some(roles) = &known.roles {
+            out.extend(
+                self.unknown_roles(roles)
+                    .into_iter()
+                    .map(|(path, role)| src.problem(&path, format!("no role with code `{role}`"))),
+            );
+        }
+        out
+    }
+
+    /// Roles named by the form (person fields) and the workflow (approvers) that `roles`
+    /// lacks; definitions that do not parse are reported by `check_definition`.
+    fn unknown_roles(&self, roles: &BTreeSet<String>) -> Vec<(Vec<Seg>, String)> {
+        use crate::workflow::model::{ApproverRule, NodeKind};
+        let mut out = Vec::new();
+        let form = self.form.as_ref();
+        if let Some(f) = form.and_then(|f| FormSchema::deserialize(f).ok()) {
+            for (i, field) in f.fields.iter().enumerate() {
+                if let Some(r) = field.role.as_ref().filter(|r| !roles.contains(*r)) {
+                    let path = ["form".into(), "fields".into(), Seg::Index(i), "role".into()];
+                    out.push((path.to_vec(), r.clone()));
+                }
+            }
+        }
+        let flow = self.workflow.as_ref();
+        if let Some(d) = flow.and_then(|d| Definition::deserialize(d).ok()) {
+            for (i, node) in d.nodes.iter().enumerate() {
+                let (NodeKind::Approval { approvers, .. } | NodeKind::Cc { approvers, .. }) =
+                    &node.kind
+                else {
+                    continue;
+                };
+                if let ApproverRule::Role { role, .. } = approvers
+                    && !roles.contains(role)
+                {
+                    let path = ["workflow", "nodes"].map(Seg::from).to_vec();
+                    let path = [path, vec![Seg::Index(i), "approvers".into(), "role".into()]];
+                    out.push((path.concat(), role.clone()));
+                }
+            }
+        }
         out
     }
 

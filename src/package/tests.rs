@@ -245,6 +245,18 @@ fn references_and_versions_are_checked() {
         msg.contains("service.start_roles[0]: no role with code `dean`"),
         "{msg}"
     );
+    let text = FULL.replace(
+        "kind = \"dept_head\", levels_up = 1",
+        "kind = \"role\", role = \"dean\"",
+    );
+    let msg = problems(&text);
+    let line = text.lines().position(|l| l.contains("\"dean\"")).unwrap() + 1;
+    assert_eq!(
+        msg,
+        format!(
+            "demo/services/CGCJ.toml:{line}:30: workflow.nodes[2].approvers.role: no role with code `dean`"
+        )
+    );
 
     let msg = problems(&FULL.replace("format = 1", "format = 2"));
     assert_eq!(

@@ -207,9 +207,27 @@ impl Text {
     }
 }
 
-fn read(name: &str, problems: &mut Vec<Problem>) -> Option<Text> {
+/// The files of a demo folder by path (`services/GZZB.toml`): the embedded one, or one a
+/// test builds.
+#[derive(Debug, Clone, Default)]
+pub struct Folder(pub std::collections::BTreeMap<String, Vec<u8>>);
+
+impl Folder {
+    pub fn embedded() -> Self {
+        Folder(
+            Files::iter()
+                .filter_map(|name| {
+                    let data = Files::get(&name)?.data.into_owned();
+                    Some((name.into_owned(), data))
+                })
+                .collect(),
+        )
+    }
+}
+
+fn read(folder: &Folder, name: &str, problems: &mut Vec<Problem>) -> Option<Text> {
     let file = format!("{PREFIX}{name}");
-    let Some(f) = Files::get(name) else {
+    let Some(data) = folder.0.get(name) else {
         problems.push(Problem {
             file,
             line_col: None,
@@ -218,7 +236,7 @@ fn read(name: &str, problems: &mut Vec<Problem>) -> Option<Text> {
         });
         return None;
     };
-    match String::from_utf8(f.data.into_owned()) {
+    match String::from_utf8(data.clone()) {
         Ok(text) => Some(Text { file, text }),
         Err(_) => {
             problems.push(Problem {
@@ -232,8 +250,12 @@ fn read(name: &str, problems: &mut Vec<Problem>) -> Option<Text> {
     }
 }
 
-fn parse<T: DeserializeOwned>(name: &str, problems: &mut Vec<Problem>) -> Option<(T, Text)> {
-    let text = read(name, problems)?;
+fn parse<T: DeserializeOwned>(
+    folder: &Folder,
+    name: &str,
+    problems: &mut Vec<Problem>,
+) -> Option<(T, Text)> {
+    let text = read(folder, name, problems)?;
     let src = text.source();
     match package::check_format(&src).and_then(|()| src.parse::<T>()) {
         Ok(v) => Some((v, text)),
@@ -247,13 +269,17 @@ fn parse<T: DeserializeOwned>(name: &str, problems: &mut Vec<Problem>) -> Option
 /// Read and check the demo folder. `roles`: the role codes the database has (`None`: not
 /// checked).
 pub fn load(roles: Option<&BTreeSet<String>>) -> Result<Demo, Problems> {
+    load_folder(&Folder::embedded(), roles)
+}
+
+pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<Demo, Problems> {
     let mut problems = Vec::new();
-    let departments = parse::<DepartmentsFile>("departments.toml", &mut problems);
-    let people = parse::<PeopleFile>("people.toml", &mut problems);
-    let categories = parse::<CategoriesFile>("categories.toml", &mut problems);
-    let systems = parse::<SystemsFile>("systems.toml", &mut problems);
-    let notices = parse::<NoticesFile>("notices.toml", &mut problems);
-    let order = parse::<ServicesFile>("services.toml", &mut problems);
+    let departments = parse::<DepartmentsFile>(folder, "departments.toml", &mut problems);
+    let people = parse::<PeopleFile>(folder, "people.toml", &mut problems);
+    let categories = parse::<CategoriesFile>(folder, "categories.toml", &mut problems);
+    let systems = parse::<SystemsFile>(folder, "systems.toml", &mut problems);
+    let notices = parse::<NoticesFile>(folder, "notices.toml", &mut problems);
+    let order = parse::<ServicesFile>(folder, "services.toml", &mut problems);
 
     let mut known = Known {
         roles: roles.cloned(),
@@ -330,7 +356,7 @@ pub fn load(roles: Option<&BTreeSet<String>>) -> Result<Demo, Problems> {
 
     let services = match &order {
         Some((f, text)) if departments_read && categories.is_some() => {
-            load_services(&f.order, &text.source(), &known, &mut problems)
+            load_services(folder, &f.order, &text.source(), &known, &mut problems)
         }
         _ => Vec::new(),
     };
@@ -410,12 +436,15 @@ fn check_people(
 
 /// The packages in `order`; every file of `services/` must be listed once.
 fn load_services(
+    folder: &Folder,
     order: &[String],
     src: &Source<'_>,
     known: &Known,
     problems: &mut Vec<Problem>,
 ) -> Vec<ServicePackage> {
-    let files: BTreeSet<String> = Files::iter()
+    let files: BTreeSet<String> = folder
+        .0
+        .keys()
         .filter_map(|f| {
             let code = f.strip_prefix("services/")?.strip_suffix(".toml")?;
             Some(code.to_owned())
@@ -433,7 +462,7 @@ fn load_services(
             problems.push(src.problem(&at, format!("no file services/{code}.toml")));
             continue;
         }
-        let Some(text) = read(&format!("services/{code}.toml"), problems) else {
+        let Some(text) = read(folder, &format!("services/{code}.toml"), problems) else {
             continue;
         };
         let src = text.source();
@@ -487,6 +516,112 @@ mod tests {
             assert_eq!(&again, p);
             assert_eq!(again.check(&src, &known), []);
         }
+    }
+
+    /// The embedded folder with one file's text changed.
+    fn edited(name: &str, edit: impl Fn(&str) -> String) -> Folder {
+        let mut f = Folder::embedded();
+        let text = String::from_utf8(f.0[name].clone()).unwrap();
+        let new = edit(&text);
+        assert_ne!(new, text, "the edit applies");
+        f.0.insert(name.to_owned(), new.into_bytes());
+        f
+    }
+
+    fn problems(folder: &Folder, roles: Option<&BTreeSet<String>>) -> String {
+        load_folder(folder, roles)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string()
+    }
+
+    fn line_of(folder: &Folder, name: &str, needle: &str) -> usize {
+        let text = String::from_utf8(folder.0[name].clone()).unwrap();
+        text.lines().position(|l| l.contains(needle)).unwrap() + 1
+    }
+
+    #[test]
+    fn a_malformed_file_is_named_with_the_place_and_the_problem() {
+        // A syntax error in a package.
+        let f = edited("services/XSQJ.toml", |t| {
+            t.replacen("name = \"学生请假\"", "name = 学生请假", 1)
+        });
+        let line = line_of(&f, "services/XSQJ.toml", "name = 学生请假");
+        let msg = problems(&f, None);
+        assert!(
+            msg.starts_with(&format!("demo/services/XSQJ.toml:{line}:8: ")),
+            "{msg}"
+        );
+        assert!(msg.contains("string"), "{msg}");
+
+        // Wrong references and values in people.toml: every problem, each at its place.
+        let f = edited("people.toml", |t| {
+            t.replacen("department = \"NIC\"", "department = \"NOPE\"", 1)
+                .replace("\"44030619980512341X\"", "\"440306199805123410\"")
+        });
+        let msg = problems(&f, None);
+        let dept = line_of(&f, "people.toml", "\"NOPE\"");
+        let card = line_of(&f, "people.toml", "440306199805123410");
+        assert_eq!(
+            msg,
+            format!(
+                "demo/people.toml:{dept}:1: people[0].department: no department with code `NOPE`\n\
+                 demo/people.toml:{card}:1: people[2].id_card: not a valid ID card number (length or check digit)"
+            )
+        );
+
+        // Roles the database lacks.
+        let roles: BTreeSet<String> = ["system_admin", "dept_head"].map(String::from).into();
+        let msg = problems(&Folder::embedded(), Some(&roles));
+        assert!(
+            msg.contains("demo/people.toml:")
+                && msg.contains("people[4].roles[0].role: no role with code `counselor`"),
+            "{msg}"
+        );
+        assert!(
+            msg.contains("demo/services/RXSX.toml:")
+                && msg.contains("service.start_roles[0]: no role with code `hr_officer`"),
+            "{msg}"
+        );
+
+        // A word out of the vocabulary, in an inline table.
+        let f = edited("departments.toml", |t| {
+            t.replacen("kind = \"office\"", "kind = \"bureau\"", 1)
+        });
+        let msg = problems(&f, None);
+        assert!(msg.starts_with("demo/departments.toml:"), "{msg}");
+        assert!(
+            msg.contains(": departments[6].kind: unknown variant `bureau`"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn every_package_file_is_listed_once() {
+        let mut f = Folder::embedded();
+        let extra = f.0["services/XSQJ.toml"].clone();
+        f.0.insert("services/XSQJ2.toml".into(), extra);
+        let msg = problems(&f, None);
+        assert!(
+            msg.contains("demo/services.toml:5:1: order: services/XSQJ2.toml is not listed"),
+            "{msg}"
+        );
+
+        let f = edited("services.toml", |t| t.replacen("\"GZSY\"", "\"GZZB\"", 1));
+        let msg = problems(&f, None);
+        assert!(msg.contains("order[1]: `GZZB` is listed twice"), "{msg}");
+        assert!(msg.contains("services/GZSY.toml is not listed"), "{msg}");
+
+        let f = edited("services.toml", |t| t.replacen("\"GZSY\"", "\"GZSX\"", 1));
+        let msg = problems(&f, None);
+        assert!(
+            msg.contains("order[1]: no file services/GZSX.toml"),
+            "{msg}"
+        );
+
+        let mut f = Folder::embedded();
+        f.0.remove("people.toml");
+        assert_eq!(problems(&f, None), "demo/people.toml: missing");
     }
 
     #[test]

@@ -43,19 +43,55 @@ async fn the_audit_log_is_append_only() {
     assert_eq!(app.audit_count("login", "success").await, 1);
 }
 
+/// Every table the demo seeder writes, row by row.
+async fn demo_tables(app: &TestApp) -> Vec<(String, i64, String)> {
+    let mut out = Vec::new();
+    for table in [
+        "departments",
+        "users",
+        "user_roles",
+        "service_categories",
+        "services",
+        "campus_systems",
+        "convenience_links",
+        "announcements",
+        "form_definitions",
+        "workflow_definitions",
+        "service_admins",
+        "app_meta",
+    ] {
+        let (rows, digest): (i64, String) = sqlx::query_as(&format!(
+            "SELECT count(*), md5(coalesce(string_agg(to_jsonb(t)::text, '|' ORDER BY to_jsonb(t)::text), ''))
+             FROM {table} t"
+        ))
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        out.push((table.to_owned(), rows, digest));
+    }
+    out
+}
+
 #[tokio::test]
 async fn seeding_twice_changes_nothing() {
     let app = spawn_app().await;
+    let before = demo_tables(&app).await;
     let key = service_hall::identity::idcard::IdCardKey::from_secret(TEST_SECRET);
     service_hall::seed::seed_demo(&app.db, &key).await.unwrap();
-    let (users, depts, roles): (i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM departments), (SELECT count(*) FROM user_roles)",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
-    assert_eq!((users, depts, roles), (19, 26, 15));
-    assert!(depts >= 8);
+    assert_eq!(demo_tables(&app).await, before);
+    let rows = |t: &str| before.iter().find(|r| r.0 == t).unwrap().1;
+    assert_eq!(
+        (rows("users"), rows("departments"), rows("user_roles")),
+        (19, 26, 15)
+    );
+    assert_eq!(
+        (
+            rows("services"),
+            rows("form_definitions"),
+            rows("workflow_definitions")
+        ),
+        (46, 5, 5)
+    );
 }
 
 /// The embedded cluster: start, write, stop, start again (and again over a stale
