@@ -289,13 +289,13 @@ pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<
         let src = text.source();
         for (i, d) in f.departments.iter().enumerate() {
             let at = |k: &str| [Seg::from("departments"), Seg::Index(i), Seg::from(k)];
-            if let Some(p) = &d.parent {
-                if !known.departments.contains(p) {
-                    problems.push(src.problem(
-                        &at("parent"),
-                        format!("no department `{p}` listed before this one"),
-                    ));
-                }
+            if let Some(p) = &d.parent
+                && !known.departments.contains(p)
+            {
+                problems.push(src.problem(
+                    &at("parent"),
+                    format!("no department `{p}` listed before this one"),
+                ));
             }
             if !known.departments.insert(d.code.clone()) {
                 problems.push(src.problem(&at("code"), format!("`{}` is listed twice", d.code)));
@@ -324,19 +324,24 @@ pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<
         );
     }
     if let Some((f, text)) = &systems {
-        let src = text.source();
-        let urls = f.links.iter().map(|l| ("links", &l.url));
-        let urls = urls.chain(f.systems.iter().map(|s| ("systems", &s.url)));
-        let mut index = std::collections::BTreeMap::<&str, usize>::new();
-        for (list, url) in urls {
-            let i = index.entry(list).or_default();
-            if !is_http(url) {
-                problems.push(src.problem(
-                    &[Seg::from(list), Seg::Index(*i), Seg::from("url")],
-                    format!("`{url}` is not an http(s) URL"),
-                ));
-            }
-            *i += 1;
+        let urls = f
+            .links
+            .iter()
+            .map(|l| &l.url)
+            .enumerate()
+            .map(|u| ("links", u));
+        let urls = urls.chain(
+            f.systems
+                .iter()
+                .map(|s| &s.url)
+                .enumerate()
+                .map(|u| ("systems", u)),
+        );
+        for (list, (i, url)) in urls.filter(|(_, (_, u))| !is_http(u)) {
+            problems.push(text.source().problem(
+                &[Seg::from(list), Seg::Index(i), Seg::from("url")],
+                format!("`{url}` is not an http(s) URL"),
+            ));
         }
     }
     if let (Some((f, text)), true) = (&notices, departments_read) {
@@ -417,18 +422,19 @@ fn check_people(
         for (j, g) in u.roles.iter().enumerate() {
             let mut path = at("roles");
             path.push(Seg::Index(j));
-            if let Some(roles) = &known.roles {
-                if !roles.contains(&g.role) {
-                    path.push(Seg::from("role"));
-                    problems.push(src.problem(&path, format!("no role with code `{}`", g.role)));
-                    path.pop();
-                }
+            if let Some(roles) = &known.roles
+                && !roles.contains(&g.role)
+            {
+                path.push(Seg::from("role"));
+                problems.push(src.problem(&path, format!("no role with code `{}`", g.role)));
+                path.pop();
             }
-            if let Some(d) = &g.department {
-                if departments_read && !known.departments.contains(d) {
-                    path.push(Seg::from("department"));
-                    problems.push(src.problem(&path, format!("no department with code `{d}`")));
-                }
+            if let Some(d) = &g.department
+                && departments_read
+                && !known.departments.contains(d)
+            {
+                path.push(Seg::from("department"));
+                problems.push(src.problem(&path, format!("no department with code `{d}`")));
             }
         }
     }
@@ -482,176 +488,4 @@ fn load_services(
         ));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_demo_file_reads_and_checks() {
-        let demo = load(None).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(demo.departments.len(), 26);
-        assert_eq!(demo.people.len(), 19);
-        assert_eq!(demo.services.len(), 46);
-        assert_eq!(demo.services.iter().filter(|p| p.form.is_some()).count(), 5);
-        assert_eq!(demo.services[0].service.code, "GZZB");
-    }
-
-    #[test]
-    fn every_demo_package_writes_back_to_itself() {
-        let demo = load(None).unwrap();
-        let known = Known {
-            departments: demo.departments.iter().map(|d| d.code.clone()).collect(),
-            categories: demo.categories.iter().map(|c| c.code.clone()).collect(),
-            roles: None,
-        };
-        for p in &demo.services {
-            let text = package::to_toml_string(p).unwrap();
-            let src = Source {
-                file: "written.toml",
-                text: &text,
-            };
-            let again = ServicePackage::parse(&src).unwrap_or_else(|e| panic!("{e}\n{text}"));
-            assert_eq!(&again, p);
-            assert_eq!(again.check(&src, &known), []);
-        }
-    }
-
-    /// The embedded folder with one file's text changed.
-    fn edited(name: &str, edit: impl Fn(&str) -> String) -> Folder {
-        let mut f = Folder::embedded();
-        let text = String::from_utf8(f.0[name].clone()).unwrap();
-        let new = edit(&text);
-        assert_ne!(new, text, "the edit applies");
-        f.0.insert(name.to_owned(), new.into_bytes());
-        f
-    }
-
-    fn problems(folder: &Folder, roles: Option<&BTreeSet<String>>) -> String {
-        load_folder(folder, roles)
-            .map(|_| ())
-            .unwrap_err()
-            .to_string()
-    }
-
-    fn line_of(folder: &Folder, name: &str, needle: &str) -> usize {
-        let text = String::from_utf8(folder.0[name].clone()).unwrap();
-        text.lines().position(|l| l.contains(needle)).unwrap() + 1
-    }
-
-    #[test]
-    fn a_malformed_file_is_named_with_the_place_and_the_problem() {
-        // A syntax error in a package.
-        let f = edited("services/XSQJ.toml", |t| {
-            t.replacen("name = \"学生请假\"", "name = 学生请假", 1)
-        });
-        let line = line_of(&f, "services/XSQJ.toml", "name = 学生请假");
-        let msg = problems(&f, None);
-        assert!(
-            msg.starts_with(&format!("demo/services/XSQJ.toml:{line}:8: ")),
-            "{msg}"
-        );
-        assert!(msg.contains("string"), "{msg}");
-
-        // Wrong references and values in people.toml: every problem, each at its place.
-        let f = edited("people.toml", |t| {
-            t.replacen("department = \"NIC\"", "department = \"NOPE\"", 1)
-                .replace("\"44030619980512341X\"", "\"440306199805123410\"")
-        });
-        let msg = problems(&f, None);
-        let dept = line_of(&f, "people.toml", "\"NOPE\"");
-        let card = line_of(&f, "people.toml", "440306199805123410");
-        assert_eq!(
-            msg,
-            format!(
-                "demo/people.toml:{dept}:1: people[0].department: no department with code `NOPE`\n\
-                 demo/people.toml:{card}:1: people[2].id_card: not a valid ID card number (length or check digit)"
-            )
-        );
-
-        // Roles the database lacks.
-        let roles: BTreeSet<String> = ["system_admin", "dept_head"].map(String::from).into();
-        let msg = problems(&Folder::embedded(), Some(&roles));
-        assert!(
-            msg.contains("demo/people.toml:")
-                && msg.contains("people[4].roles[0].role: no role with code `counselor`"),
-            "{msg}"
-        );
-        assert!(
-            msg.contains("demo/services/RXSX.toml:")
-                && msg.contains("service.start_roles[0]: no role with code `hr_officer`"),
-            "{msg}"
-        );
-
-        // A word out of the vocabulary, in an inline table.
-        let f = edited("departments.toml", |t| {
-            t.replacen("kind = \"office\"", "kind = \"bureau\"", 1)
-        });
-        let msg = problems(&f, None);
-        assert!(msg.starts_with("demo/departments.toml:"), "{msg}");
-        assert!(
-            msg.contains(": departments[6].kind: unknown variant `bureau`"),
-            "{msg}"
-        );
-    }
-
-    #[test]
-    fn every_package_file_is_listed_once() {
-        let mut f = Folder::embedded();
-        let extra = f.0["services/XSQJ.toml"].clone();
-        f.0.insert("services/XSQJ2.toml".into(), extra);
-        let msg = problems(&f, None);
-        assert!(
-            msg.contains("demo/services.toml:5:1: order: services/XSQJ2.toml is not listed"),
-            "{msg}"
-        );
-
-        let f = edited("services.toml", |t| t.replacen("\"GZSY\"", "\"GZZB\"", 1));
-        let msg = problems(&f, None);
-        assert!(msg.contains("order[1]: `GZZB` is listed twice"), "{msg}");
-        assert!(msg.contains("services/GZSY.toml is not listed"), "{msg}");
-
-        let f = edited("services.toml", |t| t.replacen("\"GZSY\"", "\"GZSX\"", 1));
-        let msg = problems(&f, None);
-        assert!(
-            msg.contains("order[1]: no file services/GZSX.toml"),
-            "{msg}"
-        );
-
-        let mut f = Folder::embedded();
-        f.0.remove("people.toml");
-        assert_eq!(problems(&f, None), "demo/people.toml: missing");
-    }
-
-    #[test]
-    fn icons_exist() {
-        let demo = load(None).unwrap();
-        let icons = demo.categories.iter().map(|c| &c.icon);
-        for icon in icons.chain(demo.systems.iter().map(|s| &s.icon)) {
-            let path = format!("{}/static/img/icons/{icon}.svg", env!("CARGO_MANIFEST_DIR"));
-            assert!(std::path::Path::new(&path).exists(), "{path}");
-        }
-    }
-
-    #[test]
-    fn demo_files_are_in_written_form() {
-        // The hand-kept packages stay in the layout an export writes, so that an export of
-        // the demo diffs clean against the folder (comments at the top aside).
-        let demo = load(None).unwrap();
-        for p in &demo.services {
-            let name = format!("services/{}.toml", p.service.code);
-            let file = String::from_utf8(Files::get(&name).unwrap().data.into_owned()).unwrap();
-            let body: String = file
-                .lines()
-                .skip_while(|l| l.starts_with('#'))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            let written = package::to_toml_string(p).unwrap();
-            assert!(
-                body == written,
-                "demo/{name} differs from its written form:\n{written}"
-            );
-        }
-    }
 }

@@ -4,6 +4,8 @@
 
 mod catalog;
 pub mod files;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeSet;
 
