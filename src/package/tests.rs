@@ -273,3 +273,25 @@ fn references_and_versions_are_checked() {
     let msg = problems(&FULL.replace("tags =", "labels ="));
     assert!(msg.contains("unknown field `labels`"), "{msg}");
 }
+
+#[test]
+fn any_text_survives_writing() {
+    let mut p = ServicePackage::load(&src(FULL), &known()).unwrap();
+    let texts = [
+        "three \"\"\" quotes\nand a line",
+        "three ''' apostrophes\nand a line",
+        "a tab\there\nand a backslash \\ at the end\\",
+        "windows\r\nline ends\r\n",
+        "ends with a quote\n\"",
+        "\nstarts with a line break",
+        "控制字符 \u{7} 和 \u{1b}",
+    ];
+    for t in texts {
+        p.service.guide.faq = t.to_owned();
+        p.service.summary = t.to_owned();
+        p.form.as_mut().unwrap()["fields"][0]["help"] = t.into();
+        let written = to_toml_string(&p).unwrap();
+        let again = ServicePackage::load(&src(&written), &known()).expect(&written);
+        assert_eq!(again, p, "{written}");
+    }
+}
