@@ -18,14 +18,18 @@ pub mod forms;
 pub mod generate;
 pub mod home;
 pub mod identity;
+pub mod jobs;
 pub mod notify;
 pub mod org;
+pub mod routes;
 pub mod seed;
 pub mod startup;
-pub mod state;
 pub mod telemetry;
 pub mod web;
 pub mod workflow;
+
+// `AppState` lives in the web kernel; the old path stays for the code that names it.
+pub use web::state;
 
 /// Several dependencies bring rustls with different crypto back ends; choose one for the
 /// process before any TLS connection (outgoing notification gateways).

@@ -8,11 +8,8 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{
-    clock::Clock,
-    config::Settings,
-    identity::idcard::IdCardKey,
-    state::AppState,
-    web::{self, assets::Assets},
+    clock::Clock, config::Settings, identity::idcard::IdCardKey, state::AppState,
+    web::assets::Assets,
 };
 
 pub struct Application {
@@ -57,7 +54,6 @@ impl Application {
             clock,
             id_key,
             assets: Arc::new(Assets::load()),
-            facets: Arc::default(),
             people_search: Arc::default(),
         };
         Ok(Application {
@@ -85,14 +81,14 @@ impl Application {
                 .delete_expired_every(std::time::Duration::from_secs(600)),
         );
         let worker = self.state.settings.background_jobs.then(|| {
-            tokio::spawn(crate::notify::run_worker(
+            tokio::spawn(crate::jobs::run(
                 self.state.db.clone(),
                 self.state.clock.clone(),
                 self.state.settings.clone(),
                 std::time::Duration::from_secs(1),
             ))
         });
-        let app = web::router(self.state, self.store);
+        let app = crate::routes::router(self.state, self.store);
         let result = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

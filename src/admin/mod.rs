@@ -16,9 +16,9 @@ use sqlx::types::ipnetwork::IpNetwork;
 use crate::{
     audit::{self, Entry, Outcome},
     error::{AppError, AppResult},
-    identity::session::{AdminUser, ClientIp, user_type_label},
     state::AppState,
     web::page::{Flashes, Page, flash},
+    web::user::{AdminUser, ClientIp, user_type_label},
 };
 
 const PAGE_SIZE: i64 = 50;
@@ -203,7 +203,7 @@ async fn unlock(
     );
     Ok(Redirect::to(&format!(
         "/admin/users?q={}",
-        crate::identity::session::urlencode(&account)
+        crate::web::user::urlencode(&account)
     ))
     .into_response())
 }

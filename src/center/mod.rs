@@ -8,10 +8,10 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     error::AppResult,
-    identity::session::{CurrentUser, user_type_label},
     org,
     state::AppState,
     web::page::Page,
+    web::user::{CurrentUser, user_type_label},
 };
 
 pub mod lists;

@@ -186,7 +186,7 @@ async fn overdue_tasks_remind_once_per_period_and_escalate() {
     submit_leave(&app, &student).await;
     let start = chrono::Utc::now();
     let hours = |h: i64| start + chrono::Duration::hours(h);
-    use service_hall::notify::remind_overdue;
+    use service_hall::workflow::reminders::remind_overdue;
     assert_eq!(
         remind_overdue(&app.db, hours(23)).await.unwrap(),
         0,

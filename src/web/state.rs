@@ -1,3 +1,5 @@
+//! The state every handler shares.
+
 use std::sync::Arc;
 
 use axum::extract::FromRef;
@@ -13,7 +15,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub id_key: Arc<IdCardKey>,
     pub assets: Arc<Assets>,
-    pub facets: Arc<crate::catalog::FacetCache>,
     /// The person picker's search budget per person (`web::limit`).
     pub people_search: Arc<crate::web::limit::Budget>,
 }
