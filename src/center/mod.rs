@@ -14,6 +14,7 @@ use crate::{
     web::user::{CurrentUser, user_type_label},
 };
 
+pub mod badges;
 pub mod lists;
 pub mod settings;
 

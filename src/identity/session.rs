@@ -51,19 +51,15 @@ macro_rules! user_sql {
         concat!(
             $pre,
             "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
-        u.must_change_password, u.auth_epoch, u.phone IS NOT NULL AS has_phone,
-        COALESCE(tc.pending, 0) AS pending, COALESCE(tc.cc_unread, 0) AS cc_unread,
-        -- Counted up to 100 (shown as 99+): a busy approver's unread notices run into thousands.
-        (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL
-                               LIMIT 100) m) AS unread_messages,
-        -- Kept by triggers (migration 0006).
-        COALESCE((SELECT dc.drafts FROM draft_counts dc WHERE dc.user_id = u.id), 0)::int8 AS drafts,
+        u.must_change_password, u.auth_epoch, u.phone IS NOT NULL AS has_phone, ",
+            // The counts are the 个人中心's (center owns that query).
+            crate::center::badges::badge_columns!(),
+            ",
         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                 WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
- FROM users u LEFT JOIN departments d ON d.id = u.department_id
- -- Kept by triggers (migration 0004): a few rows however many tasks.
- LEFT JOIN LATERAL (SELECT sum(c.pending)::int8 AS pending, sum(c.cc_unread)::int8 AS cc_unread
-                    FROM task_counts c WHERE c.assignee_id = u.id) tc ON true
+ FROM users u LEFT JOIN departments d ON d.id = u.department_id",
+            crate::center::badges::badge_joins!(),
+            "
  WHERE ",
             $cond,
             " AND u.status = 'active'",
