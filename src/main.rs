@@ -4,25 +4,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use service_hall::{
     clock::SystemClock,
-    config::{ENV_VARS, Settings},
+    config::{Settings, help_text},
     db, seed,
     startup::{Application, id_card_key, shutdown_signal},
     telemetry,
 };
 
-fn env_help() -> String {
-    let mut s = String::from("Configuration (environment variables):\n");
-    for v in ENV_VARS {
-        s.push_str(&format!(
-            "  {:<28} {} [default: {}]\n",
-            v.name, v.help, v.default
-        ));
-    }
-    s
-}
-
 #[derive(Parser)]
-#[command(name = "service-hall", version, about = "网上办事服务大厅 — the university's online service hall", after_help = env_help())]
+#[command(name = "service-hall", version, about = "网上办事服务大厅 — the university's online service hall", after_help = help_text())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
