@@ -5,7 +5,9 @@ mod attachments;
 mod bootstrap;
 mod browser;
 mod catalog;
+// Shared: filling in the standard forms and acting on applications.
 mod center;
+mod forms;
 mod gateways;
 mod generate;
 mod helpers;
@@ -15,5 +17,6 @@ mod notify;
 mod pages;
 mod security;
 mod smtp;
+mod usecases;
 mod wecom;
 mod workflow;

@@ -626,6 +626,70 @@ mod tests {
             .collect()
     }
 
+    fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
+        p.iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_posted_action_is_parsed_once_into_its_type() {
+        let r = Request::parse(pairs(&[
+            ("_csrf", "t"),
+            ("op", "return"),
+            ("node", "counselor"),
+            ("to", "dean"),
+            ("comment", " 请补充材料 "),
+            ("version", "3"),
+            ("f.reason", "x"),
+        ]))
+        .expect("parsed");
+        assert_eq!(
+            r.op,
+            Op::Return {
+                node: "counselor".into(),
+                to: ReturnTo::Node("dean".into())
+            }
+        );
+        assert_eq!((r.version, r.comment.as_str()), (3, " 请补充材料 "));
+        // The node's own fields travel with it, for 通过.
+        assert!(r.pairs.iter().any(|(k, _)| k == "f.reason"));
+        let ok = |p: &[(&str, &str)]| Request::parse(pairs(p)).map(|r| r.op).ok();
+        assert_eq!(
+            ok(&[("op", "return"), ("node", "n"), ("version", "1")]),
+            Some(Op::Return {
+                node: "n".into(),
+                to: ReturnTo::Applicant
+            })
+        );
+        assert_eq!(
+            ok(&[
+                ("op", "add_signer"),
+                ("account", "T1"),
+                ("position", "before"),
+                ("version", "1")
+            ]),
+            Some(Op::AddSigner {
+                node: String::new(),
+                account: "T1".into(),
+                before: true
+            })
+        );
+        assert_eq!(
+            ok(&[("op", "rate"), ("stars", "9x"), ("version", "1")]),
+            Some(Op::Rate { stars: 0 })
+        );
+        assert_eq!(ok(&[("op", "fly"), ("version", "1")]), Some(Op::Unknown));
+        // Missing or malformed essentials, or a key twice: a bad request.
+        assert_eq!(ok(&[("op", "approve")]), None);
+        assert_eq!(ok(&[("version", "1")]), None);
+        assert_eq!(ok(&[("op", "approve"), ("version", "one")]), None);
+        assert_eq!(
+            ok(&[("op", "approve"), ("op", "withdraw"), ("version", "1")]),
+            None
+        );
+    }
+
     #[test]
     fn only_the_nodes_a_pass_may_enter_are_resolved() {
         // 学生请假: the counselor's 通过 ends a short leave; a long one goes to the deputy.
