@@ -12,6 +12,8 @@ mod gateways;
 mod generate;
 mod helpers;
 mod identity;
+// The house rules of src/ (imports, file sizes).
+mod layout;
 mod login;
 mod notify;
 mod pages;

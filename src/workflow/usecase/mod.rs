@@ -7,6 +7,7 @@ pub mod files;
 pub mod form;
 pub mod read;
 pub mod submit;
+pub mod urge;
 
 use std::collections::BTreeMap;
 
