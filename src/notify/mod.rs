@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use crate::{
     clock::Clock,
     config::{Settings, SmsConfig, WecomConfig},
+    mask::mask_phone,
 };
 
 #[derive(sqlx::FromRow)]
@@ -320,18 +321,6 @@ enum SendError {
 fn json_str(s: &str) -> String {
     let quoted = serde_json::to_string(s).unwrap_or_default();
     quoted[1..quoted.len() - 1].to_owned()
-}
-
-fn mask_phone(p: &str) -> String {
-    let c: Vec<char> = p.chars().collect();
-    if c.len() < 7 {
-        return "***".into();
-    }
-    format!(
-        "{}****{}",
-        c[..3].iter().collect::<String>(),
-        c[c.len() - 4..].iter().collect::<String>()
-    )
 }
 
 async fn send_sms(gw: &Gateways, phone: &str, text: &str, key: &str) -> Result<(), SendError> {

@@ -1061,7 +1061,7 @@ async fn an_institution_may_require_the_activation_code() {
         s.require_activation_code = true;
     })
     .await;
-    let key = service_hall::identity::idcard::IdCardKey::from_secret(TEST_SECRET);
+    let key = service_hall::secret::SecretKey::from_secret(TEST_SECRET);
     let issued = service_hall::identity::flows::issue_activation_code(&app.db, &key, "S2025001")
         .await
         .unwrap()
