@@ -275,21 +275,18 @@ pub(super) async fn phone(
         return Ok(fail(page, None, None));
     }
     flow.email = email.clone();
-    let verified = codes::verify(&state, Purpose::Activate, &phone, &form.code, ip).await?;
-    if matches!(verified, Ok(for_user) if for_user == flow.user_id) {
-        flow.verified_phone = Some(phone.clone());
-    }
-    flow.save(&session).await?;
-    match verified {
+    let code_error = match codes::verify(&state, Purpose::Activate, &phone, &form.code, ip).await? {
         Ok(for_user) if for_user == flow.user_id => {
-            Ok(Redirect::to("/activate/password").into_response())
+            flow.verified_phone = Some(phone.clone());
+            None
         }
-        Ok(_) => Ok(fail(
-            page,
-            None,
-            Some(codes::VerifyError::Invalid.message().into()),
-        )),
-        Err(e) => Ok(fail(page, None, Some(e.message().into()))),
+        Ok(_) => Some(codes::VerifyError::Invalid.message()),
+        Err(e) => Some(e.message()),
+    };
+    flow.save(&session).await?;
+    match code_error {
+        None => Ok(Redirect::to("/activate/password").into_response()),
+        Some(e) => Ok(fail(page, None, Some(e.into()))),
     }
 }
 
