@@ -5,8 +5,9 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    audit::{self, Entry, Outcome},
-    identity::{idcard, idcard::IdCardKey, password},
+    audit::Entry,
+    identity::{idcard, password},
+    secret::SecretKey,
 };
 
 pub const DEMO_PASSWORD: &str = "Demo@2026";
@@ -355,7 +356,7 @@ async fn grant(
 }
 
 /// Insert the demo departments and accounts that are missing; never changes existing rows.
-pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
+pub async fn seed_demo(db: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
     // Hash outside the transaction (slow, CPU-bound).
     let mut hashes = Vec::new();
     for u in DEMO_USERS {
@@ -422,7 +423,7 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
         .bind(u.title)
         .bind(u.phone)
         .bind(u.email)
-        .bind(u.id_card.map(|c| key.hash(c)))
+        .bind(u.id_card.map(|c| idcard::hash(key, c)))
         .bind(u.id_card.map(idcard::mask))
         .bind(&hash)
         .bind(!u.has_password)
@@ -643,19 +644,11 @@ pub async fn create_admin(db: &PgPool, account: &str, name: &str, pw: &str) -> a
     .fetch_one(&mut *tx)
     .await?;
     grant(&mut tx, id, "system_admin", None).await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: chrono::Utc::now(),
-            actor_id: None,
-            action: "admin.create",
-            target: &format!("user:{id}"),
-            ip: None,
-            outcome: Outcome::Success,
-            details: json!({ "via": "cli" }),
-        },
-    )
-    .await?;
+    Entry::user(id, "admin.create")
+        .by(None)
+        .detail(json!({ "via": "cli" }))
+        .record(&mut *tx, chrono::Utc::now())
+        .await?;
     tx.commit().await?;
     Ok(())
 }

@@ -8,8 +8,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{
-    clock::Clock, config::Settings, identity::idcard::IdCardKey, state::AppState,
-    web::assets::Assets,
+    clock::Clock, config::Settings, secret::SecretKey, state::AppState, web::assets::Assets,
 };
 
 pub struct Application {
@@ -18,11 +17,11 @@ pub struct Application {
     store: PgSessionStore,
 }
 
-/// The ID-card hashing key: `HALL_SECRET_KEY`, else `data_dir/secret.key`.
-pub fn id_card_key(settings: &Settings) -> anyhow::Result<IdCardKey> {
+/// The installation's secret key: `HALL_SECRET_KEY`, else `data_dir/secret.key`.
+pub fn secret_key(settings: &Settings) -> anyhow::Result<SecretKey> {
     match &settings.secret_key {
-        Some(s) => Ok(IdCardKey::from_secret(&s.0)),
-        None => IdCardKey::load_or_create(&settings.data_dir),
+        Some(s) => Ok(SecretKey::from_secret(&s.0)),
+        None => SecretKey::load_or_create(&settings.data_dir),
     }
 }
 
@@ -46,13 +45,13 @@ impl Application {
         db: PgPool,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let id_key = Arc::new(id_card_key(&settings)?);
+        let secret_key = Arc::new(secret_key(&settings)?);
         let store = PgSessionStore::new(db.clone());
         let state = AppState {
             db,
             settings: Arc::new(settings),
             clock,
-            id_key,
+            secret_key,
             assets: Arc::new(Assets::load()),
             people_search: Arc::default(),
         };

@@ -9,7 +9,10 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::config::{Settings, SmsConfig, WecomConfig};
+use crate::{
+    config::{Settings, SmsConfig, WecomConfig},
+    mask::mask_phone,
+};
 
 #[derive(sqlx::FromRow)]
 struct Due {
@@ -261,18 +264,6 @@ enum SendError {
 fn json_str(s: &str) -> String {
     let quoted = serde_json::to_string(s).unwrap_or_default();
     quoted[1..quoted.len() - 1].to_owned()
-}
-
-fn mask_phone(p: &str) -> String {
-    let c: Vec<char> = p.chars().collect();
-    if c.len() < 7 {
-        return "***".into();
-    }
-    format!(
-        "{}****{}",
-        c[..3].iter().collect::<String>(),
-        c[c.len() - 4..].iter().collect::<String>()
-    )
 }
 
 async fn send_sms(gw: &Gateways, phone: &str, text: &str, key: &str) -> Result<(), SendError> {

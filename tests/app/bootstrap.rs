@@ -46,7 +46,7 @@ async fn the_audit_log_is_append_only() {
 #[tokio::test]
 async fn seeding_twice_changes_nothing() {
     let app = spawn_app().await;
-    let key = service_hall::identity::idcard::IdCardKey::from_secret(TEST_SECRET);
+    let key = service_hall::secret::SecretKey::from_secret(TEST_SECRET);
     service_hall::seed::seed_demo(&app.db, &key).await.unwrap();
     let (users, depts, roles): (i64, i64, i64) = sqlx::query_as(
         "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM departments), (SELECT count(*) FROM user_roles)",
