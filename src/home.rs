@@ -14,7 +14,7 @@ use crate::{
         notices::{self, NoticeItem},
     },
     error::AppResult,
-    state::AppState,
+    web::AppState,
     web::{page::Page, user::MaybeUser},
 };
 

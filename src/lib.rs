@@ -30,9 +30,6 @@ pub mod telemetry;
 pub mod web;
 pub mod workflow;
 
-// `AppState` lives in the web kernel; the old path stays for the code that names it.
-pub use web::state;
-
 /// Several dependencies bring rustls with different crypto back ends; choose one for the
 /// process before any TLS connection (outgoing notification gateways).
 pub fn init_tls() {

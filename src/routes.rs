@@ -20,7 +20,7 @@ use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
 
 use crate::{
     identity::store::PgSessionStore,
-    state::AppState,
+    web::AppState,
     web::{self, SESSION_COOKIE, assets, errors, middleware, page},
 };
 

@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{
-    clock::Clock, config::Settings, secret::SecretKey, state::AppState, web::assets::Assets,
+    clock::Clock, config::Settings, secret::SecretKey, web::AppState, web::assets::Assets,
 };
 
 pub struct Application {

@@ -15,7 +15,7 @@ use sqlx::types::ipnetwork::IpNetwork;
 use crate::{
     audit::Entry,
     error::{AppError, AppResult},
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
     web::user::{AdminUser, ClientIp, user_type_label},
 };

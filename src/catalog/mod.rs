@@ -22,7 +22,7 @@ use std::{pin::Pin, sync::Arc};
 
 use crate::{
     error::{AppError, AppResult},
-    state::AppState,
+    web::AppState,
     web::{
         page::{Flashes, Page, flash},
         user::{CurrentUser, MaybeUser, safe_next},

@@ -13,7 +13,7 @@ use sqlx::{Postgres, QueryBuilder};
 
 use crate::{
     error::AppResult,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
     web::user::CurrentUser,
     workflow::store::{action_label, status_label},

@@ -10,7 +10,7 @@ use crate::{
     error::AppResult,
     mask::mask_phone,
     org,
-    state::AppState,
+    web::AppState,
     web::page::Page,
     web::user::{CurrentUser, user_type_label},
 };

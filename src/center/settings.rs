@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::{
     error::AppResult,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
     web::user::CurrentUser,
 };

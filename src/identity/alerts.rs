@@ -10,7 +10,7 @@ use sqlx::PgConnection;
 
 use crate::{
     mask::{mask_email, mask_phone},
-    state::AppState,
+    web::AppState,
 };
 
 /// What changed, with the contact it replaced where there was one.

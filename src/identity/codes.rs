@@ -8,7 +8,7 @@ use rand::Rng;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::{audit::Entry, mask::mask_phone, state::AppState};
+use crate::{audit::Entry, mask::mask_phone, web::AppState};
 
 const TAG: &str = "one-time code v1";
 

@@ -25,7 +25,7 @@ use crate::{
         session::{ClientIp, CurrentUser, MaybeUser},
     },
     mask::mask_email,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash, new_token},
 };
 

@@ -25,7 +25,7 @@ use crate::{
         },
         set_password::{Why, set_password},
     },
-    state::AppState,
+    web::AppState,
     web::page::Flashes,
     web::page::{Page, flash, new_token},
 };

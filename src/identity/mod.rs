@@ -16,7 +16,7 @@ pub mod store;
 
 use axum::{Router, routing::get};
 
-use crate::state::AppState;
+use crate::web::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -36,7 +36,7 @@ use crate::{
         security::browser_label,
         session::{ClientIp, CurrentUser, MaybeUser, user_agent},
     },
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash, new_token},
 };
 

@@ -26,7 +26,7 @@ use crate::{
         session::{ClientIp, CurrentUser, DEVICE, EPOCH},
     },
     mask::{mask_email, mask_phone},
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
 };
 

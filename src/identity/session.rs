@@ -8,7 +8,7 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{error::AppError, state::AppState};
+use crate::{error::AppError, web::AppState};
 
 // The person and extractors live in the web kernel; identity fills them in.
 pub use crate::web::user::{

@@ -12,7 +12,7 @@ use crate::{
     error::AppResult,
     identity::{alerts, password},
     mask::mask_phone,
-    state::AppState,
+    web::AppState,
 };
 
 /// Why the password is set: what else changes with it.

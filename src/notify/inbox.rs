@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::{
     error::{AppError, AppResult},
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
     web::user::CurrentUser,
 };

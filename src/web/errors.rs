@@ -15,7 +15,7 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{error::ErrorPage, state::AppState, web::page::Page, web::user::CurrentUser};
+use crate::{error::ErrorPage, web::AppState, web::page::Page, web::user::CurrentUser};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "errors/error.html")]

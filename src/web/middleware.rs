@@ -10,7 +10,7 @@ use axum::{
 use tower_sessions::Session;
 use tracing::Span;
 
-use crate::{error::AppError, state::AppState, web::user::CSRF};
+use crate::{error::AppError, web::AppState, web::user::CSRF};
 
 /// Largest urlencoded form the CSRF check buffers.
 const FORM_LIMIT: usize = 1024 * 1024;

@@ -15,9 +15,9 @@ use tower_sessions::Session;
 
 use crate::{
     error::AppError,
-    identity::session::{CSRF, CurrentUser},
     secret::SecretKey,
-    state::AppState,
+    web::AppState,
+    web::user::{CSRF, CurrentUser},
 };
 
 /// One-time messages travel in a signed cookie, not in the session: showing "已通过。"

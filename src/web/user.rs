@@ -11,7 +11,7 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
 };
 
-use crate::{error::AppError, state::AppState};
+use crate::{error::AppError, web::AppState};
 
 /// The session key of the CSRF token (`middleware::csrf` checks it; sign-in cycles it).
 pub const CSRF: &str = "csrf";

@@ -31,7 +31,7 @@ use crate::{
         set_password::{Refused, Why, set_password},
     },
     secret::SecretKey,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
 };
 

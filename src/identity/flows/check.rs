@@ -9,7 +9,7 @@ use askama_web::WebTemplate;
 use serde::Deserialize;
 
 use super::Steps;
-use crate::{error::AppResult, identity::idcard, state::AppState, web::page::Page};
+use crate::{error::AppResult, identity::idcard, web::AppState, web::page::Page};
 
 pub const IDENTITY_FAILED: &str =
     "信息核对未通过：请检查账号、姓名和证件号是否正确。已激活的账号请直接登录，或使用“忘记密码”。";

@@ -19,7 +19,7 @@ use axum::{
 };
 use serde::Deserialize;
 
-use crate::{identity::password, state::AppState, web::page::Page};
+use crate::{identity::password, web::AppState, web::page::Page};
 
 pub use activate::{issue_activation_code, send_bind_code};
 pub use check::IDENTITY_FAILED;

@@ -29,7 +29,7 @@ use crate::{
         set_password::{Why, set_password},
     },
     mask::mask_phone,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
 };
 

@@ -21,7 +21,7 @@ use crate::{
         login::start_session,
         session::{ClientIp, MaybeUser, safe_next, urlencode, user_agent},
     },
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
 };
 

@@ -9,7 +9,7 @@ use axum::{
 use super::{application, ctx};
 use crate::{
     error::AppResult,
-    state::AppState,
+    web::AppState,
     web::{
         page::{Flashes, Page, flash},
         user::{ClientIp, CurrentUser},

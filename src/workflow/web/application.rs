@@ -11,7 +11,7 @@ use axum::{
 
 use crate::{
     error::AppResult,
-    state::AppState,
+    web::AppState,
     web::{page::Page, user::CurrentUser},
     workflow::usecase::read::{self, AppView},
 };

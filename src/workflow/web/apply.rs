@@ -14,7 +14,7 @@ use crate::{
     catalog::NoPermissionTemplate,
     error::AppResult,
     forms::{input::FormInput, render::FieldView},
-    state::AppState,
+    web::AppState,
     web::{
         page::{Flashes, Page, flash},
         user::{ClientIp, CurrentUser, MaybeUser, urlencode},

@@ -10,7 +10,7 @@ use axum::{
 use crate::{
     error::AppResult,
     forms::files,
-    state::AppState,
+    web::AppState,
     web::user::CurrentUser,
     workflow::{store, usecase},
 };

@@ -13,7 +13,7 @@ use axum::{
 };
 
 use super::usecase::ActCtx;
-use crate::{state::AppState, web::user::CurrentUser};
+use crate::{web::AppState, web::user::CurrentUser};
 
 pub fn routes() -> Router<AppState> {
     Router::new()

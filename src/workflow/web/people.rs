@@ -9,7 +9,7 @@ use axum::{
 use crate::{
     error::{AppError, AppResult},
     org::people::{self, PersonHit},
-    state::AppState,
+    web::AppState,
     web::user::CurrentUser,
 };
 
