@@ -18,7 +18,7 @@ use service_hall::{
     clock::SystemClock,
     config::{Secret, Settings},
     db,
-    identity::idcard::IdCardKey,
+    secret::SecretKey,
     seed,
     startup::Application,
 };
@@ -75,7 +75,7 @@ async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<(
     )
     .await?;
     db::migrate(&pool).await?;
-    seed::seed_demo(&pool, &IdCardKey::from_secret("bench")).await?;
+    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
     let t = Instant::now();
     generate_services(&pool, n, 42).await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM services")

@@ -24,7 +24,8 @@ use service_hall::{
     config::{Secret, Settings},
     db,
     generate::{self, Sizes},
-    identity::{idcard::IdCardKey, session::USER_SQL},
+    identity::session::USER_SQL,
+    secret::SecretKey,
     seed,
     startup::Application,
 };
@@ -105,7 +106,7 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
     let pool = db::pool(opts.clone(), settings.db_max_connections).await?;
     db::migrate(&pool).await?;
     if fresh {
-        seed::seed_demo(&pool, &IdCardKey::from_secret("bench")).await?;
+        seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
         let apps = env("BENCH_APPLICATIONS", 1_000_000) as i64;
         let r = generate::generate(
             &pool,

@@ -15,7 +15,8 @@ use service_hall::{
     clock::SystemClock,
     config::{Secret, Settings},
     db::{self, EmbeddedPostgres, embedded::find_bin_dir},
-    identity::{idcard::IdCardKey, password},
+    identity::password,
+    secret::SecretKey,
     seed,
     startup::Application,
 };
@@ -138,7 +139,7 @@ async fn run(
     )
     .await?;
     db::migrate(&pool).await?;
-    seed::seed_demo(&pool, &IdCardKey::from_secret("bench")).await?;
+    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
     // One student and one counselor per client; student i names counselor i.
     let hash = password::hash_blocking(seed::DEMO_PASSWORD)?;
     sqlx::query(

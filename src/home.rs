@@ -3,7 +3,9 @@
 
 use askama::Template;
 use askama_web::WebTemplate;
-use axum::{Router, extract::State, routing::get};
+use std::sync::Arc;
+
+use axum::{Extension, Router, extract::State, routing::get};
 
 use crate::{
     catalog::{
@@ -12,9 +14,8 @@ use crate::{
         notices::{self, NoticeItem},
     },
     error::AppResult,
-    identity::session::MaybeUser,
-    state::AppState,
-    web::page::Page,
+    web::AppState,
+    web::{page::Page, user::MaybeUser},
 };
 
 pub struct Recommended {
@@ -57,11 +58,12 @@ pub fn routes() -> Router<AppState> {
 
 async fn home(
     State(state): State<AppState>,
+    Extension(facet_cache): Extension<Arc<catalog::FacetCache>>,
     MaybeUser(user): MaybeUser,
     page: Page,
 ) -> AppResult<HomeTemplate> {
     let db = &state.db;
-    let facets = state.facets.get(db).await?;
+    let facets = facet_cache.get(db).await?;
     let aud = viewer_audience(user.as_ref());
     let recommended: Vec<(i64, String, String, String)> = sqlx::query_as(
         "SELECT s.id, s.name, d.name, s.kind FROM services s JOIN departments d ON d.id = s.department_id

@@ -4,25 +4,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use service_hall::{
     clock::SystemClock,
-    config::{ENV_VARS, Settings},
+    config::{Settings, help_text},
     db, seed,
-    startup::{Application, id_card_key, shutdown_signal},
+    startup::{Application, secret_key, shutdown_signal},
     telemetry,
 };
 
-fn env_help() -> String {
-    let mut s = String::from("Configuration (environment variables):\n");
-    for v in ENV_VARS {
-        s.push_str(&format!(
-            "  {:<28} {} [default: {}]\n",
-            v.name, v.help, v.default
-        ));
-    }
-    s
-}
-
 #[derive(Parser)]
-#[command(name = "service-hall", version, about = "网上办事服务大厅 — the university's online service hall", after_help = env_help())]
+#[command(name = "service-hall", version, about = "网上办事服务大厅 — the university's online service hall", after_help = help_text())]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -96,7 +85,7 @@ async fn run() -> anyhow::Result<()> {
         }
         Command::SeedDemo => {
             let database = db::open(&settings).await?;
-            seed::seed_demo(&database.pool, &id_card_key(&settings)?).await?;
+            seed::seed_demo(&database.pool, &secret_key(&settings)?).await?;
             println!("demo data present");
             print_demo_accounts();
             database.pool.close().await;
@@ -111,7 +100,7 @@ async fn run() -> anyhow::Result<()> {
         } => {
             let database = db::open(&settings).await?;
             if seed::is_empty(&database.pool).await? {
-                seed::seed_demo(&database.pool, &id_card_key(&settings)?).await?;
+                seed::seed_demo(&database.pool, &secret_key(&settings)?).await?;
             }
             let r = service_hall::generate::generate(
                 &database.pool,
@@ -139,7 +128,7 @@ async fn run() -> anyhow::Result<()> {
             let database = db::open(&settings).await?;
             let code = service_hall::identity::flows::issue_activation_code(
                 &database.pool,
-                &id_card_key(&settings)?,
+                &secret_key(&settings)?,
                 &account,
             )
             .await?;
@@ -182,7 +171,7 @@ async fn serve(settings: Settings, no_demo: bool) -> anyhow::Result<()> {
     let database = db::open(&settings).await?;
     let pool = database.pool.clone();
     let seeded = if !no_demo && seed::is_empty(&pool).await? {
-        seed::seed_demo(&pool, &id_card_key(&settings)?).await?;
+        seed::seed_demo(&pool, &secret_key(&settings)?).await?;
         true
     } else {
         false

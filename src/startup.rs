@@ -8,11 +8,7 @@ use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{
-    clock::Clock,
-    config::Settings,
-    identity::idcard::IdCardKey,
-    state::AppState,
-    web::{self, assets::Assets},
+    clock::Clock, config::Settings, secret::SecretKey, web::AppState, web::assets::Assets,
 };
 
 pub struct Application {
@@ -21,11 +17,11 @@ pub struct Application {
     store: PgSessionStore,
 }
 
-/// The ID-card hashing key: `HALL_SECRET_KEY`, else `data_dir/secret.key`.
-pub fn id_card_key(settings: &Settings) -> anyhow::Result<IdCardKey> {
+/// The installation's secret key: `HALL_SECRET_KEY`, else `data_dir/secret.key`.
+pub fn secret_key(settings: &Settings) -> anyhow::Result<SecretKey> {
     match &settings.secret_key {
-        Some(s) => Ok(IdCardKey::from_secret(&s.0)),
-        None => IdCardKey::load_or_create(&settings.data_dir),
+        Some(s) => Ok(SecretKey::from_secret(&s.0)),
+        None => SecretKey::load_or_create(&settings.data_dir),
     }
 }
 
@@ -49,15 +45,14 @@ impl Application {
         db: PgPool,
         clock: Arc<dyn Clock>,
     ) -> anyhow::Result<Self> {
-        let id_key = Arc::new(id_card_key(&settings)?);
+        let secret_key = Arc::new(secret_key(&settings)?);
         let store = PgSessionStore::new(db.clone());
         let state = AppState {
             db,
             settings: Arc::new(settings),
             clock,
-            id_key,
+            secret_key,
             assets: Arc::new(Assets::load()),
-            facets: Arc::default(),
             people_search: Arc::default(),
         };
         Ok(Application {
@@ -85,14 +80,14 @@ impl Application {
                 .delete_expired_every(std::time::Duration::from_secs(600)),
         );
         let worker = self.state.settings.background_jobs.then(|| {
-            tokio::spawn(crate::notify::run_worker(
+            tokio::spawn(crate::jobs::run(
                 self.state.db.clone(),
                 self.state.clock.clone(),
                 self.state.settings.clone(),
                 std::time::Duration::from_secs(1),
             ))
         });
-        let app = web::router(self.state, self.store);
+        let app = crate::routes::router(self.state, self.store);
         let result = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),

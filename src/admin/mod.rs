@@ -10,15 +10,14 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::json;
 use sqlx::types::ipnetwork::IpNetwork;
 
 use crate::{
-    audit::{self, Entry, Outcome},
+    audit::Entry,
     error::{AppError, AppResult},
-    identity::session::{AdminUser, ClientIp, user_type_label},
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
+    web::user::{AdminUser, ClientIp, user_type_label},
 };
 
 const PAGE_SIZE: i64 = 50;
@@ -182,19 +181,11 @@ async fn unlock(
         .bind(format!("u:{id}"))
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: state.now(),
-            actor_id: Some(admin.id),
-            action: "account.unlock",
-            target: &format!("user:{id}"),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({}),
-        },
-    )
-    .await?;
+    Entry::user(id, "account.unlock")
+        .by(Some(admin.id))
+        .ip(ip)
+        .record(&mut *tx, state.now())
+        .await?;
     tx.commit().await?;
     flash(
         &flashes,
@@ -203,7 +194,7 @@ async fn unlock(
     );
     Ok(Redirect::to(&format!(
         "/admin/users?q={}",
-        crate::identity::session::urlencode(&account)
+        crate::web::user::urlencode(&account)
     ))
     .into_response())
 }

@@ -9,19 +9,23 @@ pub mod store;
 use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
-    Form, Json, Router,
+    Extension, Form, Json, Router,
     extract::{Path, Query, State},
     http::{HeaderMap, header},
     response::{IntoResponse, Redirect, Response},
     routing::get,
 };
 use serde::Deserialize;
+use sqlx::PgPool;
+use std::{pin::Pin, sync::Arc};
 
 use crate::{
     error::{AppError, AppResult},
-    identity::session::{CurrentUser, MaybeUser, safe_next, urlencode},
-    state::AppState,
-    web::page::{Flashes, Page, flash},
+    web::AppState,
+    web::{
+        page::{Flashes, Page, flash},
+        user::{CurrentUser, MaybeUser, safe_next},
+    },
 };
 use model::{AUDIENCES, StartRule, audience_label, kind_label};
 use search::{Filters, RawFilters, Sort};
@@ -30,11 +34,19 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/services", get(services))
         .route("/services/{id}", get(guide))
-        .route("/services/{id}/apply", get(apply))
         .route("/favorites", get(favorites_page).post(toggle_favorite))
         .route("/notices", get(notices::list))
         .route("/notices/{id}", get(notices::detail))
 }
+
+/// How the 办事指南 learns the steps of a service's workflow: given by the composition
+/// root, because the catalog does not depend on the workflow (the workflow depends on the
+/// catalog).
+#[derive(Clone, Copy)]
+pub struct GuideSteps(pub StepsFn);
+
+pub type StepsFn =
+    fn(PgPool, i64) -> Pin<Box<dyn Future<Output = anyhow::Result<Vec<String>>> + Send>>;
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Option2 {
@@ -194,6 +206,7 @@ pub struct ServicesTemplate {
 
 async fn services(
     State(state): State<AppState>,
+    Extension(facet_cache): Extension<Arc<FacetCache>>,
     MaybeUser(user): MaybeUser,
     page: Page,
     Query(raw): Query<RawFilters>,
@@ -201,7 +214,7 @@ async fn services(
     let f: Filters = raw.into();
     let db = &state.db;
     let results = search::search(db, &f).await?;
-    let facets = state.facets.get(db).await?;
+    let facets = facet_cache.get(db).await?;
     let ids: Vec<i64> = results.hits.iter().map(|h| h.id).collect();
     let favs = favorite_ids(db, user.as_ref(), "service", &ids).await?;
     let tz = state.settings.time_zone;
@@ -369,7 +382,7 @@ impl ServiceDetail {
 
 /// A published service (anyone), or any service for a 系统管理员; else 404.
 pub async fn load_service(
-    state: &AppState,
+    db: &PgPool,
     id: i64,
     user: Option<&CurrentUser>,
 ) -> AppResult<ServiceDetail> {
@@ -382,7 +395,7 @@ pub async fn load_service(
          JOIN service_categories c ON c.id = s.category_id WHERE s.id = $1",
     )
     .bind(id)
-    .fetch_optional(&state.db)
+    .fetch_optional(db)
     .await?;
     match s {
         Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
@@ -407,11 +420,12 @@ pub struct GuideTemplate {
 
 async fn guide(
     State(state): State<AppState>,
+    Extension(steps): Extension<GuideSteps>,
     MaybeUser(user): MaybeUser,
     page: Page,
     Path(id): Path<i64>,
 ) -> AppResult<GuideTemplate> {
-    let s = load_service(&state, id, user.as_ref()).await?;
+    let s = load_service(&state.db, id, user.as_ref()).await?;
     let rule = s.rule();
     let refusal = match (&user, s.kind.as_str()) {
         (Some(u), "online") => model::start_refusal(&state.db, &rule, u).await?,
@@ -420,21 +434,7 @@ async fn guide(
     let favorited = !favorite_ids(&state.db, user.as_ref(), "service", &[s.id])
         .await?
         .is_empty();
-    let steps = match crate::workflow::store::current_definitions(&state.db, s.id).await? {
-        // Steps only a condition on the form brings in say so.
-        Some((_, _, _, def)) => def
-            .milestones_on(None, &|_| false)
-            .into_iter()
-            .map(|(n, always)| {
-                if always == Some(true) {
-                    n.name.clone()
-                } else {
-                    format!("{}（视情况）", n.name)
-                }
-            })
-            .collect(),
-        None => Vec::new(),
-    };
+    let steps = (steps.0)(state.db.clone(), s.id).await?;
     Ok(GuideTemplate {
         page,
         steps,
@@ -460,58 +460,12 @@ pub struct NoPermissionTemplate {
     pub who: String,
 }
 
-/// 立即办理. Visitors sign in first and come back to the guide; people who may not start
-/// the service get a page saying who may and whom to ask.
-async fn apply(
-    State(state): State<AppState>,
-    MaybeUser(user): MaybeUser,
-    flashes: Flashes,
-    page: Page,
-    Path(id): Path<i64>,
-) -> AppResult<Response> {
-    let s = load_service(&state, id, user.as_ref()).await?;
-    let Some(user) = user else {
-        return Ok(Redirect::to(&format!(
-            "/login?next={}",
-            urlencode(&format!("/services/{id}"))
-        ))
-        .into_response());
-    };
-    match s.kind.as_str() {
-        "external" => {
-            let url = s.external_url.clone().unwrap_or_default();
-            return Ok(Redirect::to(&url).into_response());
-        }
-        "guide" => return Ok(Redirect::to(&format!("/services/{id}")).into_response()),
-        _ => {}
-    }
-    let rule = s.rule();
-    if let Some(reason) = model::start_refusal(&state.db, &rule, &user).await? {
-        let who = model::who_may_start(&state.db, &rule).await?;
-        return Ok((
-            axum::http::StatusCode::FORBIDDEN,
-            NoPermissionTemplate {
-                page,
-                s,
-                reason,
-                who,
-            },
-        )
-            .into_response());
-    }
-    if crate::workflow::store::current_definitions(&state.db, id)
-        .await?
-        .is_none()
-    {
-        // A service marked online whose form has not been designed yet.
-        flash(
-            &flashes,
-            "info",
-            "该服务的在线表单尚未开放，请按服务指南办理。",
-        );
-        return Ok(Redirect::to(&format!("/services/{id}")).into_response());
-    }
-    crate::workflow::handlers::new_form(&state, &user, page, id).await
+/// A service's name (also of services no longer published: old applications name them).
+pub async fn service_name(db: &PgPool, id: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT name FROM services WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 use pinyin::ToPinyin;
 use sqlx::PgPool;
 
-use crate::identity::session::CurrentUser;
+use crate::web::user::CurrentUser;
 
 /// 服务对象 codes and labels, in display order.
 pub const AUDIENCES: &[(&str, &str)] = &[

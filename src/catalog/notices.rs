@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use crate::{
     error::{AppError, AppResult},
-    state::AppState,
+    web::AppState,
     web::page::Page,
 };
 

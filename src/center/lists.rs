@@ -13,9 +13,9 @@ use sqlx::{Postgres, QueryBuilder};
 
 use crate::{
     error::AppResult,
-    identity::session::CurrentUser,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
+    web::user::CurrentUser,
     workflow::store::{action_label, status_label},
 };
 

@@ -8,12 +8,14 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     error::AppResult,
-    identity::session::{CurrentUser, user_type_label},
+    mask::mask_phone,
     org,
-    state::AppState,
+    web::AppState,
     web::page::Page,
+    web::user::{CurrentUser, user_type_label},
 };
 
+pub mod badges;
 pub mod lists;
 pub mod settings;
 
@@ -55,19 +57,6 @@ pub struct CenterTemplate {
     pub profile: Profile,
     pub sign_ins: Vec<SignIn>,
     pub tabs: Vec<lists::Tab>,
-}
-
-/// 138****5678
-pub fn mask_phone(p: &str) -> String {
-    let c: Vec<char> = p.chars().collect();
-    if c.len() < 7 {
-        return p.to_owned();
-    }
-    format!(
-        "{}****{}",
-        c[..3].iter().collect::<String>(),
-        c[c.len() - 4..].iter().collect::<String>()
-    )
 }
 
 async fn center(

@@ -11,9 +11,9 @@ use serde::Deserialize;
 
 use crate::{
     error::AppResult,
-    identity::session::CurrentUser,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
+    web::user::CurrentUser,
 };
 
 #[derive(Template, WebTemplate)]

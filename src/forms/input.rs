@@ -8,7 +8,7 @@ use axum::{
     http::header,
 };
 
-use crate::{error::AppError, state::AppState};
+use crate::{error::AppError, web::AppState};
 
 pub struct Upload {
     pub field: String,

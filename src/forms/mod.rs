@@ -10,7 +10,17 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::{identity::idcard, workflow::model::FieldAccess};
+use crate::identity::idcard;
+
+/// What a person may do with a field or section: set per node by a workflow definition
+/// (and for the applicant), applied by the form's rendering and validation.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldAccess {
+    Hidden,
+    Readonly,
+    Editable,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct FormSchema {

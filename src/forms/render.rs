@@ -5,8 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value, json};
 
-use super::{Errors, FieldKind, FormSchema};
-use crate::workflow::model::FieldAccess;
+use super::{Errors, FieldAccess, FieldKind, FormSchema};
 
 /// Blank rows offered in a sub-table (more with 添加一行).
 pub const BLANK_ROWS: usize = 2;

@@ -8,8 +8,10 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgConnection;
 
-use super::{codes::mask_phone, email::mask_email};
-use crate::state::AppState;
+use crate::{
+    mask::{mask_email, mask_phone},
+    web::AppState,
+};
 
 /// What changed, with the contact it replaced where there was one.
 pub enum Change<'a> {

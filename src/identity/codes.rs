@@ -8,10 +8,7 @@ use rand::Rng;
 use serde_json::json;
 use sqlx::PgPool;
 
-use crate::{
-    audit::{self, Entry, Outcome},
-    state::AppState,
-};
+use crate::{audit::Entry, mask::mask_phone, web::AppState};
 
 const TAG: &str = "one-time code v1";
 
@@ -104,17 +101,8 @@ pub fn is_mobile(p: &str) -> bool {
         && p.bytes().all(|c| c.is_ascii_digit())
 }
 
-/// 199****1339
-pub fn mask_phone(p: &str) -> String {
-    if p.len() == 11 && p.is_ascii() {
-        format!("{}****{}", &p[..3], &p[7..])
-    } else {
-        "***".into()
-    }
-}
-
 fn digest(state: &AppState, purpose: Purpose, phone: &str, code: &str) -> Vec<u8> {
-    state.id_key.tag(
+    state.secret_key.tag(
         TAG,
         format!("{}\0{phone}\0{code}", purpose.code()).as_bytes(),
     )
@@ -272,19 +260,11 @@ pub async fn issue(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(user),
-            action: "code.sent",
-            target: &format!("user:{user}"),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({ "purpose": purpose.code(), "phone": mask_phone(phone) }),
-        },
-    )
-    .await?;
+    Entry::user(user, "code.sent")
+        .ip(ip)
+        .detail(json!({ "purpose": purpose.code(), "phone": mask_phone(phone) }))
+        .record(&mut *tx, now)
+        .await?;
     tx.commit().await
 }
 
@@ -318,7 +298,7 @@ pub async fn verify(
     let code = code.trim();
     let right = code.len() == 6
         && code.bytes().all(|c| c.is_ascii_digit())
-        && state.id_key.verify_tag(
+        && state.secret_key.verify_tag(
             TAG,
             format!("{}\0{phone}\0{code}", purpose.code()).as_bytes(),
             &hash,
@@ -336,19 +316,12 @@ pub async fn verify(
         .bind(now)
         .execute(&mut *tx)
         .await?;
-        audit::record(
-            &mut tx,
-            Entry {
-                at: now,
-                actor_id: user,
-                action: "code.failed",
-                target: &format!("user:{}", user.unwrap_or(0)),
-                ip,
-                outcome: Outcome::Failure,
-                details: json!({ "purpose": purpose.code(), "tries": tries }),
-            },
-        )
-        .await?;
+        Entry::user(user, "code.failed")
+            .ip(ip)
+            .failure()
+            .detail(json!({ "purpose": purpose.code(), "tries": tries }))
+            .record(&mut *tx, now)
+            .await?;
         tx.commit().await?;
         return Ok(Err(if tries >= state.settings.code_max_attempts {
             VerifyError::Invalid
@@ -375,6 +348,5 @@ mod tests {
         assert!(!is_mobile("12912341339"));
         assert!(!is_mobile("1991234133"));
         assert!(!is_mobile("1991234133x"));
-        assert_eq!(mask_phone("19912341339"), "199****1339");
     }
 }

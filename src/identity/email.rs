@@ -16,10 +16,16 @@ use serde_json::json;
 use tower_sessions::Session;
 
 use crate::{
-    audit::{self, Entry, Outcome},
+    audit::Entry,
     error::AppResult,
-    identity::session::{ClientIp, CurrentUser, MaybeUser},
-    state::AppState,
+    identity::{
+        flow_state::FlowState,
+        flows::RecoverState,
+        security::PhoneChangeState,
+        session::{ClientIp, CurrentUser, MaybeUser},
+    },
+    mask::mask_email,
+    web::AppState,
     web::page::{Flashes, Page, flash, new_token},
 };
 
@@ -51,16 +57,6 @@ impl LinkPurpose {
             LinkPurpose::Bind => chrono::Duration::hours(24),
             _ => chrono::Duration::minutes(30),
         }
-    }
-}
-
-/// x***@example.edu.cn
-pub fn mask_email(e: &str) -> String {
-    match e.split_once('@') {
-        Some((user, domain)) if !user.is_empty() => {
-            format!("{}***@{domain}", user.chars().next().unwrap_or('*'))
-        }
-        _ => "***".into(),
     }
 }
 
@@ -115,7 +111,7 @@ pub async fn send_link(
     .bind(user)
     .bind(purpose.code())
     .bind(email)
-    .bind(state.id_key.tag(TAG, token.as_bytes()))
+    .bind(state.secret_key.tag(TAG, token.as_bytes()))
     .bind(now)
     .bind(now + purpose.lifetime())
     .fetch_one(&mut *tx)
@@ -135,19 +131,11 @@ pub async fn send_link(
     .bind(now)
     .execute(&mut *tx)
     .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(user),
-            action: "email.link_sent",
-            target: &format!("user:{user}"),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({ "purpose": purpose.code(), "email": mask_email(email) }),
-        },
-    )
-    .await?;
+    Entry::user(user, "email.link_sent")
+        .ip(ip)
+        .detail(json!({ "purpose": purpose.code(), "email": mask_email(email) }))
+        .record(&mut *tx, now)
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -269,7 +257,7 @@ async fn find(state: &AppState, token: &str) -> sqlx::Result<Option<LinkRow>> {
         "SELECT id, user_id, purpose, email FROM email_links
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
     )
-    .bind(state.id_key.tag(TAG, token.as_bytes()))
+    .bind(state.secret_key.tag(TAG, token.as_bytes()))
     .bind(state.now())
     .fetch_optional(&state.db)
     .await
@@ -317,7 +305,7 @@ async fn link_use(
          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2
          RETURNING user_id, purpose, email",
     )
-    .bind(state.id_key.tag(TAG, token.as_bytes()))
+    .bind(state.secret_key.tag(TAG, token.as_bytes()))
     .bind(now)
     .fetch_optional(&mut *tx)
     .await?;
@@ -370,32 +358,20 @@ async fn link_use(
                 );
                 return Ok(Redirect::to("/login").into_response());
             }
-            session.insert(super::security::OLD_OK, true).await?;
+            PhoneChangeState::prove_old_phone(&session).await?;
             "/security/phone"
         }
         _ => {
             session.cycle_id().await?;
-            session.insert(super::flows::REC_UID, uid).await?;
-            session
-                .insert(super::flows::REC_PHONE, String::new())
-                .await?;
-            session.insert(super::flows::REC_VERIFIED, true).await?;
+            RecoverState::proven_by_email(uid).save(&session).await?;
             "/recover/password"
         }
     };
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(uid),
-            action: "email.link_used",
-            target: &format!("user:{uid}"),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({ "purpose": purpose, "email": mask_email(&email) }),
-        },
-    )
-    .await?;
+    Entry::user(uid, "email.link_used")
+        .ip(ip)
+        .detail(json!({ "purpose": purpose, "email": mask_email(&email) }))
+        .record(&mut *tx, now)
+        .await?;
     tx.commit().await?;
     Ok(Redirect::to(target).into_response())
 }
@@ -409,9 +385,5 @@ mod tests {
         assert!(is_email("zhangsan@stu.demo.edu.cn"));
         assert!(!is_email("zhangsan@localhost"));
         assert!(!is_email("a b@x.cn"));
-        assert_eq!(
-            mask_email("zhangsan@stu.demo.edu.cn"),
-            "z***@stu.demo.edu.cn"
-        );
     }
 }

@@ -1,75 +1,24 @@
 //! Mainland ID-card numbers (GB 11643): check digit, masking, and the keyed hash under
-//! which they are stored. The number itself is never stored or logged.
+//! which they are stored (under the installation's `SecretKey`). The number itself is
+//! never stored or logged.
 
-use std::path::Path;
+use hmac::Mac;
 
-use anyhow::Context;
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::secret::SecretKey;
 
-pub struct IdCardKey([u8; 32]);
-
-impl std::fmt::Debug for IdCardKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("IdCardKey([redacted])")
-    }
+/// Keyed hash of the normalised number, for lookups (the bare HMAC under the installation's
+/// key, the form stored since the first release).
+pub fn hash(key: &SecretKey, id: &str) -> Vec<u8> {
+    let mut mac = key.mac();
+    mac.update(normalize(id).as_bytes());
+    mac.finalize().into_bytes().to_vec()
 }
 
-impl IdCardKey {
-    pub fn from_secret(secret: &str) -> Self {
-        // Derive a fixed-size key from any configured string.
-        use sha2::Digest;
-        let d = Sha256::digest(format!("service-hall id-card v1\0{secret}").as_bytes());
-        IdCardKey(d.into())
-    }
-
-    /// Read `secret.key` in the data folder, creating it (0600) on first use.
-    pub fn load_or_create(data_dir: &Path) -> anyhow::Result<Self> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = data_dir.join("secret.key");
-        if let Ok(s) = std::fs::read_to_string(&path) {
-            return Ok(Self::from_secret(s.trim()));
-        }
-        std::fs::create_dir_all(data_dir)?;
-        let mut bytes = [0u8; 32];
-        rand::Rng::fill(&mut rand::rngs::OsRng, &mut bytes);
-        let secret = hex::encode(bytes);
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .with_context(|| format!("create {}", path.display()))?;
-        f.write_all(secret.as_bytes())?;
-        Ok(Self::from_secret(&secret))
-    }
-
-    /// A MAC for other short-lived values the server hands out and reads back (the flash
-    /// cookie); `domain` keeps each use's tags apart from the ID-card hashes.
-    pub fn tag(&self, domain: &str, data: &[u8]) -> Vec<u8> {
-        self.tag_mac(domain, data).finalize().into_bytes().to_vec()
-    }
-
-    /// Whether `tag` is `tag(domain, data)`, compared in constant time.
-    pub fn verify_tag(&self, domain: &str, data: &[u8], tag: &[u8]) -> bool {
-        self.tag_mac(domain, data).verify_slice(tag).is_ok()
-    }
-
-    fn tag_mac(&self, domain: &str, data: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
-        mac.update(domain.as_bytes());
-        mac.update(b"\0");
-        mac.update(data);
-        mac
-    }
-
-    /// Keyed hash of the normalised number, for lookups.
-    pub fn hash(&self, id: &str) -> Vec<u8> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("any key length");
-        mac.update(normalize(id).as_bytes());
-        mac.finalize().into_bytes().to_vec()
-    }
+/// Whether `stored` is the keyed hash of `id`, compared in constant time.
+pub fn matches(key: &SecretKey, id: &str, stored: &[u8]) -> bool {
+    let mut mac = key.mac();
+    mac.update(normalize(id).as_bytes());
+    mac.verify_slice(stored).is_ok()
 }
 
 /// Upper-case, no spaces: `370102199003071234x` and `370102 19900307 123X` are one number.
@@ -137,9 +86,25 @@ mod tests {
 
     #[test]
     fn hash_is_keyed_and_normalised() {
-        let a = IdCardKey::from_secret("a");
-        let b = IdCardKey::from_secret("b");
-        assert_eq!(a.hash("11010519491231002x"), a.hash(" 11010519491231002X"));
-        assert_ne!(a.hash("11010519491231002X"), b.hash("11010519491231002X"));
+        let a = SecretKey::from_secret("a");
+        let b = SecretKey::from_secret("b");
+        assert_eq!(
+            hash(&a, "11010519491231002x"),
+            hash(&a, " 11010519491231002X")
+        );
+        assert_ne!(
+            hash(&a, "11010519491231002X"),
+            hash(&b, "11010519491231002X")
+        );
+        assert!(matches(
+            &a,
+            "11010519491231002x",
+            &hash(&a, "11010519491231002X")
+        ));
+        assert!(!matches(
+            &b,
+            "11010519491231002x",
+            &hash(&a, "11010519491231002X")
+        ));
     }
 }

@@ -15,7 +15,7 @@ use sqlx::types::ipnetwork::IpNetwork;
 use tower_sessions::Session;
 
 use crate::{
-    audit::{self, Entry, Outcome},
+    audit::Entry,
     error::{AppError, AppResult},
     identity::{
         idcard, password,
@@ -23,8 +23,9 @@ use crate::{
             AUTH_AT, CSRF, ClientIp, CurrentUser, DEVICE, EPOCH, MaybeUser, SEEN_AT, UID,
             safe_next, user_agent,
         },
+        set_password::{Why, set_password},
     },
-    state::AppState,
+    web::AppState,
     web::page::Flashes,
     web::page::{Page, flash, new_token},
 };
@@ -101,7 +102,7 @@ struct Candidate {
 /// The account behind 学号/工号, security phone or ID-card number, in that order of
 /// precedence (an account number that looks like a phone number is still an account).
 async fn find_account(state: &AppState, identifier: &str) -> sqlx::Result<Option<Candidate>> {
-    let id_hash = idcard::is_valid(identifier).then(|| state.id_key.hash(identifier));
+    let id_hash = idcard::is_valid(identifier).then(|| idcard::hash(&state.secret_key, identifier));
     sqlx::query_as(
         "SELECT id, status, password_hash, must_change_password, auth_epoch FROM (
              SELECT u.*, 1 AS rank FROM users u WHERE u.account = $1
@@ -171,20 +172,12 @@ pub async fn login(
     .fetch_one(&state.db)
     .await?;
     if ip_failures >= s.ip_max_failures {
-        let mut conn = state.db.acquire().await?;
-        audit::record(
-            &mut conn,
-            Entry {
-                at: now,
-                actor_id: None,
-                action: "login.throttled",
-                target: "",
-                ip,
-                outcome: Outcome::Denied,
-                details: json!({ "ua": ua }),
-            },
-        )
-        .await?;
+        Entry::about("", "login.throttled")
+            .ip(ip)
+            .denied()
+            .detail(json!({ "ua": ua }))
+            .record(&state.db, now)
+            .await?;
         return Err(AppError::TooManyRequests);
     }
 
@@ -193,7 +186,7 @@ pub async fn login(
         Some(u) => format!("u:{}", u.id),
         None => format!(
             "i:{}",
-            hex::encode(state.id_key.hash(&account.to_lowercase()))
+            hex::encode(idcard::hash(&state.secret_key, &account.to_lowercase()))
         ),
     };
     let locked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
@@ -213,20 +206,13 @@ pub async fn login(
     let actor = user.as_ref().map(|u| u.id);
 
     if let Some(until) = locked_until {
-        let mut conn = state.db.acquire().await?;
-        audit::record(
-            &mut conn,
-            Entry {
-                at: now,
-                actor_id: actor,
-                action: "login",
-                target: "",
-                ip,
-                outcome: Outcome::Denied,
-                details: json!({ "reason": "locked", "ua": ua }),
-            },
-        )
-        .await?;
+        Entry::about("", "login")
+            .by(actor)
+            .ip(ip)
+            .denied()
+            .detail(json!({ "reason": "locked", "ua": ua }))
+            .record(&state.db, now)
+            .await?;
         return Ok(render(
             page,
             Some(format!(
@@ -262,19 +248,13 @@ pub async fn login(
             Some(u) if u.status != "active" => "not_active",
             Some(_) => "wrong_password",
         };
-        audit::record(
-            &mut tx,
-            Entry {
-                at: now,
-                actor_id: actor,
-                action: "login",
-                target: "",
-                ip,
-                outcome: Outcome::Failure,
-                details: json!({ "reason": reason, "ua": ua }),
-            },
-        )
-        .await?;
+        Entry::about("", "login")
+            .by(actor)
+            .ip(ip)
+            .failure()
+            .detail(json!({ "reason": reason, "ua": ua }))
+            .record(&mut *tx, now)
+            .await?;
         let mut message = GENERIC_FAILURE.to_owned();
         if failures >= s.lockout_threshold {
             let until = now + s.lockout_duration;
@@ -287,19 +267,11 @@ pub async fn login(
             .execute(&mut *tx)
             .await?;
             if let Some(id) = actor {
-                audit::record(
-                    &mut tx,
-                    Entry {
-                        at: now,
-                        actor_id: Some(id),
-                        action: "account.lockout",
-                        target: &format!("user:{id}"),
-                        ip,
-                        outcome: Outcome::Success,
-                        details: json!({ "until": until, "failures": failures }),
-                    },
-                )
-                .await?;
+                Entry::user(id, "account.lockout")
+                    .ip(ip)
+                    .detail(json!({ "until": until, "failures": failures }))
+                    .record(&mut *tx, now)
+                    .await?;
             }
             message = format!("账号已被锁定，请于 {} 后再试", fmt_local(&state, until));
         }
@@ -312,19 +284,11 @@ pub async fn login(
         .bind(&subject)
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(user.id),
-            action: "login",
-            target: &format!("user:{}", user.id),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({ "method": "password", "ua": ua }),
-        },
-    )
-    .await?;
+    Entry::user(user.id, "login")
+        .ip(ip)
+        .detail(json!({ "method": "password", "ua": ua }))
+        .record(&mut *tx, now)
+        .await?;
     tx.commit().await?;
 
     start_session(
@@ -391,20 +355,10 @@ pub async fn logout(
     MaybeUser(user): MaybeUser,
 ) -> AppResult<Response> {
     if let Some(u) = user {
-        let mut conn = state.db.acquire().await?;
-        audit::record(
-            &mut conn,
-            Entry {
-                at: state.now(),
-                actor_id: Some(u.id),
-                action: "logout",
-                target: &format!("user:{}", u.id),
-                ip,
-                outcome: Outcome::Success,
-                details: json!({}),
-            },
-        )
-        .await?;
+        Entry::user(u.id, "logout")
+            .ip(ip)
+            .record(&state.db, state.now())
+            .await?;
     }
     if let Some(device) = session.get::<String>(DEVICE).await? {
         sqlx::query("UPDATE sign_ins SET ended_at = $2 WHERE device = $1 AND ended_at IS NULL")
@@ -496,20 +450,12 @@ pub async fn change_password(
     }
     let now = state.now();
     if errors.any() {
-        let mut conn = state.db.acquire().await?;
-        audit::record(
-            &mut conn,
-            Entry {
-                at: now,
-                actor_id: Some(user.id),
-                action: "password.change",
-                target: &format!("user:{}", user.id),
-                ip,
-                outcome: Outcome::Failure,
-                details: json!({ "current_wrong": errors.current.is_some() }),
-            },
-        )
-        .await?;
+        Entry::user(user.id, "password.change")
+            .ip(ip)
+            .failure()
+            .detail(json!({ "current_wrong": errors.current.is_some() }))
+            .record(&state.db, now)
+            .await?;
         return Ok(ChangePasswordTemplate {
             page,
             forced: user.must_change_password,
@@ -518,56 +464,16 @@ pub async fn change_password(
         .into_response());
     }
 
-    let hash = password::hash(form.new_password).await?;
-    let mut tx = state.db.begin().await?;
-    let epoch: i32 = sqlx::query_scalar(
-        "UPDATE users SET password_hash = $2, must_change_password = false,
-                password_changed_at = $3, updated_at = $3, auth_epoch = auth_epoch + 1
-         WHERE id = $1 RETURNING auth_epoch",
-    )
-    .bind(user.id)
-    .bind(hash)
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
     // In 安全中心, this device stays signed in and the others are over.
     let device = session.get::<String>(DEVICE).await?;
-    sqlx::query(
-        "UPDATE sign_ins SET ended_at = CASE WHEN device IS NOT DISTINCT FROM $3 THEN NULL ELSE $4 END,
-                auth_epoch = CASE WHEN device IS NOT DISTINCT FROM $3 THEN $2 ELSE auth_epoch END
-         WHERE user_id = $1 AND ended_at IS NULL",
-    )
-    .bind(user.id)
-    .bind(epoch)
-    .bind(&device)
-    .bind(now)
-    .execute(&mut *tx)
-    .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(user.id),
-            action: "password.change",
-            target: &format!("user:{}", user.id),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({}),
-        },
-    )
-    .await?;
-    // Replacing an issued initial password is the first sign-in's chore, not news.
-    if !user.must_change_password {
-        super::alerts::queue(
-            &mut tx,
-            &state,
-            user.id,
-            super::alerts::Change::Password,
-            now,
-        )
-        .await?;
-    }
-    tx.commit().await?;
+    let why = Why::Change {
+        device: device.as_deref(),
+        forced: user.must_change_password,
+    };
+    let Ok(epoch) = set_password(&state, user.id, form.new_password, why, ip).await? else {
+        // Only 激活账号 is ever refused.
+        return Ok(Redirect::to("/password/change").into_response());
+    };
     // The new epoch ends every other session of this person; this one carries on.
     session.cycle_id().await?;
     session.insert(EPOCH, epoch).await?;

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod codes;
 pub mod email;
+mod flow_state;
 pub mod flows;
 pub mod idcard;
 pub mod login;
@@ -10,11 +11,12 @@ pub mod password;
 pub mod qr;
 pub mod security;
 pub mod session;
+pub mod set_password;
 pub mod store;
 
 use axum::{Router, routing::get};
 
-use crate::state::AppState;
+use crate::web::AppState;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -22,28 +22,39 @@ use axum::{
     routing::{get, post},
 };
 use qrcode::{QrCode, render::svg};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::types::ipnetwork::IpNetwork;
 use tower_sessions::Session;
 
 use crate::{
-    audit::{self, Entry, Outcome},
+    audit::Entry,
     error::{AppError, AppResult},
     identity::{
+        flow_state::FlowState,
         login::start_session,
         security::browser_label,
         session::{ClientIp, CurrentUser, MaybeUser, user_agent},
     },
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash, new_token},
 };
 
 const TAG: &str = "qr login v1";
-const QR_ID: &str = "qr.id";
-const QR_TOKEN: &str = "qr.token";
-const QR_BIND: &str = "qr.bind";
 const LIFETIME_SECS: i64 = 120;
+
+/// The computer's current code, kept in its session: the row, the token its QR code
+/// holds, and the bind secret only this session knows (the row keeps hashes of both).
+#[derive(Serialize, Deserialize)]
+struct QrState {
+    id: i64,
+    token: String,
+    bind: String,
+}
+
+impl FlowState for QrState {
+    const KEY: &'static str = "flow.qr";
+}
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -56,7 +67,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 fn hash(state: &AppState, what: &str, v: &str) -> Vec<u8> {
-    state.id_key.tag(TAG, format!("{what}\0{v}").as_bytes())
+    state.secret_key.tag(TAG, format!("{what}\0{v}").as_bytes())
 }
 
 #[derive(Template, WebTemplate)]
@@ -87,10 +98,7 @@ async fn current_or_new(
     ua: &str,
 ) -> AppResult<(i64, i64, i16)> {
     let now = state.now();
-    if let (Some(id), Some(_)) = (
-        session.get::<i64>(QR_ID).await?,
-        session.get::<String>(QR_TOKEN).await?,
-    ) {
+    if let Some(QrState { id, .. }) = QrState::load(session).await? {
         let left: Option<(f64, i16)> = sqlx::query_as(
             "SELECT extract(epoch FROM expires_at - $2)::float8, match_number FROM qr_logins
              WHERE id = $1 AND expires_at > $2 AND consumed_at IS NULL AND denied_at IS NULL
@@ -125,9 +133,7 @@ async fn current_or_new(
     .bind(number)
     .fetch_one(&state.db)
     .await?;
-    session.insert(QR_ID, id).await?;
-    session.insert(QR_TOKEN, token).await?;
-    session.insert(QR_BIND, bind).await?;
+    QrState { id, token, bind }.save(session).await?;
     Ok((id, LIFETIME_SECS, number))
 }
 
@@ -182,7 +188,10 @@ async fn qr_page(
     page.ensure_csrf(&session).await?;
     let (id, expires_in, number) =
         current_or_new(&state, &session, ip, &user_agent(&headers)).await?;
-    let token = session.get::<String>(QR_TOKEN).await?.unwrap_or_default();
+    let token = QrState::load(&session)
+        .await?
+        .map(|q| q.token)
+        .unwrap_or_default();
     Ok(QrTemplate {
         page,
         id,
@@ -195,7 +204,7 @@ async fn qr_page(
 
 /// The QR image of this session's code (no code: 404).
 async fn qr_svg(State(state): State<AppState>, session: Session) -> AppResult<Response> {
-    let Some(token) = session.get::<String>(QR_TOKEN).await? else {
+    let Some(QrState { token, .. }) = QrState::load(&session).await? else {
         return Err(AppError::NotFound);
     };
     let url = code_url(&state, &token)?;
@@ -240,10 +249,7 @@ async fn poll(
             Redirect::to("/login/qr").into_response()
         }
     };
-    let (Some(id), Some(bind)) = (
-        session.get::<i64>(QR_ID).await?,
-        session.get::<String>(QR_BIND).await?,
-    ) else {
+    let Some(QrState { id, bind, .. }) = QrState::load(&session).await? else {
         return Ok(answer("expired"));
     };
     let now = state.now();
@@ -392,31 +398,20 @@ async fn decide(
         (Some(_), false) => Decided::Mismatch,
         (None, _) => Decided::Denied,
     };
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(user.id),
-            action: if decided == Decided::Denied {
-                "qr.deny"
-            } else {
-                "qr.approve"
-            },
-            target: &format!("qr_login:{id}"),
-            ip,
-            outcome: if decided == Decided::Mismatch {
-                Outcome::Failure
-            } else {
-                Outcome::Success
-            },
-            details: if decided == Decided::Mismatch {
-                json!({ "reason": "number_mismatch" })
-            } else {
-                json!({})
-            },
-        },
-    )
-    .await?;
+    let action = if decided == Decided::Denied {
+        "qr.deny"
+    } else {
+        "qr.approve"
+    };
+    let mut entry = Entry::about(format!("qr_login:{id}"), action)
+        .by(Some(user.id))
+        .ip(ip);
+    if decided == Decided::Mismatch {
+        entry = entry
+            .failure()
+            .detail(json!({ "reason": "number_mismatch" }));
+    }
+    entry.record(&mut *tx, now).await?;
     tx.commit().await?;
     Ok(decided)
 }

@@ -11,19 +11,22 @@ use axum::{
     routing::{get, post},
 };
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tower_sessions::Session;
 
 use crate::{
-    audit::{self, Entry, Outcome},
+    audit::Entry,
     error::AppResult,
     identity::{
-        codes::{self, CodeError, Purpose, is_mobile, mask_phone},
+        codes::{self, CodeError, Purpose, is_mobile},
+        email::{self, LinkPurpose},
+        flow_state::FlowState,
         flows::{CodeTemplate, send_bind_code},
         session::{ClientIp, CurrentUser, DEVICE, EPOCH},
     },
-    state::AppState,
+    mask::{mask_email, mask_phone},
+    web::AppState,
     web::page::{Flashes, Page, flash},
 };
 
@@ -38,9 +41,29 @@ pub fn routes() -> Router<AppState> {
         .route("/security/sessions/end-others", post(end_others))
 }
 
-/// Set once the current 安全手机 was proven in this session (for changing it).
-pub(crate) const OLD_OK: &str = "sec.old_phone_ok";
-const NEW_PHONE: &str = "sec.new_phone";
+/// How far 更换安全手机 (or 信息完善's first binding) got in this session.
+#[derive(Default, Serialize, Deserialize)]
+pub(crate) struct PhoneChangeState {
+    /// The current 安全手机 was proven, by a code to it or a link to the 安全邮箱: a new
+    /// one may be set.
+    old_phone_proven: bool,
+    /// The new number typed, shown again.
+    new_phone: String,
+}
+
+impl FlowState for PhoneChangeState {
+    const KEY: &'static str = "flow.phone_change";
+}
+
+impl PhoneChangeState {
+    /// Records that the current phone was proven (a 安全邮箱 link stands in for it).
+    pub(crate) async fn prove_old_phone(session: &Session) -> AppResult<()> {
+        let mut flow = Self::load(session).await?.unwrap_or_default();
+        flow.old_phone_proven = true;
+        flow.save(session).await?;
+        Ok(())
+    }
+}
 
 pub struct SignInView {
     pub at: String,
@@ -247,12 +270,10 @@ async fn phone_page(
     page: Page,
 ) -> AppResult<Response> {
     let current = current_phone(&state, user.id).await?;
-    let new = session.get::<String>(NEW_PHONE).await?.unwrap_or_default();
+    let flow = PhoneChangeState::load(&session).await?.unwrap_or_default();
     match current {
-        Some(p) if session.get::<bool>(OLD_OK).await? != Some(true) => {
-            Ok(old_phone_template(page, &p, None).into_response())
-        }
-        c => Ok(new_phone_template(page, c.is_none(), new, None, None).into_response()),
+        Some(p) if !flow.old_phone_proven => Ok(old_phone_template(page, &p, None).into_response()),
+        c => Ok(new_phone_template(page, c.is_none(), flow.new_phone, None, None).into_response()),
     }
 }
 
@@ -299,20 +320,13 @@ async fn old_phone_by_email(
         .await?;
     match email {
         Some(e) if state.settings.smtp.is_some() => {
-            crate::identity::email::send_link(
-                &state,
-                user.id,
-                crate::identity::email::LinkPurpose::Phone,
-                &e,
-                ip,
-            )
-            .await?;
+            email::send_link(&state, user.id, LinkPurpose::Phone, &e, ip).await?;
             flash(
                 &flashes,
                 "success",
                 format!(
                     "验证链接已发送至安全邮箱 {}，请在本浏览器中打开，30 分钟内有效。",
-                    crate::identity::email::mask_email(&e)
+                    mask_email(&e)
                 ),
             );
         }
@@ -343,7 +357,7 @@ async fn old_phone_verify(
     };
     match codes::verify(&state, Purpose::OldPhone, &phone, &form.code, ip).await? {
         Ok(uid) if uid == user.id => {
-            session.insert(OLD_OK, true).await?;
+            PhoneChangeState::prove_old_phone(&session).await?;
             Ok(Redirect::to("/security/phone").into_response())
         }
         Ok(_) => Ok(old_phone_template(
@@ -360,10 +374,10 @@ async fn old_phone_verify(
 async fn may_bind(state: &AppState, session: &Session, uid: i64) -> AppResult<(bool, bool)> {
     let current = current_phone(state, uid).await?;
     let first = current.is_none();
-    Ok((
-        first || session.get::<bool>(OLD_OK).await? == Some(true),
-        first,
-    ))
+    let proven = PhoneChangeState::load(session)
+        .await?
+        .is_some_and(|f| f.old_phone_proven);
+    Ok((first || proven, first))
 }
 
 async fn phone_send(
@@ -380,7 +394,9 @@ async fn phone_send(
         return Ok(Redirect::to("/security/phone").into_response());
     }
     let phone = form.phone.trim().to_owned();
-    session.insert(NEW_PHONE, &phone).await?;
+    let mut flow = PhoneChangeState::load(&session).await?.unwrap_or_default();
+    flow.new_phone = phone.clone();
+    flow.save(&session).await?;
     if let Some(e) = send_bind_code(&state, user.id, &phone, Purpose::BindPhone, ip).await? {
         return Ok(new_phone_template(page, first, phone, Some(e), None).into_response());
     }
@@ -453,22 +469,14 @@ async fn phone_bind(
         .into_response());
     }
     updated?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(user.id),
-            action: "phone.bind",
-            target: &format!("user:{}", user.id),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({
-                "old": old.as_deref().map(mask_phone),
-                "new": mask_phone(&phone),
-            }),
-        },
-    )
-    .await?;
+    Entry::user(user.id, "phone.bind")
+        .ip(ip)
+        .detail(json!({
+            "old": old.as_deref().map(mask_phone),
+            "new": mask_phone(&phone),
+        }))
+        .record(&mut *tx, now)
+        .await?;
     // A first phone (信息完善) is told to the 安全邮箱, if there is one.
     if old.as_deref() != Some(phone.as_str()) {
         super::alerts::queue(
@@ -483,8 +491,7 @@ async fn phone_bind(
         .await?;
     }
     tx.commit().await?;
-    session.remove_value(OLD_OK).await?;
-    session.remove_value(NEW_PHONE).await?;
+    PhoneChangeState::clear(&session).await?;
     flash(
         &flashes,
         "success",
@@ -529,19 +536,11 @@ async fn end_others(
         .bind(epoch)
         .execute(&mut *tx)
         .await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: now,
-            actor_id: Some(user.id),
-            action: "session.end_others",
-            target: &format!("user:{}", user.id),
-            ip,
-            outcome: Outcome::Success,
-            details: json!({ "ended": ended }),
-        },
-    )
-    .await?;
+    Entry::user(user.id, "session.end_others")
+        .ip(ip)
+        .detail(json!({ "ended": ended }))
+        .record(&mut *tx, now)
+        .await?;
     tx.commit().await?;
     session.insert(EPOCH, epoch).await?;
     flash(&flashes, "success", "已退出其他设备上的登录。");

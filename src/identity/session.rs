@@ -1,73 +1,27 @@
 //! The signed-in person: session keys, the per-request user load (with idle and absolute
 //! lifetimes on the app's clock), and the extractors handlers use.
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::{
-    extract::{ConnectInfo, FromRequestParts, Request, State},
-    http::{header, request::Parts},
+    extract::{Request, State},
     middleware::Next,
     response::{IntoResponse, Redirect, Response},
 };
 use tower_sessions::Session;
 
-use crate::{error::AppError, state::AppState};
+use crate::{error::AppError, web::AppState};
+
+// The person and extractors live in the web kernel; identity fills them in.
+pub use crate::web::user::{
+    AdminUser, CSRF, ClientIp, CurrentUser, MaybeUser, badge_label, safe_next, urlencode,
+    user_agent, user_type_label,
+};
 
 pub const UID: &str = "uid";
 pub const AUTH_AT: &str = "auth_at";
 pub const SEEN_AT: &str = "seen_at";
 pub const EPOCH: &str = "auth_epoch";
-pub const CSRF: &str = "csrf";
 /// The random mark of this sign-in in `sign_ins` ("this device" in 安全中心).
 pub const DEVICE: &str = "device";
-
-#[derive(Clone, Debug)]
-pub struct CurrentUser {
-    pub id: i64,
-    pub account: String,
-    pub name: String,
-    pub user_type: String,
-    pub department: Option<String>,
-    pub is_admin: bool,
-    pub must_change_password: bool,
-    /// Open tasks (我待办的), for the badge in the header.
-    pub pending: i64,
-    /// Unread in-app messages (消息中心), counted up to 100.
-    pub unread_messages: i64,
-    /// 抄送给我 not yet read, and drafts: the 个人中心 tab counts.
-    pub cc_unread: i64,
-    pub drafts: i64,
-    /// Has a 安全手机 (without one, 信息完善 comes first).
-    pub has_phone: bool,
-}
-
-impl CurrentUser {
-    pub fn user_type_label(&self) -> &'static str {
-        user_type_label(&self.user_type)
-    }
-
-    /// The unread-messages badge: the number, or 99+ (the count stops at 100).
-    pub fn unread_label(&self) -> String {
-        badge_label(self.unread_messages)
-    }
-}
-
-pub fn badge_label(n: i64) -> String {
-    if n > 99 {
-        "99+".to_owned()
-    } else {
-        n.to_string()
-    }
-}
-
-pub fn user_type_label(t: &str) -> &'static str {
-    match t {
-        "student" => "学生",
-        "teacher" => "教师",
-        "staff" => "职工",
-        _ => "其他",
-    }
-}
 
 #[derive(sqlx::FromRow, serde::Serialize, serde::Deserialize)]
 pub(crate) struct UserRow {
@@ -97,19 +51,15 @@ macro_rules! user_sql {
         concat!(
             $pre,
             "SELECT u.id, u.account, u.name, u.user_type, d.name AS department,
-        u.must_change_password, u.auth_epoch, u.phone IS NOT NULL AS has_phone,
-        COALESCE(tc.pending, 0) AS pending, COALESCE(tc.cc_unread, 0) AS cc_unread,
-        -- Counted up to 100 (shown as 99+): a busy approver's unread notices run into thousands.
-        (SELECT count(*) FROM (SELECT 1 FROM messages m WHERE m.user_id = u.id AND m.read_at IS NULL
-                               LIMIT 100) m) AS unread_messages,
-        -- Kept by triggers (migration 0006).
-        COALESCE((SELECT dc.drafts FROM draft_counts dc WHERE dc.user_id = u.id), 0)::int8 AS drafts,
+        u.must_change_password, u.auth_epoch, u.phone IS NOT NULL AS has_phone, ",
+            // The counts are the 个人中心's (center owns that query).
+            crate::center::badges::badge_columns!(),
+            ",
         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
                 WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
- FROM users u LEFT JOIN departments d ON d.id = u.department_id
- -- Kept by triggers (migration 0004): a few rows however many tasks.
- LEFT JOIN LATERAL (SELECT sum(c.pending)::int8 AS pending, sum(c.cc_unread)::int8 AS cc_unread
-                    FROM task_counts c WHERE c.assignee_id = u.id) tc ON true
+ FROM users u LEFT JOIN departments d ON d.id = u.department_id",
+            crate::center::badges::badge_joins!(),
+            "
  WHERE ",
             $cond,
             " AND u.status = 'active'",
@@ -204,133 +154,4 @@ pub async fn load_user(
         }
     }
     Ok(next.run(req).await)
-}
-
-/// Required sign-in: anonymous visitors are sent to 登录 and brought back afterwards.
-impl FromRequestParts<AppState> for CurrentUser {
-    type Rejection = Response;
-
-    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, Self::Rejection> {
-        if let Some(u) = parts.extensions.get::<CurrentUser>() {
-            return Ok(u.clone());
-        }
-        let here = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str())
-            .unwrap_or("/");
-        let target = if parts.method == axum::http::Method::GET {
-            format!("/login?next={}", urlencode(here))
-        } else {
-            "/login".to_owned()
-        };
-        Err(Redirect::to(&target).into_response())
-    }
-}
-
-pub struct MaybeUser(pub Option<CurrentUser>);
-
-impl<S: Send + Sync> FromRequestParts<S> for MaybeUser {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(MaybeUser(parts.extensions.get::<CurrentUser>().cloned()))
-    }
-}
-
-/// A 系统管理员; anyone else gets 403.
-pub struct AdminUser(pub CurrentUser);
-
-impl FromRequestParts<AppState> for AdminUser {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let user = CurrentUser::from_request_parts(parts, state).await?;
-        if user.is_admin {
-            Ok(AdminUser(user))
-        } else {
-            Err(AppError::Forbidden("您没有访问管理后台的权限。").into_response())
-        }
-    }
-}
-
-/// The client's address: the socket peer, or the right-most `X-Forwarded-For` entry (the one
-/// the trusted proxy appended) when the portal is configured to sit behind one.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientIp(pub Option<IpAddr>);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if state.settings.trust_proxy
-            && let Some(ip) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                // The entry our proxy appended (the right-most): the ones before it are
-                // whatever the client chose to send.
-                .and_then(|v| v.rsplit(',').next())
-                .and_then(|v| v.trim().parse().ok())
-        {
-            return Ok(ClientIp(Some(ip)));
-        }
-        Ok(ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0.ip()),
-        ))
-    }
-}
-
-/// Browser name for the audit details (not a security decision).
-pub fn user_agent(parts: &axum::http::HeaderMap) -> String {
-    parts
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .take(200)
-        .collect()
-}
-
-pub fn urlencode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-/// Only local paths: `/center?x=1` yes; `//evil.example`, `/\evil`, `https://…` no.
-pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n)
-            if n.starts_with('/')
-                && !n.starts_with("//")
-                && !n.starts_with("/\\")
-                && !n.chars().any(|c| c.is_control() || c == '\\') =>
-        {
-            n.to_owned()
-        }
-        _ => "/".to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::safe_next;
-
-    #[test]
-    fn next_is_local_only() {
-        assert_eq!(safe_next(Some("/center?tab=1")), "/center?tab=1");
-        assert_eq!(safe_next(Some("//evil.example")), "/");
-        assert_eq!(safe_next(Some("/\\evil.example")), "/");
-        assert_eq!(safe_next(Some("https://evil.example/")), "/");
-        assert_eq!(safe_next(Some("/a\r\nLocation: x")), "/");
-        assert_eq!(safe_next(None), "/");
-    }
 }

@@ -13,9 +13,9 @@ use serde::Deserialize;
 
 use crate::{
     error::{AppError, AppResult},
-    identity::session::CurrentUser,
-    state::AppState,
+    web::AppState,
     web::page::{Flashes, Page, flash},
+    web::user::CurrentUser,
 };
 
 const PAGE: i64 = 30;

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
-    clock::Clock,
     config::{Settings, SmsConfig, WecomConfig},
+    mask::mask_phone,
 };
 
 #[derive(sqlx::FromRow)]
@@ -168,88 +168,32 @@ pub async fn deliver_due_with(
     Ok(delivered)
 }
 
-#[derive(sqlx::FromRow)]
-struct Overdue {
-    id: i64,
-    application_id: i64,
-    assignee_id: i64,
-    node_name: String,
-    escalate: bool,
-    reminders: i32,
-    title: String,
-    serial_no: Option<String>,
+/// An in-app notice to queue: the worker turns it into a 消息中心 message and the copies
+/// the recipient wants. The key makes a retried transaction or a duplicate event harmless.
+pub struct Notice<'a> {
+    pub key: String,
+    pub recipient: i64,
+    pub application_id: Option<i64>,
+    pub kind: &'a str,
+    pub payload: serde_json::Value,
+    pub at: DateTime<Utc>,
 }
 
-/// Overdue tasks: a reminder to the assignee once per time-limit period and, where the node
-/// says so, a notice to the assignee's 部门负责人. Claiming and writing the outbox rows is one
-/// transaction, so several instances never remind twice for one period.
-pub async fn remind_overdue(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
-    let mut tx = db.begin().await?;
-    let due: Vec<Overdue> = sqlx::query_as(
-        "UPDATE tasks t SET reminded_at = $1, reminders = t.reminders + 1
-         FROM applications a
-         WHERE a.id = t.application_id AND t.status = 'pending' AND t.kind = 'approve'
-           AND t.due_at <= $1
-           AND (t.reminded_at IS NULL OR t.reminded_at + (t.due_at - t.created_at) <= $1)
-         RETURNING t.id, t.application_id, t.assignee_id, t.node_name, t.escalate, t.reminders, a.title, a.serial_no",
+/// Queues `n` in the caller's transaction (once per key).
+pub async fn enqueue(conn: &mut sqlx::PgConnection, n: Notice<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (idempotency_key) DO NOTHING",
     )
-    .bind(now)
-    .fetch_all(&mut *tx)
+    .bind(n.key)
+    .bind(n.recipient)
+    .bind(n.application_id)
+    .bind(n.kind)
+    .bind(n.payload)
+    .bind(n.at)
+    .execute(conn)
     .await?;
-    let n = due.len() as u64;
-    for t in due {
-        let serial = t.serial_no.clone().unwrap_or_default();
-        let payload = serde_json::json!({
-            "text": format!("提醒：{}（{}）在“{}”环节已超过办理时限，请尽快处理。", t.title, serial, t.node_name),
-            "serial_no": serial,
-            "link": format!("/applications/{}", t.application_id),
-        });
-        sqlx::query(
-            "INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
-             VALUES ($1, $2, $3, 'reminder', $4, $5, $5) ON CONFLICT (idempotency_key) DO NOTHING",
-        )
-        .bind(format!("reminder:{}:{}", t.id, t.reminders))
-        .bind(t.assignee_id)
-        .bind(t.application_id)
-        .bind(&payload)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if t.escalate {
-            let heads: Vec<i64> = sqlx::query_scalar(
-                "SELECT DISTINCT ur.user_id FROM users u
-                 JOIN user_roles ur ON ur.department_id = u.department_id
-                 JOIN roles r ON r.id = ur.role_id AND r.code = 'dept_head'
-                 WHERE u.id = $1 AND ur.user_id <> $1",
-            )
-            .bind(t.assignee_id)
-            .fetch_all(&mut *tx)
-            .await?;
-            let assignee: String = sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
-                .bind(t.assignee_id)
-                .fetch_one(&mut *tx)
-                .await?;
-            for head in heads {
-                sqlx::query(
-                    "INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, created_at, next_attempt_at)
-                     VALUES ($1, $2, $3, 'escalation', $4, $5, $5) ON CONFLICT (idempotency_key) DO NOTHING",
-                )
-                .bind(format!("escalation:{}:{}:{}", t.id, t.reminders, head))
-                .bind(head)
-                .bind(t.application_id)
-                .bind(serde_json::json!({
-                    "text": format!("督办：{assignee} 的待办 {}（{}）在“{}”环节已超时。", t.title, serial, t.node_name),
-                    "serial_no": serial,
-                    "link": format!("/applications/{}", t.application_id),
-                }))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-    }
-    tx.commit().await?;
-    Ok(n)
+    Ok(())
 }
 
 #[derive(sqlx::FromRow)]
@@ -320,18 +264,6 @@ enum SendError {
 fn json_str(s: &str) -> String {
     let quoted = serde_json::to_string(s).unwrap_or_default();
     quoted[1..quoted.len() - 1].to_owned()
-}
-
-fn mask_phone(p: &str) -> String {
-    let c: Vec<char> = p.chars().collect();
-    if c.len() < 7 {
-        return "***".into();
-    }
-    format!(
-        "{}****{}",
-        c[..3].iter().collect::<String>(),
-        c[c.len() - 4..].iter().collect::<String>()
-    )
 }
 
 async fn send_sms(gw: &Gateways, phone: &str, text: &str, key: &str) -> Result<(), SendError> {
@@ -647,33 +579,12 @@ pub async fn deliver_external(
     Ok((delivered, failed))
 }
 
-/// The background worker: polls every `every` until the process stops.
-pub async fn run_worker(
-    db: PgPool,
-    clock: Arc<dyn Clock>,
-    settings: Arc<Settings>,
-    every: Duration,
-) {
-    let gw = Gateways::from_settings(&settings);
-    let fanout = Fanout::from_settings(&settings);
-    let mut swept_at: Option<chrono::DateTime<chrono::Utc>> = None;
-    loop {
-        let now = clock.now();
-        if swept_at.is_none_or(|t| now - t > chrono::Duration::hours(1)) {
-            match crate::identity::housekeeping(&db, now).await {
-                Ok(()) => swept_at = Some(now),
-                Err(e) => tracing::warn!(error = %e, "identity housekeeping failed; will retry"),
-            }
-        }
-        if let Err(e) = remind_overdue(&db, now).await {
-            tracing::warn!(error = %e, "reminders failed; will retry");
-        }
-        if let Err(e) = deliver_due_with(&db, now, 200, &fanout).await {
-            tracing::warn!(error = %e, "in-app delivery failed; will retry");
-        }
-        if let Err(e) = deliver_external(&db, &gw, now, 50).await {
-            tracing::warn!(error = %e, "outside delivery failed; will retry");
-        }
-        tokio::time::sleep(every).await;
+/// One round of delivery: in-app messages, then the outside channels.
+pub async fn deliver_round(db: &PgPool, gw: &Gateways, fanout: &Fanout, now: DateTime<Utc>) {
+    if let Err(e) = deliver_due_with(db, now, 200, fanout).await {
+        tracing::warn!(error = %e, "in-app delivery failed; will retry");
+    }
+    if let Err(e) = deliver_external(db, gw, now, 50).await {
+        tracing::warn!(error = %e, "outside delivery failed; will retry");
     }
 }

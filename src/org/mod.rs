@@ -1,5 +1,7 @@
 //! Departments (a tree: 学校 → 学院 / 部处 → 科室) and roles.
 
+pub mod people;
+
 use sqlx::PgPool;
 
 #[derive(sqlx::FromRow, Debug, Clone)]

@@ -14,8 +14,9 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 
 use crate::{
-    audit::{self, Entry, Outcome},
-    identity::{idcard, idcard::IdCardKey, password},
+    audit::Entry,
+    identity::{idcard, password},
+    secret::SecretKey,
 };
 use files::Password;
 
@@ -60,7 +61,7 @@ async fn load_demo(db: &PgPool) -> anyhow::Result<files::Demo> {
 }
 
 /// Insert the demo data that is missing; never changes existing rows.
-pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
+pub async fn seed_demo(db: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
     let demo = load_demo(db).await?;
     // Hash outside the transaction (slow, CPU-bound).
     let mut hashes = Vec::new();
@@ -128,7 +129,7 @@ pub async fn seed_demo(db: &PgPool, key: &IdCardKey) -> anyhow::Result<()> {
         .bind(&u.title)
         .bind(&u.phone)
         .bind(&u.email)
-        .bind(u.id_card.as_deref().map(|c| key.hash(c)))
+        .bind(u.id_card.as_deref().map(|c| idcard::hash(key, c)))
         .bind(u.id_card.as_deref().map(idcard::mask))
         .bind(&hash)
         .bind(u.password != Password::Demo)
@@ -211,19 +212,11 @@ pub async fn create_admin(db: &PgPool, account: &str, name: &str, pw: &str) -> a
     .fetch_one(&mut *tx)
     .await?;
     grant(&mut tx, id, "system_admin", None).await?;
-    audit::record(
-        &mut tx,
-        Entry {
-            at: chrono::Utc::now(),
-            actor_id: None,
-            action: "admin.create",
-            target: &format!("user:{id}"),
-            ip: None,
-            outcome: Outcome::Success,
-            details: json!({ "via": "cli" }),
-        },
-    )
-    .await?;
+    Entry::user(id, "admin.create")
+        .by(None)
+        .detail(json!({ "via": "cli" }))
+        .record(&mut *tx, chrono::Utc::now())
+        .await?;
     tx.commit().await?;
     Ok(())
 }

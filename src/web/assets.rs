@@ -11,7 +11,7 @@ use axum::{
 use rust_embed::RustEmbed;
 use sha2::{Digest, Sha256};
 
-use crate::{error::AppError, state::AppState};
+use crate::{error::AppError, web::AppState};
 
 #[derive(RustEmbed)]
 #[folder = "static/"]

@@ -15,7 +15,7 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{error::ErrorPage, identity::session::CurrentUser, state::AppState, web::page::Page};
+use crate::{error::ErrorPage, web::AppState, web::page::Page, web::user::CurrentUser};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "errors/error.html")]
@@ -85,7 +85,7 @@ pub async fn render_error_pages(
         user,
         // Only signed-in people see a form here (退出), and they have a token already.
         csrf: session
-            .get::<String>(crate::identity::session::CSRF)
+            .get::<String>(crate::web::user::CSRF)
             .await
             .ok()
             .flatten()

@@ -10,7 +10,7 @@ use axum::{
 use tower_sessions::Session;
 use tracing::Span;
 
-use crate::{error::AppError, identity::session::CSRF, state::AppState};
+use crate::{error::AppError, web::AppState, web::user::CSRF};
 
 /// Largest urlencoded form the CSRF check buffers.
 const FORM_LIMIT: usize = 1024 * 1024;
@@ -141,7 +141,7 @@ pub async fn csrf(
         (header_token, body)
     };
     let valid = match (expected, token) {
-        (Some(e), Some(t)) => constant_time_eq(e.as_bytes(), t.as_bytes()),
+        (Some(e), Some(t)) => crate::secret::constant_eq(e.as_bytes(), t.as_bytes()),
         _ => false,
     };
     if !valid {
@@ -152,8 +152,4 @@ pub async fn csrf(
         .run(Request::from_parts(parts, body))
         .await
         .into_response())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

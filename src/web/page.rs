@@ -15,11 +15,9 @@ use tower_sessions::Session;
 
 use crate::{
     error::AppError,
-    identity::{
-        idcard::IdCardKey,
-        session::{CSRF, CurrentUser},
-    },
-    state::AppState,
+    secret::SecretKey,
+    web::AppState,
+    web::user::{CSRF, CurrentUser},
 };
 
 /// One-time messages travel in a signed cookie, not in the session: showing "已通过。"
@@ -79,7 +77,7 @@ pub fn flash(f: &Flashes, kind: &str, text: impl Into<String>) {
     f.push(kind, text);
 }
 
-fn encode_flashes(key: &IdCardKey, list: &[Flash]) -> String {
+fn encode_flashes(key: &SecretKey, list: &[Flash]) -> String {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let json = serde_json::to_vec(list).unwrap_or_default();
@@ -89,7 +87,7 @@ fn encode_flashes(key: &IdCardKey, list: &[Flash]) -> String {
 
 /// The messages in a cookie value, if it carries our tag: a cookie planted by someone
 /// else (say, from a sibling subdomain) shows nothing.
-fn decode_flashes(key: &IdCardKey, value: &str) -> Vec<Flash> {
+fn decode_flashes(key: &SecretKey, value: &str) -> Vec<Flash> {
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let Some((data, tag)) = value.split_once('.') else {
@@ -121,7 +119,7 @@ pub async fn flash_cookies(
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
         .find(|(k, _)| *k == FLASH_COOKIE)
-        .map(|(_, v)| decode_flashes(&state.id_key, v));
+        .map(|(_, v)| decode_flashes(&state.secret_key, v));
     let had_cookie = incoming.is_some();
     let flashes = Flashes::default();
     flashes.0.lock().expect("flash lock").incoming = incoming.unwrap_or_default();
@@ -140,7 +138,7 @@ pub async fn flash_cookies(
     let cookie = if !keep.is_empty() {
         Some(format!(
             "{FLASH_COOKIE}={}; Path=/; Max-Age=300; HttpOnly; SameSite=Lax{secure}",
-            encode_flashes(&state.id_key, &keep)
+            encode_flashes(&state.secret_key, &keep)
         ))
     } else if had_cookie {
         Some(format!(
@@ -242,7 +240,7 @@ mod tests {
 
     #[test]
     fn flash_cookie_round_trips_and_refuses_forgeries() {
-        let key = IdCardKey::from_secret("test");
+        let key = SecretKey::from_secret("test");
         let list = vec![Flash {
             kind: "success".into(),
             text: "已通过。".into(),
@@ -250,7 +248,7 @@ mod tests {
         let value = encode_flashes(&key, &list);
         assert_eq!(decode_flashes(&key, &value), list);
         // Another key's cookie, an edited payload, garbage: nothing shown.
-        let other = encode_flashes(&IdCardKey::from_secret("other"), &list);
+        let other = encode_flashes(&SecretKey::from_secret("other"), &list);
         assert!(decode_flashes(&key, &other).is_empty());
         let (_, tag) = value.split_once('.').unwrap();
         use base64::Engine;

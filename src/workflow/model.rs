@@ -6,6 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+// Field rules belong to forms; definitions name them per node.
+pub use crate::forms::FieldAccess;
+
 pub type NodeId = String;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -92,14 +95,6 @@ impl Mode {
             Mode::Sequential => "依次审批",
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum FieldAccess {
-    Hidden,
-    Readonly,
-    Editable,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

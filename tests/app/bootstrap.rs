@@ -76,7 +76,7 @@ async fn demo_tables(app: &TestApp) -> Vec<(String, i64, String)> {
 async fn seeding_twice_changes_nothing() {
     let app = spawn_app().await;
     let before = demo_tables(&app).await;
-    let key = service_hall::identity::idcard::IdCardKey::from_secret(TEST_SECRET);
+    let key = service_hall::secret::SecretKey::from_secret(TEST_SECRET);
     service_hall::seed::seed_demo(&app.db, &key).await.unwrap();
     assert_eq!(demo_tables(&app).await, before);
     let rows = |t: &str| before.iter().find(|r| r.0 == t).unwrap().1;

@@ -12,7 +12,14 @@ use std::{
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::helpers::*;
+use crate::{
+    helpers::*,
+    identity::{
+        last_code,
+        qr::{offered, qr_code_of},
+        spawn_with_sms,
+    },
+};
 
 fn find(cmds: &[&str]) -> Option<PathBuf> {
     for c in cmds {
@@ -617,4 +624,111 @@ async fn browser_leave_flow_desktop() {
 #[tokio::test]
 async fn browser_leave_flow_phone() {
     leave_flow_in_two_browsers(390, 844).await;
+}
+
+/// 激活账号 in Chromium at phone width, a screenshot of every step.
+#[tokio::test]
+async fn browser_activation_and_recovery_on_a_phone() {
+    let (app, sms) = spawn_with_sms().await;
+    let Some(b) = Browser::start(390, 844).await else {
+        return;
+    };
+    let c = &b.client;
+    c.goto(&app.url("/activate")).await.unwrap();
+    b.screenshot("activate-1-390").await;
+    fill(c, "#account", "S2025001").await;
+    fill(c, "#name", "李四").await;
+    fill(c, "#id_card", "110108200703150514").await;
+    click(c, "main form button.block").await;
+    c.wait().for_element(Locator::Css("#phone")).await.unwrap();
+    fill(c, "#phone", "13912345678").await;
+    click(c, "main form button[formaction]").await;
+    c.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    b.screenshot("activate-2-390").await;
+    let code = last_code(&app, &sms, "13912345678").await.unwrap();
+    fill(c, "#code", &code).await;
+    click(c, "main form button.block").await;
+    c.wait()
+        .for_element(Locator::Css("#new_password"))
+        .await
+        .unwrap();
+    fill(c, "#new_password", "Vq8#tLm2!pRz").await;
+    // The live meter answers as one types.
+    let meter = c.find(Locator::Css("#pw-meter .pw-label")).await.unwrap();
+    assert!(meter.text().await.unwrap().starts_with("强度："));
+    fill(c, "#confirm", "Vq8#tLm2!pRz").await;
+    b.screenshot("activate-3-390").await;
+    click(c, "main form button.block").await;
+    let who = c
+        .wait()
+        .for_element(Locator::Css(".account .who"))
+        .await
+        .unwrap();
+    assert_eq!(who.text().await.unwrap(), "李四");
+    b.screenshot("activate-done-390").await;
+    // 忘记密码 for 张三, from a signed-out browser.
+    c.delete_all_cookies().await.unwrap();
+    c.goto(&app.url("/recover")).await.unwrap();
+    fill(c, "#account", "S2024001").await;
+    fill(c, "#name", "张三").await;
+    fill(c, "#id_card", "110108200609012342").await;
+    b.screenshot("recover-1-390").await;
+    click(c, "main form button.block").await;
+    c.wait().for_element(Locator::Css("#code")).await.unwrap();
+    click(c, "main form button[formaction]").await;
+    c.wait()
+        .for_element(Locator::Css(".flash-success"))
+        .await
+        .unwrap();
+    b.screenshot("recover-2-390").await;
+    let code = last_code(&app, &sms, "13800138000").await.unwrap();
+    fill(c, "#code", &code).await;
+    click(c, "main form button.block").await;
+    c.wait()
+        .for_element(Locator::Css("#new_password"))
+        .await
+        .unwrap();
+    fill(c, "#new_password", "Nw7$kQ2#vXp9").await;
+    fill(c, "#confirm", "Nw7$kQ2#vXp9").await;
+    b.screenshot("recover-3-390").await;
+    click(c, "main form button.block").await;
+    c.wait()
+        .for_element(Locator::Css(".alert-success"))
+        .await
+        .unwrap();
+    b.screenshot("recover-done-390").await;
+    b.close().await;
+}
+
+/// The other new pages, for looking at them: login ways, 扫码登录, 安全中心.
+#[tokio::test]
+async fn browser_identity_pages_at_both_widths() {
+    for (w, h) in [(1280, 900), (390, 844)] {
+        let app = spawn_app().await;
+        let Some(b) = Browser::start(w, h).await else {
+            return;
+        };
+        let c = &b.client;
+        c.goto(&app.url("/login")).await.unwrap();
+        b.screenshot(&format!("login-ways-{w}")).await;
+        c.goto(&app.url("/login/qr")).await.unwrap();
+        b.screenshot(&format!("qr-login-{w}")).await;
+        c.goto(&app.url("/login/sms")).await.unwrap();
+        b.screenshot(&format!("sms-login-{w}")).await;
+        sign_in(&b, &app, "S2024001").await;
+        // The phone's side of 扫码登录: three numbers to pick from.
+        let (path, _, number) = qr_code_of(&app, &new_client()).await;
+        c.goto(&app.url(&path)).await.unwrap();
+        let shown = c.source().await.unwrap();
+        assert!(offered(&shown).contains(&number));
+        b.screenshot(&format!("qr-confirm-{w}")).await;
+        c.goto(&app.url("/security")).await.unwrap();
+        let html = c.source().await.unwrap();
+        assert!(html.contains("本机"));
+        b.screenshot(&format!("security-{w}")).await;
+        b.close().await;
+    }
 }

@@ -1,42 +1,12 @@
 use reqwest::Client;
 
-use crate::helpers::*;
+use crate::{
+    forms::{self, apply_leave},
+    helpers::*,
+};
 
 async fn leave(app: &TestApp, student: &Client, days: &str) -> (i64, String) {
-    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let counselor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let page = format!("/services/{sid}/apply");
-    let html = app.get_with(student, &page).await.text().await.unwrap();
-    let c = counselor.to_string();
-    let form = [
-        ("_csrf", csrf_from(&html)),
-        ("intent", "submit".into()),
-        ("f.phone", "13800138000".into()),
-        ("f.kind", "事假".into()),
-        ("f.period.from", "2026-12-01".into()),
-        ("f.period.to", "2026-12-01".into()),
-        ("f.days", days.into()),
-        ("f.reason", "事由".into()),
-        ("f.leave_campus", "否".into()),
-        ("f.counselor", c),
-    ];
-    let r = student
-        .post(app.url(&page))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 303);
-    let id: i64 = location(&r)
-        .trim_start_matches("/applications/")
-        .parse()
-        .unwrap();
+    let id = apply_leave(app, student, days).await;
     let serial: String = sqlx::query_scalar("SELECT serial_no FROM applications WHERE id = $1")
         .bind(id)
         .fetch_one(&app.db)
@@ -46,32 +16,7 @@ async fn leave(app: &TestApp, student: &Client, days: &str) -> (i64, String) {
 }
 
 async fn act(app: &TestApp, c: &Client, id: i64, op: &str, node: &str, extra: &[(&str, &str)]) {
-    let html = app
-        .get_with(c, &format!("/applications/{id}"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let m = "name=\"version\" value=\"";
-    let s = html.find(m).unwrap() + m.len();
-    let version = html[s..s + html[s..].find('"').unwrap()].to_owned();
-    let mut form = vec![
-        ("_csrf".to_owned(), csrf_from(&html)),
-        ("version".into(), version),
-        ("op".into(), op.into()),
-        ("node".into(), node.into()),
-    ];
-    form.extend(
-        extra
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
-    );
-    let r = c
-        .post(app.url(&format!("/applications/{id}/act")))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let r = forms::act(app, c, id, op, node, extra).await;
     assert_eq!(r.status(), 303);
 }
 

@@ -15,7 +15,7 @@ use service_hall::{
     clock::TestClock,
     config::{Secret, Settings},
     db::{self, EmbeddedPostgres},
-    identity::idcard::IdCardKey,
+    secret::SecretKey,
     seed,
     startup::Application,
 };
@@ -71,7 +71,7 @@ fn init_cluster() -> Cluster {
             .await
             .unwrap();
         db::migrate(&pool).await.expect("migrate the template");
-        seed::seed_demo(&pool, &IdCardKey::from_secret(TEST_SECRET))
+        seed::seed_demo(&pool, &SecretKey::from_secret(TEST_SECRET))
             .await
             .expect("seed the template");
         pool.close().await;

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use crate::helpers::*;
+use crate::{forms::apply_leave, helpers::*};
 
 const ZHANG_PHONE: &str = "13800138000";
 const ZHANG_ID: &str = "110108200609012342";
@@ -375,29 +375,8 @@ async fn a_session_is_stored_with_its_person_and_follows_the_persons_status() {
     let counselor = signed_in(&app, "T2101").await;
     let home = app.get_with(&counselor, "/").await.text().await.unwrap();
     assert!(texts_of_class(&home, "nav-badge").is_empty());
-    let form = [
-        ("intent", "submit"),
-        ("f.phone", "13800138000"),
-        ("f.kind", "事假"),
-        ("f.period.from", "2026-12-01"),
-        ("f.period.to", "2026-12-01"),
-        ("f.days", "1"),
-        ("f.reason", "回家"),
-        ("f.leave_campus", "否"),
-    ];
-    let counselor_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let service: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let mut form: Vec<(&str, String)> = form.iter().map(|(k, v)| (*k, v.to_string())).collect();
-    form.push(("f.counselor", counselor_id.to_string()));
-    let page = format!("/services/{service}/apply");
-    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    assert_eq!(app.submit(&c, &page, &page, &form).await.status(), 303);
+    // Submitted as the student: one task for the counselor.
+    apply_leave(&app, &c, "1").await;
     let home = app.get_with(&counselor, "/").await.text().await.unwrap();
     assert_eq!(texts_of_class(&home, "nav-badge"), vec!["1", "1"]);
     // Locked by an administrator: the next request ends the session.

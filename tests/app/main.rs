@@ -5,15 +5,20 @@ mod attachments;
 mod bootstrap;
 mod browser;
 mod catalog;
+// Shared: filling in the standard forms and acting on applications.
 mod center;
+mod forms;
 mod gateways;
 mod generate;
 mod helpers;
 mod identity;
+// The house rules of src/ (imports, file sizes).
+mod layout;
 mod login;
 mod notify;
 mod pages;
 mod security;
 mod smtp;
+mod usecases;
 mod wecom;
 mod workflow;

@@ -1,6 +1,6 @@
 use reqwest::Client;
 
-use crate::helpers::*;
+use crate::{forms::apply_leave, helpers::*};
 use service_hall::notify::{Gateways, deliver_due, deliver_external};
 
 fn no_gateways() -> Gateways {
@@ -8,38 +8,7 @@ fn no_gateways() -> Gateways {
 }
 
 async fn submit_leave(app: &TestApp, student: &Client) -> i64 {
-    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let counselor: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
-        .fetch_one(&app.db)
-        .await
-        .unwrap();
-    let page = format!("/services/{sid}/apply");
-    let html = app.get_with(student, &page).await.text().await.unwrap();
-    let form = [
-        ("_csrf", csrf_from(&html)),
-        ("intent", "submit".into()),
-        ("f.phone", "13800138000".into()),
-        ("f.kind", "事假".into()),
-        ("f.period.from", "2026-12-01".into()),
-        ("f.period.to", "2026-12-01".into()),
-        ("f.days", "1".into()),
-        ("f.reason", "事由".into()),
-        ("f.leave_campus", "否".into()),
-        ("f.counselor", counselor.to_string()),
-    ];
-    let r = student
-        .post(app.url(&page))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    location(&r)
-        .trim_start_matches("/applications/")
-        .parse()
-        .unwrap()
+    apply_leave(app, student, "1").await
 }
 
 #[tokio::test]
@@ -186,7 +155,7 @@ async fn overdue_tasks_remind_once_per_period_and_escalate() {
     submit_leave(&app, &student).await;
     let start = chrono::Utc::now();
     let hours = |h: i64| start + chrono::Duration::hours(h);
-    use service_hall::notify::remind_overdue;
+    use service_hall::workflow::reminders::remind_overdue;
     assert_eq!(
         remind_overdue(&app.db, hours(23)).await.unwrap(),
         0,

@@ -1,9 +1,11 @@
+//! The state every handler shares.
+
 use std::sync::Arc;
 
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{clock::Clock, config::Settings, identity::idcard::IdCardKey, web::assets::Assets};
+use crate::{clock::Clock, config::Settings, secret::SecretKey, web::assets::Assets};
 
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
@@ -11,9 +13,8 @@ pub struct AppState {
     pub db: PgPool,
     pub settings: Arc<Settings>,
     pub clock: Arc<dyn Clock>,
-    pub id_key: Arc<IdCardKey>,
+    pub secret_key: Arc<SecretKey>,
     pub assets: Arc<Assets>,
-    pub facets: Arc<crate::catalog::FacetCache>,
     /// The person picker's search budget per person (`web::limit`).
     pub people_search: Arc<crate::web::limit::Budget>,
 }

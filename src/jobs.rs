@@ -1,0 +1,32 @@
+//! The background work of an instance, on one schedule: each job's code lives with its
+//! feature. Every instance runs it; the jobs claim their rows (`UPDATE … RETURNING`,
+//! `SKIP LOCKED`, leases), so several instances never do one piece of work twice.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::{clock::Clock, config::Settings, identity, notify, workflow};
+
+/// Polls every `every` until the process stops: identity's housekeeping hourly,
+/// reminders of overdue tasks, then delivery of notifications.
+pub async fn run(db: PgPool, clock: Arc<dyn Clock>, settings: Arc<Settings>, every: Duration) {
+    let gw = notify::Gateways::from_settings(&settings);
+    let fanout = notify::Fanout::from_settings(&settings);
+    let mut swept_at: Option<DateTime<Utc>> = None;
+    loop {
+        let now = clock.now();
+        if swept_at.is_none_or(|t| now - t > chrono::Duration::hours(1)) {
+            match identity::housekeeping(&db, now).await {
+                Ok(()) => swept_at = Some(now),
+                Err(e) => tracing::warn!(error = %e, "identity housekeeping failed; will retry"),
+            }
+        }
+        if let Err(e) = workflow::reminders::remind_overdue(&db, now).await {
+            tracing::warn!(error = %e, "reminders failed; will retry");
+        }
+        notify::deliver_round(&db, &gw, &fanout, now).await;
+        tokio::time::sleep(every).await;
+    }
+}

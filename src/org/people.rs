@@ -1,0 +1,150 @@
+//! People as other features see them: a profile for auto-fill, names for display, the
+//! holders of a role around someone's college, and the person picker's directory search.
+
+use sqlx::PgPool;
+
+/// A person's profile, for filling in forms.
+#[derive(sqlx::FromRow)]
+pub struct PersonProfile {
+    pub name: String,
+    pub account: String,
+    pub gender: Option<String>,
+    pub department: Option<String>,
+    pub title: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub user_type: String,
+}
+
+pub async fn profile(db: &PgPool, user_id: i64) -> sqlx::Result<PersonProfile> {
+    sqlx::query_as(
+        "SELECT u.name, u.account, u.gender, d.name AS department, u.title, u.phone, u.email, u.user_type
+         FROM users u LEFT JOIN departments d ON d.id = u.department_id WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(db)
+    .await
+}
+
+/// `张三（S2024001）`: a person as forms and pages name them.
+#[derive(sqlx::FromRow)]
+pub struct PersonLabel {
+    pub id: i64,
+    pub label: String,
+}
+
+/// The labels of these people (any status: names in old records stay readable).
+pub async fn labels(db: &PgPool, ids: &[i64]) -> sqlx::Result<Vec<PersonLabel>> {
+    sqlx::query_as(
+        "SELECT id, name || '（' || account || '）' AS label FROM users WHERE id = ANY($1)",
+    )
+    .bind(ids)
+    .fetch_all(db)
+    .await
+}
+
+/// The one person's label.
+pub async fn label(db: &PgPool, id: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT name || '（' || account || '）' FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+}
+
+/// Every department: (id, name), in display order.
+pub async fn departments(db: &PgPool) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as("SELECT id, name FROM departments ORDER BY sort_order, id")
+        .fetch_all(db)
+        .await
+}
+
+/// Active holders of `role` whose scope covers `person`'s college (or the whole school).
+pub async fn role_holders_for(
+    db: &PgPool,
+    role: &str,
+    person: i64,
+) -> sqlx::Result<Vec<PersonLabel>> {
+    sqlx::query_as(
+        "WITH college AS (
+             SELECT a.id FROM users u, dept_ancestors(u.department_id) a(id)
+             JOIN departments d ON d.id = a.id
+             JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
+             WHERE u.id = $2
+         )
+         SELECT DISTINCT u.id, u.name || '（' || u.account || '）' AS label FROM user_roles ur
+         JOIN roles r ON r.id = ur.role_id AND r.code = $1
+         JOIN users u ON u.id = ur.user_id AND u.status = 'active'
+         WHERE ur.department_id IS NULL
+            OR ur.department_id IN (SELECT dept_subtree(id) FROM college)
+         ORDER BY 2",
+    )
+    .bind(role)
+    .bind(person)
+    .fetch_all(db)
+    .await
+}
+
+/// Which of these ids are active people.
+pub async fn active_ids(db: &PgPool, ids: &[i64]) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE id = ANY($1) AND status = 'active'")
+        .bind(ids)
+        .fetch_all(db)
+        .await
+}
+
+/// The active person with this account (学号/工号).
+pub async fn active_by_account(db: &PgPool, account: &str) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM users WHERE account = $1 AND status = 'active'")
+        .bind(account)
+        .fetch_optional(db)
+        .await
+}
+
+/// A match of the person picker: no phones, no e-mails.
+#[derive(serde::Serialize, sqlx::FromRow)]
+pub struct PersonHit {
+    pub id: i64,
+    pub name: String,
+    pub account: String,
+    pub department: Option<String>,
+}
+
+/// Ten active people whose account or name starts with `term`.
+pub async fn search(db: &PgPool, term: &str) -> sqlx::Result<Vec<PersonHit>> {
+    let like = format!(
+        "{}%",
+        term.replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_")
+    );
+    sqlx::query_as(
+        "SELECT u.id, u.name, u.account, d.name AS department FROM users u
+         LEFT JOIN departments d ON d.id = u.department_id
+         WHERE u.status = 'active' AND (u.account ILIKE $1 OR u.name LIKE $1)
+         ORDER BY u.name, u.account LIMIT 10",
+    )
+    .bind(like)
+    .fetch_all(db)
+    .await
+}
+
+/// The 部门负责人 of the person's own department (not the person themself).
+pub async fn heads_of(conn: &mut sqlx::PgConnection, person: i64) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT ur.user_id FROM users u
+         JOIN user_roles ur ON ur.department_id = u.department_id
+         JOIN roles r ON r.id = ur.role_id AND r.code = 'dept_head'
+         WHERE u.id = $1 AND ur.user_id <> $1",
+    )
+    .bind(person)
+    .fetch_all(conn)
+    .await
+}
+
+/// The person's name.
+pub async fn name(conn: &mut sqlx::PgConnection, person: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar("SELECT name FROM users WHERE id = $1")
+        .bind(person)
+        .fetch_one(conn)
+        .await
+}

@@ -1,0 +1,99 @@
+//! The composition root of the HTTP side: every feature's routes under the web kernel's
+//! layers and identity's session layer. The only module that knows them all.
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    Extension, Router,
+    http::StatusCode,
+    middleware::{from_fn, from_fn_with_state},
+    routing::get,
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer,
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+use tower_sessions::{Expiry, SessionManagerLayer, cookie::SameSite};
+
+use crate::{
+    identity::store::PgSessionStore,
+    web::AppState,
+    web::{self, SESSION_COOKIE, assets, errors, middleware, page},
+};
+
+pub fn router(state: AppState, store: PgSessionStore) -> Router {
+    let settings = &state.settings;
+    let sessions = SessionManagerLayer::new(store)
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(settings.secure_cookies())
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(
+            time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30)),
+        ));
+
+    let pages = Router::new()
+        .merge(
+            Router::new()
+                .merge(crate::home::routes())
+                .merge(crate::catalog::routes())
+                // The facet counts of 首页 and 服务中心, kept per instance.
+                .layer(Extension(Arc::new(crate::catalog::FacetCache::default())))
+                // The 办事指南 lists the steps of the service's workflow through this.
+                .layer(Extension(crate::catalog::GuideSteps(
+                    crate::workflow::usecase::guide_steps_boxed,
+                ))),
+        )
+        .merge(crate::identity::routes())
+        .merge(
+            // Forms with attachments: the body may hold every file of an application.
+            crate::workflow::web::routes().layer(axum::extract::DefaultBodyLimit::max(
+                (settings.upload_max_total + 2 * 1024 * 1024) as usize,
+            )),
+        )
+        .merge(crate::center::routes())
+        .merge(crate::notify::inbox::routes())
+        .merge(crate::admin::routes())
+        .fallback(web::not_found)
+        // Innermost first: panics become marked 500s, then the CSRF check, then the
+        // styled error pages around both.
+        .layer(CatchPanicLayer::custom(errors::panic_response))
+        .layer(from_fn_with_state(state.clone(), middleware::csrf))
+        .layer(from_fn_with_state(
+            state.clone(),
+            errors::render_error_pages,
+        ))
+        .layer(from_fn_with_state(
+            state.clone(),
+            crate::identity::session::load_user,
+        ))
+        .layer(from_fn_with_state(state.clone(), page::flash_cookies))
+        .layer(sessions);
+
+    Router::new()
+        .route("/healthz", get(web::healthz))
+        .route("/readyz", get(web::readyz))
+        .route("/static/{*path}", get(assets::serve))
+        .merge(pages)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(middleware::make_span))
+                .layer(PropagateRequestIdLayer::x_request_id())
+                .layer(from_fn_with_state(
+                    state.clone(),
+                    middleware::security_headers,
+                ))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Duration::from_secs(60),
+                ))
+                .layer(axum::extract::DefaultBodyLimit::max(2 * 1024 * 1024))
+                .layer(from_fn(middleware::no_store_default)),
+        )
+        .with_state(state)
+}

@@ -1,0 +1,165 @@
+//! 流转记录, 催办 and 评价 rows, and the in-app notices of events outside a transition.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+use sqlx::PgConnection;
+
+use super::{AppRow, transition::payload};
+use crate::workflow::engine::UserId;
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_flow(
+    conn: &mut PgConnection,
+    app: i64,
+    node: &str,
+    name: &str,
+    actor: Option<UserId>,
+    action: &str,
+    comment: &str,
+    details: Value,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO flow_records (application_id, node_id, node_name, actor_id, action, comment, details, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(app)
+    .bind(node)
+    .bind(name)
+    .bind(actor)
+    .bind(action)
+    .bind(comment)
+    .bind(details)
+    .bind(at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// An in-app notification (delivered by the notifications module); the key makes a
+/// retried transaction or a duplicate event harmless.
+pub async fn insert_notice(
+    conn: &mut PgConnection,
+    key: String,
+    recipient: UserId,
+    app: &AppRow,
+    kind: &str,
+    text: String,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    crate::notify::enqueue(
+        conn,
+        crate::notify::Notice {
+            key,
+            recipient,
+            application_id: Some(app.id),
+            kind,
+            payload: payload(app, text),
+            at,
+        },
+    )
+    .await
+}
+
+/// One line of the 流转记录 as the application page shows it.
+#[derive(sqlx::FromRow)]
+pub struct FlowRow {
+    pub node_name: String,
+    pub actor: Option<String>,
+    pub action: String,
+    pub comment: String,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn flows(conn: &mut PgConnection, app: i64) -> sqlx::Result<Vec<FlowRow>> {
+    sqlx::query_as(
+        "SELECT f.node_name, u.name AS actor, f.action, f.comment, f.at FROM flow_records f
+         LEFT JOIN users u ON u.id = f.actor_id WHERE f.application_id = $1 ORDER BY f.id",
+    )
+    .bind(app)
+    .fetch_all(conn)
+    .await
+}
+
+/// Locks the application row: two 催办 of one application run one after the other.
+pub async fn lock_app(conn: &mut PgConnection, app: i64) -> sqlx::Result<()> {
+    sqlx::query("SELECT id FROM applications WHERE id = $1 FOR UPDATE")
+        .bind(app)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// When the node was last urged.
+pub async fn last_urge(
+    conn: &mut PgConnection,
+    app: i64,
+    node: &str,
+) -> sqlx::Result<Option<DateTime<Utc>>> {
+    sqlx::query_scalar("SELECT max(at) FROM urges WHERE application_id = $1 AND node_id = $2")
+        .bind(app)
+        .bind(node)
+        .fetch_one(conn)
+        .await
+}
+
+/// The people with an open task at the node: (person, the node's name).
+#[derive(sqlx::FromRow)]
+pub struct Assignee {
+    pub assignee_id: i64,
+    pub node_name: String,
+}
+
+pub async fn pending_at(
+    conn: &mut PgConnection,
+    app: i64,
+    node: &str,
+) -> sqlx::Result<Vec<Assignee>> {
+    sqlx::query_as(
+        "SELECT assignee_id, node_name FROM tasks WHERE application_id = $1 AND node_id = $2 AND status = 'pending'",
+    )
+    .bind(app)
+    .bind(node)
+    .fetch_all(conn)
+    .await
+}
+
+pub async fn insert_urge(
+    conn: &mut PgConnection,
+    app: i64,
+    node: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query("INSERT INTO urges (application_id, node_id, at) VALUES ($1, $2, $3)")
+        .bind(app)
+        .bind(node)
+        .bind(at)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Records the applicant's 评价 of their completed, not yet rated application; false when
+/// there is no such application.
+pub async fn set_rating(
+    conn: &mut PgConnection,
+    app: i64,
+    applicant: UserId,
+    stars: i16,
+    comment: &str,
+    at: DateTime<Utc>,
+) -> sqlx::Result<bool> {
+    let rows = sqlx::query(
+        "UPDATE applications SET rating = $3, rating_comment = $4, updated_at = $5
+         WHERE id = $1 AND applicant_id = $2 AND status = 'completed' AND rating IS NULL",
+    )
+    .bind(app)
+    .bind(applicant)
+    .bind(stars)
+    .bind(comment)
+    .bind(at)
+    .execute(conn)
+    .await?
+    .rows_affected();
+    Ok(rows == 1)
+}

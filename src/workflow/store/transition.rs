@@ -1,0 +1,511 @@
+//! The write of one transition: everything it changes, gathered into a `Plan`, goes to
+//! the database in one statement (`write`).
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Datelike, Utc};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, QueryBuilder};
+
+use super::{AppRow, StoreError};
+use crate::workflow::{
+    engine::{self, Effect, State, Status, UserId},
+    model::{Definition, NodeKind},
+};
+
+/// Who acts, when and from where; where notices go; and the limits on files.
+pub struct ActCtx {
+    pub now: DateTime<Utc>,
+    pub actor: UserId,
+    pub ip: Option<std::net::IpAddr>,
+    pub tz: chrono_tz::Tz,
+    /// The outside channels configured here, for the copies of in-app messages.
+    pub fanout: crate::notify::Fanout,
+    /// Attachment limits (bytes): one file, and all files of one application.
+    pub upload_max_file: u64,
+    pub upload_max_total: u64,
+}
+
+pub fn node_name(def: &Definition, id: &str) -> String {
+    def.node(id)
+        .map(|n| {
+            if n.name.is_empty() {
+                n.id.clone()
+            } else {
+                n.name.clone()
+            }
+        })
+        .unwrap_or_else(|| id.to_owned())
+}
+
+/// The next 流水号, `GZZB-2026-000123`: per service code and year, gap-free within committed submissions.
+pub async fn next_serial(
+    conn: &mut PgConnection,
+    code: &str,
+    now: DateTime<Utc>,
+    tz: chrono_tz::Tz,
+) -> sqlx::Result<String> {
+    let year = now.with_timezone(&tz).year();
+    let n: i32 = sqlx::query_scalar(
+        "INSERT INTO serial_counters (service_code, year, last) VALUES ($1, $2, 1)
+         ON CONFLICT (service_code, year) DO UPDATE SET last = serial_counters.last + 1
+         RETURNING last",
+    )
+    .bind(code)
+    .bind(year)
+    .fetch_one(conn)
+    .await?;
+    Ok(format!("{code}-{year}-{n:06}"))
+}
+
+/// Everything one transition writes besides the application row, gathered first so that
+/// it all goes to the database in one statement (see `write`).
+#[derive(Default)]
+pub struct Plan {
+    // Open tasks that end: (node, assignee) → done with the actor's action, or cancelled.
+    end_node: Vec<String>,
+    end_user: Vec<UserId>,
+    end_status: Vec<&'static str>,
+    end_action: Vec<Option<&'static str>>,
+    end_decided_by: Vec<Option<UserId>>,
+    end_transferred_to: Vec<Option<UserId>>,
+    // New tasks (approval and CC).
+    new_node: Vec<String>,
+    new_name: Vec<String>,
+    new_user: Vec<UserId>,
+    new_kind: Vec<&'static str>,
+    new_status: Vec<&'static str>,
+    new_due: Vec<Option<DateTime<Utc>>>,
+    new_escalate: Vec<bool>,
+    // 流转记录, in order.
+    flow_node: Vec<String>,
+    flow_name: Vec<String>,
+    flow_actor: Vec<Option<UserId>>,
+    flow_action: Vec<String>,
+    flow_comment: Vec<String>,
+    flow_details: Vec<Value>,
+    // In-app notifications.
+    note_key: Vec<String>,
+    note_user: Vec<UserId>,
+    note_kind: Vec<&'static str>,
+    note_payload: Vec<Value>,
+}
+
+impl Plan {
+    pub fn flow(
+        &mut self,
+        node: &str,
+        name: &str,
+        actor: Option<UserId>,
+        action: &str,
+        comment: &str,
+        details: Value,
+    ) {
+        self.flow_node.push(node.to_owned());
+        self.flow_name.push(name.to_owned());
+        self.flow_actor.push(actor);
+        self.flow_action.push(action.to_owned());
+        self.flow_comment.push(comment.to_owned());
+        self.flow_details.push(details);
+    }
+
+    fn notify(
+        &mut self,
+        key: String,
+        recipient: UserId,
+        app: &AppRow,
+        kind: &'static str,
+        text: String,
+    ) {
+        self.note_key.push(key);
+        self.note_user.push(recipient);
+        self.note_kind.push(kind);
+        self.note_payload.push(payload(app, text));
+    }
+
+    fn new_task(
+        &mut self,
+        node: &str,
+        name: &str,
+        user: UserId,
+        kind: &'static str,
+        due: Option<DateTime<Utc>>,
+        escalate: bool,
+    ) {
+        self.new_node.push(node.to_owned());
+        self.new_name.push(name.to_owned());
+        self.new_user.push(user);
+        self.new_kind.push(kind);
+        self.new_status
+            .push(if kind == "cc" { "unread" } else { "pending" });
+        self.new_due.push(due);
+        self.new_escalate.push(escalate);
+    }
+
+    /// Bring the task rows in line with the engine's open tasks, and record the effects.
+    #[allow(clippy::too_many_arguments)]
+    pub fn sync(
+        &mut self,
+        def: &Definition,
+        app: &AppRow,
+        before: &[(String, UserId)],
+        after: &State,
+        fx: &[Effect],
+        actor_task: Option<(&str, UserId, &'static str, Option<UserId>)>,
+        c: &ActCtx,
+    ) {
+        let now_pending = engine::pending(after);
+        // The actor's own task: done, with what they did.
+        if let Some((node, user, action, transferred_to)) = actor_task {
+            self.end_node.push(node.to_owned());
+            self.end_user.push(user);
+            self.end_status.push("done");
+            self.end_action.push(Some(action));
+            self.end_decided_by.push(None);
+            self.end_transferred_to.push(transferred_to);
+        }
+        let decided: BTreeMap<(String, UserId), UserId> = fx
+            .iter()
+            .filter_map(|f| match f {
+                Effect::DecidedBy {
+                    node,
+                    by,
+                    cancelled,
+                } => Some(cancelled.iter().map(move |u| ((node.clone(), *u), *by))),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for (node, user) in before {
+            if now_pending.contains(&(node.clone(), *user))
+                || actor_task.is_some_and(|(n, u, _, _)| n == node && u == *user)
+            {
+                continue;
+            }
+            self.end_node.push(node.clone());
+            self.end_user.push(*user);
+            self.end_status.push("cancelled");
+            self.end_action.push(None);
+            self.end_decided_by.push(
+                decided
+                    .get(&(node.clone(), *user))
+                    .copied()
+                    .or(Some(c.actor)),
+            );
+            self.end_transferred_to.push(None);
+        }
+        for (node, user) in &now_pending {
+            if before.contains(&(node.clone(), *user)) {
+                continue;
+            }
+            let name = node_name(def, node);
+            let (due, escalate) = match def.node(node).map(|n| &n.kind) {
+                Some(NodeKind::Approval {
+                    time_limit_hours: Some(h),
+                    escalate,
+                    ..
+                }) => (
+                    Some(c.now + chrono::Duration::hours(i64::from(*h))),
+                    *escalate,
+                ),
+                _ => (None, false),
+            };
+            self.new_task(node, &name, *user, "approve", due, escalate);
+            self.notify(
+                format!("task:{}:{}:{}:{}", app.id, node, user, app.version + 1),
+                *user,
+                app,
+                "new_task",
+                format!(
+                    "您有一条待办：{}（{}），环节：{}",
+                    app.title,
+                    app.serial_no.as_deref().unwrap_or(""),
+                    name
+                ),
+            );
+        }
+        for f in fx {
+            match f {
+                Effect::Cc { node, users } => {
+                    let name = node_name(def, node);
+                    for u in users {
+                        self.new_task(node, &name, *u, "cc", None, false);
+                        self.notify(
+                            format!("cc:{}:{}:{}", app.id, node, u),
+                            *u,
+                            app,
+                            "cc",
+                            format!(
+                                "抄送给您：{}（{}）",
+                                app.title,
+                                app.serial_no.as_deref().unwrap_or("")
+                            ),
+                        );
+                    }
+                    self.flow(node, &name, None, "cc", "", json!({ "users": users }));
+                }
+                Effect::Skipped { node } => {
+                    self.flow(
+                        node,
+                        &node_name(def, node),
+                        None,
+                        "skip",
+                        "无审批人，自动跳过",
+                        json!({}),
+                    );
+                }
+                Effect::Completed
+                | Effect::Terminated
+                | Effect::Returned { .. }
+                | Effect::Withdrawn => {
+                    let (kind, text) = match f {
+                        Effect::Completed => ("completed", "已办结"),
+                        Effect::Terminated => ("terminated", "已被中止"),
+                        Effect::Withdrawn => ("withdrawn", "已撤回"),
+                        _ => ("returned", "已被退回，请修改后重新提交"),
+                    };
+                    if matches!(f, Effect::Completed) {
+                        self.flow("end", "办结", None, "complete", "", json!({}));
+                    }
+                    if app.applicant_id != c.actor || matches!(f, Effect::Completed) {
+                        self.notify(
+                            format!("{kind}:{}:{}", app.id, app.version + 1),
+                            app.applicant_id,
+                            app,
+                            kind,
+                            format!(
+                                "您的申请 {}（{}）{}",
+                                app.title,
+                                app.serial_no.as_deref().unwrap_or(""),
+                                text
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+pub(super) fn payload(app: &AppRow, text: String) -> Value {
+    json!({ "text": text, "serial_no": app.serial_no, "title": app.title, "link": format!("/applications/{}", app.id) })
+}
+
+/// The application row's new values; `None` keeps the stored value.
+pub struct AppUpdate<'a> {
+    pub state: &'a State,
+    pub data: Option<&'a Value>,
+    pub submitted_data: Option<&'a Value>,
+    pub changed_fields: Option<&'a [String]>,
+    pub serial_no: Option<&'a str>,
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// The whole transition in one statement, so one round trip and atomic without an
+/// explicit transaction: the application row changes only if its version is still the one
+/// the transition was computed from, and every other write hangs off that update's
+/// `RETURNING` — a stale version writes nothing at all. Parts with nothing to write are
+/// left out of the statement (each shape is prepared once per connection), and in-app
+/// messages are delivered here directly: the outbox row is written already delivered,
+/// with its message and the copies for the outside channels the recipient chose.
+pub async fn write<'e, E>(
+    exec: E,
+    app: &AppRow,
+    u: AppUpdate<'_>,
+    plan: Plan,
+    audit_action: &str,
+    audit_details: Value,
+    c: &ActCtx,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
+    let status = u.state.status;
+    // Tasks carry whether their application is open (for the 待办 counts); tasks this
+    // statement ends or creates get the new value here, the rest by trigger.
+    let open = matches!(status, Status::Running | Status::Returned);
+    let state = serde_json::to_value(u.state).map_err(anyhow::Error::from)?;
+    let mut q =
+        QueryBuilder::<sqlx::Postgres>::new("WITH upd AS (UPDATE applications SET status = ");
+    q.push_bind(status.code());
+    q.push(", state = ").push_bind(state);
+    q.push(", version = version + 1, updated_at = ")
+        .push_bind(c.now);
+    if status.is_terminal() {
+        q.push(", finished_at = ").push_bind(c.now);
+    }
+    if let Some(d) = u.data {
+        q.push(", data = ").push_bind(d.clone());
+    }
+    if let Some(d) = u.submitted_data {
+        q.push(", submitted_data = ").push_bind(d.clone());
+    }
+    if let Some(f) = u.changed_fields {
+        q.push(", changed_fields = ").push_bind(f.to_vec());
+    }
+    if let Some(n) = u.serial_no {
+        q.push(", serial_no = ").push_bind(n.to_owned());
+    }
+    if let Some(at) = u.submitted_at {
+        q.push(", submitted_at = COALESCE(submitted_at, ")
+            .push_bind(at)
+            .push(")");
+    }
+    q.push(" WHERE id = ")
+        .push_bind(app.id)
+        .push(" AND version = ")
+        .push_bind(app.version)
+        .push(" RETURNING id)");
+    if !plan.end_node.is_empty() {
+        q.push(
+            ", ended AS (UPDATE tasks t SET status = x.status, action = x.action, \
+             decided_by = x.decided_by, transferred_to = COALESCE(x.transferred_to, t.transferred_to), acted_at = ",
+        )
+        .push_bind(c.now);
+        if !open {
+            q.push(", app_open = false");
+        }
+        q.push(" FROM upd, unnest(")
+            .push_bind(plan.end_node)
+            .push("::text[], ")
+            .push_bind(plan.end_user)
+            .push("::int8[], ")
+            .push_bind(plan.end_status)
+            .push("::text[], ")
+            .push_bind(plan.end_action)
+            .push("::text[], ")
+            .push_bind(plan.end_decided_by)
+            .push("::int8[], ")
+            .push_bind(plan.end_transferred_to)
+            .push(
+                "::int8[]) AS x(node, assignee, status, action, decided_by, transferred_to) \
+                 WHERE t.application_id = upd.id AND t.node_id = x.node AND t.assignee_id = x.assignee \
+                 AND t.status = 'pending')",
+            );
+    }
+    if !plan.new_node.is_empty() {
+        q.push(
+            ", created AS (INSERT INTO tasks (application_id, service_id, app_open, node_id, node_name, \
+             assignee_id, kind, status, created_at, due_at, escalate) SELECT upd.id, ",
+        )
+        .push_bind(app.service_id)
+        .push(", ")
+        .push_bind(open)
+        .push(", x.node, x.name, x.assignee, x.kind, x.status, ")
+        .push_bind(c.now)
+        .push(", x.due, x.escalate FROM upd, unnest(")
+        .push_bind(plan.new_node)
+        .push("::text[], ")
+        .push_bind(plan.new_name)
+        .push("::text[], ")
+        .push_bind(plan.new_user)
+        .push("::int8[], ")
+        .push_bind(plan.new_kind)
+        .push("::text[], ")
+        .push_bind(plan.new_status)
+        .push("::text[], ")
+        .push_bind(plan.new_due)
+        .push("::timestamptz[], ")
+        .push_bind(plan.new_escalate)
+        .push("::bool[]) AS x(node, name, assignee, kind, status, due, escalate))");
+    }
+    q.push(
+        ", flows AS (INSERT INTO flow_records (application_id, node_id, node_name, actor_id, action, \
+         comment, details, at) SELECT upd.id, x.node, x.name, x.actor, x.action, x.comment, x.details, ",
+    )
+    .push_bind(c.now)
+    .push(" FROM upd, unnest(")
+    .push_bind(plan.flow_node)
+    .push("::text[], ")
+    .push_bind(plan.flow_name)
+    .push("::text[], ")
+    .push_bind(plan.flow_actor)
+    .push("::int8[], ")
+    .push_bind(plan.flow_action)
+    .push("::text[], ")
+    .push_bind(plan.flow_comment)
+    .push("::text[], ")
+    .push_bind(plan.flow_details)
+    .push(
+        "::jsonb[]) WITH ORDINALITY AS x(node, name, actor, action, comment, details, n) \
+         ORDER BY x.n)",
+    );
+    if !plan.note_key.is_empty() {
+        let (mut copy_key, mut copy_channel, mut copy_payload) =
+            (Vec::new(), Vec::new(), Vec::new());
+        for (key, p) in plan.note_key.iter().zip(&plan.note_payload) {
+            let text = p.get("text").and_then(Value::as_str).unwrap_or("");
+            let link = p.get("link").and_then(Value::as_str).unwrap_or("");
+            for (channel, payload) in crate::notify::copies(&c.fanout, text, link) {
+                copy_key.push(key.clone());
+                copy_channel.push(channel);
+                copy_payload.push(payload);
+            }
+        }
+        q.push(
+            ", notes AS (INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, \
+             created_at, next_attempt_at, delivered_at, attempts) SELECT x.key, x.recipient, upd.id, x.kind, x.payload, ",
+        )
+        .push_bind(c.now)
+        .push(", ")
+        .push_bind(c.now)
+        .push(", ")
+        .push_bind(c.now)
+        .push(", 1 FROM upd, unnest(")
+        .push_bind(plan.note_key)
+        .push("::text[], ")
+        .push_bind(plan.note_user)
+        .push("::int8[], ")
+        .push_bind(plan.note_kind)
+        .push("::text[], ")
+        .push_bind(plan.note_payload)
+        .push(
+            "::jsonb[]) AS x(key, recipient, kind, payload) ON CONFLICT (idempotency_key) DO NOTHING \
+             RETURNING id, idempotency_key, recipient_id, application_id, kind, payload, created_at)",
+        );
+        q.push(
+            ", inbox AS (INSERT INTO messages (outbox_id, user_id, application_id, kind, text, link, created_at) \
+             SELECT n.id, n.recipient_id, n.application_id, n.kind, COALESCE(n.payload->>'text', ''), \
+             COALESCE(n.payload->>'link', ''), n.created_at FROM notes n)",
+        );
+        if !copy_key.is_empty() {
+            q.push(
+                ", copies AS (INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, \
+                 payload, created_at, next_attempt_at) SELECT n.idempotency_key || ':' || c.channel, c.channel, \
+                 n.recipient_id, n.application_id, n.kind, c.payload, n.created_at, n.created_at FROM notes n \
+                 JOIN unnest(",
+            )
+            .push_bind(copy_key)
+            .push("::text[], ")
+            .push_bind(copy_channel)
+            .push("::text[], ")
+            .push_bind(copy_payload)
+            .push(
+                "::jsonb[]) AS c(key, channel, payload) ON c.key = n.idempotency_key \
+                 JOIN users u ON u.id = n.recipient_id LEFT JOIN notify_prefs p ON p.user_id = u.id WHERE ",
+            )
+            .push(crate::notify::CHANNEL_WANTED)
+            .push(" ON CONFLICT (idempotency_key) DO NOTHING)");
+        }
+    }
+    q.push(
+        ", audited AS (INSERT INTO audit_log (at, actor_id, action, target, ip, outcome, details) SELECT ",
+    )
+    .push_bind(c.now)
+    .push(", ")
+    .push_bind(c.actor)
+    .push(", ")
+    .push_bind(audit_action.to_owned())
+    .push(", 'application:' || upd.id, ")
+    .push_bind(c.ip.map(sqlx::types::ipnetwork::IpNetwork::from))
+    .push(", 'success', ")
+    .push_bind(audit_details)
+    .push(" FROM upd) SELECT count(*) FROM upd");
+    let applied: i64 = q.build_query_scalar().fetch_one(exec).await?;
+    if applied == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Stale)
+    }
+}

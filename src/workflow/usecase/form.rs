@@ -1,0 +1,522 @@
+//! 立即办理 and 草稿箱: the empty form, 存草稿, 添加一行, 提交 and resubmitting a returned
+//! application.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+
+use super::{
+    ActCtx, check_ctx, definitions, files, load_visible, lookups, profile, resolve_accounts,
+    submit, summary,
+};
+use crate::{
+    audit,
+    catalog::{self, ServiceDetail, model::start_refusal},
+    error::{AppError, AppResult},
+    forms::{
+        self, Errors, FieldAccess, FormSchema,
+        input::FormInput,
+        render::{FieldView, MAX_EXTRA_ROWS, parse_post, views},
+    },
+    web::user::CurrentUser,
+    workflow::{
+        milestones::{Milestone, milestones, nothing_visible},
+        model::Definition,
+        store::{self, AppRow, AppStatus, definitions::Current},
+    },
+};
+
+/// What the form page shows.
+pub struct FormView {
+    pub service_id: i64,
+    pub service_name: String,
+    pub department: String,
+    pub action: String,
+    pub milestones: Vec<Milestone>,
+    pub fields: Vec<FieldView>,
+    pub error_summary: Vec<(String, String)>,
+    pub draft_id: Option<i64>,
+    pub version: i32,
+    pub returned: bool,
+    /// Shown again because of errors (answered with 422).
+    pub invalid: bool,
+}
+
+/// A published online service this person may start, with its current definitions.
+pub struct Startable {
+    pub service: ServiceDetail,
+    pub current: Current,
+}
+
+/// Why 立即办理 does not open the form.
+pub enum NotStartable {
+    /// Not signed in: sign in, then back to the guide.
+    SignIn,
+    /// Handled elsewhere: the external system, or the guide of an offline-only service.
+    Elsewhere(String),
+    /// The person may not start it: why, and who may.
+    Refused {
+        service: Box<ServiceDetail>,
+        reason: String,
+        who: String,
+    },
+    /// Marked online, but no form has been designed yet.
+    NoForm,
+}
+
+/// 立即办理: the service, if this person may start it now. One load of the service and
+/// one permission check.
+pub async fn open(
+    db: &PgPool,
+    user: Option<&CurrentUser>,
+    id: i64,
+) -> AppResult<Result<(Startable, FormView), NotStartable>> {
+    let s = catalog::load_service(db, id, user).await?;
+    let Some(user) = user else {
+        return Ok(Err(NotStartable::SignIn));
+    };
+    match s.kind.as_str() {
+        "external" => {
+            return Ok(Err(NotStartable::Elsewhere(
+                s.external_url.clone().unwrap_or_default(),
+            )));
+        }
+        "guide" => return Ok(Err(NotStartable::Elsewhere(format!("/services/{id}")))),
+        _ => {}
+    }
+    let rule = s.rule();
+    if let Some(reason) = start_refusal(db, &rule, user).await? {
+        let who = catalog::model::who_may_start(db, &rule).await?;
+        return Ok(Err(NotStartable::Refused {
+            service: Box::new(s),
+            reason,
+            who,
+        }));
+    }
+    let Some(current) = store::definitions::current(db, id).await? else {
+        return Ok(Err(NotStartable::NoForm));
+    };
+    let p = profile(db, user.id).await?;
+    let data = forms::initial_values(&current.schema, &p);
+    let l = lookups(db, &current.schema, &data, user.id, None).await?;
+    let access = applicant_access(&current.schema, &current.def);
+    let view = FormView {
+        service_id: s.id,
+        service_name: s.name.clone(),
+        department: s.department.clone(),
+        action: format!("/services/{}/apply", s.id),
+        milestones: milestones(&current.def, None, None, &nothing_visible),
+        fields: views(
+            &current.schema,
+            &data,
+            &access,
+            &Errors::new(),
+            &l,
+            &[],
+            &BTreeMap::new(),
+        ),
+        error_summary: Vec::new(),
+        draft_id: None,
+        version: 0,
+        returned: false,
+        invalid: false,
+    };
+    Ok(Ok((
+        Startable {
+            service: s,
+            current,
+        },
+        view,
+    )))
+}
+
+/// The checks of a posted new application: a published online service this person may
+/// start, with definitions.
+async fn startable(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<Startable> {
+    let s = catalog::load_service(db, id, Some(user)).await?;
+    if s.kind != "online" {
+        return Err(AppError::NotFound);
+    }
+    if start_refusal(db, &s.rule(), user).await?.is_some() {
+        return Err(AppError::Forbidden("您没有权限发起该流程"));
+    }
+    let current = store::definitions::current(db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Startable {
+        service: s,
+        current,
+    })
+}
+
+fn applicant_access(schema: &FormSchema, def: &Definition) -> BTreeMap<String, FieldAccess> {
+    schema.access(&def.applicant_fields, FieldAccess::Editable)
+}
+
+/// A draft or a returned application, opened by its applicant for editing.
+pub struct Editable {
+    app: AppRow,
+    service: ServiceDetail,
+    schema: FormSchema,
+    def: Definition,
+}
+
+async fn editable(db: &PgPool, id: i64, user: &CurrentUser) -> AppResult<Editable> {
+    let app = load_visible(db, id, user.id).await?;
+    if app.applicant_id != user.id || !app.status.editable() {
+        return Err(AppError::NotFound);
+    }
+    let service = catalog::load_service(db, app.service_id, Some(user)).await?;
+    let defs = definitions(db, &app).await?;
+    let (schema, def) = (defs.0.clone(), defs.1.clone());
+    Ok(Editable {
+        app,
+        service,
+        schema,
+        def,
+    })
+}
+
+/// The edit page of the applicant's draft or returned application.
+pub async fn edit(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<FormView> {
+    let Editable {
+        app,
+        service: s,
+        schema,
+        def,
+    } = editable(db, id, user).await?;
+    let data = app.data_map();
+    let l = lookups(db, &schema, &data, user.id, Some(app.id)).await?;
+    let st = app.engine_state();
+    Ok(FormView {
+        service_id: s.id,
+        service_name: s.name.clone(),
+        department: s.department.clone(),
+        action: format!("/applications/{id}/edit"),
+        milestones: milestones(&def, st.as_ref(), None, &nothing_visible),
+        fields: views(
+            &schema,
+            &data,
+            &applicant_access(&schema, &def),
+            &Errors::new(),
+            &l,
+            &[],
+            &BTreeMap::new(),
+        ),
+        error_summary: Vec::new(),
+        draft_id: (app.status == AppStatus::Draft).then_some(app.id),
+        version: app.version,
+        returned: app.status == AppStatus::Returned,
+        invalid: false,
+    })
+}
+
+/// What a posted form asks for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Intent {
+    Submit,
+    Draft,
+    AddRow,
+}
+
+fn intent(pairs: &[(String, String)]) -> Intent {
+    match pairs
+        .iter()
+        .find(|(k, _)| k == "intent")
+        .map(|(_, v)| v.as_str())
+    {
+        Some("draft") => Intent::Draft,
+        Some("add_row") => Intent::AddRow,
+        _ => Intent::Submit,
+    }
+}
+
+/// The blank rows each sub-table showed beyond the usual two, one more after 添加一行
+/// (bounded: the number comes from the request).
+fn extra_rows(pairs: &[(String, String)], add: bool) -> BTreeMap<String, usize> {
+    let mut m = BTreeMap::new();
+    for (k, v) in pairs {
+        if k == "rows"
+            && let Some((key, n)) = v.split_once(':')
+        {
+            let n: usize = n.parse().unwrap_or(0);
+            m.insert(
+                key.to_owned(),
+                (n.min(MAX_EXTRA_ROWS) + usize::from(add)).min(MAX_EXTRA_ROWS),
+            );
+        }
+    }
+    m
+}
+
+/// Drafts one person may keep (the message in `insert_draft` names the number).
+const MAX_DRAFTS: i64 = 100;
+
+async fn insert_draft(
+    db: &PgPool,
+    c: &ActCtx,
+    user: &CurrentUser,
+    s: &ServiceDetail,
+    current: &Current,
+    data: &Map<String, Value>,
+) -> AppResult<i64> {
+    let mut tx = db.begin().await?;
+    // A bound on what one person can store: each draft may hold 50 MB of files.
+    if store::drafts::count(&mut tx, user.id).await? >= MAX_DRAFTS {
+        return Err(AppError::Conflict(
+            "草稿箱已满（最多 100 份），请先在个人中心的草稿箱中删除不需要的草稿。",
+        ));
+    }
+    let id = store::drafts::insert(
+        &mut tx,
+        store::drafts::NewDraft {
+            service_id: s.id,
+            applicant_id: user.id,
+            form_def_id: current.form_id,
+            workflow_def_id: current.workflow_id,
+            title: &forms::render::title(&s.name, &user.name),
+            data: Value::Object(data.clone()),
+            at: c.now,
+        },
+    )
+    .await?;
+    audit::record(
+        &mut tx,
+        audit::Entry {
+            at: c.now,
+            actor_id: Some(user.id),
+            action: "application.draft",
+            target: &format!("application:{id}"),
+            ip: None,
+            outcome: audit::Outcome::Success,
+            details: serde_json::json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Where a posted form goes: a new application of a service, or the applicant's draft or
+/// returned application.
+pub enum Target {
+    New { service_id: i64 },
+    Existing { app_id: i64 },
+}
+
+/// What became of a posted form.
+pub enum Posted {
+    /// Done (saved or submitted): go to `to` and say `message` (`ok` false: as a warning).
+    Redirect {
+        to: String,
+        ok: bool,
+        message: String,
+    },
+    /// Shown again with what was typed and the messages (none after 添加一行).
+    Form(FormView),
+}
+
+/// 提交 / 存草稿 / 添加一行. Files are kept as soon as they arrive (as a draft), typed input
+/// is always shown back, and only a valid form is submitted.
+#[tracing::instrument(skip_all, fields(user = user.id))]
+pub async fn post(
+    db: &PgPool,
+    c: &ActCtx,
+    user: &CurrentUser,
+    target: Target,
+    input: FormInput,
+) -> AppResult<Posted> {
+    let (s, schema, def, existing, current) = match target {
+        Target::New { service_id } => {
+            let st = startable(db, user, service_id).await?;
+            (
+                st.service,
+                st.current.schema.clone(),
+                st.current.def.clone(),
+                None,
+                Some(st.current),
+            )
+        }
+        Target::Existing { app_id } => {
+            let e = editable(db, app_id, user).await?;
+            (e.service, e.schema, e.def, Some(e.app), None)
+        }
+    };
+    let FormInput {
+        pairs,
+        files: uploads,
+        file_errors,
+    } = input;
+    let p = profile(db, user.id).await?;
+    let access = applicant_access(&schema, &def);
+    // Only what the applicant may edit comes from the request; every other field keeps
+    // what the application holds (what a department filled in at its own step, or the
+    // defaults of a new form), whatever else the request carries.
+    let mut data = match &existing {
+        Some(app) => app.data_map(),
+        None => forms::initial_values(&schema, &p),
+    };
+    for (k, v) in parse_post(&schema, &pairs) {
+        if access.get(&k) == Some(&FieldAccess::Editable) {
+            data.insert(k, v);
+        }
+    }
+    forms::enforce_locked(&schema, &p, &mut data);
+    resolve_accounts(db, &schema, &mut data).await?;
+    let intent = intent(&pairs);
+    let removals: Vec<i64> = pairs
+        .iter()
+        .filter(|(k, _)| k == "remove")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let mut errors: Errors = file_errors;
+    // A returned application is edited and resubmitted; it has no draft to save into
+    // (the page offers no 存草稿), so say so instead of pretending.
+    if intent == Intent::Draft
+        && let Some(app) = &existing
+        && app.status == AppStatus::Returned
+    {
+        return Ok(Posted::Redirect {
+            to: format!("/applications/{}/edit", app.id),
+            ok: false,
+            message: "已退回的申请请修改后直接提交。".into(),
+        });
+    }
+
+    // Where the input lives: an existing application, or a new draft when there is
+    // something to keep (存草稿, or files).
+    let (mut app_id, mut version, status, st) = match &existing {
+        Some(app) => {
+            let posted: i32 = pairs
+                .iter()
+                .find(|(k, _)| k == "version")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(-1);
+            if posted != app.version {
+                return Err(AppError::Conflict("该事项已被处理"));
+            }
+            (app.id, app.version, app.status, app.engine_state())
+        }
+        None => (0, 0, AppStatus::Draft, None),
+    };
+    if app_id == 0
+        && (intent == Intent::Draft || !uploads.is_empty())
+        && let Some(current) = &current
+    {
+        app_id = insert_draft(db, c, user, &s, current, &data).await?;
+    }
+    if app_id != 0 {
+        files::save(
+            db,
+            c,
+            files::Change {
+                app_id,
+                version,
+                schema: &schema,
+                access: &access,
+                uploads,
+                removals: &removals,
+            },
+            &mut errors,
+        )
+        .await?;
+        files::attach_ids(db, app_id, &schema, &mut data).await?;
+        if status == AppStatus::Draft {
+            let v = store::drafts::save(
+                &mut *db.acquire().await?,
+                app_id,
+                version,
+                Value::Object(data.clone()),
+                c.now,
+            )
+            .await?;
+            version = v.ok_or(AppError::Conflict("该事项已被处理"))?;
+        }
+    }
+    if intent == Intent::Draft {
+        let message = if errors.is_empty() {
+            "已存草稿，可在个人中心的草稿箱中继续填写。".to_owned()
+        } else {
+            format!(
+                "已存草稿，但有附件未能添加：{}",
+                errors
+                    .values()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("；")
+            )
+        };
+        return Ok(Posted::Redirect {
+            to: format!("/applications/{app_id}/edit"),
+            ok: errors.is_empty(),
+            message,
+        });
+    }
+    let l = lookups(db, &schema, &data, user.id, (app_id != 0).then_some(app_id)).await?;
+    let check = check_ctx(db, &l, &data).await?;
+    let validated = if intent == Intent::AddRow {
+        Err(Errors::new())
+    } else {
+        match forms::validate(&schema, &access, &data, &check) {
+            Ok(clean) if errors.is_empty() => Ok(clean),
+            Ok(_) => Err(Errors::new()),
+            Err(e) => Err(e),
+        }
+    };
+    match validated {
+        Err(mut field_errors) => {
+            for (k, v) in errors {
+                field_errors.entry(k).or_default().extend(v);
+            }
+            Ok(Posted::Form(FormView {
+                invalid: !field_errors.is_empty(),
+                service_id: s.id,
+                service_name: s.name.clone(),
+                department: s.department.clone(),
+                action: if app_id == 0 {
+                    format!("/services/{}/apply", s.id)
+                } else {
+                    format!("/applications/{app_id}/edit")
+                },
+                milestones: milestones(&def, st.as_ref(), None, &nothing_visible),
+                error_summary: summary(&schema, &field_errors),
+                fields: views(
+                    &schema,
+                    &data,
+                    &access,
+                    &field_errors,
+                    &l,
+                    &[],
+                    &extra_rows(&pairs, intent == Intent::AddRow),
+                ),
+                draft_id: (app_id != 0 && status == AppStatus::Draft).then_some(app_id),
+                version,
+                returned: status == AppStatus::Returned,
+            }))
+        }
+        Ok(clean) => {
+            if app_id == 0
+                && let Some(current) = &current
+            {
+                app_id = insert_draft(db, c, user, &s, current, &data).await?;
+            }
+            let app = submit(db, app_id, version, clean, &s.code, c).await?;
+            Ok(Posted::Redirect {
+                to: format!("/applications/{}", app.id),
+                ok: true,
+                message: format!("已提交，流水号 {}", app.serial_no.as_deref().unwrap_or("")),
+            })
+        }
+    }
+}
+
+/// Deletes the applicant's own draft; 404 for anything else.
+pub async fn delete_draft(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<()> {
+    if store::drafts::delete(&mut *db.acquire().await?, id, user.id).await? {
+        Ok(())
+    } else {
+        Err(AppError::NotFound)
+    }
+}

@@ -1,0 +1,260 @@
+//! The use cases of applications, as plain functions over the database pool: what the
+//! web handlers call, one call per request, and what tests may drive without HTTP.
+//! Each returns what the page needs; the handlers only parse and render.
+
+pub mod act;
+pub mod files;
+pub mod form;
+pub mod read;
+pub mod submit;
+pub mod urge;
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+use sqlx::PgPool;
+
+use super::{
+    engine::{self, EngineError},
+    model::{Definition, NodeKind},
+    store::{self, AppRow, StoreError},
+};
+use crate::{
+    error::AppError,
+    forms::{self, CheckCtx, FieldAccess, FormSchema, Profile, render::Lookups},
+    org::people,
+    web::user::user_type_label,
+};
+
+pub use store::transition::ActCtx;
+pub use submit::submit;
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Stale | StoreError::Engine(EngineError::AlreadyHandled) => {
+                AppError::Conflict("该事项已被处理")
+            }
+            StoreError::Engine(EngineError::NotAllowed(m)) => AppError::Forbidden(m),
+            StoreError::Engine(e @ EngineError::BadDefinition(_)) => {
+                AppError::Internal(anyhow::anyhow!(e))
+            }
+            StoreError::Db(e) => AppError::Internal(e.into()),
+            StoreError::Other(e) => AppError::Internal(e),
+        }
+    }
+}
+
+/// The applicant's profile, for auto-fill.
+async fn profile(db: &PgPool, user_id: i64) -> sqlx::Result<Profile> {
+    let r = people::profile(db, user_id).await?;
+    Ok(Profile {
+        name: r.name,
+        account: r.account,
+        gender: r.gender.unwrap_or_default(),
+        department: r.department.unwrap_or_default(),
+        title: r.title.unwrap_or_default(),
+        phone: r.phone.unwrap_or_default(),
+        email: r.email.unwrap_or_default(),
+        user_type: user_type_label(&r.user_type).into(),
+    })
+}
+
+/// Names for people and departments shown in the form, pickers' choices and the files.
+async fn lookups(
+    db: &PgPool,
+    schema: &FormSchema,
+    data: &Map<String, Value>,
+    applicant: i64,
+    app_id: Option<i64>,
+) -> sqlx::Result<Lookups> {
+    let mut l = Lookups::default();
+    if let Some(app_id) = app_id {
+        for f in store::attachments::list(&mut *db.acquire().await?, app_id).await? {
+            l.attachments
+                .entry(f.field_key)
+                .or_default()
+                .push((f.id, f.file_name, f.size));
+        }
+    }
+    let ids: Vec<i64> = data.values().filter_map(Value::as_i64).collect();
+    for p in people::labels(db, &ids).await? {
+        l.people.insert(p.id, p.label);
+    }
+    l.departments = people::departments(db).await?;
+    for f in &schema.fields {
+        if f.kind == forms::FieldKind::Person
+            && let Some(role) = &f.role
+        {
+            // Holders of the role whose scope covers the applicant's college.
+            let choices = people::role_holders_for(db, role, applicant).await?;
+            l.person_choices.insert(
+                f.key.clone(),
+                choices.into_iter().map(|p| (p.id, p.label)).collect(),
+            );
+        }
+    }
+    Ok(l)
+}
+
+/// Existing people and departments, for validating pickers.
+async fn check_ctx(db: &PgPool, l: &Lookups, data: &Map<String, Value>) -> sqlx::Result<CheckCtx> {
+    let ids: Vec<i64> = data
+        .values()
+        .filter_map(|v| {
+            v.as_i64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .collect();
+    Ok(CheckCtx {
+        people: people::active_ids(db, &ids).await?,
+        departments: l.departments.iter().map(|(d, _)| *d).collect(),
+        choices: l
+            .person_choices
+            .iter()
+            .map(|(k, c)| (k.clone(), c.iter().map(|(id, _)| *id).collect()))
+            .collect(),
+    })
+}
+
+/// Person fields typed as an account (学号/工号) become the person's id.
+async fn resolve_accounts(
+    db: &PgPool,
+    schema: &FormSchema,
+    data: &mut Map<String, Value>,
+) -> sqlx::Result<()> {
+    for f in &schema.fields {
+        if f.kind != forms::FieldKind::Person {
+            continue;
+        }
+        if let Some(Value::String(s)) = data.get(&f.key).cloned() {
+            // "张三（S2024001）" as picked from the search list, or a bare account.
+            let s = match (s.rfind('（'), s.rfind('）')) {
+                (Some(a), Some(b)) if a < b => s[a + '（'.len_utf8()..b].trim().to_owned(),
+                _ => s.trim().to_owned(),
+            };
+            if s.is_empty() || s.parse::<i64>().is_ok() && f.role.is_some() {
+                continue;
+            }
+            if let Some(id) = people::active_by_account(db, &s).await? {
+                data.insert(f.key.clone(), Value::from(id));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The field messages in form order, for the summary above the form.
+pub fn summary(schema: &FormSchema, errors: &forms::Errors) -> Vec<(String, String)> {
+    schema
+        .fields
+        .iter()
+        .filter_map(|f| {
+            errors
+                .get(&f.key)
+                .map(|e| (f.key.clone(), format!("{}：{}", f.label, e.join("；"))))
+        })
+        .collect()
+}
+
+/// The application if `user` may see it; anyone else gets 404.
+async fn load_visible(db: &PgPool, id: i64, user: i64) -> Result<AppRow, AppError> {
+    store::load_visible(&mut *db.acquire().await?, id, user)
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// The definitions the application started with.
+async fn definitions(
+    db: &PgPool,
+    app: &AppRow,
+) -> anyhow::Result<std::sync::Arc<(FormSchema, Definition)>> {
+    store::definitions::load(db, &mut *db.acquire().await?, app).await
+}
+
+/// The nodes where `user` has an open task.
+fn open_nodes(st: Option<&engine::State>, user: i64) -> Vec<String> {
+    st.map(|s| {
+        engine::pending(s)
+            .into_iter()
+            .filter(|(_, u)| *u == user)
+            .map(|(n, _)| n)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The field rules `user` sees `app` under, for the page and for its files: what is
+/// hidden from them as a reader (`reader_hidden`), with the rules of the nodes where they
+/// have an open task (`my_nodes`) laid over it.
+async fn viewer_rules(
+    db: &PgPool,
+    app: &AppRow,
+    def: &Definition,
+    my_nodes: &[String],
+    user: i64,
+) -> sqlx::Result<BTreeMap<String, FieldAccess>> {
+    let mut map = reader_hidden(db, app, def, user).await?;
+    for n in my_nodes {
+        if let Some(NodeKind::Approval { fields, .. }) = def.node(n).map(|n| &n.kind) {
+            map.extend(fields.clone());
+        }
+    }
+    Ok(map)
+}
+
+/// The fields and sections hidden from `user` when reading `app`: what is hidden at any
+/// node where they have or had a task, so that closing a task (通过, another's 或签, 转办)
+/// does not reveal it. The service's admins see everything. The applicant's own hidden
+/// rules only shape the form they fill in (the departments' sections of 入校手续, say):
+/// once submitted, the applicant reads what the departments wrote.
+async fn reader_hidden(
+    db: &PgPool,
+    app: &AppRow,
+    def: &Definition,
+    user: i64,
+) -> sqlx::Result<BTreeMap<String, FieldAccess>> {
+    let (admin, nodes) = store::reader_nodes(&mut *db.acquire().await?, app, user).await?;
+    let mut hidden = BTreeMap::new();
+    if admin {
+        return Ok(hidden);
+    }
+    for n in &nodes {
+        if let Some(NodeKind::Approval { fields, .. }) = def.node(n).map(|n| &n.kind) {
+            for (k, a) in fields {
+                if *a == FieldAccess::Hidden {
+                    hidden.insert(k.clone(), FieldAccess::Hidden);
+                }
+            }
+        }
+    }
+    Ok(hidden)
+}
+
+/// The 办事指南's step list of a service's current workflow; steps only a condition on the
+/// form brings in say so. Empty when the service has no workflow.
+pub async fn guide_steps(db: &PgPool, service_id: i64) -> anyhow::Result<Vec<String>> {
+    Ok(match store::definitions::current(db, service_id).await? {
+        Some(c) => c
+            .def
+            .milestones_on(None, &|_| false)
+            .into_iter()
+            .map(|(n, always)| {
+                if always == Some(true) {
+                    n.name.clone()
+                } else {
+                    format!("{}（视情况）", n.name)
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    })
+}
+
+/// `guide_steps` in the shape the catalog's guide takes it (`catalog::StepsFn`).
+pub fn guide_steps_boxed(
+    db: PgPool,
+    service_id: i64,
+) -> std::pin::Pin<Box<dyn Future<Output = anyhow::Result<Vec<String>>> + Send>> {
+    Box::pin(async move { guide_steps(&db, service_id).await })
+}

@@ -1,0 +1,107 @@
+//! 提交 and resubmitting: the engine starts (or resumes) the flow and the transition is
+//! written with the application's 流水号.
+
+use serde_json::{Map, Value, json};
+use sqlx::PgPool;
+
+use super::ActCtx;
+use crate::workflow::{
+    engine::{self, Action, Ctx, State},
+    store::{
+        AppRow, AppStatus, StoreError, definitions, load_app,
+        resolve::resolve,
+        transition::{AppUpdate, Plan, next_serial, write},
+    },
+};
+
+/// 提交 a draft, or resubmit a returned application (straight back to the node that
+/// returned it). `data` has been validated by the caller.
+#[tracing::instrument(skip_all, fields(app = app_id))]
+pub async fn submit(
+    db: &PgPool,
+    app_id: i64,
+    expected_version: i32,
+    data: Map<String, Value>,
+    service_code: &str,
+    c: &ActCtx,
+) -> Result<AppRow, StoreError> {
+    // A transaction, unlike `act`: the 流水号 counter must roll back with a lost race.
+    let mut tx = db.begin().await?;
+    let mut app = load_app(&mut tx, app_id).await?.ok_or(StoreError::Stale)?;
+    if app.applicant_id != c.actor || app.version != expected_version {
+        return Err(StoreError::Stale);
+    }
+    let defs = definitions::load(db, &mut tx, &app).await?;
+    let (schema, def) = (&defs.0, &defs.1);
+    let form = Value::Object(data.clone());
+    let (approvers, fallback) =
+        resolve(&mut *tx, def, app.applicant_id, app.service_id, &form, None).await?;
+    let ctx = Ctx {
+        applicant: app.applicant_id,
+        form: &form,
+        approvers: &approvers,
+        fallback: &fallback,
+    };
+    let (st, fx, before, resubmit) = match app.status {
+        AppStatus::Draft => {
+            let (st, fx) = engine::start(def, &ctx)?;
+            (st, fx, Vec::new(), false)
+        }
+        AppStatus::Returned => {
+            let prev: State = serde_json::from_value(app.state.clone().unwrap_or(Value::Null))
+                .map_err(anyhow::Error::from)?;
+            let (st, fx) = engine::apply(def, &prev, &Action::Resubmit { user: c.actor }, &ctx)?;
+            (st, fx, engine::pending(&prev), true)
+        }
+        _ => return Err(StoreError::Stale),
+    };
+    if app.serial_no.is_none() {
+        app.serial_no = Some(next_serial(&mut tx, service_code, c.now, c.tz).await?);
+    }
+    // Against the data as the approvers left it (not the first submission): what the
+    // applicant changed now, not what the departments filled in meanwhile.
+    let changed = match (&app.data, resubmit) {
+        (Value::Object(prev), true) => crate::forms::changed_fields(schema, prev, &data),
+        _ => Vec::new(),
+    };
+    let start = def
+        .start()
+        .map(|n| n.id.clone())
+        .unwrap_or_else(|| "start".into());
+    let mut plan = Plan::default();
+    plan.flow(
+        &start,
+        "申请人提交",
+        Some(c.actor),
+        if resubmit { "resubmit" } else { "submit" },
+        "",
+        json!({ "changed": changed }),
+    );
+    plan.sync(def, &app, &before, &st, &fx, None, c);
+    write(
+        &mut *tx,
+        &app,
+        AppUpdate {
+            state: &st,
+            data: Some(&form),
+            submitted_data: Some(&form),
+            changed_fields: Some(&changed),
+            serial_no: app.serial_no.as_deref(),
+            submitted_at: Some(c.now),
+        },
+        plan,
+        if resubmit {
+            "application.resubmit"
+        } else {
+            "application.submit"
+        },
+        json!({ "serial_no": app.serial_no }),
+        c,
+    )
+    .await?;
+    tx.commit().await?;
+    // The caller needs the id and the 流水号; no re-read while the counter row is locked.
+    app.version += 1;
+    app.status = st.status.into();
+    Ok(app)
+}
