@@ -10,6 +10,13 @@ use crate::workflow::{
     model::{ApproverRule, Definition, Fallback, NodeKind, RoleScope},
 };
 
+/// One person of one branch (`k`) of the resolver's query.
+#[derive(sqlx::FromRow)]
+struct SlotRow {
+    k: i32,
+    uid: i64,
+}
+
 /// Who approves each node, and each node's fallback, for this applicant and form.
 /// Every approval and CC node's approvers, and every approval node's fallback, in one
 /// round trip: each rule that needs the database becomes one branch of a `UNION ALL`,
@@ -148,11 +155,11 @@ where
         return Ok((approvers, fallback));
     }
     qb.push(") x ORDER BY k, ord");
-    let rows: Vec<(i32, i64)> = qb.build_query_as().fetch_all(exec).await?;
-    for (k, uid) in rows {
-        let (node, fb) = &slots[k as usize];
+    let rows: Vec<SlotRow> = qb.build_query_as().fetch_all(exec).await?;
+    for r in rows {
+        let (node, fb) = &slots[r.k as usize];
         let map = if *fb { &mut fallback } else { &mut approvers };
-        map.entry(node.clone()).or_default().push(uid);
+        map.entry(node.clone()).or_default().push(r.uid);
     }
     Ok((approvers, fallback))
 }

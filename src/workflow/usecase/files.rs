@@ -26,6 +26,7 @@ pub struct Change<'a> {
 
 /// Stores the files of the editable attachment fields and removes the ticked ones; files
 /// refused (type, size, total) go into `errors` by field.
+#[tracing::instrument(skip_all, fields(app = ch.app_id))]
 pub async fn save(db: &PgPool, c: &ActCtx, ch: Change<'_>, errors: &mut Errors) -> AppResult<()> {
     let mut tx = db.begin().await?;
     // Files change only on the applicant's own draft or returned application, at the
@@ -119,6 +120,7 @@ pub async fn attach_ids(
 }
 
 /// The file, if `user` may see its application and the field it is in; else 404.
+#[tracing::instrument(skip_all, fields(attachment = id, user = user.id))]
 pub async fn download(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<FileMeta> {
     let meta = store::attachments::meta(&mut *db.acquire().await?, id)
         .await?

@@ -67,6 +67,7 @@ pub enum NotStartable {
 
 /// 立即办理: the service, if this person may start it now. One load of the service and
 /// one permission check.
+#[tracing::instrument(skip_all, fields(service = id))]
 pub async fn open(
     db: &PgPool,
     user: Option<&CurrentUser>,
@@ -179,6 +180,7 @@ async fn editable(db: &PgPool, id: i64, user: &CurrentUser) -> AppResult<Editabl
 }
 
 /// The edit page of the applicant's draft or returned application.
+#[tracing::instrument(skip_all, fields(app = id, user = user.id))]
 pub async fn edit(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<FormView> {
     let Editable {
         app,
@@ -513,6 +515,7 @@ pub async fn post(
 }
 
 /// Deletes the applicant's own draft; 404 for anything else.
+#[tracing::instrument(skip_all, fields(app = id, user = user.id))]
 pub async fn delete_draft(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<()> {
     if store::drafts::delete(&mut *db.acquire().await?, id, user.id).await? {
         Ok(())
