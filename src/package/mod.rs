@@ -212,6 +212,11 @@ impl ServicePackage {
         match (&self.form, &self.workflow) {
             (Some(_), None) => out.push(at(&[], "a [form] needs a [workflow]".into())),
             (None, Some(_)) => out.push(at(&[], "a [workflow] needs a [form]".into())),
+            // 在线办理 with nothing to fill in would be a dead end for every applicant.
+            (None, None) if s.kind == ServiceKind::Online => out.push(at(
+                &key("kind"),
+                "an `online` service (在线办理) needs a [form] and a [workflow]".into(),
+            )),
             _ => {}
         }
         if let Some(form) = &self.form {

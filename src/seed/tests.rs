@@ -8,9 +8,13 @@ use crate::package::{self, Known, ServicePackage, Source};
 fn every_demo_file_reads_and_checks() {
     let demo = load(None).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(demo.departments.len(), 26);
-    assert_eq!(demo.people.len(), 19);
+    assert_eq!(demo.people.len(), 39);
     assert_eq!(demo.services.len(), 46);
-    assert_eq!(demo.services.iter().filter(|p| p.form.is_some()).count(), 5);
+    // Every service marked 在线办理 has its form and workflow.
+    assert_eq!(
+        demo.services.iter().filter(|p| p.form.is_some()).count(),
+        36
+    );
     assert_eq!(demo.services[0].service.code, "GZZB");
 }
 
@@ -169,4 +173,26 @@ fn demo_files_are_in_written_form() {
             "demo/{name} differs from its written form:\n{written}"
         );
     }
+}
+
+#[test]
+fn an_online_service_without_a_form_is_refused() {
+    // 学生请假 with its form and workflow cut away, still marked 在线办理.
+    let f = edited("services/XSQJ.toml", |t| {
+        let cut = t
+            .find("\n[[form.fields]]")
+            .or_else(|| t.find("\n[form]"))
+            .unwrap();
+        t[..cut + 1].to_owned()
+    });
+    let line = line_of(&f, "services/XSQJ.toml", "kind = \"online\"");
+    let msg = problems(&f, None);
+    assert!(
+        msg.contains(&format!("demo/services/XSQJ.toml:{line}:")),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("an `online` service (在线办理) needs a [form] and a [workflow]"),
+        "{msg}"
+    );
 }

@@ -21,7 +21,7 @@ async fn migrations_are_idempotent() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(users, 19, "nothing lost");
+    assert_eq!(users, 39, "nothing lost");
 }
 
 #[tokio::test]
@@ -82,7 +82,7 @@ async fn seeding_twice_changes_nothing() {
     let rows = |t: &str| before.iter().find(|r| r.0 == t).unwrap().1;
     assert_eq!(
         (rows("users"), rows("departments"), rows("user_roles")),
-        (19, 26, 15)
+        (39, 26, 15)
     );
     assert_eq!(
         (
@@ -90,7 +90,7 @@ async fn seeding_twice_changes_nothing() {
             rows("form_definitions"),
             rows("workflow_definitions")
         ),
-        (46, 5, 5)
+        (46, 36, 36)
     );
 }
 

@@ -1138,3 +1138,44 @@ async fn the_person_search_has_a_budget() {
     app.clock.advance(std::time::Duration::from_secs(10 * 60));
     assert_eq!(app.get_with(&student, "/people?q=t2").await.status(), 200);
 }
+
+/// No dead end: every published 在线办理 service opens its form for the people it is meant
+/// for, and refuses the others with the reason; none answers "在线表单尚未开放".
+#[tokio::test]
+async fn every_online_service_opens_a_form() {
+    let app = spawn_app().await;
+    let services: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, code FROM services WHERE kind = 'online' AND status = 'published' ORDER BY id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(services.len(), 36);
+    // A student, a teacher, a counselor and 人事处's officer: between them, every start rule.
+    let mut people = Vec::new();
+    for account in ["S2024001", "T2002", "T2101", "T3003"] {
+        people.push((account, signed_in(&app, account).await));
+    }
+    for (id, code) in services {
+        let mut opened = 0;
+        for (account, c) in &people {
+            let page = format!("/services/{id}/apply");
+            let r = app.get_with(c, &page).await;
+            let status = r.status().as_u16();
+            let html = r.text().await.unwrap();
+            assert!(!html.contains("尚未开放"), "{code} as {account}");
+            match status {
+                200 => {
+                    assert!(
+                        html.contains(&format!("action=\"{page}")),
+                        "{code}: the form"
+                    );
+                    opened += 1;
+                }
+                403 => assert!(html.contains("您没有权限发起该流程"), "{code} as {account}"),
+                other => panic!("{code} as {account}: {other}"),
+            }
+        }
+        assert!(opened > 0, "{code} opens for someone");
+    }
+}
