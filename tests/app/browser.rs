@@ -732,3 +732,40 @@ async fn browser_identity_pages_at_both_widths() {
         b.close().await;
     }
 }
+
+/// Some of the forms the demo packages brought (宿舍报修, 缓考申请 with its course list,
+/// 出差审批 with its itinerary), as a student and a teacher open them, at both widths.
+#[tokio::test]
+async fn browser_package_forms_at_both_widths() {
+    let app = spawn_app().await;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        for (account, code) in [
+            ("S2024001", "SSBX"),
+            ("S2024001", "HKSQ"),
+            ("T2002", "CCSP"),
+        ] {
+            let Some(b) = Browser::start(width, height).await else {
+                return;
+            };
+            let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = $1")
+                .bind(code)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+            sign_in(&b, &app, account).await;
+            let c = &b.client;
+            c.goto(&app.url(&format!("/services/{sid}/apply")))
+                .await
+                .unwrap();
+            c.wait()
+                .for_element(Locator::Css(".app-form"))
+                .await
+                .unwrap();
+            let fields = c.find_all(Locator::Css(".app-form .field")).await.unwrap();
+            assert!(fields.len() >= 3, "{code}: a real form");
+            b.screenshot(&format!("package-{}-{width}", code.to_lowercase()))
+                .await;
+            b.close().await;
+        }
+    }
+}
