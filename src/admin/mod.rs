@@ -1,4 +1,7 @@
-//! 管理后台: people (search, lockout release) and the audit log.
+//! 管理后台: people (search, lockout release), the audit log, the outbox, and service
+//! packages (`services.rs`).
+
+mod services;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -29,6 +32,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/unlock", post(unlock))
         .route("/admin/audit", get(audit_log))
         .route("/admin/outbox", get(outbox))
+        .route("/admin/services/{id}/export", get(services::export))
 }
 
 #[derive(Template, WebTemplate)]

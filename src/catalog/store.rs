@@ -83,3 +83,58 @@ pub async fn insert_service(
     .fetch_optional(conn)
     .await
 }
+
+/// A service's catalog entry with departments and the category named by code, as a
+/// service package carries it (export).
+#[derive(sqlx::FromRow)]
+pub struct EntryRow {
+    pub code: String,
+    pub name: String,
+    pub category: String,
+    pub department: String,
+    pub kind: String,
+    pub external_url: Option<String>,
+    pub audiences: Vec<String>,
+    pub tags: Vec<String>,
+    pub summary: String,
+    pub start_user_types: Vec<String>,
+    /// In the order the service lists them.
+    pub start_departments: Vec<String>,
+    pub start_roles: Vec<String>,
+    pub recommend_for: Vec<String>,
+    pub recommend_order: i32,
+    pub conditions: String,
+    pub materials: String,
+    pub process: String,
+    pub time_limit: String,
+    pub location: String,
+    pub phone: String,
+    pub faq: String,
+}
+
+pub async fn entry(db: &sqlx::PgPool, id: i64) -> sqlx::Result<Option<EntryRow>> {
+    sqlx::query_as(
+        "SELECT s.code, s.name, c.code AS category, d.code AS department, s.kind, s.external_url,
+                s.audiences, s.tags, s.summary, s.start_user_types,
+                ARRAY(SELECT sd.code FROM unnest(s.start_department_ids) WITH ORDINALITY AS x(id, n)
+                      JOIN departments sd ON sd.id = x.id ORDER BY x.n) AS start_departments,
+                s.start_roles, s.recommend_for, s.recommend_order, s.conditions, s.materials,
+                s.process, s.time_limit, s.location, s.phone, s.faq
+         FROM services s JOIN departments d ON d.id = s.department_id
+         JOIN service_categories c ON c.id = s.category_id WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}
+
+/// Whether `user` administers the service (服务管理员 of it).
+pub async fn is_service_admin(db: &sqlx::PgPool, service: i64, user: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM service_admins WHERE service_id = $1 AND user_id = $2)",
+    )
+    .bind(service)
+    .bind(user)
+    .fetch_one(db)
+    .await
+}

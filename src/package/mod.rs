@@ -5,6 +5,7 @@
 //! Reading names the file, the place and the problem (`problem.rs`); writing
 //! (`to_toml_string`) puts keys in one stable order so that exports diff well.
 
+mod export;
 mod problem;
 mod write;
 
@@ -13,6 +14,7 @@ use std::collections::BTreeSet;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use export::export;
 pub use problem::{Problem, Problems, Seg, Source, line_col, path_string};
 pub use write::{WriteError, to_toml_string};
 
@@ -109,6 +111,13 @@ macro_rules! words {
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$v => $s),*
+                }
+            }
+            /// The word as stored; `None` for a word the format does not know.
+            pub fn from_word(w: &str) -> Option<Self> {
+                match w {
+                    $($s => Some($name::$v),)*
+                    _ => None,
                 }
             }
         }

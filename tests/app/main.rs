@@ -16,6 +16,7 @@ mod identity;
 mod layout;
 mod login;
 mod notify;
+mod packages;
 mod pages;
 mod security;
 mod smtp;

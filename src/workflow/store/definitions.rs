@@ -91,3 +91,16 @@ pub async fn current(db: &PgPool, service_id: i64) -> anyhow::Result<Option<Curr
     })
     .transpose()
 }
+
+/// The latest definitions of a service as stored (JSON), for export: a package carries
+/// them exactly as they were published.
+pub async fn current_raw(db: &PgPool, service_id: i64) -> sqlx::Result<Option<(Value, Value)>> {
+    sqlx::query_as(
+        "SELECT f.schema, w.definition
+         FROM (SELECT * FROM form_definitions WHERE service_id = $1 ORDER BY version DESC LIMIT 1) f,
+              (SELECT * FROM workflow_definitions WHERE service_id = $1 ORDER BY version DESC LIMIT 1) w",
+    )
+    .bind(service_id)
+    .fetch_optional(db)
+    .await
+}
