@@ -444,24 +444,15 @@ pub async fn cc_read(
     flashes: Flashes,
     Form(f): Form<ReadForm>,
 ) -> AppResult<Response> {
-    let n = if f.which == "all" {
-        sqlx::query("UPDATE tasks SET status = 'read', acted_at = $2 WHERE assignee_id = $1 AND kind = 'cc' AND status = 'unread'")
-            .bind(user.id)
-            .bind(state.now())
-            .execute(&state.db)
-            .await?
-            .rows_affected()
-    } else {
-        let id: i64 = f.which.parse().unwrap_or(0);
-        // Only one's own CC: someone else's id changes nothing.
-        sqlx::query("UPDATE tasks SET status = 'read', acted_at = $3 WHERE id = $1 AND assignee_id = $2 AND kind = 'cc' AND status = 'unread'")
-            .bind(id)
-            .bind(user.id)
-            .bind(state.now())
-            .execute(&state.db)
-            .await?
-            .rows_affected()
-    };
+    // "all", or one task id; someone else's id changes nothing.
+    let which = (f.which != "all").then(|| f.which.parse().unwrap_or(0));
+    let n = crate::workflow::store::records::mark_cc_read(
+        &mut *state.db.acquire().await?,
+        user.id,
+        which,
+        state.now(),
+    )
+    .await?;
     flash(&flashes, "success", format!("已标为已读（{n} 条）。"));
     Ok(Redirect::to("/center/cc").into_response())
 }

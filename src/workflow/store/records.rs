@@ -163,3 +163,23 @@ pub async fn set_rating(
     .rows_affected();
     Ok(rows == 1)
 }
+
+/// 标为已读: the person's unread 抄送 (one task, or all of them with `None`); how many
+/// changed. Only the person's own: someone else's task id changes nothing.
+pub async fn mark_cc_read(
+    conn: &mut PgConnection,
+    user: UserId,
+    task: Option<i64>,
+    at: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query(
+        "UPDATE tasks SET status = 'read', acted_at = $2
+         WHERE assignee_id = $1 AND kind = 'cc' AND status = 'unread' AND ($3::int8 IS NULL OR id = $3)",
+    )
+    .bind(user)
+    .bind(at)
+    .bind(task)
+    .execute(conn)
+    .await?
+    .rows_affected())
+}
