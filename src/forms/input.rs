@@ -36,7 +36,7 @@ impl FromRequest<AppState> for FormInput {
             let Form(pairs) = Form::<Vec<(String, String)>>::from_request(req, state)
                 .await
                 .map_err(|_| AppError::BadRequest("提交的表单无法识别，请返回重试。"))?;
-            return Ok(FormInput {
+            return no_nul(FormInput {
                 pairs,
                 files: Vec::new(),
                 file_errors: BTreeMap::new(),
@@ -91,6 +91,21 @@ impl FromRequest<AppState> for FormInput {
                 }
             }
         }
-        Ok(input)
+        no_nul(input)
     }
+}
+
+/// The message for text holding a NUL character, which PostgreSQL cannot store in text or
+/// JSON: refused as a bad request rather than failing at the database.
+pub const NUL_MESSAGE: &str = "提交的内容含有无效字符（空字符），请删除后重试。";
+
+fn no_nul(input: FormInput) -> Result<FormInput, AppError> {
+    if input
+        .pairs
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+    {
+        return Err(AppError::BadRequest(NUL_MESSAGE));
+    }
+    Ok(input)
 }

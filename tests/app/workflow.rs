@@ -1179,3 +1179,38 @@ async fn every_online_service_opens_a_form() {
         assert!(opened > 0, "{code} opens for someone");
     }
 }
+
+/// A NUL character (which PostgreSQL cannot store) in a form or an 审批意见 is a bad
+/// request with a message, not a server error; nothing is saved.
+#[tokio::test]
+async fn nul_characters_are_refused_with_a_message() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let mut fields = leave_fields(&app, "1").await;
+    fields.retain(|(k, _)| *k != "f.reason");
+    fields.push(("f.reason", "回家\u{0}办事".into()));
+    let r = post_form(&app, &student, &page, &page, "draft", &fields).await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("无效字符"));
+    let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM applications")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(drafts, 0);
+    let id = apply_leave(&app, &student, "1").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let r = act(
+        &app,
+        &counselor,
+        id,
+        "return",
+        "counselor",
+        &[("comment", "请\u{0}补充")],
+    )
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("无效字符"));
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
+}

@@ -80,6 +80,12 @@ impl Request {
             "op", "node", "comment", "to", "account", "position", "stars", "version",
         ];
         let bad = || AppError::BadRequest("请求有误。");
+        if pairs
+            .iter()
+            .any(|(k, v)| k.contains('\0') || v.contains('\0'))
+        {
+            return Err(AppError::BadRequest(crate::forms::input::NUL_MESSAGE));
+        }
         let mut seen: [Option<&str>; 8] = [None; 8];
         for (k, v) in &pairs {
             if let Some(i) = KEYS.iter().position(|key| key == k) {

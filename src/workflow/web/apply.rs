@@ -129,9 +129,8 @@ pub(super) async fn post_new(
     Path(id): Path<i64>,
     input: FormInput,
 ) -> AppResult<Response> {
-    let c = ctx(&state, &user, ip);
-    let p = form::post(&state.db, &c, &user, Target::New { service_id: id }, input).await?;
-    Ok(posted(&flashes, page, p))
+    let target = Target::New { service_id: id };
+    post(&state, &user, &flashes, ip, page, target, input).await
 }
 
 /// The same on the applicant's draft or returned application.
@@ -144,9 +143,22 @@ pub(super) async fn post_existing(
     Path(id): Path<i64>,
     input: FormInput,
 ) -> AppResult<Response> {
-    let c = ctx(&state, &user, ip);
-    let p = form::post(&state.db, &c, &user, Target::Existing { app_id: id }, input).await?;
-    Ok(posted(&flashes, page, p))
+    let target = Target::Existing { app_id: id };
+    post(&state, &user, &flashes, ip, page, target, input).await
+}
+
+async fn post(
+    state: &AppState,
+    user: &CurrentUser,
+    flashes: &Flashes,
+    ip: Option<std::net::IpAddr>,
+    page: Page,
+    target: Target,
+    input: FormInput,
+) -> AppResult<Response> {
+    let c = ctx(state, user, ip);
+    let p = form::post(&state.db, &c, user, target, input).await?;
+    Ok(posted(flashes, page, p))
 }
 
 pub(super) async fn edit_page(
