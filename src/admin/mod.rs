@@ -1,7 +1,12 @@
-//! 管理后台: people (search, lockout release), the audit log, the outbox, and service
-//! packages (`services.rs`).
+//! 管理后台: people (search, lockout release), the audit log, the outbox; and the
+//! service pages, open to 服务管理员 within their departments (`access.rs`): versions and
+//! publishing (`versions.rs`), service packages (`packages.rs`).
 
-mod services;
+pub mod access;
+mod confirm;
+mod head;
+mod packages;
+mod versions;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -32,7 +37,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/unlock", post(unlock))
         .route("/admin/audit", get(audit_log))
         .route("/admin/outbox", get(outbox))
-        .route("/admin/services/{id}/export", get(services::export))
+        .route("/admin/services/{id}/export", get(packages::export))
+        .route("/admin/services/{id}/versions", get(versions::page))
+        .route("/admin/services/{id}/publish", post(versions::publish))
+        .route("/admin/services/{id}/rollback", post(versions::rollback))
+        .route(
+            "/admin/services/{id}/draft/discard",
+            post(versions::discard),
+        )
 }
 
 #[derive(Template, WebTemplate)]

@@ -138,3 +138,25 @@ pub async fn is_service_admin(db: &sqlx::PgPool, service: i64, user: i64) -> sql
     .fetch_one(db)
     .await
 }
+
+/// A service's name, code, status, kind and department, for the header of its admin pages.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Summary {
+    pub id: i64,
+    pub code: String,
+    pub name: String,
+    pub status: String,
+    pub kind: String,
+    pub department_id: i64,
+    pub department: String,
+}
+
+pub async fn summary(db: &sqlx::PgPool, id: i64) -> sqlx::Result<Option<Summary>> {
+    sqlx::query_as(
+        "SELECT s.id, s.code, s.name, s.status, s.kind, s.department_id, d.name AS department
+         FROM services s JOIN departments d ON d.id = s.department_id WHERE s.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(db)
+    .await
+}

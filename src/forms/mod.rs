@@ -150,6 +150,12 @@ impl FormSchema {
         Ok(())
     }
 
+    /// Every problem of the definition, each naming its field; empty when it may be
+    /// published.
+    pub fn problems(&self) -> Vec<String> {
+        self.validate().err().into_iter().collect()
+    }
+
     /// The section each field belongs to (the nearest section heading above it).
     pub fn sections(&self) -> BTreeMap<&str, Option<&str>> {
         let mut current = None;

@@ -9,6 +9,7 @@ pub mod idcard;
 pub mod login;
 pub mod password;
 pub mod qr;
+pub mod reconfirm;
 pub mod security;
 pub mod session;
 pub mod set_password;

@@ -121,7 +121,8 @@ async fn new_service(
     })
 }
 
-/// Forms and workflows of the demo services, version 1, where a service has none yet.
+/// Forms and workflows of the demo services, published as version 1 where a service has
+/// none yet.
 pub(super) async fn seed_flows(tx: &mut PgConnection, demo: &Demo) -> anyhow::Result<()> {
     for p in &demo.services {
         let (Some(form), Some(flow)) = (&p.form, &p.workflow) else {
@@ -136,7 +137,7 @@ pub(super) async fn seed_flows(tx: &mut PgConnection, demo: &Demo) -> anyhow::Re
             continue;
         };
         let exists: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM form_definitions WHERE service_id = $1)",
+            "SELECT EXISTS (SELECT 1 FROM service_versions WHERE service_id = $1)",
         )
         .bind(service_id)
         .fetch_one(&mut *tx)
@@ -144,19 +145,16 @@ pub(super) async fn seed_flows(tx: &mut PgConnection, demo: &Demo) -> anyhow::Re
         if exists {
             continue;
         }
-        sqlx::query(
-            "INSERT INTO form_definitions (service_id, version, schema) VALUES ($1, 1, $2)",
+        crate::workflow::store::versions::publish(
+            &mut *tx,
+            service_id,
+            form,
+            flow,
+            None,
+            chrono::Utc::now(),
+            "",
+            None,
         )
-        .bind(service_id)
-        .bind(form)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO workflow_definitions (service_id, version, definition) VALUES ($1, 1, $2)",
-        )
-        .bind(service_id)
-        .bind(flow)
-        .execute(&mut *tx)
         .await?;
         // The 系统管理员 administers the demo services (fallback approver).
         sqlx::query(

@@ -170,6 +170,7 @@ pub fn new_token() -> String {
     hex::encode(bytes)
 }
 
+#[derive(Clone)]
 pub struct Page {
     pub portal_name: String,
     pub user: Option<CurrentUser>,

@@ -293,28 +293,33 @@ async fn a_large_file_comes_back_byte_for_byte() {
 async fn a_field_hidden_at_a_node_stays_hidden_from_its_approver() {
     let app = spawn_app().await;
     // A new version of the travel flow: 部门负责人 sees neither the files nor the funding.
-    let (sid, mut def): (i64, serde_json::Value) = sqlx::query_as(
-        "SELECT w.service_id, w.definition FROM workflow_definitions w
-         JOIN services s ON s.id = w.service_id WHERE s.code = 'CGCJ'
-         ORDER BY w.version DESC LIMIT 1",
-    )
-    .fetch_one(&app.db)
-    .await
-    .unwrap();
+    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'CGCJ'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let (form, mut def) = service_hall::workflow::store::definitions::current_raw(&app.db, sid)
+        .await
+        .unwrap()
+        .unwrap();
     for n in def["nodes"].as_array_mut().unwrap() {
         if n["id"] == "head" {
             n["fields"] = serde_json::json!({ "files": "hidden", "funding": "hidden" });
         }
     }
-    sqlx::query(
-        "INSERT INTO workflow_definitions (service_id, version, definition)
-         SELECT $1, max(version) + 1, $2 FROM workflow_definitions WHERE service_id = $1",
+    let mut tx = app.db.begin().await.unwrap();
+    service_hall::workflow::store::versions::publish(
+        &mut tx,
+        sid,
+        &form,
+        &def,
+        None,
+        chrono::Utc::now(),
+        "",
+        None,
     )
-    .bind(sid)
-    .bind(&def)
-    .execute(&app.db)
     .await
     .unwrap();
+    tx.commit().await.unwrap();
     let teacher = signed_in(&app, "T2002").await;
     let page = travel_page(&app).await;
     let id = apply_with_file(&app, &teacher, &page, "邀请函.png").await;

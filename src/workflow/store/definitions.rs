@@ -53,7 +53,7 @@ pub async fn load(
     Ok(parsed)
 }
 
-/// The latest form and workflow definitions of a service, with their ids.
+/// The current version's form and workflow definitions of a service, with their ids.
 pub struct Current {
     pub form_id: i64,
     pub schema: FormSchema,
@@ -72,8 +72,9 @@ struct CurrentRow {
 pub async fn current(db: &PgPool, service_id: i64) -> anyhow::Result<Option<Current>> {
     let row: Option<CurrentRow> = sqlx::query_as(
         "SELECT f.id AS form_id, f.schema, w.id AS workflow_id, w.definition
-         FROM (SELECT * FROM form_definitions WHERE service_id = $1 ORDER BY version DESC LIMIT 1) f,
-              (SELECT * FROM workflow_definitions WHERE service_id = $1 ORDER BY version DESC LIMIT 1) w",
+         FROM (SELECT * FROM service_versions WHERE service_id = $1 ORDER BY number DESC LIMIT 1) v
+         JOIN form_definitions f ON f.id = v.form_def_id
+         JOIN workflow_definitions w ON w.id = v.workflow_def_id",
     )
     .bind(service_id)
     .fetch_optional(db)
@@ -92,13 +93,14 @@ pub async fn current(db: &PgPool, service_id: i64) -> anyhow::Result<Option<Curr
     .transpose()
 }
 
-/// The latest definitions of a service as stored (JSON), for export: a package carries
+/// The current version's definitions as stored (JSON), for export: a package carries
 /// them exactly as they were published.
 pub async fn current_raw(db: &PgPool, service_id: i64) -> sqlx::Result<Option<(Value, Value)>> {
     sqlx::query_as(
         "SELECT f.schema, w.definition
-         FROM (SELECT * FROM form_definitions WHERE service_id = $1 ORDER BY version DESC LIMIT 1) f,
-              (SELECT * FROM workflow_definitions WHERE service_id = $1 ORDER BY version DESC LIMIT 1) w",
+         FROM (SELECT * FROM service_versions WHERE service_id = $1 ORDER BY number DESC LIMIT 1) v
+         JOIN form_definitions f ON f.id = v.form_def_id
+         JOIN workflow_definitions w ON w.id = v.workflow_def_id",
     )
     .bind(service_id)
     .fetch_optional(db)

@@ -10,6 +10,7 @@ pub mod drafts;
 pub mod records;
 pub mod resolve;
 pub mod transition;
+pub mod versions;
 
 use std::str::FromStr;
 

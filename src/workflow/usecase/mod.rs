@@ -8,6 +8,7 @@ pub mod form;
 pub mod read;
 pub mod submit;
 pub mod urge;
+pub mod versions;
 
 use std::collections::BTreeMap;
 

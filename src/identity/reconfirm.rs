@@ -1,0 +1,122 @@
+//! 再次输入密码: a signed-in person confirms a sensitive action (publishing, deleting) with
+//! their password. The confirmation is kept in the session for `WINDOW`; wrong passwords
+//! count towards the same lockout as signing in, so the box is no way around it.
+
+use std::net::IpAddr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+use sqlx::types::ipnetwork::IpNetwork;
+use tower_sessions::Session;
+
+use crate::{
+    audit::Entry,
+    error::{AppError, AppResult},
+    identity::password,
+    web::AppState,
+};
+
+/// How long a confirmation holds.
+pub const WINDOW: Duration = Duration::minutes(15);
+const KEY: &str = "reconfirmed_at";
+
+/// Whether the session's last confirmation is younger than `WINDOW`.
+pub async fn fresh(session: &Session, now: DateTime<Utc>) -> bool {
+    match session.get::<i64>(KEY).await {
+        Ok(Some(at)) => {
+            DateTime::from_timestamp(at, 0).is_some_and(|at| at <= now && now - at < WINDOW)
+        }
+        _ => false,
+    }
+}
+
+/// Checks `password` for `user_id`. `Ok(None)`: confirmed (and remembered in the session);
+/// `Ok(Some(message))`: refused, with what to show next to the box.
+pub async fn confirm(
+    state: &AppState,
+    session: &Session,
+    user_id: i64,
+    password: &str,
+    ip: Option<IpAddr>,
+) -> AppResult<Option<String>> {
+    if password.is_empty() {
+        return Ok(Some("请输入登录密码".into()));
+    }
+    if password.chars().count() > 256 {
+        return Ok(Some("密码不正确".into()));
+    }
+    let now = state.now();
+    let s = &state.settings;
+    let subject = format!("u:{user_id}");
+    let (hash, locked_until): (Option<String>, Option<DateTime<Utc>>) = sqlx::query_as(
+        "SELECT u.password_hash,
+                (SELECT locked_until FROM lockouts WHERE subject = $2 AND locked_until > $3)
+         FROM users u WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .bind(&subject)
+    .bind(now)
+    .fetch_one(&state.db)
+    .await?;
+    if let Some(until) = locked_until {
+        return Ok(Some(locked(state, until)));
+    }
+    let ok = password::verify(password.to_owned(), hash).await?;
+    let mut tx = state.db.begin().await?;
+    sqlx::query("INSERT INTO login_attempts (at, subject, ip, success) VALUES ($1, $2, $3, $4)")
+        .bind(now)
+        .bind(&subject)
+        .bind(ip.map(IpNetwork::from))
+        .bind(ok)
+        .execute(&mut *tx)
+        .await?;
+    let entry = Entry::user(user_id, "reconfirm").ip(ip);
+    if ok {
+        entry.record(&mut *tx, now).await?;
+        tx.commit().await?;
+        session
+            .insert(KEY, now.timestamp())
+            .await
+            .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+        return Ok(None);
+    }
+    entry.failure().record(&mut *tx, now).await?;
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM login_attempts
+         WHERE subject = $1 AND NOT success AND at > $2
+           AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE subject = $1 AND success), '-infinity')",
+    )
+    .bind(&subject)
+    .bind(now - s.lockout_window)
+    .fetch_one(&mut *tx)
+    .await?;
+    let mut message = "密码不正确".to_owned();
+    if failures >= s.lockout_threshold {
+        let until = now + s.lockout_duration;
+        sqlx::query(
+            "INSERT INTO lockouts (subject, locked_until) VALUES ($1, $2)
+             ON CONFLICT (subject) DO UPDATE SET locked_until = EXCLUDED.locked_until",
+        )
+        .bind(&subject)
+        .bind(until)
+        .execute(&mut *tx)
+        .await?;
+        Entry::user(user_id, "account.lockout")
+            .ip(ip)
+            .detail(json!({ "until": until, "failures": failures }))
+            .record(&mut *tx, now)
+            .await?;
+        message = locked(state, until);
+    }
+    tx.commit().await?;
+    Ok(Some(message))
+}
+
+fn locked(state: &AppState, until: DateTime<Utc>) -> String {
+    format!(
+        "密码错误次数过多，账号已被锁定，请于 {} 后再试",
+        until
+            .with_timezone(&state.settings.time_zone)
+            .format("%H:%M")
+    )
+}
