@@ -38,6 +38,14 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/audit", get(audit_log))
         .route("/admin/outbox", get(outbox))
         .route("/admin/services/{id}/export", get(packages::export))
+        .route(
+            "/admin/services/import",
+            get(packages::import_page).post(packages::import_upload),
+        )
+        .route(
+            "/admin/services/import/confirm",
+            post(packages::import_confirm),
+        )
         .route("/admin/services/{id}/versions", get(versions::page))
         .route("/admin/services/{id}/publish", post(versions::publish))
         .route("/admin/services/{id}/rollback", post(versions::rollback))

@@ -84,6 +84,61 @@ pub async fn insert_service(
     .await
 }
 
+/// Rewrites a service's catalog entry (everything but its code and status), with fresh
+/// search columns.
+pub async fn update_service(
+    conn: &mut PgConnection,
+    id: i64,
+    s: &NewService,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    let dept: String = sqlx::query_scalar("SELECT name FROM departments WHERE id = $1")
+        .bind(s.department_id)
+        .fetch_one(&mut *conn)
+        .await?;
+    let cols = search_columns(&s.name, &s.tags, &s.summary, &dept);
+    sqlx::query(
+        "UPDATE services SET name = $2, department_id = $3, category_id = $4, audiences = $5,
+             tags = $6, summary = $7, conditions = $8, materials = $9, process = $10,
+             time_limit = $11, location = $12, phone = $13, faq = $14, kind = $15,
+             external_url = $16, start_user_types = $17, start_department_ids = $18,
+             start_roles = $19, recommend_for = $20, recommend_order = $21, pinyin_full = $22,
+             pinyin_initials = $23, initial = $24, search_doc = $25, search_grams = $26,
+             updated_at = $27
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&s.name)
+    .bind(s.department_id)
+    .bind(s.category_id)
+    .bind(&s.audiences)
+    .bind(&s.tags)
+    .bind(&s.summary)
+    .bind(&s.conditions)
+    .bind(&s.materials)
+    .bind(&s.process)
+    .bind(&s.time_limit)
+    .bind(&s.location)
+    .bind(&s.phone)
+    .bind(&s.faq)
+    .bind(&s.kind)
+    .bind(&s.external_url)
+    .bind(&s.start_user_types)
+    .bind(&s.start_department_ids)
+    .bind(&s.start_roles)
+    .bind(&s.recommend_for)
+    .bind(s.recommend_order)
+    .bind(&cols.pinyin_full)
+    .bind(&cols.pinyin_initials)
+    .bind(&cols.initial)
+    .bind(&cols.search_doc)
+    .bind(&cols.search_grams)
+    .bind(now)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// A service's catalog entry with departments and the category named by code, as a
 /// service package carries it (export).
 #[derive(sqlx::FromRow)]

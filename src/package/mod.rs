@@ -6,6 +6,7 @@
 //! (`to_toml_string`) puts keys in one stable order so that exports diff well.
 
 mod export;
+pub mod import;
 mod problem;
 mod write;
 

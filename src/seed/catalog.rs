@@ -1,22 +1,10 @@
 //! Writes the demo catalog (categories, services, systems, links, notices) and the demo
 //! services' forms and workflows, where missing.
 
-use anyhow::Context;
 use sqlx::PgConnection;
 
 use super::{dept_id, files::Demo};
-use crate::{
-    catalog::store,
-    package::{self, ServicePackage},
-};
-
-async fn category_id(conn: &mut PgConnection, code: &str) -> anyhow::Result<i64> {
-    sqlx::query_scalar("SELECT id FROM service_categories WHERE code = $1")
-        .bind(code)
-        .fetch_one(conn)
-        .await
-        .with_context(|| format!("category {code}"))
-}
+use crate::{catalog::store, package};
 
 /// Demo categories, services, systems, links and notices that are missing.
 pub(super) async fn seed_catalog(tx: &mut PgConnection, demo: &Demo) -> anyhow::Result<()> {
@@ -34,7 +22,7 @@ pub(super) async fn seed_catalog(tx: &mut PgConnection, demo: &Demo) -> anyhow::
         .await?;
     }
     for p in &demo.services {
-        let new = new_service(tx, p).await?;
+        let new = package::import::catalog_entry(tx, p, "published").await?;
         store::insert_service(tx, &new, now).await?;
     }
     for (i, sys) in demo.systems.iter().enumerate() {
@@ -82,43 +70,6 @@ pub(super) async fn seed_catalog(tx: &mut PgConnection, demo: &Demo) -> anyhow::
         .await?;
     }
     Ok(())
-}
-
-/// A package's catalog entry with its codes resolved to this database's ids.
-async fn new_service(
-    tx: &mut PgConnection,
-    p: &ServicePackage,
-) -> anyhow::Result<store::NewService> {
-    let s = &p.service;
-    let mut start_department_ids = Vec::new();
-    for d in &s.start_departments {
-        start_department_ids.push(dept_id(tx, d).await?);
-    }
-    let g = &s.guide;
-    Ok(store::NewService {
-        code: s.code.clone(),
-        name: s.name.clone(),
-        department_id: dept_id(tx, &s.department).await?,
-        category_id: category_id(tx, &s.category).await?,
-        audiences: package::strings(&s.audiences, |a| a.as_str()),
-        tags: s.tags.clone(),
-        summary: s.summary.clone(),
-        conditions: g.conditions.clone(),
-        materials: g.materials.clone(),
-        process: g.process.clone(),
-        time_limit: g.time_limit.clone(),
-        location: g.location.clone(),
-        phone: g.phone.clone(),
-        faq: g.faq.clone(),
-        kind: s.kind.as_str().into(),
-        external_url: s.external_url.clone(),
-        start_user_types: package::strings(&s.start_user_types, |u| u.as_str()),
-        start_department_ids,
-        start_roles: s.start_roles.clone(),
-        status: "published".into(),
-        recommend_for: package::strings(&s.recommend_for, |v| v.as_str()),
-        recommend_order: s.recommend_order,
-    })
 }
 
 /// Forms and workflows of the demo services, published as version 1 where a service has

@@ -21,5 +21,6 @@ mod pages;
 mod security;
 mod smtp;
 mod usecases;
+mod versions;
 mod wecom;
 mod workflow;

@@ -183,46 +183,41 @@ pub async fn publish(
         .bind(service as i32)
         .execute(&mut *conn)
         .await?;
-    let current: Option<(i64, i32, i64, Value, i64, Value)> = sqlx::query_as(
-        "SELECT v.id, v.number, f.id, f.schema, w.id, w.definition
-         FROM service_versions v
-         JOIN form_definitions f ON f.id = v.form_def_id
-         JOIN workflow_definitions w ON w.id = v.workflow_def_id
-         WHERE v.service_id = $1 ORDER BY v.number DESC LIMIT 1",
+    let current: Option<(i64, i32)> = sqlx::query_as(
+        "SELECT id, number FROM service_versions WHERE service_id = $1 ORDER BY number DESC LIMIT 1",
     )
     .bind(service)
     .fetch_optional(&mut *conn)
     .await?;
-    // An unchanged half keeps its row: applications of both versions then share it, and
-    // the per-process definition cache stays warm.
-    let form_def_id = match &current {
-        Some((_, _, id, stored, _, _)) if stored == form => *id,
-        _ => {
-            sqlx::query_scalar(
-                "INSERT INTO form_definitions (service_id, version, schema)
-                 SELECT $1, COALESCE(max(version), 0) + 1, $2 FROM form_definitions WHERE service_id = $1
-                 RETURNING id",
-            )
-            .bind(service)
-            .bind(form)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-    };
-    let workflow_def_id = match &current {
-        Some((_, _, _, _, id, stored)) if stored == workflow => *id,
-        _ => {
-            sqlx::query_scalar(
-                "INSERT INTO workflow_definitions (service_id, version, definition)
-                 SELECT $1, COALESCE(max(version), 0) + 1, $2 FROM workflow_definitions WHERE service_id = $1
-                 RETURNING id",
-            )
-            .bind(service)
-            .bind(workflow)
-            .fetch_one(&mut *conn)
-            .await?
-        }
-    };
+    // A half identical to any earlier definition of the service (the current one when
+    // only the other half changed, an old one on a rollback) reuses its row: applications
+    // then share it, and the per-process definition cache stays warm.
+    let form_def_id: i64 = sqlx::query_scalar(
+        "WITH same AS (SELECT id FROM form_definitions WHERE service_id = $1 AND schema = $2
+                       ORDER BY id DESC LIMIT 1),
+              added AS (INSERT INTO form_definitions (service_id, version, schema)
+                        SELECT $1, COALESCE(max(version), 0) + 1, $2 FROM form_definitions
+                        WHERE service_id = $1 HAVING NOT EXISTS (SELECT 1 FROM same)
+                        RETURNING id)
+         SELECT id FROM same UNION ALL SELECT id FROM added",
+    )
+    .bind(service)
+    .bind(form)
+    .fetch_one(&mut *conn)
+    .await?;
+    let workflow_def_id: i64 = sqlx::query_scalar(
+        "WITH same AS (SELECT id FROM workflow_definitions WHERE service_id = $1 AND definition = $2
+                       ORDER BY id DESC LIMIT 1),
+              added AS (INSERT INTO workflow_definitions (service_id, version, definition)
+                        SELECT $1, COALESCE(max(version), 0) + 1, $2 FROM workflow_definitions
+                        WHERE service_id = $1 HAVING NOT EXISTS (SELECT 1 FROM same)
+                        RETURNING id)
+         SELECT id FROM same UNION ALL SELECT id FROM added",
+    )
+    .bind(service)
+    .bind(workflow)
+    .fetch_one(&mut *conn)
+    .await?;
     let number = current.as_ref().map_or(1, |c| c.1 + 1);
     let after: i64 = sqlx::query_scalar(
         "INSERT INTO service_versions

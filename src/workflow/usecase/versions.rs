@@ -204,11 +204,18 @@ pub async fn publish(
     if !p.is_empty() {
         return Err(VersionError::Invalid(p));
     }
-    // Written in the canonical serialisation, so an unchanged half is recognised.
-    let (form, workflow) = (
-        serde_json::to_value(&form).expect("form serialises"),
-        serde_json::to_value(&workflow).expect("workflow serialises"),
-    );
+    // A half equal to the current one is published as stored (it may be written with
+    // fewer defaults than a fresh serialisation), so its row is reused.
+    let current = crate::workflow::store::definitions::current_raw(db, service).await?;
+    let parsed = current.as_ref().and_then(|(f, w)| parse(f, w).ok());
+    let form = match (&current, &parsed) {
+        (Some((raw, _)), Some((f, _))) if *f == form => raw.clone(),
+        _ => serde_json::to_value(&form).expect("form serialises"),
+    };
+    let workflow = match (&current, &parsed) {
+        (Some((_, raw)), Some((_, w))) if *w == workflow => raw.clone(),
+        _ => serde_json::to_value(&workflow).expect("workflow serialises"),
+    };
     let mut tx = db.begin().await?;
     // The draft goes first: a concurrent save or second publish of the same revision
     // finds it gone (or changed) and this one alone goes on.
