@@ -24,7 +24,12 @@ use crate::{
     web::{self, SESSION_COOKIE, assets, errors, middleware, page},
 };
 
-pub fn router(state: AppState, store: PgSessionStore) -> Router {
+/// `facets`: the instance's facet counts, shared with the listener that invalidates them.
+pub fn router(
+    state: AppState,
+    store: PgSessionStore,
+    facets: Arc<crate::catalog::FacetCache>,
+) -> Router {
     let settings = &state.settings;
     let sessions = SessionManagerLayer::new(store)
         .with_name(SESSION_COOKIE)
@@ -42,7 +47,7 @@ pub fn router(state: AppState, store: PgSessionStore) -> Router {
                 .merge(crate::home::routes())
                 .merge(crate::catalog::routes())
                 // The facet counts of 首页 and 服务中心, kept per instance.
-                .layer(Extension(Arc::new(crate::catalog::FacetCache::default())))
+                .layer(Extension(facets))
                 // The 办事指南 lists the steps of the service's workflow through this.
                 .layer(Extension(crate::catalog::GuideSteps(
                     crate::workflow::usecase::guide_steps_boxed,

@@ -87,7 +87,17 @@ impl Application {
                 std::time::Duration::from_secs(1),
             ))
         });
-        let app = crate::routes::router(self.state, self.store);
+        // Cached catalog counts, dropped when any instance announces a change.
+        let facets = Arc::new(crate::catalog::FacetCache::default());
+        let listening = tokio::spawn(crate::db::listen::run(
+            self.state.db.clone(),
+            crate::workflow::store::versions::CHANNEL,
+            {
+                let facets = facets.clone();
+                move |_| facets.invalidate()
+            },
+        ));
+        let app = crate::routes::router(self.state, self.store, facets);
         let result = axum::serve(
             self.listener,
             app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -96,6 +106,7 @@ impl Application {
         .await
         .context("HTTP server");
         deletion.abort();
+        listening.abort();
         if let Some(w) = worker {
             w.abort();
         }

@@ -61,6 +61,8 @@ pub struct Option2 {
 #[derive(Default)]
 pub struct FacetCache {
     inner: std::sync::Mutex<Option<(std::time::Instant, Facets)>>,
+    /// Bumped by `invalidate`: counts begun before it are not kept.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 pub const FACET_TTL: std::time::Duration = std::time::Duration::from_secs(30);
@@ -73,22 +75,33 @@ pub struct Facets {
 
 impl FacetCache {
     pub async fn get(&self, db: &sqlx::PgPool) -> sqlx::Result<Facets> {
+        use std::sync::atomic::Ordering;
         if let Some((at, f)) = self.inner.lock().expect("facet lock").as_ref()
             && at.elapsed() < FACET_TTL
         {
             return Ok(f.clone());
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let fresh = Facets {
             categories: categories_with_counts(db).await?,
             departments: departments_with_counts(db).await?,
         };
-        *self.inner.lock().expect("facet lock") = Some((std::time::Instant::now(), fresh.clone()));
+        let mut slot = self.inner.lock().expect("facet lock");
+        // A change announced while counting may not be in these counts: use them once,
+        // keep nothing.
+        if self.generation.load(Ordering::Acquire) == generation {
+            *slot = Some((std::time::Instant::now(), fresh.clone()));
+        }
         Ok(fresh)
     }
 
-    /// After a change to services (admin pages, tests).
+    /// After a change to services: here (admin pages) or on another instance (announced
+    /// on `workflow::store::versions::CHANNEL`, heard by `db::listen`).
     pub fn invalidate(&self) {
-        *self.inner.lock().expect("facet lock") = None;
+        let mut slot = self.inner.lock().expect("facet lock");
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        *slot = None;
     }
 }
 

@@ -2,6 +2,7 @@
 //! database creation, migrations.
 
 pub mod embedded;
+pub mod listen;
 
 use std::{str::FromStr, time::Duration};
 

@@ -169,6 +169,24 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Settings)) -> TestApp {
     }
 }
 
+impl TestApp {
+    /// A second instance of the portal on the same database (its own pool, caches and
+    /// listener), as behind a load balancer; its base address.
+    pub async fn another_instance(&self) -> String {
+        let db = PgPool::connect_with(cluster().opts.clone().database(&self.db_name))
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut settings = test_settings();
+        settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let app = Application::with_listener(settings, listener, db, Arc::new(self.clock.clone()))
+            .expect("build app");
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        format!("http://127.0.0.1:{port}")
+    }
+}
+
 pub fn new_client() -> Client {
     Client::builder()
         .redirect(Policy::none())

@@ -593,3 +593,94 @@ async fn service_admins_import_and_publish_only_within_their_departments() {
     assert_eq!(r.status(), 303);
     assert!(location(&r).starts_with("/login"));
 }
+
+/// `n 项服务` of a 服务分类 tile on 首页.
+fn category_count(html: &str, name: &str) -> i64 {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("a.tile.cat span").unwrap();
+    doc.select(&sel)
+        .map(|e| e.text().collect::<String>())
+        .find(|t| t.starts_with(name))
+        .and_then(|t| t[name.len()..].trim_end_matches(" 项服务").parse().ok())
+        .unwrap_or_else(|| panic!("no tile {name}"))
+}
+
+/// Two instances on one database: a change announced by one reaches the other's cached
+/// counts within a second; the same change unannounced would wait for the cache's expiry.
+#[tokio::test]
+async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
+    let app = spawn_app().await;
+    let other = app.another_instance().await;
+    let visitor = new_client();
+    let home = |base: String| {
+        let c = visitor.clone();
+        async move {
+            c.get(format!("{base}/"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap()
+        }
+    };
+    let (cat, sid): (String, i64) = sqlx::query_as(
+        "SELECT c.name, s.id FROM services s JOIN service_categories c ON c.id = s.category_id
+         WHERE s.status = 'published' ORDER BY s.id LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    // Both instances are listening before anything changes.
+    for _ in 0..100 {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+        )
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+        if listening >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let before = category_count(&home(other.clone()).await, &cat);
+    // Unannounced, the other instance keeps its cached counts (the cache is real).
+    let second: i64 = sqlx::query_scalar(
+        "SELECT id FROM services WHERE category_id = (SELECT category_id FROM services WHERE id = $1)
+           AND status = 'published' AND id <> $1 ORDER BY id LIMIT 1",
+    )
+    .bind(sid)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE services SET status = 'offline' WHERE id = $1")
+        .bind(second)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(category_count(&home(other.clone()).await, &cat), before);
+    // Announced in the changing transaction, as the admin pages do.
+    let mut tx = app.db.begin().await.unwrap();
+    sqlx::query("UPDATE services SET status = 'offline' WHERE id = $1")
+        .bind(sid)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    service_hall::workflow::store::versions::announce(&mut tx, sid)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let start = std::time::Instant::now();
+    loop {
+        let now = category_count(&home(other.clone()).await, &cat);
+        if now == before - 2 {
+            break;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "still {now} after a second"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
