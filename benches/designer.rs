@@ -1,0 +1,221 @@
+//! 管理后台's service pages (list, 基本信息, 表单设计, 流程设计, 版本) and a publish, next to
+//! `/readyz` in the same run; then what the first application after a publish costs
+//! against the ones after it.
+//!
+//! cargo bench --bench designer   (BENCH_CLIENTS=8, BENCH_SECS=5, BENCH_PUBLISHES=30)
+//! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
+
+mod common;
+
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use common::{env, pct, session};
+use service_hall::{
+    clock::SystemClock,
+    config::{Secret, Settings},
+    db,
+    secret::SecretKey,
+    seed,
+    startup::Application,
+    workflow::usecase::versions as uc,
+};
+use sqlx::{Connection, Executor, PgConnection};
+
+fn main() -> anyhow::Result<()> {
+    service_hall::init_tls();
+    service_hall::telemetry::init();
+    let server = common::Server::open()?;
+    let rt = common::Server::runtime()?;
+    let r = rt.block_on(run(server.opts.clone()));
+    drop(server);
+    r
+}
+
+fn summary(lat: &mut [Duration]) -> (f64, f64) {
+    lat.sort();
+    (pct(lat, 0.5), pct(lat, 0.99))
+}
+
+/// `clients` loops of GET `path` for `secs`: (requests per second, latencies).
+async fn load(
+    base: &str,
+    c: &reqwest::Client,
+    clients: usize,
+    path: &str,
+    secs: u64,
+) -> anyhow::Result<(f64, Vec<Duration>)> {
+    let r = c.get(format!("{base}{path}")).send().await?;
+    anyhow::ensure!(r.status() == 200, "{path}: {}", r.status());
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (c, url) = (c.clone(), format!("{base}{path}"));
+        tasks.push(tokio::spawn(async move {
+            let mut lat = Vec::new();
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                let r = c.get(&url).send().await.expect("request");
+                assert_eq!(r.status(), 200, "{url}");
+                r.bytes().await.expect("body");
+                lat.push(t.elapsed());
+            }
+            lat
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await?);
+    }
+    Ok((all.len() as f64 / started.elapsed().as_secs_f64(), all))
+}
+
+async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
+    let clients = env("BENCH_CLIENTS", 8);
+    let secs = env("BENCH_SECS", 5) as u64;
+    let publishes = env("BENCH_PUBLISHES", 30);
+    let name = format!("hall_dsbench_{}", std::process::id());
+    let mut admin_conn = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
+    admin_conn
+        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+        .await?;
+    admin_conn
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await?;
+    let pool = db::pool(
+        opts.clone().database(&name),
+        Settings::defaults().db_max_connections,
+    )
+    .await?;
+    db::migrate(&pool).await?;
+    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
+    let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
+        .fetch_one(&pool)
+        .await?;
+    let admin_id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'admin'")
+        .fetch_one(&pool)
+        .await?;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let mut settings = Settings::defaults();
+    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
+    settings.secret_key = Some(Secret("bench".into()));
+    settings.ip_max_failures = 1_000_000;
+    settings.background_jobs = false;
+    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until_stopped(async {
+        stopped.await.ok();
+    }));
+    let base = format!("http://127.0.0.1:{port}");
+    let (admin, token) = session(&base, "admin").await?;
+    let (student, _) = session(&base, "S2024001").await?;
+
+    println!("{clients} clients, {secs} s per row; machine: {} cores", num_cpus());
+    println!("{:<34} {:>9} {:>8} {:>8} {:>10}", "page", "req/s", "p50 ms", "p99 ms", "/ readyz");
+    let mut reference = 0.0;
+    let pages = [
+        ("/readyz (reference)", "/readyz".to_owned()),
+        ("服务管理 list", "/admin/services".to_owned()),
+        ("基本信息", format!("/admin/services/{sid}")),
+        ("表单设计", format!("/admin/services/{sid}/form")),
+        ("流程设计", format!("/admin/services/{sid}/workflow")),
+        ("版本", format!("/admin/services/{sid}/versions")),
+    ];
+    for (label, path) in pages {
+        let (rate, mut lat) = load(&base, &admin, clients, &path, secs).await?;
+        let (p50, p99) = summary(&mut lat);
+        if reference == 0.0 {
+            reference = rate;
+        }
+        println!(
+            "{label:<34} {rate:>9.0} {p50:>8.1} {p99:>8.1} {:>10.2}",
+            rate / reference
+        );
+    }
+
+    // Publishes: each saves a changed draft (a new help text on one field, so the form
+    // half is new), then 发布 over HTTP; right after, the first 立即办理 and 提交-ready form
+    // page of a student, then five more.
+    let mut publish_lat = Vec::new();
+    let mut first = Vec::new();
+    let mut steady = Vec::new();
+    let apply = format!("{base}/services/{sid}/apply");
+    // Confirm the password once (the window is 15 minutes).
+    for i in 0..publishes {
+        let copy = uc::working_copy(&pool, sid).await?;
+        let mut form = copy.form.clone();
+        form.fields[0].help = format!("第 {i} 次修改");
+        let rev = uc::save(
+            &pool,
+            sid,
+            &form,
+            &copy.workflow,
+            copy.base_number,
+            copy.revision,
+            admin_id,
+            None,
+            chrono::Utc::now(),
+        )
+        .await?;
+        let mut fields = vec![
+            ("_csrf", token.clone()),
+            ("revision", rev.to_string()),
+            ("note", String::new()),
+        ];
+        if i == 0 {
+            fields.push(("confirm_password", seed::DEMO_PASSWORD.to_owned()));
+        }
+        let t = Instant::now();
+        let r = admin
+            .post(format!("{base}/admin/services/{sid}/publish"))
+            .form(&fields)
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 303, "publish: {}", r.status());
+        publish_lat.push(t.elapsed());
+        let t = Instant::now();
+        let r = student.get(&apply).send().await?;
+        anyhow::ensure!(r.status() == 200, "apply: {}", r.status());
+        r.bytes().await?;
+        first.push(t.elapsed());
+        for _ in 0..5 {
+            let t = Instant::now();
+            student.get(&apply).send().await?.bytes().await?;
+            steady.push(t.elapsed());
+        }
+    }
+    let (p50, p99) = summary(&mut publish_lat);
+    println!("发布 ({publishes}, one after another): p50 {p50:.1} ms, p99 {p99:.1} ms");
+    let (f50, _) = summary(&mut first);
+    let (s50, _) = summary(&mut steady);
+    println!(
+        "立即办理 right after a publish: p50 {f50:.2} ms; the five after it: p50 {s50:.2} ms; ratio {:.2}",
+        f50 / s50
+    );
+    // The current version is read per request (one query) and definitions by id are cached
+    // per process: a publish adds at most the one load of the new rows.
+    let (calls, rows): (i64, i64) = sqlx::query_as(
+        "SELECT COALESCE(sum(idx_scan), 0)::int8, COALESCE(sum(n_live_tup), 0)::int8
+         FROM pg_stat_user_tables WHERE relname IN ('form_definitions', 'workflow_definitions')",
+    )
+    .fetch_one(&pool)
+    .await?;
+    println!("definition tables: {rows} rows, {calls} index scans in the whole run");
+
+    stop.send(()).ok();
+    serving.await??;
+    pool.close().await;
+    admin_conn
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await?;
+    Ok(())
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
