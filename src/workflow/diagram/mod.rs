@@ -1,0 +1,879 @@
+//! The 流程图: a definition drawn as a flow chart in server-rendered SVG, top to bottom so
+//! it reads on a phone. Condition branches stand side by side with their conditions on the
+//! edges, parallel branches side by side until they join, one end at the bottom; an
+//! application's completed and current nodes are marked, and with its data the branches
+//! its conditions left out are dimmed.
+//!
+//! Names come from admins and the page prints this with `|safe`: every text goes through
+//! `esc` here, which is the security boundary.
+
+pub mod layout;
+mod words;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write;
+
+use serde_json::Value;
+
+pub use words::RoleNames;
+
+use self::layout::{Edge, Layout, Placed, Route, Vertex};
+use super::{
+    engine::{State, Status},
+    model::{Definition, Node, NodeKind},
+};
+use crate::forms::FormSchema;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// The flow chart without condition labels from the form (branch names, else field keys).
+pub fn svg(def: &Definition, st: Option<&State>) -> String {
+    Diagram::new(def).state(st).svg()
+}
+
+/// The flow chart with conditions in the form's words (请假天数 ≤ 3).
+pub fn svg_with(def: &Definition, form: Option<&FormSchema>, st: Option<&State>) -> String {
+    Diagram::new(def).form(form).state(st).svg()
+}
+
+/// What to draw, for callers that know more: the form (condition labels), role names
+/// (approvers), the engine state (marks) and the application's data (the path not taken).
+pub struct Diagram<'a> {
+    def: &'a Definition,
+    form: Option<&'a FormSchema>,
+    roles: Option<&'a RoleNames>,
+    state: Option<&'a State>,
+    decided: Option<(&'a Value, &'a dyn Fn(&str) -> bool)>,
+}
+
+const NAME_PX: f64 = 14.0;
+const SMALL_PX: f64 = 12.0;
+const BOX_H: f64 = 44.0;
+const BOX_MIN_W: f64 = 112.0;
+const BOX_MAX_W: f64 = 200.0;
+const BOX_PAD: f64 = 14.0;
+const PILL_H: f64 = 34.0;
+const PILL_MIN_W: f64 = 88.0;
+const GATE: f64 = 15.0;
+const SIDE_GAP: f64 = 6.0;
+const SIDE_MAX_W: f64 = 150.0;
+const LABEL_H: f64 = 20.0;
+const LABEL_PAD: f64 = 8.0;
+const LABEL_MAX_W: f64 = 132.0;
+const LINE_H: f64 = 14.0;
+const FONTS: &str = "-apple-system,BlinkMacSystemFont,'PingFang SC','Hiragino Sans GB','Microsoft YaHei','Noto Sans CJK SC','Noto Sans SC','WenQuanYi Micro Hei',sans-serif";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    Approval,
+    Cc,
+    Start,
+    End,
+    Condition,
+    Parallel,
+    Join,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mark {
+    Plain,
+    Done,
+    Current,
+    /// Off the path the application's data decided.
+    Off,
+}
+
+/// One box of the drawing: a node, or every end node of one name.
+#[derive(Debug, Clone)]
+pub(crate) struct Shown {
+    pub ids: Vec<String>,
+    pub shape: Shape,
+    pub name: String,
+    /// Who approves (boxes).
+    pub sub: String,
+    pub mark: Mark,
+    pub w: f64,
+    pub h: f64,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    pub from: usize,
+    pub to: usize,
+    pub label: Option<String>,
+    /// The full condition, when the label is a branch name.
+    pub detail: Option<String>,
+    pub off: bool,
+    /// The branch the data decided on.
+    pub taken: bool,
+}
+
+/// The drawing before it is written out.
+pub(crate) struct Plan {
+    pub shown: Vec<Shown>,
+    pub links: Vec<Link>,
+    pub layout: Layout,
+}
+
+impl<'a> Diagram<'a> {
+    pub fn new(def: &'a Definition) -> Self {
+        Diagram {
+            def,
+            form: None,
+            roles: None,
+            state: None,
+            decided: None,
+        }
+    }
+
+    pub fn form(mut self, form: Option<&'a FormSchema>) -> Self {
+        self.form = form;
+        self
+    }
+
+    pub fn roles(mut self, roles: &'a RoleNames) -> Self {
+        self.roles = Some(roles);
+        self
+    }
+
+    pub fn state(mut self, st: Option<&'a State>) -> Self {
+        self.state = st;
+        self
+    }
+
+    /// Dims what the application's `data` leaves out, deciding only conditions whose
+    /// fields are all `visible` to the viewer (else the drawing would tell them).
+    pub fn decided(mut self, data: &'a Value, visible: &'a dyn Fn(&str) -> bool) -> Self {
+        self.decided = Some((data, visible));
+        self
+    }
+
+    /// Where a condition node leads, when the data decides it.
+    fn fixed(&self, n: &'a Node) -> Option<&'a str> {
+        let (NodeKind::Condition { branches, default }, Some((data, visible))) =
+            (&n.kind, self.decided)
+        else {
+            return None;
+        };
+        let mut fields = Vec::new();
+        for b in branches {
+            b.when.fields(&mut fields);
+        }
+        if !fields.iter().all(|f| visible(f)) {
+            return None;
+        }
+        Some(
+            branches
+                .iter()
+                .find(|b| b.when.eval(data))
+                .map_or(default.as_str(), |b| b.next.as_str()),
+        )
+    }
+
+    fn taken(&self, n: &'a Node, next: &str) -> bool {
+        self.fixed(n).is_none_or(|t| t == next)
+    }
+
+    /// Nodes the run can enter, following only decided branches.
+    fn reachable(&self) -> BTreeSet<&'a str> {
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<&str> = self
+            .def
+            .start()
+            .map(|s| s.id.as_str())
+            .into_iter()
+            .collect();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) {
+                continue;
+            }
+            if let Some(n) = self.def.node(id) {
+                stack.extend(
+                    self.def
+                        .successors(id)
+                        .into_iter()
+                        .filter(|s| self.taken(n, s)),
+                );
+            }
+        }
+        seen
+    }
+
+    /// Nodes surely passed: every node that lies on each way from the start to one that
+    /// was reached (its dominators), over the decided branches.
+    fn passed(&self, reached: &BTreeSet<&'a str>, live: &BTreeSet<&'a str>) -> BTreeSet<&'a str> {
+        let mut preds: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut indeg: BTreeMap<&str, usize> = live.iter().map(|id| (*id, 0)).collect();
+        for n in &self.def.nodes {
+            if !live.contains(n.id.as_str()) {
+                continue;
+            }
+            for s in self.def.successors(&n.id) {
+                if live.contains(s) && self.taken(n, s) {
+                    preds.entry(s).or_default().push(n.id.as_str());
+                    *indeg.entry(s).or_default() += 1;
+                }
+            }
+        }
+        let mut dom: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
+        let mut ready: Vec<&str> = indeg
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(id, _)| *id)
+            .collect();
+        while let Some(id) = ready.pop() {
+            let mut d: Option<BTreeSet<&str>> = None;
+            for p in preds.get(id).into_iter().flatten() {
+                let pd = dom.get(p).cloned().unwrap_or_default();
+                d = Some(match d {
+                    None => pd,
+                    Some(acc) => acc.intersection(&pd).copied().collect(),
+                });
+            }
+            let mut d = d.unwrap_or_default();
+            d.insert(id);
+            dom.insert(id, d);
+            if let Some(n) = self.def.node(id) {
+                for s in self.def.successors(id) {
+                    if live.contains(s)
+                        && self.taken(n, s)
+                        && let Some(k) = indeg.get_mut(s)
+                    {
+                        *k -= 1;
+                        if *k == 0 {
+                            ready.push(s);
+                        }
+                    }
+                }
+            }
+        }
+        reached
+            .iter()
+            .filter_map(|r| dom.get(r))
+            .flatten()
+            .copied()
+            .collect()
+    }
+
+    pub(crate) fn plan(&self) -> Plan {
+        let def = self.def;
+        let no_roles = RoleNames::new();
+        let roles = self.roles.unwrap_or(&no_roles);
+        let live = self.reachable();
+        let decided = self.decided.is_some();
+        let st = self.state;
+        let is_current = |id: &str| {
+            st.is_some_and(|s| {
+                s.tokens.iter().any(|t| t.node == id) || s.returned_from.as_deref() == Some(id)
+            })
+        };
+        // The boxes: one per node, and one per name for the end nodes.
+        let mut shown: Vec<Shown> = Vec::new();
+        let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut ends: BTreeMap<String, usize> = BTreeMap::new();
+        for n in &def.nodes {
+            let (shape, name, sub) = match &n.kind {
+                NodeKind::Start { .. } => (Shape::Start, or(&n.name, "开始"), String::new()),
+                NodeKind::End => (Shape::End, or(&n.name, "结束"), String::new()),
+                NodeKind::Approval {
+                    approvers, mode, ..
+                } => {
+                    let who = words::approvers(approvers, self.form, roles);
+                    let sub = match words::mode(*mode) {
+                        Some(m) => format!("{who} · {m}"),
+                        None => who,
+                    };
+                    (Shape::Approval, or(&n.name, &n.id), sub)
+                }
+                NodeKind::Cc { approvers, .. } => (
+                    Shape::Cc,
+                    or(&n.name, "抄送"),
+                    format!("抄送 · {}", words::approvers(approvers, self.form, roles)),
+                ),
+                NodeKind::Condition { .. } => {
+                    (Shape::Condition, or(&n.name, "条件判断"), String::new())
+                }
+                NodeKind::Parallel { .. } => {
+                    (Shape::Parallel, or(&n.name, "并行办理"), String::new())
+                }
+                NodeKind::Join { .. } => (Shape::Join, or(&n.name, "汇聚"), String::new()),
+            };
+            if shape == Shape::End
+                && let Some(&i) = ends.get(&name)
+            {
+                shown[i].ids.push(n.id.clone());
+                index.insert(n.id.as_str(), i);
+                continue;
+            }
+            if shape == Shape::End {
+                ends.insert(name.clone(), shown.len());
+            }
+            index.entry(n.id.as_str()).or_insert(shown.len());
+            shown.push(Shown {
+                ids: vec![n.id.clone()],
+                shape,
+                name,
+                sub,
+                mark: Mark::Plain,
+                w: 0.0,
+                h: 0.0,
+            });
+        }
+
+        // Marks.
+        if let Some(s) = st {
+            let mut reached: BTreeSet<&str> = s
+                .done
+                .iter()
+                .map(String::as_str)
+                .chain(s.tokens.iter().map(|t| t.node.as_str()))
+                .chain(s.returned_from.as_deref())
+                .filter(|id| live.contains(id))
+                .collect();
+            if s.status == Status::Completed {
+                let live_ends: BTreeSet<usize> = def
+                    .nodes
+                    .iter()
+                    .filter(|n| matches!(n.kind, NodeKind::End) && live.contains(n.id.as_str()))
+                    .filter_map(|n| index.get(n.id.as_str()).copied())
+                    .collect();
+                // Which end was reached is told only when there is one to reach.
+                if live_ends.len() == 1 {
+                    for id in &shown[*live_ends.iter().next().expect("one")].ids {
+                        if let Some(n) = def.node(id) {
+                            reached.insert(n.id.as_str());
+                        }
+                    }
+                }
+            }
+            let passed = self.passed(&reached, &live);
+            for sh in &mut shown {
+                let ids = || sh.ids.iter().map(String::as_str);
+                sh.mark = if ids().any(is_current) {
+                    Mark::Current
+                } else if match sh.shape {
+                    Shape::Approval => ids().any(|id| s.done.iter().any(|d| d == id)),
+                    Shape::Start => true,
+                    Shape::End => ids().any(|id| reached.contains(id)),
+                    _ => ids().any(|id| passed.contains(id)),
+                } {
+                    Mark::Done
+                } else {
+                    Mark::Plain
+                };
+            }
+        }
+        if decided {
+            for sh in &mut shown {
+                if sh.mark == Mark::Plain && !sh.ids.iter().any(|id| live.contains(id.as_str())) {
+                    sh.mark = Mark::Off;
+                }
+            }
+        }
+
+        // The edges, one per pair of boxes (two branches to one node share a line).
+        let mut links: Vec<Link> = Vec::new();
+        for n in &def.nodes {
+            let Some(&from) = index.get(n.id.as_str()) else {
+                continue;
+            };
+            let labelled: Vec<(&str, Option<String>, Option<String>)> = match &n.kind {
+                NodeKind::Condition { branches, default } => {
+                    let mut v: Vec<_> = branches
+                        .iter()
+                        .map(|b| {
+                            let c = words::condition(&b.when, self.form);
+                            if b.name.trim().is_empty() {
+                                (b.next.as_str(), Some(c), None)
+                            } else {
+                                (b.next.as_str(), Some(b.name.trim().to_owned()), Some(c))
+                            }
+                        })
+                        .collect();
+                    let other = match branches.as_slice() {
+                        [one] => words::otherwise(&one.when, self.form),
+                        _ => None,
+                    };
+                    v.push((
+                        default.as_str(),
+                        Some(other.unwrap_or_else(|| "其他".into())),
+                        None,
+                    ));
+                    v
+                }
+                _ => def
+                    .successors(&n.id)
+                    .into_iter()
+                    .map(|s| (s, None, None))
+                    .collect(),
+            };
+            let fixed = self.fixed(n);
+            for (next, label, detail) in labelled {
+                let Some(&to) = index.get(next) else {
+                    continue;
+                };
+                let off = decided && (!live.contains(n.id.as_str()) || !self.taken(n, next));
+                let taken = fixed == Some(next) && live.contains(n.id.as_str());
+                if let Some(l) = links.iter_mut().find(|l| l.from == from && l.to == to) {
+                    l.label = match (l.label.take(), label) {
+                        (Some(a), Some(b)) => Some(format!("{a}；{b}")),
+                        (a, b) => a.or(b),
+                    };
+                    l.detail = l.detail.take().or(detail);
+                    l.off &= off;
+                    l.taken |= taken;
+                } else {
+                    links.push(Link {
+                        from,
+                        to,
+                        label,
+                        detail,
+                        off,
+                        taken,
+                    });
+                }
+            }
+        }
+
+        // Sizes.
+        let mut vertices = Vec::with_capacity(shown.len());
+        for sh in &mut shown {
+            let (w, h, left, right) = match sh.shape {
+                Shape::Approval | Shape::Cc => {
+                    let tw =
+                        words::width(&name_text(sh), NAME_PX).max(words::width(&sh.sub, SMALL_PX));
+                    let w = (tw + 2.0 * BOX_PAD).clamp(BOX_MIN_W, BOX_MAX_W).ceil();
+                    (w, BOX_H, w / 2.0, w / 2.0)
+                }
+                Shape::Start | Shape::End => {
+                    let tw = words::width(&name_text(sh), NAME_PX);
+                    let w = (tw + 2.0 * PILL_H / 2.0)
+                        .clamp(PILL_MIN_W, BOX_MAX_W)
+                        .ceil();
+                    (w, PILL_H, w / 2.0, w / 2.0)
+                }
+                Shape::Condition | Shape::Parallel => {
+                    let side = words::width(&sh.name, SMALL_PX).min(SIDE_MAX_W);
+                    (
+                        2.0 * GATE,
+                        2.0 * GATE,
+                        GATE,
+                        (GATE + SIDE_GAP + side).ceil(),
+                    )
+                }
+                Shape::Join => (2.0 * GATE, 2.0 * GATE, GATE, GATE),
+            };
+            sh.w = w;
+            sh.h = h;
+            vertices.push(Vertex {
+                left,
+                right,
+                height: h,
+                bottom: sh.shape == Shape::End,
+            });
+        }
+        let edges: Vec<Edge> = links
+            .iter()
+            .map(|l| Edge {
+                from: l.from,
+                to: l.to,
+                label: l.label.as_ref().map(|t| label_size(&label_lines(t))),
+            })
+            .collect();
+        let layout = layout::layout(&vertices, &edges);
+        Plan {
+            shown,
+            links,
+            layout,
+        }
+    }
+
+    pub fn svg(&self) -> String {
+        render(&self.plan())
+    }
+}
+
+fn label_lines(text: &str) -> Vec<String> {
+    words::wrap(text, SMALL_PX, LABEL_MAX_W, 2)
+}
+
+/// A label's pill: its widest line and 14 px a line.
+fn label_size(lines: &[String]) -> (f64, f64) {
+    let tw = lines
+        .iter()
+        .map(|l| words::width(l, SMALL_PX))
+        .fold(0.0, f64::max);
+    (
+        (tw + 2.0 * LABEL_PAD).ceil(),
+        LABEL_H + LINE_H * (lines.len().max(1) - 1) as f64,
+    )
+}
+
+fn or(name: &str, fallback: &str) -> String {
+    let t = name.trim();
+    if t.is_empty() {
+        fallback.to_owned()
+    } else {
+        t.to_owned()
+    }
+}
+
+/// The name as written in the box: done nodes carry a tick (not only colour tells).
+fn name_text(sh: &Shown) -> String {
+    if sh.mark == Mark::Done && !matches!(sh.shape, Shape::Start | Shape::End) {
+        format!("✓ {}", sh.name)
+    } else {
+        sh.name.clone()
+    }
+}
+
+fn num(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+struct Palette {
+    fill: &'static str,
+    stroke: &'static str,
+    text: &'static str,
+    sub: &'static str,
+}
+
+fn palette(sh: &Shown) -> Palette {
+    match (sh.mark, sh.shape) {
+        (Mark::Current, _) => Palette {
+            fill: "#1a5fb4",
+            stroke: "#124a8f",
+            text: "#ffffff",
+            sub: "#dce8f8",
+        },
+        (Mark::Done, _) => Palette {
+            fill: "#e8f5ee",
+            stroke: "#2f8f5b",
+            text: "#14532d",
+            sub: "#3b6e50",
+        },
+        (_, Shape::Cc) => Palette {
+            fill: "#f7f6fe",
+            stroke: "#9189d4",
+            text: "#1f2933",
+            sub: "#5b528f",
+        },
+        (_, Shape::Start | Shape::End) => Palette {
+            fill: "#eef3fa",
+            stroke: "#8ba5c8",
+            text: "#1f3a5f",
+            sub: "#5f6b7a",
+        },
+        (_, Shape::Condition) => Palette {
+            fill: "#fff6e0",
+            stroke: "#d19a00",
+            text: "#475467",
+            sub: "#475467",
+        },
+        (_, Shape::Parallel | Shape::Join) => Palette {
+            fill: "#eef0ff",
+            stroke: "#6f78d0",
+            text: "#475467",
+            sub: "#475467",
+        },
+        _ => Palette {
+            fill: "#ffffff",
+            stroke: "#b8c2d0",
+            text: "#1f2933",
+            sub: "#5f6b7a",
+        },
+    }
+}
+
+const EDGE: &str = "#98a2b3";
+
+fn arrow(out: &mut String, pts: &[(f64, f64)], colour: &str) {
+    let n = pts.len();
+    if n < 2 {
+        return;
+    }
+    let ((ax, ay), (bx, by)) = (pts[n - 2], pts[n - 1]);
+    // Not `signum`: it calls 0.0 positive.
+    let sign = |v: f64| {
+        if v > 0.0 {
+            1.0
+        } else if v < 0.0 {
+            -1.0
+        } else {
+            0.0
+        }
+    };
+    let (dx, dy) = (sign(bx - ax), sign(by - ay));
+    let (len, half) = (7.0, 4.5);
+    // Tip at the end point, base `len` back along the line.
+    let (px, py) = (bx - dx * len, by - dy * len);
+    let (ox, oy) = (dy.abs() * half, dx.abs() * half);
+    let _ = write!(
+        out,
+        r#"<path d="M{} {}L{} {}L{} {}Z" fill="{colour}"/>"#,
+        num(px - ox),
+        num(py - oy),
+        num(bx),
+        num(by),
+        num(px + ox),
+        num(py + oy)
+    );
+}
+
+fn render(p: &Plan) -> String {
+    let (w, h) = (num(p.layout.width), num(p.layout.height));
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        r#"<svg class="flow-diagram" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="img" aria-label="流程图" font-family="{FONTS}">"#
+    );
+    // Edges: the dimmed first, so a line shared with a live one shows live.
+    let mut order: Vec<usize> = (0..p.links.len()).collect();
+    order.sort_by_key(|&i| (!p.links[i].off, p.links[i].taken));
+    out.push_str(r#"<g class="edges" fill="none">"#);
+    let mut tips: BTreeMap<(i64, i64), bool> = BTreeMap::new();
+    for &i in &order {
+        let (l, Some(r)) = (&p.links[i], &p.layout.edges[i]) else {
+            continue;
+        };
+        let mut d = String::new();
+        for (k, (x, y)) in r.points.iter().enumerate() {
+            let _ = write!(
+                d,
+                "{}{} {}",
+                if k == 0 { "M" } else { "L" },
+                num(*x),
+                num(*y)
+            );
+        }
+        let _ = write!(
+            out,
+            r#"<path class="edge{}" d="{d}" stroke="{EDGE}" stroke-width="1.5"{}/>"#,
+            if l.off { " off" } else { "" },
+            if l.off { r#" opacity="0.35""# } else { "" }
+        );
+        if let Some(&(x, y)) = r.points.last() {
+            let live = tips.entry((x as i64, y as i64)).or_insert(false);
+            *live |= !l.off;
+        }
+    }
+    for &i in &order {
+        let Some(r) = &p.layout.edges[i] else {
+            continue;
+        };
+        if let Some(&(x, y)) = r.points.last()
+            && let Some(live) = tips.remove(&(x as i64, y as i64))
+        {
+            if !live {
+                out.push_str(r#"<g opacity="0.35">"#);
+            }
+            arrow(&mut out, &r.points, EDGE);
+            if !live {
+                out.push_str("</g>");
+            }
+        }
+    }
+    out.push_str("</g>");
+
+    // Edge labels.
+    for (l, r) in p.links.iter().zip(&p.layout.edges) {
+        let (
+            Some(text),
+            Some(Route {
+                label: Some((cx, cy)),
+                ..
+            }),
+        ) = (&l.label, r)
+        else {
+            continue;
+        };
+        let lines = label_lines(text);
+        let (lw, lh) = label_size(&lines);
+        let title = match &l.detail {
+            Some(d) => format!("{text}：{d}"),
+            None => text.clone(),
+        };
+        let (fill, stroke, ink) = if l.taken {
+            ("#eaf2fc", "#8fb3e3", "#1a5fb4")
+        } else {
+            ("#ffffff", "#d0d5dd", "#344054")
+        };
+        let top = cy - lh / 2.0;
+        let _ = write!(
+            out,
+            r#"<g class="edge-label{}{}"{}><title>{}</title><rect x="{}" y="{}" width="{}" height="{}" rx="10" fill="{fill}" stroke="{stroke}"/>"#,
+            if l.off { " off" } else { "" },
+            if l.taken { " taken" } else { "" },
+            if l.off { r#" opacity="0.45""# } else { "" },
+            esc(&title),
+            num(cx - lw / 2.0),
+            num(top),
+            num(lw),
+            num(lh),
+        );
+        for (k, line) in lines.iter().enumerate() {
+            let _ = write!(
+                out,
+                r#"<text x="{}" y="{}" text-anchor="middle" font-size="{SMALL_PX}" fill="{ink}">{}</text>"#,
+                num(*cx),
+                num(top + 14.0 + LINE_H * k as f64),
+                esc(line)
+            );
+        }
+        out.push_str("</g>");
+    }
+
+    // Boxes.
+    for (sh, at) in p.shown.iter().zip(&p.layout.nodes) {
+        node(&mut out, sh, at);
+    }
+    out.push_str("</svg>");
+    out
+}
+
+fn node(out: &mut String, sh: &Shown, at: &Placed) {
+    let c = palette(sh);
+    let (x, y, cx) = (at.x - sh.w / 2.0, at.y, at.x);
+    let state = match sh.mark {
+        Mark::Current => " current",
+        Mark::Done => " done",
+        Mark::Off => " off",
+        Mark::Plain => "",
+    };
+    let kind = match sh.shape {
+        Shape::Approval => "approval",
+        Shape::Cc => "cc",
+        Shape::Start => "start",
+        Shape::End => "end",
+        Shape::Condition => "condition",
+        Shape::Parallel => "parallel",
+        Shape::Join => "join",
+    };
+    let said = match sh.mark {
+        Mark::Current => "（当前环节）",
+        Mark::Done => "（已办）",
+        Mark::Off => "（本申请不经过）",
+        Mark::Plain => "",
+    };
+    let title = if sh.sub.is_empty() {
+        format!("{}{said}", sh.name)
+    } else {
+        format!("{}：{}{said}", sh.name, sh.sub)
+    };
+    let _ = write!(
+        out,
+        r#"<g class="node {kind}{state}" data-node="{}"{}><title>{}</title>"#,
+        esc(&sh.ids[0]),
+        if sh.mark == Mark::Off {
+            r#" opacity="0.4""#
+        } else {
+            ""
+        },
+        esc(&title)
+    );
+    let stroke_w = if sh.mark == Mark::Current { "2" } else { "1.5" };
+    match sh.shape {
+        Shape::Approval | Shape::Cc => {
+            let dash = if sh.shape == Shape::Cc {
+                r#" stroke-dasharray="5 3""#
+            } else {
+                ""
+            };
+            let room = sh.w - 2.0 * BOX_PAD + 2.0;
+            let (name, _) = words::fit(&name_text(sh), NAME_PX, room);
+            let (sub, _) = words::fit(&sh.sub, SMALL_PX, room);
+            let _ = write!(
+                out,
+                r#"<rect x="{}" y="{}" width="{}" height="{}" rx="8" fill="{}" stroke="{}" stroke-width="{stroke_w}"{dash}/><text x="{}" y="{}" text-anchor="middle" font-size="{NAME_PX}" font-weight="600" fill="{}">{}</text><text x="{}" y="{}" text-anchor="middle" font-size="{SMALL_PX}" fill="{}">{}</text>"#,
+                num(x),
+                num(y),
+                num(sh.w),
+                num(sh.h),
+                c.fill,
+                c.stroke,
+                num(cx),
+                num(y + 19.0),
+                c.text,
+                esc(&name),
+                num(cx),
+                num(y + 35.0),
+                c.sub,
+                esc(&sub)
+            );
+        }
+        Shape::Start | Shape::End => {
+            let (name, _) = words::fit(&sh.name, NAME_PX, sh.w - PILL_H + 4.0);
+            let _ = write!(
+                out,
+                r#"<rect x="{}" y="{}" width="{}" height="{}" rx="{}" fill="{}" stroke="{}" stroke-width="{stroke_w}"/><text x="{}" y="{}" text-anchor="middle" font-size="{NAME_PX}" font-weight="600" fill="{}">{}</text>"#,
+                num(x),
+                num(y),
+                num(sh.w),
+                num(sh.h),
+                num(sh.h / 2.0),
+                c.fill,
+                c.stroke,
+                num(cx),
+                num(y + sh.h / 2.0 + 5.0),
+                c.text,
+                esc(&name)
+            );
+        }
+        Shape::Condition | Shape::Parallel | Shape::Join => {
+            let cy = y + GATE;
+            let _ = write!(
+                out,
+                r#"<path d="M{} {}L{} {}L{} {}L{} {}Z" fill="{}" stroke="{}" stroke-width="{stroke_w}"/>"#,
+                num(cx),
+                num(y),
+                num(cx + GATE),
+                num(cy),
+                num(cx),
+                num(y + 2.0 * GATE),
+                num(cx - GATE),
+                num(cy),
+                c.fill,
+                c.stroke
+            );
+            if sh.shape != Shape::Condition {
+                // The parallel gateway's plus.
+                let _ = write!(
+                    out,
+                    r#"<path d="M{} {}H{}M{} {}V{}" stroke="{}" stroke-width="2"/>"#,
+                    num(cx - 6.0),
+                    num(cy),
+                    num(cx + 6.0),
+                    num(cx),
+                    num(cy - 6.0),
+                    num(cy + 6.0),
+                    c.stroke
+                );
+            }
+            if sh.shape != Shape::Join {
+                let (side, _) = words::fit(&sh.name, SMALL_PX, SIDE_MAX_W);
+                let _ = write!(
+                    out,
+                    r#"<text x="{}" y="{}" font-size="{SMALL_PX}" fill="{}">{}</text>"#,
+                    num(cx + GATE + SIDE_GAP),
+                    num(cy + 4.0),
+                    c.text,
+                    esc(&side)
+                );
+            }
+        }
+    }
+    out.push_str("</g>");
+}
+
+#[cfg(test)]
+mod tests;
