@@ -55,7 +55,7 @@ pub struct Diagram<'a> {
 const NAME_PX: f64 = 14.0;
 const SMALL_PX: f64 = 12.0;
 const BOX_H: f64 = 44.0;
-const BOX_MIN_W: f64 = 112.0;
+const BOX_MIN_W: f64 = 104.0;
 const BOX_MAX_W: f64 = 200.0;
 const BOX_PAD: f64 = 14.0;
 const PILL_H: f64 = 34.0;
@@ -112,6 +112,8 @@ pub(crate) struct Link {
     pub off: bool,
     /// The branch the data decided on.
     pub taken: bool,
+    /// Between two nodes the application has passed (or is at).
+    pub passed: bool,
 }
 
 /// The drawing before it is written out.
@@ -436,9 +438,15 @@ impl<'a> Diagram<'a> {
                         detail,
                         off,
                         taken,
+                        passed: false,
                     });
                 }
             }
+        }
+
+        for l in &mut links {
+            l.passed = shown[l.from].mark == Mark::Done
+                && matches!(shown[l.to].mark, Mark::Done | Mark::Current);
         }
 
         // Sizes.
@@ -596,6 +604,7 @@ fn palette(sh: &Shown) -> Palette {
 }
 
 const EDGE: &str = "#98a2b3";
+const EDGE_PASSED: &str = "#3f9a6b";
 
 fn arrow(out: &mut String, pts: &[(f64, f64)], colour: &str) {
     let n = pts.len();
@@ -639,9 +648,10 @@ fn render(p: &Plan) -> String {
     );
     // Edges: the dimmed first, so a line shared with a live one shows live.
     let mut order: Vec<usize> = (0..p.links.len()).collect();
-    order.sort_by_key(|&i| (!p.links[i].off, p.links[i].taken));
+    order.sort_by_key(|&i| (!p.links[i].off, p.links[i].passed));
     out.push_str(r#"<g class="edges" fill="none">"#);
-    let mut tips: BTreeMap<(i64, i64), bool> = BTreeMap::new();
+    // Arrowheads, one per point of arrival: (any live edge, any passed edge).
+    let mut tips: BTreeMap<(i64, i64), (bool, bool)> = BTreeMap::new();
     for &i in &order {
         let (l, Some(r)) = (&p.links[i], &p.layout.edges[i]) else {
             continue;
@@ -658,13 +668,16 @@ fn render(p: &Plan) -> String {
         }
         let _ = write!(
             out,
-            r#"<path class="edge{}" d="{d}" stroke="{EDGE}" stroke-width="1.5"{}/>"#,
+            r#"<path class="edge{}{}" d="{d}" stroke="{}" stroke-width="1.5"{}/>"#,
             if l.off { " off" } else { "" },
+            if l.passed { " passed" } else { "" },
+            if l.passed { EDGE_PASSED } else { EDGE },
             if l.off { r#" opacity="0.35""# } else { "" }
         );
         if let Some(&(x, y)) = r.points.last() {
-            let live = tips.entry((x as i64, y as i64)).or_insert(false);
-            *live |= !l.off;
+            let tip = tips.entry((x as i64, y as i64)).or_insert((false, false));
+            tip.0 |= !l.off;
+            tip.1 |= l.passed;
         }
     }
     for &i in &order {
@@ -672,12 +685,12 @@ fn render(p: &Plan) -> String {
             continue;
         };
         if let Some(&(x, y)) = r.points.last()
-            && let Some(live) = tips.remove(&(x as i64, y as i64))
+            && let Some((live, passed)) = tips.remove(&(x as i64, y as i64))
         {
             if !live {
                 out.push_str(r#"<g opacity="0.35">"#);
             }
-            arrow(&mut out, &r.points, EDGE);
+            arrow(&mut out, &r.points, if passed { EDGE_PASSED } else { EDGE });
             if !live {
                 out.push_str("</g>");
             }

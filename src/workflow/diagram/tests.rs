@@ -406,6 +406,14 @@ fn marks_done_current_and_the_way_not_taken() {
     assert_eq!(mark("check"), Mark::Done, "the condition was passed");
     assert_eq!(mark("deputy"), Mark::Current);
     assert_eq!(mark("end"), Mark::Plain);
+    assert!(p.links[link(&p, "start", "counselor")].passed);
+    assert!(p.links[link(&p, "counselor", "check")].passed);
+    assert!(
+        p.links[link(&p, "check", "deputy")].passed,
+        "the way to where it is"
+    );
+    assert!(!p.links[link(&p, "deputy", "end")].passed, "not yet");
+    assert!(!p.links[link(&p, "check", "end")].passed);
     let (long, short) = (link(&p, "check", "deputy"), link(&p, "check", "end"));
     assert!(p.links[long].taken && !p.links[long].off);
     assert!(p.links[short].off && !p.links[short].taken);
