@@ -499,9 +499,9 @@ fn a_draft_with_a_cycle_or_a_dangling_edge_still_draws() {
 #[test]
 fn arrowheads_point_along_the_last_segment() {
     let mut down = String::new();
-    super::arrow(&mut down, &[(10.0, 0.0), (10.0, 50.0)], "#000");
+    super::draw::arrow(&mut down, &[(10.0, 0.0), (10.0, 50.0)], "#000");
     assert_eq!(down, r##"<path d="M5.5 43L10 50L14.5 43Z" fill="#000"/>"##);
     let mut up = String::new();
-    super::arrow(&mut up, &[(10.0, 50.0), (10.0, 20.0)], "#000");
+    super::draw::arrow(&mut up, &[(10.0, 50.0), (10.0, 20.0)], "#000");
     assert_eq!(up, r##"<path d="M5.5 27L10 20L14.5 27Z" fill="#000"/>"##);
 }
