@@ -47,24 +47,24 @@ pub struct Diagram<'a> {
     decided: Option<(&'a Value, Visible<'a>)>,
 }
 
-pub(crate) const NAME_PX: f64 = 14.0;
-pub(crate) const SMALL_PX: f64 = 12.0;
+const NAME_PX: f64 = 14.0;
+const SMALL_PX: f64 = 12.0;
 const BOX_H: f64 = 44.0;
 const BOX_MIN_W: f64 = 104.0;
-pub(crate) const BOX_MAX_W: f64 = 200.0;
-pub(crate) const BOX_PAD: f64 = 14.0;
-pub(crate) const PILL_H: f64 = 34.0;
+const BOX_MAX_W: f64 = 200.0;
+const BOX_PAD: f64 = 14.0;
+const PILL_H: f64 = 34.0;
 const PILL_MIN_W: f64 = 88.0;
-pub(crate) const GATE: f64 = 15.0;
-pub(crate) const SIDE_GAP: f64 = 6.0;
-pub(crate) const SIDE_MAX_W: f64 = 150.0;
-pub(crate) const LABEL_H: f64 = 20.0;
-pub(crate) const LABEL_PAD: f64 = 8.0;
-pub(crate) const LABEL_MAX_W: f64 = 132.0;
-pub(crate) const LINE_H: f64 = 14.0;
+const GATE: f64 = 15.0;
+const SIDE_GAP: f64 = 6.0;
+const SIDE_MAX_W: f64 = 150.0;
+const LABEL_H: f64 = 20.0;
+const LABEL_PAD: f64 = 8.0;
+const LABEL_MAX_W: f64 = 132.0;
+const LINE_H: f64 = 14.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Shape {
+enum Shape {
     Approval,
     Cc,
     Start,
@@ -75,7 +75,7 @@ pub(crate) enum Shape {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Mark {
+enum Mark {
     Plain,
     Done,
     Current,
@@ -85,7 +85,7 @@ pub(crate) enum Mark {
 
 /// One box of the drawing: a node, or every end node of one name.
 #[derive(Debug, Clone)]
-pub(crate) struct Shown {
+struct Shown {
     pub ids: Vec<String>,
     pub shape: Shape,
     pub name: String,
@@ -97,7 +97,7 @@ pub(crate) struct Shown {
 }
 
 #[derive(Debug, Clone)]
-pub(crate) struct Link {
+struct Link {
     pub from: usize,
     pub to: usize,
     pub label: Option<String>,
@@ -111,7 +111,7 @@ pub(crate) struct Link {
 }
 
 /// The drawing before it is written out.
-pub(crate) struct Plan {
+struct Plan {
     pub shown: Vec<Shown>,
     pub links: Vec<Link>,
     pub layout: Layout,
@@ -257,7 +257,7 @@ impl<'a> Diagram<'a> {
             .collect()
     }
 
-    pub(crate) fn plan(&self) -> Plan {
+    fn plan(&self) -> Plan {
         let def = self.def;
         let no_roles = RoleNames::new();
         let roles = self.roles.unwrap_or(&no_roles);
@@ -501,12 +501,12 @@ impl<'a> Diagram<'a> {
     }
 }
 
-pub(crate) fn label_lines(text: &str) -> Vec<String> {
+fn label_lines(text: &str) -> Vec<String> {
     words::wrap(text, SMALL_PX, LABEL_MAX_W, 2)
 }
 
 /// A label's pill: its widest line and 14 px a line.
-pub(crate) fn label_size(lines: &[String]) -> (f64, f64) {
+fn label_size(lines: &[String]) -> (f64, f64) {
     let tw = lines
         .iter()
         .map(|l| words::width(l, SMALL_PX))
@@ -527,7 +527,7 @@ fn or(name: &str, fallback: &str) -> String {
 }
 
 /// The name as written in the box: done nodes carry a tick (not only colour tells).
-pub(crate) fn name_text(sh: &Shown) -> String {
+fn name_text(sh: &Shown) -> String {
     if sh.mark == Mark::Done && !matches!(sh.shape, Shape::Start | Shape::End) {
         format!("✓ {}", sh.name)
     } else {
