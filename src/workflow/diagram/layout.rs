@@ -211,6 +211,10 @@ pub fn layout(vs: &[Vertex], es: &[Edge]) -> Layout {
         }
     }
     let height = y + MARGIN;
+    for it in &mut items {
+        it.x = it.x.round();
+    }
+    straighten(&mut items, &rows);
     let min_x = items
         .iter()
         .map(|it| it.x - it.left)
@@ -219,12 +223,12 @@ pub fn layout(vs: &[Vertex], es: &[Edge]) -> Layout {
         .iter()
         .map(|it| it.x + it.right)
         .fold(f64::NEG_INFINITY, f64::max);
-    let shift = MARGIN - min_x;
+    // Whole pixels: boxes and lines on the pixel grid.
+    let shift = (MARGIN - min_x).round();
     for it in &mut items {
-        it.x = (it.x + shift).round();
+        it.x += shift;
     }
-    straighten(&mut items, &rows);
-    let width = (max_x - min_x + 2.0 * MARGIN).ceil();
+    let width = (max_x + shift + MARGIN).ceil();
     let top = |i: usize| row_top[items[i].layer] + (row_h[items[i].layer] - items[i].height) / 2.0;
     let bottom = |i: usize| top(i) + items[i].height;
 
@@ -452,9 +456,13 @@ fn place_x(items: &mut [Item], rows: &[Vec<usize>]) {
             items[i].x -= mid;
         }
     }
+    // Long edges and plain chains (one way out of a, one way into b) pull hardest: they
+    // are the lines that should run straight down.
     let weight = |a: &Item, b: &Item| {
         if a.vertex.is_none() && b.vertex.is_none() {
             4.0
+        } else if a.down.len() == 1 && b.up.len() == 1 {
+            3.0
         } else {
             1.0
         }
@@ -470,8 +478,14 @@ fn place_x(items: &mut [Item], rows: &[Vec<usize>]) {
             let mut weights = Vec::with_capacity(r.len());
             for &i in r {
                 let (mut s, mut w) = (0.0, 0.0);
-                for &j in items[i].up.iter().chain(&items[i].down) {
-                    let wj = weight(&items[i], &items[j]);
+                let ups = items[i].up.iter().map(|&j| (j, true));
+                let downs = items[i].down.iter().map(|&j| (j, false));
+                for (j, above) in ups.chain(downs) {
+                    let wj = if above {
+                        weight(&items[j], &items[i])
+                    } else {
+                        weight(&items[i], &items[j])
+                    };
                     s += wj * items[j].x;
                     w += wj;
                 }
@@ -496,7 +510,8 @@ fn place_x(items: &mut [Item], rows: &[Vec<usize>]) {
 }
 
 /// Near-vertical lines made vertical: an item a few pixels off a neighbour (a split over
-/// branches of unequal widths) moves onto it where its row leaves room.
+/// branches of unequal widths), or the second of a plain chain (one way out, one way in)
+/// at any distance, moves onto it where its row leaves room.
 fn straighten(items: &mut [Item], rows: &[Vec<usize>]) {
     const NEAR: f64 = 6.0;
     let sep = |a: &Item, b: &Item| {
@@ -512,6 +527,10 @@ fn straighten(items: &mut [Item], rows: &[Vec<usize>]) {
         for r in rows {
             for (k, &i) in r.iter().enumerate() {
                 let x = items[i].x;
+                let chain = match items[i].up.as_slice() {
+                    [u] if items[*u].down.len() == 1 && items[*u].x != x => Some(items[*u].x),
+                    _ => None,
+                };
                 let near = items[i]
                     .up
                     .iter()
@@ -519,7 +538,7 @@ fn straighten(items: &mut [Item], rows: &[Vec<usize>]) {
                     .map(|&j| items[j].x)
                     .filter(|nx| *nx != x && (nx - x).abs() < NEAR)
                     .min_by(|a, b| (a - x).abs().total_cmp(&(b - x).abs()));
-                let Some(nx) = near else { continue };
+                let Some(nx) = chain.or(near) else { continue };
                 let fits_left =
                     k == 0 || nx - items[r[k - 1]].x >= sep(&items[r[k - 1]], &items[i]);
                 let fits_right =
