@@ -2,6 +2,8 @@
 
 pub mod people;
 
+use std::collections::BTreeMap;
+
 use sqlx::PgPool;
 
 #[derive(sqlx::FromRow, Debug, Clone)]
@@ -39,4 +41,12 @@ pub async fn role_labels(db: &PgPool, user_id: i64) -> sqlx::Result<Vec<String>>
             None => r,
         })
         .collect())
+}
+
+/// Every role's name by its code (approver rules name roles by code).
+pub async fn role_names(db: &PgPool) -> sqlx::Result<BTreeMap<String, String>> {
+    let rows: Vec<(String, String)> = sqlx::query_as("SELECT code, name FROM roles")
+        .fetch_all(db)
+        .await?;
+    Ok(rows.into_iter().collect())
 }

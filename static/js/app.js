@@ -130,3 +130,24 @@
   }
   setTimeout(tick, 1000);
 })();
+// 流程图 starts folded on phones: the page sends it open (so it reads without script) and
+// this folds it below 768 px, where the form and the actions come first.
+// A flow wider than the screen (many parallel branches) scrolls sideways: start it at the
+// middle, where the start and the end are.
+(function () {
+  "use strict";
+  var flows = document.querySelectorAll("details.flow-view");
+  var narrow = window.matchMedia && window.matchMedia("(max-width: 767px)").matches;
+  function centre(details) {
+    var wraps = details.querySelectorAll(".diagram-wrap");
+    for (var k = 0; k < wraps.length; k++) {
+      var w = wraps[k];
+      if (w.scrollWidth > w.clientWidth) w.scrollLeft = (w.scrollWidth - w.clientWidth) / 2;
+    }
+  }
+  for (var i = 0; i < flows.length; i++) {
+    if (narrow) flows[i].open = false;
+    else centre(flows[i]);
+    flows[i].addEventListener("toggle", function (e) { if (e.target.open) centre(e.target); });
+  }
+})();

@@ -7,6 +7,8 @@ mod browser;
 mod catalog;
 // Shared: filling in the standard forms and acting on applications.
 mod center;
+// The 流程图 on the application page.
+mod diagram;
 mod forms;
 mod gateways;
 mod generate;
