@@ -146,6 +146,7 @@ pub(super) struct PublishForm {
     confirm_password: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// `POST /admin/services/{id}/publish`: the working copy at the revision the page showed
 /// becomes the next version.
 pub(super) async fn publish(
@@ -215,6 +216,7 @@ pub(super) struct RollbackForm {
     confirm_password: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 /// `POST /admin/services/{id}/rollback`: version `number` is published again as a new one.
 pub(super) async fn rollback(
     State(state): State<AppState>,
