@@ -7,6 +7,7 @@ mod browser;
 mod catalog;
 // Shared: filling in the standard forms and acting on applications.
 mod center;
+mod form_designer;
 mod forms;
 mod gateways;
 mod generate;
