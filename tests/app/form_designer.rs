@@ -544,6 +544,9 @@ fn errors(html: &str) -> Vec<String> {
     select(html, ".field-error")
 }
 
+/// An editor, what is posted to it, the message expected next to an input.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+
 #[tokio::test]
 async fn invalid_field_settings_are_refused_next_to_their_inputs() {
     let app = spawn_app().await;
@@ -554,7 +557,7 @@ async fn invalid_field_settings_are_refused_next_to_their_inputs() {
     let reason = field(id, "reason");
     let name = field(id, "name");
     let counselor = field(id, "counselor");
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<Case> = vec![
         (
             &days,
             vec![
@@ -910,13 +913,11 @@ async fn a_stale_revision_is_refused_and_what_was_typed_is_kept() {
     assert_eq!(draft(&app, id).await.unwrap().2, 1);
 }
 
-/// Every route of the designer, for one service: (method, path, form).
-fn routes(
-    id: i64,
-    key: &str,
-    table: &str,
-    col: &str,
-) -> Vec<(&'static str, String, Vec<(&'static str, String)>)> {
+/// A route of the designer: method, path, the form it posts.
+type Route = (&'static str, String, Vec<(&'static str, String)>);
+
+/// Every route of the designer, for one service.
+fn routes(id: i64, key: &str, table: &str, col: &str) -> Vec<Route> {
     let f = field(id, key);
     let t = field(id, table);
     let c = format!("{t}/columns/{col}");
@@ -980,10 +981,11 @@ async fn statuses(
 ) -> Vec<(String, u16)> {
     // A token for this session (any page with a form has it).
     let home = app.get_with(c, "/").await.text().await.unwrap();
-    let token = home
-        .contains("name=\"_csrf\"")
-        .then(|| csrf_from(&home))
-        .unwrap_or_default();
+    let token = if home.contains("name=\"_csrf\"") {
+        csrf_from(&home)
+    } else {
+        String::new()
+    };
     let mut out = vec![];
     for (method, path, mut form) in routes(id, key, table, col) {
         let r = if method == "GET" {
@@ -1239,6 +1241,35 @@ async fn the_preview_follows_the_editor_and_switches_to_phone_width() {
     assert!(!fragment.contains("<html"), "a fragment");
     assert!(fragment.contains("请假时长（天）"));
     assert!(fragment.contains("max=\"15\"") && fragment.contains("最多 15 天"));
+    assert!(draft(&app, id).await.is_none());
+    // 更换类型 without script: the editor again with the new type's settings, what was
+    // typed kept, nothing saved.
+    let reason = field(id, "reason");
+    let r = post(
+        &app,
+        &c,
+        &reason,
+        &reason,
+        &[
+            ("kind", "select"),
+            ("label", "请假原因"),
+            ("key", "reason"),
+            ("intent", "kind"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert_eq!(input_value(&page, "label"), "请假原因");
+    assert_eq!(
+        attrs(&page, "#fd-options", "name"),
+        ["options"],
+        "the options are asked for"
+    );
+    assert!(
+        attrs(&page, "#fd-max-len", "name").is_empty(),
+        "lengths are not a select's"
+    );
     assert!(draft(&app, id).await.is_none());
     // What the workflow hides from the applicant (whole sections here) is not in the
     // preview; everything else is.
