@@ -49,22 +49,25 @@
       x.classList.toggle("active", on);
       if (on) x.setAttribute("aria-current", "true"); else x.removeAttribute("aria-current");
     });
-    if (window.URL && window.history && history.replaceState) {
-      var u = new URL(window.location.href);
-      u.searchParams.set("preview", phone ? "phone" : "desktop");
-      history.replaceState(null, "", u.toString());
+    // The address keeps the choice (a reload shows the same width), unless this page was
+    // the answer to a refused action at another address.
+    if (window.history && history.replaceState && a.pathname === window.location.pathname) {
+      history.replaceState(null, "", a.href);
     }
   });
 
   // --- after a change made here: the parts of the page that show it, fetched again ------
-  function refresh(revision) {
+  function refresh(list, revision) {
     Array.prototype.forEach.call(document.querySelectorAll('input[name="revision"]'), function (i) {
       i.value = revision;
     });
     Array.prototype.forEach.call(document.querySelectorAll("[data-revision]"), function (l) {
       l.setAttribute("data-revision", revision);
     });
-    return fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+    var url = list.getAttribute("data-page-url") || window.location.pathname;
+    var width = document.querySelector(".fd-switch a.active");
+    if (width) url += "?preview=" + width.getAttribute("data-fd-width");
+    return fetch(url, { credentials: "same-origin", headers: { "Accept": "text/html" } })
       .then(function (r) { return r.ok ? r.text() : Promise.reject(new Error("刷新失败")); })
       .then(function (html) {
         var doc = new DOMParser().parseFromString(html, "text/html");
@@ -146,7 +149,7 @@
       });
     }).then(function (j) {
       say(j.message || "已保存。");
-      return refresh(j.revision).catch(function () {
+      return refresh(list, j.revision).catch(function () {
         say("顺序已保存，但预览未能更新，请刷新页面。", true);
       });
     }).catch(function (err) {

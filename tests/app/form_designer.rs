@@ -909,8 +909,43 @@ async fn a_stale_revision_is_refused_and_what_was_typed_is_kept() {
         .await
         .unwrap();
     assert_eq!(r.status(), 409);
-    assert!(r.text().await.unwrap().contains(STALE));
+    let page = r.text().await.unwrap();
+    assert!(page.contains(STALE));
+    // Shown at the action's address, its links still lead to the designer.
+    assert_eq!(
+        attrs(&page, ".fd-switch a", "href"),
+        [
+            format!("{}?preview=desktop", designer(id)),
+            format!("{}?preview=phone", designer(id))
+        ]
+    );
+    assert_eq!(attrs(&page, ".fd-list", "data-page-url"), [designer(id)]);
     assert_eq!(draft(&app, id).await.unwrap().2, 1);
+    // A burst of the same action from one page: one is done, the others are stale.
+    let list = html(&app, &a, &designer(id)).await;
+    let token = csrf_from(&list);
+    let move_down = app.url(&format!("{}/move", field(id, "name")));
+    let burst: Vec<_> = (0..8)
+        .map(|_| {
+            let send = a
+                .post(&move_down)
+                .form(&[
+                    ("_csrf", token.as_str()),
+                    ("revision", "1"),
+                    ("dir", "down"),
+                ])
+                .send();
+            tokio::spawn(async move { send.await.unwrap().status().as_u16() })
+        })
+        .collect();
+    let mut statuses = vec![];
+    for t in burst {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [303, 409, 409, 409, 409, 409, 409, 409]);
+    assert_eq!(draft(&app, id).await.unwrap().2, 2);
+    assert_eq!(keys(&app, id).await[..2], ["account", "name"]);
 }
 
 /// A route of the designer: method, path, the form it posts.
@@ -1539,6 +1574,22 @@ async fn drag_add_and_the_live_preview_in_chromium() {
     shot(&p, "form-designer-preview-390").await;
     c.goto(&app.url(&field(id, "days"))).await.unwrap();
     shot(&p, "form-designer-editor-390").await;
+    // A refused edit on a phone: the messages next to the inputs.
+    fill(c, "#fd-min", "10").await;
+    fill(c, "#fd-max", "1").await;
+    click(c, "form.fd-editor .actions button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css(".fd-pair-error"))
+        .await
+        .unwrap();
+    assert_eq!(text_of(&p, ".fd-pair-error").await, "最小值大于最大值");
+    c.execute(
+        "document.querySelector('.fd-pair-error').scrollIntoView({block: 'center'}); return null;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(&p, "form-designer-editor-error-390").await;
     let ccsp = service(&app, "CCSP").await;
     c.goto(&app.url(&designer(ccsp))).await.unwrap();
     let href = c

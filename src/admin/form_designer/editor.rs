@@ -49,6 +49,8 @@ pub struct EditorTemplate {
     pub title: String,
     /// Where the editor posts (its own URL).
     pub action: String,
+    /// The editor's address (the page is also shown after a refused action elsewhere).
+    pub here: String,
     pub back: String,
     pub back_label: &'static str,
     pub form: FieldForm,
@@ -258,6 +260,7 @@ pub(super) async fn render(
             .collect(),
         column_problems,
         preview_url: format!("{editor}/preview"),
+        here: editor.clone(),
         action: editor,
         fields,
         phone,

@@ -131,7 +131,6 @@ async fn list_action(
 }
 
 /// A list action's answer: a redirect with a flash, or the page again with the reason.
-#[allow(clippy::too_many_arguments)]
 async fn answer(
     state: &AppState,
     m: &Manager,

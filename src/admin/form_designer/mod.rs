@@ -78,6 +78,8 @@ pub struct DesignerTemplate {
     pub head: ServiceHead,
     pub js: String,
     pub revision: String,
+    /// The page's own address (it is also shown after a refused action, at that URL).
+    pub here: String,
     /// Who saved the working copy when, or `None` while it is the current version.
     pub saved: Option<String>,
     pub rows: Vec<Row>,
@@ -124,6 +126,7 @@ pub(super) async fn designer(
     Ok(DesignerTemplate {
         js: state.assets.url("js/form-designer.js"),
         revision: revision_text(wc.revision),
+        here: designer_url(id),
         saved,
         rows: view::rows(&wc.form.fields, false, |k| view::field_url(id, k)),
         order_url: format!("{}/order", designer_url(id)),
