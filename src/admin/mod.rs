@@ -1,9 +1,11 @@
 //! 管理后台: people (search, lockout release), the audit log, the outbox; and the
 //! service pages, open to 服务管理员 within their departments (`access.rs`): versions and
-//! publishing (`versions.rs`), service packages (`packages.rs`).
+//! publishing (`versions.rs`), service packages (`packages.rs`), 表单设计
+//! (`form_designer/`).
 
 pub mod access;
 mod confirm;
+mod form_designer;
 mod head;
 mod packages;
 mod versions;
@@ -53,6 +55,7 @@ pub fn routes() -> Router<AppState> {
             "/admin/services/{id}/draft/discard",
             post(versions::discard),
         )
+        .merge(form_designer::routes())
 }
 
 #[derive(Template, WebTemplate)]

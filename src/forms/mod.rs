@@ -1,6 +1,7 @@
 //! Form definitions (versioned JSON), server-side validation, auto-fill and per-node
 //! field access.
 
+pub mod check;
 pub mod files;
 pub mod input;
 pub mod render;
@@ -150,10 +151,10 @@ impl FormSchema {
         Ok(())
     }
 
-    /// Every problem of the definition, each naming its field; empty when it may be
-    /// published.
+    /// Every problem of the definition, each naming its field by label and key (the full
+    /// checks of `check.rs`); empty when it may be published.
     pub fn problems(&self) -> Vec<String> {
-        self.validate().err().into_iter().collect()
+        check::form(self)
     }
 
     /// The section each field belongs to (the nearest section heading above it).

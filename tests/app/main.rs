@@ -9,6 +9,7 @@ mod catalog;
 mod center;
 // The 流程图 on the application page.
 mod diagram;
+mod form_designer;
 mod forms;
 mod gateways;
 mod generate;

@@ -1,0 +1,521 @@
+//! The field editor (`…/form/fields/{key}`) and the column editor of a sub-table
+//! (`…/fields/{key}/columns/{col}`): one page, the inputs the type uses, a message next to
+//! each input that is wrong (nothing saved then, everything typed kept), the live preview
+//! with the field as typed (`…/preview`, posted by `form-designer.js`), and for a
+//! sub-table its columns.
+
+use std::net::IpAddr;
+
+use askama::Template;
+use askama_web::WebTemplate;
+use axum::{
+    Form,
+    extract::{Path, Query, State},
+    http::StatusCode,
+    response::{IntoResponse, Redirect, Response},
+};
+
+use super::{
+    PreviewQuery, STALE, designer, designer_url,
+    input::{self, FieldForm, InputErrors, Posted, Shown},
+    refs, revision_text,
+    view::{self, KindOption, Row},
+};
+use crate::{
+    admin::{access::Manager, head::ServiceHead},
+    error::{AppError, AppResult},
+    forms::{Field, FieldKind, FormSchema, check, input::NUL_MESSAGE, render::FieldView},
+    web::{
+        AppState,
+        page::{Flashes, Page, flash},
+        user::ClientIp,
+    },
+    workflow::usecase::versions::{self as uc, VersionError},
+};
+
+pub struct Choice {
+    pub value: String,
+    pub label: String,
+    pub selected: bool,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/form_designer_field.html")]
+pub struct EditorTemplate {
+    pub page: Page,
+    pub head: ServiceHead,
+    pub js: String,
+    pub revision: String,
+    pub title: String,
+    /// Where the editor posts (its own URL).
+    pub action: String,
+    /// The editor's address (the page is also shown after a refused action elsewhere).
+    pub here: String,
+    pub back: String,
+    pub back_label: &'static str,
+    pub form: FieldForm,
+    pub errors: InputErrors,
+    pub show: Shown,
+    pub kinds: Vec<KindOption>,
+    pub autofills: Vec<Choice>,
+    pub roles: Vec<Choice>,
+    pub column: bool,
+    /// Where the workflow refers to this field.
+    pub refs: Vec<String>,
+    /// A sub-table's columns.
+    pub is_table: bool,
+    pub rows: Vec<Row>,
+    pub order_url: String,
+    pub columns_url: String,
+    pub column_kinds: Vec<KindOption>,
+    pub column_problems: Vec<String>,
+    pub preview_url: String,
+    /// The preview.
+    pub fields: Vec<FieldView>,
+    pub phone: bool,
+    pub error: Option<String>,
+}
+
+impl EditorTemplate {
+    /// The messages next to input `name` (`""`: those about settings this type does not
+    /// show, listed at the top).
+    pub fn err(&self, name: &str) -> &[String] {
+        self.errors.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn bad(&self, name: &str) -> bool {
+        !self.err(name).is_empty()
+    }
+}
+
+/// The preview alone, for `form-designer.js` to put in place.
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/form_designer_preview.html")]
+pub struct PreviewTemplate {
+    pub fields: Vec<FieldView>,
+}
+
+fn find<'a>(form: &'a FormSchema, key: &str, col: Option<&str>) -> Option<&'a Field> {
+    let f = form.fields.iter().find(|f| f.key == key)?;
+    match col {
+        None => Some(f),
+        Some(c) if f.kind == FieldKind::Table => f.columns.iter().find(|x| x.key == c),
+        Some(_) => None,
+    }
+}
+
+fn replace(form: &mut FormSchema, key: &str, col: Option<&str>, new: Field) {
+    let Some(f) = form.fields.iter_mut().find(|f| f.key == key) else {
+        return;
+    };
+    match col {
+        None => *f = new,
+        Some(c) => {
+            if let Some(x) = f.columns.iter_mut().find(|x| x.key == c) {
+                *x = new;
+            }
+        }
+    }
+}
+
+/// The other fields (or columns) of the list: key and label.
+fn siblings<'a>(form: &'a FormSchema, key: &str, col: Option<&str>) -> Vec<(&'a str, &'a str)> {
+    let (list, me) = match col {
+        None => (&form.fields, key),
+        Some(c) => match form.fields.iter().find(|f| f.key == key) {
+            Some(t) => (&t.columns, c),
+            None => return vec![],
+        },
+    };
+    let mut out: Vec<(&str, &str)> = list
+        .iter()
+        .map(|f| (f.key.as_str(), f.label.as_str()))
+        .collect();
+    // The field itself once (a duplicate of its key elsewhere still counts).
+    if let Some(i) = out.iter().position(|(k, _)| *k == me) {
+        out.remove(i);
+    }
+    out
+}
+
+fn editor_url(id: i64, key: &str, col: Option<&str>) -> String {
+    match col {
+        None => view::field_url(id, key),
+        Some(c) => view::column_url(id, key, c),
+    }
+}
+
+/// The editor page of field `key` (or its column `col`), as saved or as typed. `None`
+/// when there is no such field.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn render(
+    state: &AppState,
+    m: &Manager,
+    page: Page,
+    id: i64,
+    key: &str,
+    col: Option<&str>,
+    typed: Option<(FieldForm, InputErrors)>,
+    error: Option<String>,
+    phone: bool,
+) -> AppResult<Option<EditorTemplate>> {
+    let head = ServiceHead::load(&state.db, id, "form").await?;
+    let wc = uc::working_copy(&state.db, id).await?;
+    let Some(base) = find(&wc.form, key, col) else {
+        return Ok(None);
+    };
+    let roles = view::roles(&state.db).await?;
+    let codes: Vec<String> = roles.iter().map(|(c, _)| c.clone()).collect();
+    let others = siblings(&wc.form, key, col);
+    let column = col.is_some();
+    let (form, errors) = match typed {
+        Some(t) => t,
+        None => {
+            // As saved, with whatever is wrong with it already shown.
+            let typed = FieldForm::of(base);
+            let (_, e) = input::build(&typed, base, column, &others, &codes);
+            (typed, e)
+        }
+    };
+    let (as_typed, _) = input::build(&form, base, column, &others, &codes);
+    let kind = as_typed.kind;
+    let mut previewed = wc.form.clone();
+    replace(&mut previewed, key, col, as_typed);
+    let fields = view::preview(&state.db, &m.user, &previewed, &wc.workflow).await?;
+    let table = wc.form.fields.iter().find(|f| f.key == key);
+    let named = |f: &Field| {
+        if f.label.trim().is_empty() {
+            format!("（{}）", f.key)
+        } else {
+            format!("“{}”（{}）", f.label, f.key)
+        }
+    };
+    let title = match (col, table) {
+        (Some(_), Some(t)) => format!("编辑子表{}的列{}", named(t), named(base)),
+        _ => format!("编辑字段{}", named(base)),
+    };
+    let is_table = !column && base.kind == FieldKind::Table;
+    let mut column_problems = Vec::new();
+    if is_table {
+        if base.columns.is_empty() {
+            column_problems.push("子表还没有列：请在下方添加至少一列。".to_owned());
+        }
+        column_problems.extend(check::columns(base));
+    }
+    let editor = editor_url(id, key, col);
+    Ok(Some(EditorTemplate {
+        js: state.assets.url("js/form-designer.js"),
+        revision: revision_text(wc.revision),
+        title,
+        back: if column {
+            view::field_url(id, key)
+        } else {
+            designer_url(id)
+        },
+        back_label: if column {
+            "返回子表"
+        } else {
+            "返回表单设计"
+        },
+        show: Shown::of(kind, column),
+        kinds: view::kind_choices(kind, column),
+        autofills: check::AUTOFILL
+            .iter()
+            .map(|(v, l)| Choice {
+                value: (*v).to_owned(),
+                label: format!("{l}（{v}）"),
+                selected: form.autofill == *v,
+            })
+            .collect(),
+        roles: roles
+            .into_iter()
+            .map(|(v, l)| Choice {
+                selected: form.role == v,
+                value: v,
+                label: l,
+            })
+            .collect(),
+        column,
+        refs: if column {
+            vec![]
+        } else {
+            refs::references(&wc.workflow, key)
+        },
+        is_table,
+        rows: if is_table {
+            view::rows(&base.columns, true, |c| view::column_url(id, key, c))
+        } else {
+            vec![]
+        },
+        order_url: format!("{}/column-order", view::field_url(id, key)),
+        columns_url: format!("{}/columns", view::field_url(id, key)),
+        column_kinds: FieldKind::ALL
+            .into_iter()
+            .filter(|k| k.column_allowed())
+            .map(|k| KindOption {
+                code: k.code(),
+                label: k.label(),
+                selected: false,
+            })
+            .collect(),
+        column_problems,
+        preview_url: format!("{editor}/preview"),
+        here: editor.clone(),
+        action: editor,
+        fields,
+        phone,
+        error,
+        form,
+        errors,
+        head,
+        page,
+    }))
+}
+
+/// `GET …/form/fields/{key}`
+pub(super) async fn edit_field(
+    State(state): State<AppState>,
+    m: Manager,
+    page: Page,
+    Path((id, key)): Path<(i64, String)>,
+    Query(q): Query<PreviewQuery>,
+) -> AppResult<EditorTemplate> {
+    m.service(&state.db, id).await?;
+    render(&state, &m, page, id, &key, None, None, None, q.phone())
+        .await?
+        .ok_or(AppError::NotFound)
+}
+
+/// `GET …/form/fields/{key}/columns/{col}`
+pub(super) async fn edit_column(
+    State(state): State<AppState>,
+    m: Manager,
+    page: Page,
+    Path((id, key, col)): Path<(i64, String, String)>,
+    Query(q): Query<PreviewQuery>,
+) -> AppResult<EditorTemplate> {
+    m.service(&state.db, id).await?;
+    render(
+        &state,
+        &m,
+        page,
+        id,
+        &key,
+        Some(&col),
+        None,
+        None,
+        q.phone(),
+    )
+    .await?
+    .ok_or(AppError::NotFound)
+}
+
+/// `POST …/form/fields/{key}`
+pub(super) async fn save_field(
+    State(state): State<AppState>,
+    m: Manager,
+    page: Page,
+    flashes: Flashes,
+    ClientIp(ip): ClientIp,
+    Path((id, key)): Path<(i64, String)>,
+    Form(posted): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    save(
+        &state,
+        &m,
+        page,
+        &flashes,
+        ip,
+        id,
+        &key,
+        None,
+        Posted(posted),
+    )
+    .await
+}
+
+/// `POST …/form/fields/{key}/columns/{col}`
+pub(super) async fn save_column(
+    State(state): State<AppState>,
+    m: Manager,
+    page: Page,
+    flashes: Flashes,
+    ClientIp(ip): ClientIp,
+    Path((id, key, col)): Path<(i64, String, String)>,
+    Form(posted): Form<Vec<(String, String)>>,
+) -> AppResult<Response> {
+    save(
+        &state,
+        &m,
+        page,
+        &flashes,
+        ip,
+        id,
+        &key,
+        Some(&col),
+        Posted(posted),
+    )
+    .await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn save(
+    state: &AppState,
+    m: &Manager,
+    page: Page,
+    flashes: &Flashes,
+    ip: Option<IpAddr>,
+    id: i64,
+    key: &str,
+    col: Option<&str>,
+    posted: Posted,
+) -> AppResult<Response> {
+    m.service(&state.db, id).await?;
+    if posted.has_nul() {
+        return Err(AppError::BadRequest(NUL_MESSAGE));
+    }
+    let typed = FieldForm::posted(&posted);
+    let mut wc = uc::working_copy(&state.db, id).await?;
+    let stale = posted.revision() != Ok(wc.revision);
+    let Some(base) = find(&wc.form, key, col).cloned() else {
+        if stale {
+            // Deleted by someone else meanwhile: the list as it is now.
+            let page = designer(state, m, page, id, false, Some(STALE.into())).await?;
+            return Ok((StatusCode::CONFLICT, page).into_response());
+        }
+        return Err(AppError::NotFound);
+    };
+    let codes: Vec<String> = view::roles(&state.db)
+        .await?
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let (field, errors) = {
+        let others = siblings(&wc.form, key, col);
+        input::build(&typed, &base, col.is_some(), &others, &codes)
+    };
+    let again = |status: StatusCode,
+                 typed: FieldForm,
+                 errors: InputErrors,
+                 error: Option<String>| async move {
+        let t = render(
+            state,
+            m,
+            page,
+            id,
+            key,
+            col,
+            Some((typed, errors)),
+            error,
+            false,
+        )
+        .await?
+        .ok_or(AppError::NotFound)?;
+        Ok::<_, AppError>((status, t).into_response())
+    };
+    if posted.get("intent") == "kind" {
+        // 更换类型: the editor again with the new type's settings; nothing saved yet.
+        let errors = errors.into_iter().filter(|(k, _)| *k == "kind").collect();
+        return again(StatusCode::OK, typed, errors, None).await;
+    }
+    if stale {
+        return again(StatusCode::CONFLICT, typed, errors, Some(STALE.into())).await;
+    }
+    if !errors.is_empty() {
+        return again(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            typed,
+            errors,
+            Some("未保存：请修改标出的内容。".into()),
+        )
+        .await;
+    }
+    let renamed = if col.is_none() && base.key != field.key {
+        refs::rename(&mut wc.workflow, &base.key, &field.key)
+    } else {
+        0
+    };
+    replace(&mut wc.form, key, col, field.clone());
+    match uc::save(
+        &state.db,
+        id,
+        &wc.form,
+        &wc.workflow,
+        wc.base_number,
+        wc.revision,
+        m.id(),
+        ip,
+        state.now(),
+    )
+    .await
+    {
+        Ok(_) => {}
+        Err(VersionError::Stale) => {
+            return again(
+                StatusCode::CONFLICT,
+                typed,
+                InputErrors::new(),
+                Some(STALE.into()),
+            )
+            .await;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let what = if col.is_some() { "列" } else { "字段" };
+    let mut text = format!("已保存{what}“{}”。", field.label);
+    if base.key != field.key {
+        text.push_str(&format!("标识已由 {} 改为 {}", base.key, field.key));
+        if renamed > 0 {
+            text.push_str(&format!("，流程中的 {renamed} 处引用已一并修改"));
+        }
+        text.push('。');
+    }
+    flash(flashes, "success", text);
+    let to = match col {
+        None => format!("{}#{}", designer_url(id), view::anchor(&field.key)),
+        Some(_) => format!("{}#{}", view::field_url(id, key), view::anchor(&field.key)),
+    };
+    Ok(Redirect::to(&to).into_response())
+}
+
+/// `POST …/form/fields/{key}/preview`: the preview with the field as typed (not saved).
+pub(super) async fn preview_field(
+    State(state): State<AppState>,
+    m: Manager,
+    Path((id, key)): Path<(i64, String)>,
+    Form(posted): Form<Vec<(String, String)>>,
+) -> AppResult<PreviewTemplate> {
+    preview(&state, &m, id, &key, None, Posted(posted)).await
+}
+
+/// `POST …/columns/{col}/preview`
+pub(super) async fn preview_column(
+    State(state): State<AppState>,
+    m: Manager,
+    Path((id, key, col)): Path<(i64, String, String)>,
+    Form(posted): Form<Vec<(String, String)>>,
+) -> AppResult<PreviewTemplate> {
+    preview(&state, &m, id, &key, Some(&col), Posted(posted)).await
+}
+
+async fn preview(
+    state: &AppState,
+    m: &Manager,
+    id: i64,
+    key: &str,
+    col: Option<&str>,
+    posted: Posted,
+) -> AppResult<PreviewTemplate> {
+    m.service(&state.db, id).await?;
+    if posted.has_nul() {
+        return Err(AppError::BadRequest(NUL_MESSAGE));
+    }
+    let wc = uc::working_copy(&state.db, id).await?;
+    let base = find(&wc.form, key, col).ok_or(AppError::NotFound)?;
+    let (field, _) = input::build(&FieldForm::posted(&posted), base, col.is_some(), &[], &[]);
+    let mut form = wc.form.clone();
+    replace(&mut form, key, col, field);
+    Ok(PreviewTemplate {
+        fields: view::preview(&state.db, &m.user, &form, &wc.workflow).await?,
+    })
+}
