@@ -36,13 +36,15 @@ pub fn router(state: AppState, store: PgSessionStore) -> Router {
             time::Duration::try_from(settings.session_idle).unwrap_or(time::Duration::minutes(30)),
         ));
 
+    // The facet counts of 首页 and 服务中心, kept per instance; 服务管理 drops them when a
+    // service changes.
+    let facets = Arc::new(crate::catalog::FacetCache::default());
     let pages = Router::new()
         .merge(
             Router::new()
                 .merge(crate::home::routes())
                 .merge(crate::catalog::routes())
-                // The facet counts of 首页 and 服务中心, kept per instance.
-                .layer(Extension(Arc::new(crate::catalog::FacetCache::default())))
+                .layer(Extension(facets.clone()))
                 // The 办事指南 lists the steps of the service's workflow through this.
                 .layer(Extension(crate::catalog::GuideSteps(
                     crate::workflow::usecase::guide_steps_boxed,
@@ -57,7 +59,7 @@ pub fn router(state: AppState, store: PgSessionStore) -> Router {
         )
         .merge(crate::center::routes())
         .merge(crate::notify::inbox::routes())
-        .merge(crate::admin::routes())
+        .merge(crate::admin::routes().layer(Extension(facets)))
         .fallback(web::not_found)
         // Innermost first: panics become marked 500s, then the CSRF check, then the
         // styled error pages around both.

@@ -6,43 +6,32 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::access::Manager;
 use crate::{
     audit::Entry,
-    catalog,
     error::{AppError, AppResult},
     forms::files::content_disposition,
     package,
-    web::{
-        AppState,
-        user::{ClientIp, CurrentUser},
-    },
+    web::{AppState, user::ClientIp},
 };
-
-/// 系统管理员, or a 服务管理员 of this service; anyone else gets 403 (and learns nothing of
-/// which services exist).
-async fn may_manage(state: &AppState, user: &CurrentUser, service: i64) -> AppResult<()> {
-    if user.is_admin || catalog::store::is_service_admin(&state.db, service, user.id).await? {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden("您没有访问管理后台的权限。"))
-    }
-}
 
 /// `GET /admin/services/{id}/export`: the service as a package file (`<CODE>.toml`), in the
 /// layout the demo packages are kept in, so exports diff clean and import anywhere.
 pub(super) async fn export(
     State(state): State<AppState>,
-    user: CurrentUser,
+    m: Manager,
     ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    may_manage(&state, &user, id).await?;
+    // 系统管理员, or a 服务管理员 of this service (by department or by name); anyone else
+    // 403, and only those who manage everything learn that an id does not exist.
+    m.service(&state.db, id).await?;
     let p = package::export(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
     let text = package::to_toml_string(&p).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
     Entry::about(format!("service:{id}"), "service.export")
-        .by(Some(user.id))
+        .by(Some(m.id()))
         .ip(ip)
         .detail(serde_json::json!({ "code": p.service.code }))
         .record(&state.db, state.now())

@@ -363,6 +363,15 @@ impl ServiceDetail {
     pub fn audience_labels(&self) -> Vec<&'static str> {
         self.audiences.iter().map(|a| audience_label(a)).collect()
     }
+    /// Guide sections that have content, in the manuals' order, as sanitised HTML from
+    /// their Markdown.
+    pub fn sections_html(&self) -> Vec<(&'static str, String)> {
+        self.sections()
+            .into_iter()
+            .map(|(title, md)| (title, notices::render_guide(md)))
+            .collect()
+    }
+
     /// Guide sections that have content, in the manuals' order.
     pub fn sections(&self) -> Vec<(&'static str, &str)> {
         [
@@ -380,13 +389,40 @@ impl ServiceDetail {
     }
 }
 
+/// What 立即办理 says about a service that has been taken offline.
+pub const OFFLINE: &str =
+    "该服务已下线，暂停受理新的申请；已提交的申请将继续办理至办结。如有疑问，请咨询服务部门。";
+
 /// A published service (anyone), or any service for a 系统管理员; else 404.
 pub async fn load_service(
     db: &PgPool,
     id: i64,
     user: Option<&CurrentUser>,
 ) -> AppResult<ServiceDetail> {
-    let s: Option<ServiceDetail> = sqlx::query_as(
+    match service_detail(db, id).await? {
+        Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// A service 立即办理 may start: as `load_service`, but one taken offline is refused for
+/// everyone (a 系统管理员 too) with `OFFLINE`, so a bookmark or 我的收藏 learns why.
+pub async fn load_startable(
+    db: &PgPool,
+    id: i64,
+    user: Option<&CurrentUser>,
+) -> AppResult<ServiceDetail> {
+    match service_detail(db, id).await? {
+        Some(s) if s.status == "offline" => Err(AppError::Forbidden(OFFLINE)),
+        Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// A service in any status (draft, published, offline): for the callers that have
+/// checked who may see it.
+pub async fn service_detail(db: &PgPool, id: i64) -> sqlx::Result<Option<ServiceDetail>> {
+    sqlx::query_as(
         "SELECT s.id, s.code, s.name, s.department_id, d.name AS department, c.name AS category,
                 s.audiences, s.tags, s.summary, s.conditions, s.materials, s.process, s.time_limit,
                 s.location, s.phone, s.faq, s.kind, s.external_url, s.start_user_types,
@@ -396,11 +432,7 @@ pub async fn load_service(
     )
     .bind(id)
     .fetch_optional(db)
-    .await?;
-    match s {
-        Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
-        _ => Err(AppError::NotFound),
-    }
+    .await
 }
 
 #[derive(Template, WebTemplate)]
@@ -408,6 +440,8 @@ pub async fn load_service(
 pub struct GuideTemplate {
     pub page: Page,
     pub s: ServiceDetail,
+    /// The viewer is signed in (offered 收藏; a visitor is offered 登录后收藏).
+    pub signed_in: bool,
     pub favorited: bool,
     /// Why the signed-in viewer may not start it (None: may, or a visitor).
     pub refusal: Option<String>,
@@ -416,25 +450,47 @@ pub struct GuideTemplate {
     pub here: String,
     /// 里程碑 preview: the approval steps of the current workflow.
     pub steps: Vec<String>,
+    /// Shown to 管理后台 as another kind of person would see it (nothing acts).
+    pub preview: Option<GuidePreview>,
 }
 
-async fn guide(
-    State(state): State<AppState>,
-    Extension(steps): Extension<GuideSteps>,
-    MaybeUser(user): MaybeUser,
+/// The banner of a guide shown in 管理后台's preview: as whom, and how to switch.
+pub struct GuidePreview {
+    /// 学生, 教师, 职工, 访客.
+    pub as_label: &'static str,
+    /// (label, href, active) of the other kinds of viewer.
+    pub switch: Vec<Chip>,
+    /// Back to the editor.
+    pub back: String,
+    /// What else to know: the service is not public, other limits, no form yet.
+    pub notes: Vec<String>,
+}
+
+/// Who looks at a guide: the page's rendering depends on nothing else.
+pub struct Viewer<'a> {
+    /// `None`: a visitor (not signed in).
+    pub user_type: Option<&'a str>,
+    pub signed_in: bool,
+    /// Why this viewer may not start the service (`start_refusal` or `type_refusal`).
+    pub refusal: Option<String>,
+    pub favorited: bool,
+}
+
+/// The 服务指南 page of `s` for `viewer`: the public page and 管理后台's preview share it.
+pub async fn guide_page(
+    state: &AppState,
     page: Page,
-    Path(id): Path<i64>,
+    s: ServiceDetail,
+    steps: Vec<String>,
+    viewer: Viewer<'_>,
+    preview: Option<GuidePreview>,
 ) -> AppResult<GuideTemplate> {
-    let s = load_service(&state.db, id, user.as_ref()).await?;
     let rule = s.rule();
-    let refusal = match (&user, s.kind.as_str()) {
-        (Some(u), "online") => model::start_refusal(&state.db, &rule, u).await?,
-        _ => None,
+    let refusal = if s.kind == "online" && viewer.user_type.is_some() {
+        viewer.refusal
+    } else {
+        None
     };
-    let favorited = !favorite_ids(&state.db, user.as_ref(), "service", &[s.id])
-        .await?
-        .is_empty();
-    let steps = (steps.0)(state.db.clone(), s.id).await?;
     Ok(GuideTemplate {
         page,
         steps,
@@ -446,9 +502,36 @@ async fn guide(
             .format("%Y-%m-%d")
             .to_string(),
         s,
-        favorited,
+        signed_in: viewer.signed_in,
+        favorited: viewer.favorited,
         refusal,
+        preview,
     })
+}
+
+async fn guide(
+    State(state): State<AppState>,
+    Extension(steps): Extension<GuideSteps>,
+    MaybeUser(user): MaybeUser,
+    page: Page,
+    Path(id): Path<i64>,
+) -> AppResult<GuideTemplate> {
+    let s = load_service(&state.db, id, user.as_ref()).await?;
+    let refusal = match (&user, s.kind.as_str()) {
+        (Some(u), "online") => model::start_refusal(&state.db, &s.rule(), u).await?,
+        _ => None,
+    };
+    let favorited = !favorite_ids(&state.db, user.as_ref(), "service", &[s.id])
+        .await?
+        .is_empty();
+    let steps = (steps.0)(state.db.clone(), s.id).await?;
+    let viewer = Viewer {
+        user_type: user.as_ref().map(|u| u.user_type.as_str()),
+        signed_in: user.is_some(),
+        refusal,
+        favorited,
+    };
+    guide_page(&state, page, s, steps, viewer, None).await
 }
 
 #[derive(Template, WebTemplate)]

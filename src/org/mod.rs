@@ -40,3 +40,10 @@ pub async fn role_labels(db: &PgPool, user_id: i64) -> sqlx::Result<Vec<String>>
         })
         .collect())
 }
+
+/// Every role: (code, name), in the order they were defined.
+pub async fn roles(db: &PgPool) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT code, name FROM roles ORDER BY id")
+        .fetch_all(db)
+        .await
+}
