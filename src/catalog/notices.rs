@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn guide_sections_keep_line_breaks_and_are_sanitised() {
         let html = render_guide(
-            "1. 材料\n2. 证件\n\n问：可以吗？\n答：可以。\n\n<script>alert(1)</script><img src=x onerror=alert(1)>[x](javascript:alert(1))",
+            "1. 材料\n2. 证件\n\n问：可以吗？\n答：可以。\n\n<script>alert(1)</script><img src=x onerror=alert(1)>\n\n[x](javascript:alert(1))",
         );
         assert!(
             html.contains("<ol>") && html.contains("<li>材料</li>"),

@@ -213,45 +213,32 @@ pub(in crate::admin) async fn create(
         return Ok(t.into_response());
     }
     let mut errors = match editor::validate(&form, &choices, true) {
-        Ok(s) => {
-            let taken = store::name_of_code(&state.db, &s.code).await?;
-            match taken {
-                None => {
-                    let mut tx = state.db.begin().await?;
-                    match store::insert_service(&mut tx, &s, state.now()).await? {
-                        Some(id) => {
-                            Entry::about(format!("service:{id}"), "service.create")
-                                .by(Some(m.id()))
-                                .ip(ip)
-                                .detail(json!({ "code": s.code, "name": s.name }))
-                                .record(&mut *tx, state.now())
-                                .await?;
-                            tx.commit().await?;
-                            flash(
-                                &flashes,
-                                "success",
-                                format!(
-                                    "已创建服务“{}”（草稿）。{}",
-                                    s.name,
-                                    if s.kind == "online" {
-                                        "接下来请设计表单与流程并发布版本，再发布服务。"
-                                    } else {
-                                        "检查无误后即可发布。"
-                                    }
-                                ),
-                            );
-                            return Ok(
-                                Redirect::to(&format!("/admin/services/{id}")).into_response()
-                            );
-                        }
-                        // Taken between the check and the insert.
-                        None => Errors::default(),
-                    }
-                }
-                Some(_) => Errors::default(),
-            }
-        }
         Err(e) => e,
+        Ok(s) => {
+            // A code taken meanwhile inserts nothing, and is reported below.
+            let mut tx = state.db.begin().await?;
+            if let Some(id) = store::insert_service(&mut tx, &s, state.now()).await? {
+                Entry::about(format!("service:{id}"), "service.create")
+                    .by(Some(m.id()))
+                    .ip(ip)
+                    .detail(json!({ "code": s.code, "name": s.name }))
+                    .record(&mut *tx, state.now())
+                    .await?;
+                tx.commit().await?;
+                let next = if s.kind == "online" {
+                    "接下来请设计表单与流程并发布版本，再发布服务。"
+                } else {
+                    "检查无误后即可发布。"
+                };
+                flash(
+                    &flashes,
+                    "success",
+                    format!("已创建服务“{}”（草稿）。{next}", s.name),
+                );
+                return Ok(Redirect::to(&format!("/admin/services/{id}")).into_response());
+            }
+            Errors::default()
+        }
     };
     if errors.get("code").is_none()
         && let Some(name) = store::name_of_code(&state.db, form.v("code")).await?

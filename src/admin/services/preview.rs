@@ -93,7 +93,6 @@ pub(in crate::admin) async fn guide(
     };
     let viewer = Viewer {
         user_type,
-        signed_in: user_type.is_some(),
         refusal,
         favorited: false,
     };

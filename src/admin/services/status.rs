@@ -54,6 +54,9 @@ pub(in crate::admin) async fn status(
     Form(form): Form<StatusForm>,
 ) -> AppResult<Response> {
     m.service(&state.db, id).await?;
+    if !["draft", "published", "offline"].contains(&form.to.as_str()) {
+        return Err(AppError::BadRequest("请求有误。"));
+    }
     let back = format!("/admin/services/{id}");
     let s = store::summary(&state.db, id)
         .await?
