@@ -1284,7 +1284,8 @@ async fn browser_service_pages_at_both_widths() {
         b.screenshot(&format!("admin-service-preview-{w}")).await;
         // The 办事指南 in Markdown, as the public page shows it.
         center(c, ".guide h2").await;
-        b.screenshot(&format!("admin-service-preview-guide-{w}")).await;
+        b.screenshot(&format!("admin-service-preview-guide-{w}"))
+            .await;
         c.goto(&app.url("/admin/services/new")).await.unwrap();
         b.screenshot(&format!("admin-service-new-{w}")).await;
         b.close().await;
