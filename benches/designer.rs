@@ -115,8 +115,14 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
     let (admin, token) = session(&base, "admin").await?;
     let (student, _) = session(&base, "S2024001").await?;
 
-    println!("{clients} clients, {secs} s per row; machine: {} cores", num_cpus());
-    println!("{:<34} {:>9} {:>8} {:>8} {:>10}", "page", "req/s", "p50 ms", "p99 ms", "/ readyz");
+    println!(
+        "{clients} clients, {secs} s per row; machine: {} cores",
+        num_cpus()
+    );
+    println!(
+        "{:<34} {:>9} {:>8} {:>8} {:>10}",
+        "page", "req/s", "p50 ms", "p99 ms", "/ readyz"
+    );
     let mut reference = 0.0;
     let pages = [
         ("/readyz (reference)", "/readyz".to_owned()),

@@ -46,8 +46,9 @@ pub fn router(
             Router::new()
                 .merge(crate::home::routes())
                 .merge(crate::catalog::routes())
-                // The facet counts of 首页 and 服务中心, kept per instance.
-                .layer(Extension(facets))
+                // The facet counts of 首页 and 服务中心, kept per instance; 服务管理 drops
+                // them when a service changes here, the listener when on another instance.
+                .layer(Extension(facets.clone()))
                 // The 办事指南 lists the steps of the service's workflow through this.
                 .layer(Extension(crate::catalog::GuideSteps(
                     crate::workflow::usecase::guide_steps_boxed,
@@ -62,7 +63,7 @@ pub fn router(
         )
         .merge(crate::center::routes())
         .merge(crate::notify::inbox::routes())
-        .merge(crate::admin::routes())
+        .merge(crate::admin::routes().layer(Extension(facets)))
         .fallback(web::not_found)
         // Innermost first: panics become marked 500s, then the CSRF check, then the
         // styled error pages around both.

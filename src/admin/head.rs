@@ -14,6 +14,7 @@ pub struct ServiceHead {
     pub code: String,
     pub name: String,
     pub department: String,
+    pub department_id: i64,
     /// draft / published / offline.
     pub status: String,
     /// online / external / guide.
@@ -38,6 +39,7 @@ impl ServiceHead {
             code: s.code,
             name: s.name,
             department: s.department,
+            department_id: s.department_id,
             status: s.status,
             kind: s.kind,
             current,

@@ -1,13 +1,14 @@
-//! 管理后台: people (search, lockout release), the audit log, the outbox; and the
-//! service pages, open to 服务管理员 within their departments (`access.rs`): versions and
-//! publishing (`versions.rs`), service packages (`packages.rs`), 表单设计
-//! (`form_designer/`).
+//! 管理后台: people (search, lockout release), the audit log, the outbox (系统管理员
+//! only); and the service pages, open to 服务管理员 within their departments
+//! (`access.rs`): 服务管理 (`services/`), 表单设计 (`form_designer/`), versions and
+//! publishing (`versions.rs`), service packages (`packages.rs`).
 
 pub mod access;
 mod confirm;
 mod form_designer;
 mod head;
 mod packages;
+mod services;
 mod versions;
 
 use askama::Template;
@@ -21,6 +22,8 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::types::ipnetwork::IpNetwork;
+
+use access::Manager;
 
 use crate::{
     audit::Entry,
@@ -39,6 +42,19 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/unlock", post(unlock))
         .route("/admin/audit", get(audit_log))
         .route("/admin/outbox", get(outbox))
+        .route(
+            "/admin/services",
+            get(services::list).post(services::create),
+        )
+        .route("/admin/services/new", get(services::new))
+        .route("/admin/services/preview", post(services::markdown))
+        .route(
+            "/admin/services/{id}",
+            get(services::edit).post(services::update),
+        )
+        .route("/admin/services/{id}/status", post(services::status))
+        .route("/admin/services/{id}/delete", post(services::delete))
+        .route("/admin/services/{id}/preview", get(services::guide))
         .route("/admin/services/{id}/export", get(packages::export))
         .route(
             "/admin/services/import",
@@ -58,10 +74,8 @@ pub fn routes() -> Router<AppState> {
         .merge(form_designer::routes())
 }
 
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/overview.html")]
-pub struct OverviewTemplate {
-    pub page: Page,
+/// The 系统管理员's figures on the overview.
+pub struct AdminStats {
     pub active: i64,
     pub inactive: i64,
     pub locked_now: i64,
@@ -69,29 +83,57 @@ pub struct OverviewTemplate {
     pub failures_today: i64,
 }
 
+#[derive(Template, WebTemplate)]
+#[template(path = "admin/overview.html")]
+pub struct OverviewTemplate {
+    pub page: Page,
+    /// `None` for a 服务管理员, who sees 服务管理 only.
+    pub stats: Option<AdminStats>,
+    /// Services in this person's scope: all, published.
+    pub services: i64,
+    pub published: i64,
+}
+
+/// `/admin`: everything for a 系统管理员; 服务管理 for a 服务管理员; 403 for anyone else.
 async fn overview(
     State(state): State<AppState>,
-    _admin: AdminUser,
+    m: Manager,
     page: Page,
 ) -> AppResult<OverviewTemplate> {
     let now = state.now();
-    let (active, inactive, departments, locked_now, failures_today): (i64, i64, i64, i64, i64) = sqlx::query_as(
-        "SELECT (SELECT count(*) FROM users WHERE status = 'active'),
-                (SELECT count(*) FROM users WHERE status = 'inactive'),
-                (SELECT count(*) FROM departments),
-                (SELECT count(*) FROM lockouts WHERE locked_until > $1 AND subject LIKE 'u:%'),
-                (SELECT count(*) FROM login_attempts WHERE NOT success AND at > $1 - interval '1 day')",
+    let stats = if m.user.is_admin {
+        let (active, inactive, departments, locked_now, failures_today): (i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT count(*) FROM users WHERE status = 'active'),
+                    (SELECT count(*) FROM users WHERE status = 'inactive'),
+                    (SELECT count(*) FROM departments),
+                    (SELECT count(*) FROM lockouts WHERE locked_until > $1 AND subject LIKE 'u:%'),
+                    (SELECT count(*) FROM login_attempts WHERE NOT success AND at > $1 - interval '1 day')",
+        )
+        .bind(now)
+        .fetch_one(&state.db)
+        .await?;
+        Some(AdminStats {
+            active,
+            inactive,
+            locked_now,
+            departments,
+            failures_today,
+        })
+    } else {
+        None
+    };
+    let (services, published): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE status = 'published') FROM services
+         WHERE $1::bigint[] IS NULL OR id = ANY($1)",
     )
-    .bind(now)
+    .bind(m.service_ids(&state.db).await?)
     .fetch_one(&state.db)
     .await?;
     Ok(OverviewTemplate {
         page,
-        active,
-        inactive,
-        locked_now,
-        departments,
-        failures_today,
+        stats,
+        services,
+        published,
     })
 }
 

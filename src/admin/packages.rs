@@ -32,6 +32,8 @@ pub(super) async fn export(
     ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
+    // 系统管理员, or a 服务管理员 of this service (by department or by name); anyone else
+    // 403, and only those who manage everything learn that an id does not exist.
     m.service(&state.db, id).await?;
     let p = package::export(&state.db, id)
         .await?

@@ -1,6 +1,7 @@
 //! 服务中心, 服务指南, 收藏 and 通知公告.
 
 pub mod generate;
+mod guide;
 pub mod model;
 pub mod notices;
 pub mod search;
@@ -10,7 +11,7 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Extension, Form, Json, Router,
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, header},
     response::{IntoResponse, Redirect, Response},
     routing::get,
@@ -27,13 +28,14 @@ use crate::{
         user::{CurrentUser, MaybeUser, safe_next},
     },
 };
+pub use guide::{GuidePreview, GuideTemplate, Viewer, guide_page};
 use model::{AUDIENCES, StartRule, audience_label, kind_label};
 use search::{Filters, RawFilters, Sort};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/services", get(services))
-        .route("/services/{id}", get(guide))
+        .route("/services/{id}", get(guide::guide))
         .route("/favorites", get(favorites_page).post(toggle_favorite))
         .route("/notices", get(notices::list))
         .route("/notices/{id}", get(notices::detail))
@@ -376,6 +378,15 @@ impl ServiceDetail {
     pub fn audience_labels(&self) -> Vec<&'static str> {
         self.audiences.iter().map(|a| audience_label(a)).collect()
     }
+    /// Guide sections that have content, in the manuals' order, as sanitised HTML from
+    /// their Markdown.
+    pub fn sections_html(&self) -> Vec<(&'static str, String)> {
+        self.sections()
+            .into_iter()
+            .map(|(title, md)| (title, notices::render_guide(md)))
+            .collect()
+    }
+
     /// Guide sections that have content, in the manuals' order.
     pub fn sections(&self) -> Vec<(&'static str, &str)> {
         [
@@ -393,13 +404,40 @@ impl ServiceDetail {
     }
 }
 
+/// What 立即办理 says about a service that has been taken offline.
+pub const OFFLINE: &str =
+    "该服务已下线，暂停受理新的申请；已提交的申请将继续办理至办结。如有疑问，请咨询服务部门。";
+
 /// A published service (anyone), or any service for a 系统管理员; else 404.
 pub async fn load_service(
     db: &PgPool,
     id: i64,
     user: Option<&CurrentUser>,
 ) -> AppResult<ServiceDetail> {
-    let s: Option<ServiceDetail> = sqlx::query_as(
+    match service_detail(db, id).await? {
+        Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// A service 立即办理 may start: as `load_service`, but one taken offline is refused for
+/// everyone (a 系统管理员 too) with `OFFLINE`, so a bookmark or 我的收藏 learns why.
+pub async fn load_startable(
+    db: &PgPool,
+    id: i64,
+    user: Option<&CurrentUser>,
+) -> AppResult<ServiceDetail> {
+    match service_detail(db, id).await? {
+        Some(s) if s.status == "offline" => Err(AppError::Forbidden(OFFLINE)),
+        Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
+        _ => Err(AppError::NotFound),
+    }
+}
+
+/// A service in any status (draft, published, offline): for the callers that have
+/// checked who may see it.
+pub async fn service_detail(db: &PgPool, id: i64) -> sqlx::Result<Option<ServiceDetail>> {
+    sqlx::query_as(
         "SELECT s.id, s.code, s.name, s.department_id, d.name AS department, c.name AS category,
                 s.audiences, s.tags, s.summary, s.conditions, s.materials, s.process, s.time_limit,
                 s.location, s.phone, s.faq, s.kind, s.external_url, s.start_user_types,
@@ -409,59 +447,7 @@ pub async fn load_service(
     )
     .bind(id)
     .fetch_optional(db)
-    .await?;
-    match s {
-        Some(s) if s.status == "published" || user.is_some_and(|u| u.is_admin) => Ok(s),
-        _ => Err(AppError::NotFound),
-    }
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "catalog/guide.html")]
-pub struct GuideTemplate {
-    pub page: Page,
-    pub s: ServiceDetail,
-    pub favorited: bool,
-    /// Why the signed-in viewer may not start it (None: may, or a visitor).
-    pub refusal: Option<String>,
-    pub who: String,
-    pub updated: String,
-    pub here: String,
-    /// 里程碑 preview: the approval steps of the current workflow.
-    pub steps: Vec<String>,
-}
-
-async fn guide(
-    State(state): State<AppState>,
-    Extension(steps): Extension<GuideSteps>,
-    MaybeUser(user): MaybeUser,
-    page: Page,
-    Path(id): Path<i64>,
-) -> AppResult<GuideTemplate> {
-    let s = load_service(&state.db, id, user.as_ref()).await?;
-    let rule = s.rule();
-    let refusal = match (&user, s.kind.as_str()) {
-        (Some(u), "online") => model::start_refusal(&state.db, &rule, u).await?,
-        _ => None,
-    };
-    let favorited = !favorite_ids(&state.db, user.as_ref(), "service", &[s.id])
-        .await?
-        .is_empty();
-    let steps = (steps.0)(state.db.clone(), s.id).await?;
-    Ok(GuideTemplate {
-        page,
-        steps,
-        here: format!("/services/{}", s.id),
-        who: model::who_may_start(&state.db, &rule).await?,
-        updated: s
-            .updated_at
-            .with_timezone(&state.settings.time_zone)
-            .format("%Y-%m-%d")
-            .to_string(),
-        s,
-        favorited,
-        refusal,
-    })
+    .await
 }
 
 #[derive(Template, WebTemplate)]

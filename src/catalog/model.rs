@@ -152,11 +152,8 @@ pub async fn start_refusal(
     rule: &StartRule,
     user: &CurrentUser,
 ) -> sqlx::Result<Option<String>> {
-    if !rule.start_user_types.is_empty() && !rule.start_user_types.contains(&user.user_type) {
-        return Ok(Some(format!(
-            "该服务仅限{}发起。",
-            user_types_text(&rule.start_user_types)
-        )));
+    if let Some(refusal) = type_refusal(rule, &user.user_type) {
+        return Ok(Some(refusal));
     }
     if !rule.start_department_ids.is_empty() {
         let inside: bool = sqlx::query_scalar(
@@ -187,6 +184,18 @@ pub async fn start_refusal(
         }
     }
     Ok(None)
+}
+
+/// Why a person of `user_type` (student / teacher / staff) may not start a service under
+/// `rule`, judged on the type alone: the first check of `start_refusal`.
+pub fn type_refusal(rule: &StartRule, user_type: &str) -> Option<String> {
+    (!rule.start_user_types.is_empty() && !rule.start_user_types.iter().any(|t| t == user_type))
+        .then(|| {
+            format!(
+                "该服务仅限{}发起。",
+                user_types_text(&rule.start_user_types)
+            )
+        })
 }
 
 fn user_types_text(types: &[String]) -> String {

@@ -18,12 +18,25 @@ const PAGE_SIZE: i64 = 20;
 /// (no scripts, event handlers or `javascript:` links). The result is the only HTML a
 /// template prints unescaped.
 pub fn render_markdown(md: &str) -> String {
-    use pulldown_cmark::{Options, Parser, html};
+    render(md, false)
+}
+
+/// The same for the sections of a 服务指南, where a single line break is kept as one
+/// (`问：…` and `答：…` on lines of their own), as the guides were written.
+pub fn render_guide(md: &str) -> String {
+    render(md, true)
+}
+
+fn render(md: &str, line_breaks: bool) -> String {
+    use pulldown_cmark::{Event, Options, Parser, html};
     let mut out = String::new();
-    html::push_html(
-        &mut out,
-        Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH),
+    let events = Parser::new_ext(md, Options::ENABLE_TABLES | Options::ENABLE_STRIKETHROUGH).map(
+        |e| match e {
+            Event::SoftBreak if line_breaks => Event::HardBreak,
+            e => e,
+        },
     );
+    html::push_html(&mut out, events);
     ammonia::Builder::default()
         .link_rel(Some("noopener noreferrer"))
         .clean(&out)
@@ -151,7 +164,7 @@ pub async fn detail(
 
 #[cfg(test)]
 mod tests {
-    use super::render_markdown;
+    use super::{render_guide, render_markdown};
 
     #[test]
     fn markdown_is_sanitised() {
@@ -162,5 +175,23 @@ mod tests {
         assert!(!html.contains("<script"));
         assert!(!html.contains("javascript:"));
         assert!(!html.contains("onerror"));
+    }
+
+    #[test]
+    fn guide_sections_keep_line_breaks_and_are_sanitised() {
+        let html = render_guide(
+            "1. 材料\n2. 证件\n\n问：可以吗？\n答：可以。\n\n<script>alert(1)</script><img src=x onerror=alert(1)>\n\n[x](javascript:alert(1))",
+        );
+        assert!(
+            html.contains("<ol>") && html.contains("<li>材料</li>"),
+            "{html}"
+        );
+        assert!(html.contains("问：可以吗？<br>"), "{html}");
+        assert!(
+            !html.contains("<script") && !html.contains("onerror"),
+            "{html}"
+        );
+        assert!(!html.contains("javascript:"), "{html}");
+        assert!(!render_markdown("a\nb").contains("<br"));
     }
 }

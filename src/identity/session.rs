@@ -31,6 +31,7 @@ pub(crate) struct UserRow {
     user_type: String,
     department: Option<String>,
     is_admin: bool,
+    manages_services: bool,
     must_change_password: bool,
     auth_epoch: i32,
     pending: i64,
@@ -56,7 +57,10 @@ macro_rules! user_sql {
             crate::center::badges::badge_columns!(),
             ",
         EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
-                WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin
+                WHERE ur.user_id = u.id AND r.code = 'system_admin') AS is_admin,
+        (EXISTS (SELECT 1 FROM user_roles ur JOIN roles r ON r.id = ur.role_id
+                 WHERE ur.user_id = u.id AND r.code = 'service_admin')
+         OR EXISTS (SELECT 1 FROM service_admins sa WHERE sa.user_id = u.id)) AS manages_services
  FROM users u LEFT JOIN departments d ON d.id = u.department_id",
             crate::center::badges::badge_joins!(),
             "
@@ -125,6 +129,7 @@ pub async fn load_user(
                     user_type: u.user_type,
                     department: u.department,
                     is_admin: u.is_admin,
+                    manages_services: u.manages_services,
                     must_change_password: u.must_change_password,
                     pending: u.pending,
                     unread_messages: u.unread_messages,

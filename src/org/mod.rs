@@ -50,3 +50,10 @@ pub async fn role_names(db: &PgPool) -> sqlx::Result<BTreeMap<String, String>> {
         .await?;
     Ok(rows.into_iter().collect())
 }
+
+/// Every role: (code, name), in the order they were defined.
+pub async fn roles(db: &PgPool) -> sqlx::Result<Vec<(String, String)>> {
+    sqlx::query_as("SELECT code, name FROM roles ORDER BY id")
+        .fetch_all(db)
+        .await
+}

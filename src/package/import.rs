@@ -245,8 +245,15 @@ pub async fn apply(
     let (service_id, created) = match preview.existing {
         Some(id) => {
             if !preview.catalog_changes.is_empty() {
+                let seen = store::stored(db, id)
+                    .await?
+                    .ok_or(ImportError::Stale)?
+                    .updated_at;
                 let entry = catalog_entry(&mut tx, p, "").await?;
-                store::update_service(&mut tx, id, &entry, now).await?;
+                // Changed by someone else since the preview was computed: nothing is written.
+                if !store::update_service(&mut tx, id, &entry, seen, now).await? {
+                    return Err(ImportError::Stale);
+                }
                 versions::announce(&mut tx, id).await?;
             }
             (id, false)

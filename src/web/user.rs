@@ -24,6 +24,9 @@ pub struct CurrentUser {
     pub user_type: String,
     pub department: Option<String>,
     pub is_admin: bool,
+    /// A 服务管理员: holds the `service_admin` role or administers a service
+    /// (`service_admins`); 管理后台 opens its 服务管理 for them.
+    pub manages_services: bool,
     pub must_change_password: bool,
     /// Open tasks (我待办的), for the badge in the header.
     pub pending: i64,
@@ -39,6 +42,11 @@ pub struct CurrentUser {
 impl CurrentUser {
     pub fn user_type_label(&self) -> &'static str {
         user_type_label(&self.user_type)
+    }
+
+    /// Sees 管理后台 in the header: a 系统管理员 or a 服务管理员.
+    pub fn may_enter_admin(&self) -> bool {
+        self.is_admin || self.manages_services
     }
 
     /// The unread-messages badge: the number, or 99+ (the count stops at 100).

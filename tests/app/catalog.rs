@@ -364,11 +364,22 @@ async fn unpublished_services_are_not_found() {
         .await
         .unwrap();
     assert_eq!(app.get(&format!("/services/{id}")).await.status(), 404);
+    // 立即办理 of a service taken offline says so (a bookmark, 我的收藏).
+    let r = app.get(&format!("/services/{id}/apply")).await;
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("该服务已下线"));
+    assert!(!names(&page(&app, "/services?q=gzzb").await).contains(&"工作周报".to_owned()));
+    // A draft is not there at all.
+    sqlx::query("UPDATE services SET status = 'draft' WHERE id = $1")
+        .bind(id)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(app.get(&format!("/services/{id}")).await.status(), 404);
     assert_eq!(
         app.get(&format!("/services/{id}/apply")).await.status(),
         404
     );
-    assert!(!names(&page(&app, "/services?q=gzzb").await).contains(&"工作周报".to_owned()));
     assert_eq!(app.get("/services/999999").await.status(), 404);
 }
 

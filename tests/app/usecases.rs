@@ -27,6 +27,7 @@ async fn person(app: &TestApp, account: &str) -> CurrentUser {
         user_type,
         department: None,
         is_admin: false,
+        manages_services: false,
         must_change_password: false,
         pending: 0,
         unread_messages: 0,

@@ -253,3 +253,58 @@ pub async fn announce(conn: &mut PgConnection, service: i64) -> sqlx::Result<()>
         .await?;
     Ok(())
 }
+
+/// Per service: its current version number and whether a working copy waits.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct VersionSummary {
+    pub service_id: i64,
+    pub current: Option<i32>,
+    pub draft: bool,
+}
+
+/// `VersionSummary` of each of `services` (for lists).
+pub async fn summaries(db: &PgPool, services: &[i64]) -> sqlx::Result<Vec<VersionSummary>> {
+    sqlx::query_as(
+        "SELECT s AS service_id,
+                (SELECT max(number) FROM service_versions WHERE service_id = s) AS current,
+                EXISTS (SELECT 1 FROM service_drafts WHERE service_id = s) AS draft
+         FROM unnest($1::bigint[]) s",
+    )
+    .bind(services)
+    .fetch_all(db)
+    .await
+}
+
+/// The services that have a published version (a form and a workflow).
+pub async fn versioned(db: &PgPool) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT DISTINCT service_id FROM service_versions")
+        .fetch_all(db)
+        .await
+}
+
+/// Whether anyone ever started an application of the service (drafts included).
+pub async fn has_applications<'c>(
+    db: impl sqlx::PgExecutor<'c>,
+    service: i64,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM applications WHERE service_id = $1)")
+        .bind(service)
+        .fetch_one(db)
+        .await
+}
+
+/// Deletes the workflow's rows of a service that never had an application: its working
+/// copy, its versions and their definitions. Inside the caller's transaction, before the
+/// catalog deletes the service itself.
+pub async fn delete_service(conn: &mut PgConnection, service: i64) -> sqlx::Result<()> {
+    for sql in [
+        "DELETE FROM service_drafts WHERE service_id = $1",
+        "DELETE FROM service_versions WHERE service_id = $1",
+        "DELETE FROM task_counts WHERE service_id = $1",
+        "DELETE FROM form_definitions WHERE service_id = $1",
+        "DELETE FROM workflow_definitions WHERE service_id = $1",
+    ] {
+        sqlx::query(sql).bind(service).execute(&mut *conn).await?;
+    }
+    Ok(())
+}

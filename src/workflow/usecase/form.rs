@@ -73,7 +73,7 @@ pub async fn open(
     user: Option<&CurrentUser>,
     id: i64,
 ) -> AppResult<Result<(Startable, FormView), NotStartable>> {
-    let s = catalog::load_service(db, id, user).await?;
+    let s = catalog::load_startable(db, id, user).await?;
     let Some(user) = user else {
         return Ok(Err(NotStartable::SignIn));
     };
@@ -135,7 +135,7 @@ pub async fn open(
 /// The checks of a posted new application: a published online service this person may
 /// start, with definitions.
 async fn startable(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<Startable> {
-    let s = catalog::load_service(db, id, Some(user)).await?;
+    let s = catalog::load_startable(db, id, Some(user)).await?;
     if s.kind != "online" {
         return Err(AppError::NotFound);
     }
@@ -168,7 +168,15 @@ async fn editable(db: &PgPool, id: i64, user: &CurrentUser) -> AppResult<Editabl
     if app.applicant_id != user.id || !app.status.editable() {
         return Err(AppError::NotFound);
     }
-    let service = catalog::load_service(db, app.service_id, Some(user)).await?;
+    // A returned application goes on whatever became of its service since; a draft is
+    // a new application yet, which a service no longer published does not take.
+    let service = if app.status == AppStatus::Draft {
+        catalog::load_startable(db, app.service_id, Some(user)).await?
+    } else {
+        catalog::service_detail(db, app.service_id)
+            .await?
+            .ok_or(AppError::NotFound)?
+    };
     let defs = definitions(db, &app).await?;
     let (schema, def) = (defs.0.clone(), defs.1.clone());
     Ok(Editable {

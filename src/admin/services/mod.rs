@@ -1,0 +1,77 @@
+//! 管理后台 › 服务管理: the list of services (`list.rs`), creating and editing a service's
+//! catalog entry and 办事指南 (`edit.rs`, checks in `editor.rs`), publishing, taking
+//! offline and deleting (`status.rs`), and the guide as a student, a teacher, a member of
+//! staff or a visitor would see it (`preview.rs`). A 系统管理员 sees every service, a
+//! 服务管理员 those of their scope (`access::Manager`).
+
+mod edit;
+mod editor;
+mod list;
+mod preview;
+mod status;
+
+pub(super) use edit::{create, edit, markdown, new, update};
+pub(super) use list::list;
+pub(super) use preview::guide;
+pub(super) use status::{delete, status};
+
+use sqlx::PgPool;
+
+use super::access::Manager;
+use crate::{catalog, error::AppResult, org};
+use editor::Choices;
+
+/// Departments as the pages name them: a section with its parent (计算机学院 / 软件工程系).
+async fn departments(db: &PgPool) -> AppResult<Vec<(i64, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT d.id, CASE WHEN p.parent_id IS NULL THEN d.name ELSE p.name || ' / ' || d.name END
+         FROM departments d LEFT JOIN departments p ON p.id = d.parent_id
+         ORDER BY p.id IS NULL DESC,
+                  CASE WHEN p.parent_id IS NULL THEN d.sort_order ELSE p.sort_order END,
+                  CASE WHEN p.parent_id IS NULL THEN d.id ELSE p.id END,
+                  p.parent_id IS NOT NULL, d.sort_order, d.id",
+    )
+    .fetch_all(db)
+    .await?)
+}
+
+/// The departments `m` may put services in (each with everything below it), in the
+/// order of `all`.
+async fn in_scope(
+    db: &PgPool,
+    m: &Manager,
+    all: &[(i64, String)],
+) -> AppResult<Vec<(i64, String)>> {
+    if m.all {
+        return Ok(all.to_vec());
+    }
+    let ids: Vec<i64> =
+        sqlx::query_scalar("SELECT DISTINCT dept_subtree(d) FROM unnest($1::bigint[]) d")
+            .bind(&m.departments)
+            .fetch_all(db)
+            .await?;
+    Ok(all
+        .iter()
+        .filter(|(id, _)| ids.contains(id))
+        .cloned()
+        .collect())
+}
+
+/// What the editor offers `m`; `current`: the service's department, which may always be
+/// kept (a 服务管理员 of one service may hold it outside their departments).
+async fn choices(db: &PgPool, m: &Manager, current: Option<i64>) -> AppResult<Choices> {
+    let all = departments(db).await?;
+    let mut mine = in_scope(db, m, &all).await?;
+    if let Some(c) = current
+        && !mine.iter().any(|(id, _)| *id == c)
+        && let Some(d) = all.iter().find(|(id, _)| *id == c)
+    {
+        mine.insert(0, d.clone());
+    }
+    Ok(Choices {
+        categories: catalog::store::categories(db).await?,
+        departments: mine,
+        all_departments: all,
+        roles: org::roles(db).await?,
+    })
+}
