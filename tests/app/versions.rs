@@ -605,8 +605,8 @@ fn category_count(html: &str, name: &str) -> i64 {
         .unwrap_or_else(|| panic!("no tile {name}"))
 }
 
-/// Two instances on one database: a change announced by one reaches the other's cached
-/// counts within a second; the same change unannounced would wait for the cache's expiry.
+/// Two instances on one database: 下线 on one reaches the other's cached counts within a
+/// second; the same change unannounced would wait for the cache's expiry.
 #[tokio::test]
 async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
     let app = spawn_app().await;
@@ -660,17 +660,21 @@ async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
         .await
         .unwrap();
     assert_eq!(category_count(&home(other.clone()).await, &cat), before);
-    // Announced in the changing transaction, as the admin pages do.
-    let mut tx = app.db.begin().await.unwrap();
-    sqlx::query("UPDATE services SET status = 'offline' WHERE id = $1")
-        .bind(sid)
-        .execute(&mut *tx)
+    // 下线 on this instance, through 服务管理: announced in the changing transaction.
+    let admin = signed_in(&app, "admin").await;
+    let page = format!("/admin/services/{sid}");
+    let html = app.get_with(&admin, &page).await.text().await.unwrap();
+    let r = admin
+        .post(app.url(&format!("/admin/services/{sid}/status")))
+        .form(&[
+            ("_csrf", csrf_from(&html).as_str()),
+            ("to", "offline"),
+            ("from", "published"),
+        ])
+        .send()
         .await
         .unwrap();
-    service_hall::workflow::store::versions::announce(&mut tx, sid)
-        .await
-        .unwrap();
-    tx.commit().await.unwrap();
+    assert_eq!(r.status(), 303);
     let start = std::time::Instant::now();
     loop {
         let now = category_count(&home(other.clone()).await, &cat);
