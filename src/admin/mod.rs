@@ -7,6 +7,7 @@ mod confirm;
 mod head;
 mod packages;
 mod versions;
+mod workflow_designer;
 
 use askama::Template;
 use askama_web::WebTemplate;

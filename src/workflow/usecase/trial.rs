@@ -35,7 +35,10 @@ pub enum What {
     },
     Parallel,
     /// Arrivals so far of those it waits for; it goes on when they are all in.
-    Join { arrived: u32, needed: u32 },
+    Join {
+        arrived: u32,
+        needed: u32,
+    },
     Approval {
         /// The rule's people (the applicant left out unless allowed).
         matched: Vec<UserId>,
@@ -51,7 +54,9 @@ pub enum What {
         /// 或签: the tasks closed when someone else decided.
         closed: Vec<UserId>,
     },
-    Cc { users: Vec<UserId> },
+    Cc {
+        users: Vec<UserId>,
+    },
     End,
 }
 
@@ -218,7 +223,10 @@ impl Tracer<'_> {
                             t.slots
                                 .iter()
                                 .filter(|s| {
-                                    matches!(s.state, SlotState::Pending | SlotState::Waiting { .. })
+                                    matches!(
+                                        s.state,
+                                        SlotState::Pending | SlotState::Waiting { .. }
+                                    )
                                 })
                                 .map(|s| s.user)
                                 .collect()
@@ -335,7 +343,13 @@ pub async fn run(
     let t = trace(def, &ctx);
     let mut ids: BTreeSet<i64> = BTreeSet::from([applicant]);
     for s in &t.steps {
-        if let What::Approval { asked, approved, closed, .. } = &s.what {
+        if let What::Approval {
+            asked,
+            approved,
+            closed,
+            ..
+        } = &s.what
+        {
             ids.extend(asked.iter().chain(approved).chain(closed));
         }
         if let What::Cc { users } = &s.what {
@@ -386,7 +400,11 @@ pub async fn run(
                                 .iter()
                                 .find(|x| x.key == *f)
                                 .map_or(*f, |x| x.label.as_str());
-                            match data.get(*f).map(value_text).filter(|t| !t.trim().is_empty()) {
+                            match data
+                                .get(*f)
+                                .map(value_text)
+                                .filter(|t| !t.trim().is_empty())
+                            {
                                 Some(t) => format!("{l} 为 {t}"),
                                 None => format!("{l} 未填写"),
                             }
@@ -406,14 +424,20 @@ pub async fn run(
                         branch_name(&branches[*i].name, *i),
                         name_of(to)
                     ),
-                    None if branches.is_empty() => format!("没有条件分支，走默认分支，进入{}", name_of(to)),
+                    None if branches.is_empty() => {
+                        format!("没有条件分支，走默认分支，进入{}", name_of(to))
+                    }
                     None => format!("条件均不成立，走默认分支，进入{}", name_of(to)),
                 });
             }
             (What::Parallel, NodeKind::Parallel { branches }) => v.lines.push(format!(
                 "同时进入 {} 个分支：{}",
                 branches.len(),
-                branches.iter().map(|b| name_of(b)).collect::<Vec<_>>().join("、")
+                branches
+                    .iter()
+                    .map(|b| name_of(b))
+                    .collect::<Vec<_>>()
+                    .join("、")
             )),
             (What::Join { arrived, needed }, _) => v.lines.push(if arrived >= needed {
                 format!("{needed} 个分支均已到达，继续")
@@ -437,13 +461,18 @@ pub async fn run(
                     ..
                 },
             ) => {
-                v.lines.push(format!("审批人：{}", rule_text(approvers, form, &role_name)));
+                v.lines.push(format!(
+                    "审批人：{}",
+                    rule_text(approvers, form, &role_name)
+                ));
                 if *only_self {
-                    v.lines.push("规则只找到申请人本人，不允许审批自己的申请，已排除".into());
+                    v.lines
+                        .push("规则只找到申请人本人，不允许审批自己的申请，已排除".into());
                 }
                 if *fell_back {
                     v.warn = true;
-                    v.lines.push(format!("无人匹配 → 按兜底规则：{}", fallback_text(fb)));
+                    v.lines
+                        .push(format!("无人匹配 → 按兜底规则：{}", fallback_text(fb)));
                     if *skipped && !matches!(fb, Fallback::Skip { .. }) {
                         v.lines.push("兜底规则也没有可用的人员，此环节跳过".into());
                     } else if *skipped {
@@ -471,10 +500,12 @@ pub async fn run(
                 }
             }
             (What::Cc { users }, NodeKind::Cc { approvers, .. }) => {
-                v.lines.push(format!("抄送：{}", rule_text(approvers, form, &role_name)));
+                v.lines
+                    .push(format!("抄送：{}", rule_text(approvers, form, &role_name)));
                 if users.is_empty() {
                     v.warn = true;
-                    v.lines.push("无人匹配，不抄送（抄送节点无需兜底，流程继续）".into());
+                    v.lines
+                        .push("无人匹配，不抄送（抄送节点无需兜底，流程继续）".into());
                 }
                 v.people = users.iter().map(label).collect();
             }
@@ -572,15 +603,7 @@ pub async fn sample(
         }
     }
     let refused = summary(form, &errors);
-    let fields = forms::render::views(
-        form,
-        &data,
-        &access,
-        &errors,
-        &l,
-        &[],
-        &BTreeMap::new(),
-    );
+    let fields = forms::render::views(form, &data, &access, &errors, &l, &[], &BTreeMap::new());
     Ok(Sample {
         data,
         fields,
@@ -608,4 +631,3 @@ pub async fn applicant(db: &PgPool, typed: &str) -> sqlx::Result<Option<(i64, St
 
 #[cfg(test)]
 mod tests;
-

@@ -13,9 +13,16 @@ fn def(nodes: Value) -> Definition {
 
 const APPLICANT: i64 = 7;
 
-fn run(d: &Definition, form: Value, approvers: &[(&str, &[i64])], fallback: &[(&str, &[i64])]) -> Trace {
+fn run(
+    d: &Definition,
+    form: Value,
+    approvers: &[(&str, &[i64])],
+    fallback: &[(&str, &[i64])],
+) -> Trace {
     let map = |l: &[(&str, &[i64])]| -> BTreeMap<String, Vec<i64>> {
-        l.iter().map(|(k, v)| ((*k).to_owned(), v.to_vec())).collect()
+        l.iter()
+            .map(|(k, v)| ((*k).to_owned(), v.to_vec()))
+            .collect()
     };
     let (a, f) = (map(approvers), map(fallback));
     trace(
@@ -75,7 +82,14 @@ fn a_condition_takes_its_branch_or_the_default() {
             steps: vec![
                 step("start", What::Start),
                 step("counselor", approved(&[10], &[10])),
-                step("check", What::Condition { tested: vec![(0, true)], taken: Some(0), to: "deputy".into() }),
+                step(
+                    "check",
+                    What::Condition {
+                        tested: vec![(0, true)],
+                        taken: Some(0),
+                        to: "deputy".into()
+                    }
+                ),
                 step("deputy", approved(&[20], &[20])),
                 step("end", What::End),
             ],
@@ -90,7 +104,14 @@ fn a_condition_takes_its_branch_or_the_default() {
         vec![
             step("start", What::Start),
             step("counselor", approved(&[10], &[10])),
-            step("check", What::Condition { tested: vec![(0, false)], taken: None, to: "end".into() }),
+            step(
+                "check",
+                What::Condition {
+                    tested: vec![(0, false)],
+                    taken: None,
+                    to: "end".into()
+                }
+            ),
             step("end", What::End),
         ]
     );
@@ -100,7 +121,12 @@ fn a_condition_takes_its_branch_or_the_default() {
 #[test]
 fn nobody_matched_goes_to_the_fallback_or_passes_the_node() {
     let d = leave();
-    let t = run(&d, json!({ "days": 1 }), &[("counselor", &[])], &[("counselor", &[99])]);
+    let t = run(
+        &d,
+        json!({ "days": 1 }),
+        &[("counselor", &[])],
+        &[("counselor", &[99])],
+    );
     assert_eq!(
         t.steps[1].what,
         What::Approval {
@@ -114,7 +140,12 @@ fn nobody_matched_goes_to_the_fallback_or_passes_the_node() {
         }
     );
     // No fallback either: the node is passed and the run goes on.
-    let t = run(&d, json!({ "days": 1 }), &[("counselor", &[APPLICANT])], &[]);
+    let t = run(
+        &d,
+        json!({ "days": 1 }),
+        &[("counselor", &[APPLICANT])],
+        &[],
+    );
     assert_eq!(
         t.steps[1].what,
         What::Approval {
@@ -146,7 +177,12 @@ fn parallel_branches_and_countersigning_run_as_the_engine_runs_them() {
     let t = run(
         &d,
         json!({}),
-        &[("a", &[1, 2]), ("a2", &[4, 5]), ("b", &[3, 6]), ("cc", &[APPLICANT])],
+        &[
+            ("a", &[1, 2]),
+            ("a2", &[4, 5]),
+            ("b", &[3, 6]),
+            ("cc", &[APPLICANT]),
+        ],
         &[],
     );
     assert!(t.completed, "{t:?}");
@@ -154,11 +190,29 @@ fn parallel_branches_and_countersigning_run_as_the_engine_runs_them() {
     assert_eq!(order, ["start", "p", "a", "b", "a2", "j", "cc", "end"]);
     // 会签: both approve; 或签: the first decides and the other's task closes; 依次: in turn.
     assert_eq!(t.steps[2].what, approved(&[1, 2], &[1, 2]));
-    let What::Approval { approved: by, closed, .. } = &t.steps[3].what else { panic!() };
+    let What::Approval {
+        approved: by,
+        closed,
+        ..
+    } = &t.steps[3].what
+    else {
+        panic!()
+    };
     assert_eq!((by.as_slice(), closed.as_slice()), (&[3][..], &[6][..]));
     assert_eq!(t.steps[4].what, approved(&[4, 5], &[4, 5]));
-    assert_eq!(t.steps[5].what, What::Join { arrived: 2, needed: 2 });
-    assert_eq!(t.steps[6].what, What::Cc { users: vec![APPLICANT] });
+    assert_eq!(
+        t.steps[5].what,
+        What::Join {
+            arrived: 2,
+            needed: 2
+        }
+    );
+    assert_eq!(
+        t.steps[6].what,
+        What::Cc {
+            users: vec![APPLICANT]
+        }
+    );
 }
 
 #[test]
@@ -169,5 +223,8 @@ fn a_broken_definition_stops_with_the_engines_reason() {
     ]));
     let t = run(&d, json!({}), &[], &[]);
     assert!(!t.completed);
-    assert_eq!(t.error.as_deref(), Some("流程定义有误：节点 nowhere 不存在"));
+    assert_eq!(
+        t.error.as_deref(),
+        Some("流程定义有误：节点 nowhere 不存在")
+    );
 }

@@ -1,0 +1,4 @@
+//! 流程设计 and 试算.
+
+mod edit;
+mod editor;
