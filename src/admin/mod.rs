@@ -46,6 +46,14 @@ pub fn routes() -> Router<AppState> {
             "/admin/services/{id}/draft/discard",
             post(versions::discard),
         )
+        .route(
+            "/admin/services/{id}/workflow",
+            get(workflow_designer::page).post(workflow_designer::post),
+        )
+        .route(
+            "/admin/services/{id}/workflow/trial",
+            get(workflow_designer::trial_page).post(workflow_designer::trial_post),
+        )
 }
 
 #[derive(Template, WebTemplate)]

@@ -23,3 +23,4 @@ mod smtp;
 mod usecases;
 mod wecom;
 mod workflow;
+mod workflow_designer;

@@ -553,8 +553,12 @@ pub struct Sample {
 /// path, and a 服务管理员 has no business reading people's phone numbers).
 async fn trial_profile(db: &PgPool, applicant: i64) -> sqlx::Result<Profile> {
     let mut p = profile(db, applicant).await?;
-    p.phone = mask::mask_phone(&p.phone);
-    p.email = mask::mask_email(&p.email);
+    if !p.phone.is_empty() {
+        p.phone = mask::mask_phone(&p.phone);
+    }
+    if !p.email.is_empty() {
+        p.email = mask::mask_email(&p.email);
+    }
     Ok(p)
 }
 
@@ -568,7 +572,13 @@ pub async fn sample(
     posted: Option<&[(String, String)]>,
 ) -> anyhow::Result<Sample> {
     let p = trial_profile(db, applicant).await?;
-    let access = form.access(&def.applicant_fields, FieldAccess::Editable);
+    let mut access = form.access(&def.applicant_fields, FieldAccess::Editable);
+    // No files in a trial: nothing may be stored, and no condition tests them.
+    for f in &form.fields {
+        if f.kind == forms::FieldKind::Attachments {
+            access.insert(f.key.clone(), FieldAccess::Readonly);
+        }
+    }
     let mut data = forms::initial_values(form, &p);
     let masked: Vec<String> = form
         .fields
