@@ -1068,3 +1068,136 @@ async fn who_may_use_the_designer_and_the_trial() {
             .unwrap();
     assert_eq!(drafts, 1, "the permitted changes made a draft");
 }
+
+/// A screenshot for review, under /tmp/shots/flowd.
+async fn shot(b: &crate::browser::Browser, name: &str) {
+    let dir = std::path::PathBuf::from("/tmp/shots/flowd");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = b.client.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+/// In Chromium: open the designer of 学生请假, add an approval node after the 辅导员 and
+/// set it up, then run 试算 for 张三 and see the new node with its approver.
+async fn design_and_try_in_a_browser(width: u32, height: u32) {
+    use crate::browser::{Browser, center, click, fill, sign_in};
+    use fantoccini::Locator;
+    let app = spawn_app().await;
+    let Some(b) = Browser::start(width, height).await else {
+        return;
+    };
+    let sid = service(&app, "XSQJ").await;
+    sign_in(&b, &app, "admin").await;
+    let c = &b.client;
+    c.goto(&app.url(&designer(sid))).await.unwrap();
+    c.wait()
+        .for_element(Locator::Css(".wf-diagram svg"))
+        .await
+        .unwrap();
+    shot(&b, &format!("designer-{width}")).await;
+    center(c, "#node-counselor").await;
+    shot(&b, &format!("designer-node-{width}")).await;
+    click(c, "#node-counselor .wf-insert-form button").await;
+    c.wait()
+        .for_element(Locator::Css("form.wf-editor"))
+        .await
+        .unwrap();
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .contains("node=approval_1")
+    );
+    fill(c, "#wf-name", "学院办公室审核").await;
+    click(c, "input[name=rule][value=users]").await;
+    // The script shows only the chosen rule's settings.
+    let role = c.find(Locator::Css("#wf-role")).await.unwrap();
+    assert!(
+        !role.is_displayed().await.unwrap(),
+        "another rule's setting is hidden"
+    );
+    fill(c, "#wf-accounts", "T4106").await;
+    center(c, "form.wf-editor .wf-rule").await;
+    shot(&b, &format!("designer-editor-top-{width}")).await;
+    center(c, "form.wf-editor .wf-perms").await;
+    shot(&b, &format!("designer-editor-{width}")).await;
+    click(c, ".wf-save button[value=save]").await;
+    let card = c
+        .wait()
+        .for_element(Locator::Css("#node-approval_1 .wf-lines"))
+        .await
+        .unwrap();
+    let text = card.text().await.unwrap();
+    assert!(text.contains("指定人员：黄蕾（T4106）"), "{text}");
+    let flash = c.find(Locator::Css(".flash-success")).await.unwrap();
+    assert!(
+        flash
+            .text()
+            .await
+            .unwrap()
+            .contains("已保存节点“学院办公室审核”")
+    );
+    shot(&b, &format!("designer-saved-{width}")).await;
+
+    // 试算 of the draft for 张三.
+    click(c, ".wf-links a[href$='/workflow/trial']").await;
+    fill(c, "#applicant", "S2024001").await;
+    click(c, ".wf-pick button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css(".app-form"))
+        .await
+        .unwrap();
+    fill(c, "input[name='f.days']", "5").await;
+    center(c, "select[name='f.counselor']").await;
+    c.find(Locator::Css("select[name='f.counselor']"))
+        .await
+        .unwrap()
+        .select_by_label("陈静（T2101）")
+        .await
+        .unwrap();
+    click(c, "button[value=trial]").await;
+    c.wait()
+        .for_element(Locator::Css(".wf-path"))
+        .await
+        .unwrap();
+    let steps: Vec<String> = {
+        let mut out = vec![];
+        for e in c.find_all(Locator::Css(".wf-step")).await.unwrap() {
+            out.push(e.text().await.unwrap());
+        }
+        out
+    };
+    assert_eq!(steps.len(), 6, "{steps:?}");
+    assert!(
+        steps[2].contains("学院办公室审核") && steps[2].contains("黄蕾（T4106）"),
+        "{steps:?}"
+    );
+    assert!(steps[4].contains("周明（T2102）"), "{steps:?}");
+    center(c, ".wf-trial").await;
+    shot(&b, &format!("trial-{width}")).await;
+    center(c, ".wf-step:nth-child(4)").await;
+    shot(&b, &format!("trial-steps-{width}")).await;
+    // The condition's editor: a branch with its condition rows.
+    c.goto(&app.url(&format!("{}?node=check", designer(sid))))
+        .await
+        .unwrap();
+    click(c, "button[value='add_cond.0']").await;
+    c.wait()
+        .for_element(Locator::Css("select[name='b.0.c.1.field']"))
+        .await
+        .unwrap();
+    center(c, ".wf-branch").await;
+    shot(&b, &format!("designer-condition-{width}")).await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn browser_designer_and_trial_desktop() {
+    design_and_try_in_a_browser(1280, 900).await;
+}
+
+#[tokio::test]
+async fn browser_designer_and_trial_phone() {
+    design_and_try_in_a_browser(390, 844).await;
+}

@@ -72,7 +72,7 @@ fn number(id: &str) -> &str {
 }
 
 /// The target of `edge` of `node`, mutable.
-fn edge_mut<'a>(node: &'a mut Node, edge: Edge) -> Option<&'a mut NodeId> {
+fn edge_mut(node: &mut Node, edge: Edge) -> Option<&mut NodeId> {
     match (&mut node.kind, edge) {
         (
             NodeKind::Start { next }

@@ -342,7 +342,7 @@ pub(super) async fn post(
                     let edge = Edge::parse(value(&pairs, "edge"));
                     match (kind, edge) {
                         (Some(k), Some(e)) => edit::insert(&mut def, &node_id, e, k)
-                            .map(|new| (format!("已插入新节点，请设置它的内容。"), Some(new))),
+                            .map(|new| ("已插入新节点，请设置它的内容。".to_owned(), Some(new))),
                         _ => Err("请选择要插入的节点类型".into()),
                     }
                 }

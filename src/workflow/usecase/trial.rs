@@ -18,7 +18,7 @@ use crate::{
     workflow::{
         check::{branch_name, cond_text, fallback_text, rule_text, value_text},
         engine::{self, Action, Ctx, Effect, SlotState, State, Status, UserId},
-        model::{Definition, Fallback, Mode, NodeId, NodeKind},
+        model::{ApproverRule, Definition, Fallback, Mode, NodeId, NodeKind},
         store,
     },
 };
@@ -318,6 +318,8 @@ pub struct StepView {
     pub lines: Vec<String>,
     /// The people asked or copied: 姓名（账号）.
     pub people: Vec<String>,
+    /// 办理人 / 抄送给
+    pub people_label: &'static str,
     /// Nobody matched the rule (the fallback acted, or the node was passed).
     pub warn: bool,
 }
@@ -367,6 +369,46 @@ pub async fn run(
         .map(|r| (r.code, r.name))
         .collect();
     let role_name = |c: &str| roles.get(c).cloned().unwrap_or_else(|| c.to_owned());
+    // The people rules and fallbacks name, by account.
+    let mut named: Vec<String> = Vec::new();
+    for n in &def.nodes {
+        match &n.kind {
+            NodeKind::Approval {
+                approvers,
+                fallback,
+                ..
+            } => {
+                if let ApproverRule::Users { accounts } = approvers {
+                    named.extend(accounts.iter().cloned());
+                }
+                if let Fallback::User { account } = fallback {
+                    named.push(account.clone());
+                }
+            }
+            NodeKind::Cc {
+                approvers: ApproverRule::Users { accounts },
+                ..
+            } => named.extend(accounts.iter().cloned()),
+            _ => {}
+        }
+    }
+    let by_account: BTreeMap<String, String> = people::by_accounts(db, &named)
+        .await?
+        .into_iter()
+        .map(|p| (p.account, p.label))
+        .collect();
+    let account = |a: &String| by_account.get(a).cloned().unwrap_or_else(|| a.clone());
+    let rule_words = |r: &ApproverRule| match r {
+        ApproverRule::Users { accounts } => format!(
+            "指定人员：{}",
+            accounts.iter().map(account).collect::<Vec<_>>().join("、")
+        ),
+        r => rule_text(r, form, &role_name),
+    };
+    let fallback_words = |f: &Fallback| match f {
+        Fallback::User { account: a } => format!("指定人员 {}", account(a)),
+        f => fallback_text(f),
+    };
     let label = |u: &i64| labels.get(u).cloned().unwrap_or_else(|| format!("#{u}"));
     let name_of = |id: &str| {
         def.node(id)
@@ -382,6 +424,7 @@ pub async fn run(
             kind: short_kind(&n.kind),
             lines: Vec::new(),
             people: Vec::new(),
+            people_label: "",
             warn: false,
         };
         match (&s.what, &n.kind) {
@@ -461,10 +504,7 @@ pub async fn run(
                     ..
                 },
             ) => {
-                v.lines.push(format!(
-                    "审批人：{}",
-                    rule_text(approvers, form, &role_name)
-                ));
+                v.lines.push(format!("审批人：{}", rule_words(approvers)));
                 if *only_self {
                     v.lines
                         .push("规则只找到申请人本人，不允许审批自己的申请，已排除".into());
@@ -472,7 +512,7 @@ pub async fn run(
                 if *fell_back {
                     v.warn = true;
                     v.lines
-                        .push(format!("无人匹配 → 按兜底规则：{}", fallback_text(fb)));
+                        .push(format!("无人匹配 → 按兜底规则：{}", fallback_words(fb)));
                     if *skipped && !matches!(fb, Fallback::Skip { .. }) {
                         v.lines.push("兜底规则也没有可用的人员，此环节跳过".into());
                     } else if *skipped {
@@ -485,7 +525,8 @@ pub async fn run(
                 if !skipped {
                     v.lines.push(format!("办理方式：{}", mode_text(*mode)));
                     v.people = asked.iter().map(label).collect();
-                    if !approved.is_empty() {
+                    v.people_label = "办理人";
+                    if approved.len() > 1 {
                         v.lines.push(format!(
                             "试算中依次通过：{}",
                             approved.iter().map(label).collect::<Vec<_>>().join(" → ")
@@ -500,14 +541,14 @@ pub async fn run(
                 }
             }
             (What::Cc { users }, NodeKind::Cc { approvers, .. }) => {
-                v.lines
-                    .push(format!("抄送：{}", rule_text(approvers, form, &role_name)));
+                v.lines.push(format!("抄送：{}", rule_words(approvers)));
                 if users.is_empty() {
                     v.warn = true;
                     v.lines
                         .push("无人匹配，不抄送（抄送节点无需兜底，流程继续）".into());
                 }
                 v.people = users.iter().map(label).collect();
+                v.people_label = "抄送给";
             }
             (What::End, _) => v.lines.push("办结".into()),
             _ => {}

@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::forms::FormSchema;
 
 fn form() -> FormSchema {
     serde_json::from_value(json!({ "fields": [
