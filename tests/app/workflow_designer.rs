@@ -1201,3 +1201,126 @@ async fn browser_designer_and_trial_desktop() {
 async fn browser_designer_and_trial_phone() {
     design_and_try_in_a_browser(390, 844).await;
 }
+
+/// What a browser would post from the form matching `css` as it stands (no button).
+fn form_pairs(html: &str, css: &str) -> Vec<(String, String)> {
+    let doc = scraper::Html::parse_document(html);
+    let form = doc
+        .select(&scraper::Selector::parse(css).unwrap())
+        .next()
+        .expect("the form");
+    let fields = scraper::Selector::parse("input, select, textarea").unwrap();
+    let option = scraper::Selector::parse("option").unwrap();
+    let mut out = vec![];
+    for e in form.select(&fields) {
+        let Some(name) = e.attr("name") else { continue };
+        let v = match e.value().name() {
+            "input" => {
+                let t = e.attr("type").unwrap_or("text");
+                if matches!(t, "radio" | "checkbox") && e.attr("checked").is_none() {
+                    continue;
+                }
+                e.attr("value")
+                    .unwrap_or(if t == "checkbox" { "on" } else { "" })
+                    .to_owned()
+            }
+            "select" => {
+                let options: Vec<_> = e.select(&option).collect();
+                options
+                    .iter()
+                    .find(|o| o.attr("selected").is_some())
+                    .or(options.first())
+                    .and_then(|o| o.attr("value"))
+                    .unwrap_or("")
+                    .to_owned()
+            }
+            _ => e.text().collect(),
+        };
+        out.push((name.to_owned(), v));
+    }
+    out
+}
+
+/// The editor shows every node of every demo workflow as it is: saved unchanged, each
+/// node comes back exactly as it was.
+#[tokio::test]
+async fn every_demo_node_saves_unchanged_through_its_editor() {
+    let app = spawn_app().await;
+    let c = signed_in(&app, "admin").await;
+    let services: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT s.id, s.code FROM services s WHERE EXISTS (SELECT 1 FROM service_versions v WHERE v.service_id = s.id) ORDER BY s.id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let mut nodes_seen = 0;
+    for (sid, code) in services {
+        let before = versions::working_copy(&app.db, sid).await.unwrap().workflow;
+        for n in &before.nodes {
+            let url = format!("{}?node={}", designer(sid), n.id);
+            let html = app.get_with(&c, &url).await.text().await.unwrap();
+            let mut form = form_pairs(&html, "form.wf-editor");
+            form.push(("act".into(), "save".into()));
+            let r = c
+                .post(app.url(&designer(sid)))
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(
+                r.status(),
+                303,
+                "{code} {}: {}",
+                n.id,
+                r.text().await.unwrap()
+            );
+            nodes_seen += 1;
+        }
+        let after = draft(&app, sid).await;
+        assert_eq!(after, before, "{code}");
+    }
+    assert!(
+        nodes_seen > 150,
+        "every demo workflow's nodes: {nodes_seen}"
+    );
+}
+
+/// 试算 of every demo service for 张三 with the form as pre-filled: a path for each, and
+/// where it ends.
+#[tokio::test]
+async fn every_demo_service_can_be_tried() {
+    let app = spawn_app().await;
+    let c = signed_in(&app, "admin").await;
+    let services: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT s.id, s.code FROM services s WHERE EXISTS (SELECT 1 FROM service_versions v WHERE v.service_id = s.id) ORDER BY s.id",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    for (sid, code) in services {
+        let html = app
+            .get_with(&c, &format!("{}?applicant=S2024001", trial(sid)))
+            .await
+            .text()
+            .await
+            .unwrap();
+        let mut form = form_pairs(&html, "form.app-form");
+        form.push(("intent".into(), "trial".into()));
+        let r = c
+            .post(app.url(&trial(sid)))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{code}");
+        let html = r.text().await.unwrap();
+        let s = steps(&html);
+        assert_eq!(s.first().map(|x| x.0.as_str()), Some("开始"), "{code}");
+        assert_eq!(
+            s.last().map(|x| x.0.as_str()),
+            Some("结束"),
+            "{code}: {s:?}"
+        );
+        assert!(html.contains("流程可以走到结束节点"), "{code}");
+    }
+}

@@ -24,32 +24,17 @@ pub(super) fn parallels(def: &Definition, out: &mut Vec<String>) {
             block(def, &n.id, &mut memo, out);
         }
     }
-    let mut closes: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-    for (p, b) in &memo {
-        if let Some(b) = b {
-            closes.entry(b.join).or_default().push(p);
-        }
-    }
+    // A join two blocks both claimed would have more incoming edges than either block's
+    // branches (reported above), so each join here closes at most one block.
+    let closed: BTreeSet<&str> = memo.values().flatten().map(|b| b.join).collect();
     let broken = memo.values().any(Option::is_none);
     for n in &def.nodes {
-        if !matches!(n.kind, NodeKind::Join { .. }) {
-            continue;
-        }
-        match closes.get(n.id.as_str()).map(Vec::as_slice) {
-            // A broken block has been reported; its join would only repeat it.
-            None if !broken => out.push(format!(
+        // A broken block has been reported; its join would only repeat it.
+        if matches!(n.kind, NodeKind::Join { .. }) && !broken && !closed.contains(n.id.as_str()) {
+            out.push(format!(
                 "{}不对应任何并行节点（汇聚节点只用于合并同一并行节点的各分支）",
                 who(n)
-            )),
-            Some(ps) if ps.len() > 1 => out.push(format!(
-                "{}同时汇聚了多个并行节点：{}",
-                who(n),
-                ps.iter()
-                    .map(|p| named(def, p))
-                    .collect::<Vec<_>>()
-                    .join("、")
-            )),
-            _ => {}
+            ));
         }
     }
 }

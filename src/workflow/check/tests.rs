@@ -455,6 +455,28 @@ fn joins_without_their_own_parallel_node() {
             "汇聚节点 “汇聚j”（j） 还有来自并行节点“并行p”（p）之外的入边（它只能汇聚这一并行节点的分支，否则会一直等待）",
         ],
     );
+    // Two parallel nodes into one join: it would wait for all four branches.
+    assert_problems(
+        json!([
+            start("c"),
+            condition(
+                json!([{ "name": "长", "when": { "op": "gt", "field": "days", "value": 3 }, "next": "p" }]),
+                "q"
+            ),
+            parallel("p", &["a", "b"]),
+            approval("a", "j"),
+            approval("b", "j"),
+            parallel("q", &["x", "y"]),
+            approval("x", "j"),
+            approval("y", "j"),
+            join("j", "end"),
+            end()
+        ]),
+        &[
+            "汇聚节点 “汇聚j”（j） 还有来自并行节点“并行p”（p）之外的入边（它只能汇聚这一并行节点的分支，否则会一直等待）",
+            "汇聚节点 “汇聚j”（j） 还有来自并行节点“并行q”（q）之外的入边（它只能汇聚这一并行节点的分支，否则会一直等待）",
+        ],
+    );
     // No parallel node at all.
     assert_problems(
         json!([
