@@ -10,6 +10,7 @@ mod head;
 mod packages;
 mod services;
 mod versions;
+mod workflow_designer;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -72,6 +73,14 @@ pub fn routes() -> Router<AppState> {
             post(versions::discard),
         )
         .merge(form_designer::routes())
+        .route(
+            "/admin/services/{id}/workflow",
+            get(workflow_designer::page).post(workflow_designer::post),
+        )
+        .route(
+            "/admin/services/{id}/workflow/trial",
+            get(workflow_designer::trial_page).post(workflow_designer::trial_post),
+        )
 }
 
 /// The 系统管理员's figures on the overview.

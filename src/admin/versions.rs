@@ -104,7 +104,9 @@ async fn render(
                 Ok((f, w)) => {
                     let current = parsed.first().and_then(|p| p.as_ref());
                     let c = uc::diff(current.map(|(f, w)| (f, w)), (&f, &w)).lines();
-                    (c, uc::problems(&f, &w))
+                    let mut p = uc::problems(&f, &w);
+                    p.extend(uc::problems_in_db(&state.db, id, &w).await?);
+                    (c, p)
                 }
                 Err(p) => (vec![], p),
             };

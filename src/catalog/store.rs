@@ -139,6 +139,17 @@ pub async fn is_service_admin(db: &sqlx::PgPool, service: i64, user: i64) -> sql
     .await
 }
 
+/// How many active people administer the service (who a 服务管理员 fallback asks).
+pub async fn active_admin_count(db: &sqlx::PgPool, service: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM service_admins sa JOIN users u ON u.id = sa.user_id
+         WHERE sa.service_id = $1 AND u.status = 'active'",
+    )
+    .bind(service)
+    .fetch_one(db)
+    .await
+}
+
 /// A service's name, code, status, kind and department, for the header of its admin pages.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Summary {

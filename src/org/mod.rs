@@ -24,6 +24,26 @@ pub async fn top_departments(db: &PgPool) -> sqlx::Result<Vec<DeptSummary>> {
     .await
 }
 
+/// A role, with how many active people hold it (anywhere).
+#[derive(sqlx::FromRow, Debug, Clone)]
+pub struct RoleSummary {
+    pub code: String,
+    pub name: String,
+    pub holders: i64,
+}
+
+/// Every role, in the order they were defined.
+pub async fn roles(db: &PgPool) -> sqlx::Result<Vec<RoleSummary>> {
+    sqlx::query_as(
+        "SELECT r.code, r.name,
+                (SELECT count(DISTINCT ur.user_id) FROM user_roles ur JOIN users u ON u.id = ur.user_id
+                 WHERE ur.role_id = r.id AND u.status = 'active') AS holders
+         FROM roles r ORDER BY r.id",
+    )
+    .fetch_all(db)
+    .await
+}
+
 /// Role names a person holds, with the department scope when there is one.
 pub async fn role_labels(db: &PgPool, user_id: i64) -> sqlx::Result<Vec<String>> {
     let rows: Vec<(String, Option<String>)> = sqlx::query_as(
@@ -49,11 +69,4 @@ pub async fn role_names(db: &PgPool) -> sqlx::Result<BTreeMap<String, String>> {
         .fetch_all(db)
         .await?;
     Ok(rows.into_iter().collect())
-}
-
-/// Every role: (code, name), in the order they were defined.
-pub async fn roles(db: &PgPool) -> sqlx::Result<Vec<(String, String)>> {
-    sqlx::query_as("SELECT code, name FROM roles ORDER BY id")
-        .fetch_all(db)
-        .await
 }

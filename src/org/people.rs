@@ -100,6 +100,26 @@ pub async fn active_by_account(db: &PgPool, account: &str) -> sqlx::Result<Optio
         .await
 }
 
+/// A person named by account, with whether they can act.
+#[derive(sqlx::FromRow)]
+pub struct AccountLabel {
+    pub id: i64,
+    pub account: String,
+    pub label: String,
+    pub active: bool,
+}
+
+/// The people with these accounts (any status; the others are not there).
+pub async fn by_accounts(db: &PgPool, accounts: &[String]) -> sqlx::Result<Vec<AccountLabel>> {
+    sqlx::query_as(
+        "SELECT id, account, name || '（' || account || '）' AS label, status = 'active' AS active
+         FROM users WHERE account = ANY($1) ORDER BY account",
+    )
+    .bind(accounts)
+    .fetch_all(db)
+    .await
+}
+
 /// A match of the person picker: no phones, no e-mails.
 #[derive(serde::Serialize, sqlx::FromRow)]
 pub struct PersonHit {

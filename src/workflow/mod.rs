@@ -8,6 +8,7 @@
 //! - `web`: the pages and actions, each parsing, calling one use case and rendering;
 //! - `reminders`: the background job for overdue tasks (scheduled by `crate::jobs`).
 
+pub mod check;
 pub mod diagram;
 pub mod engine;
 pub mod milestones;

@@ -133,16 +133,27 @@ pub enum RoleScope {
     ApplicantCollege,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Fallback {
-    /// Nobody to approve: the node is passed.
-    #[default]
-    Skip,
+    /// Nobody to approve: the node is passed. Where the rule can come up empty, the
+    /// checks before publishing want the reason this is acceptable.
+    Skip {
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        reason: String,
+    },
     User {
         account: String,
     },
     ServiceAdmins,
+}
+
+impl Default for Fallback {
+    fn default() -> Self {
+        Fallback::Skip {
+            reason: String::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -303,9 +314,9 @@ impl Definition {
     }
 
     /// Every problem of the definition against the form it goes with, each naming its
-    /// node; empty when it may be published.
-    pub fn problems(&self, _form: &crate::forms::FormSchema) -> Vec<String> {
-        self.validate().err().into_iter().collect()
+    /// node; empty when it may be published (`check.rs`).
+    pub fn problems(&self, form: &crate::forms::FormSchema) -> Vec<String> {
+        super::check::problems(self, form)
     }
 
     pub fn validate(&self) -> Result<(), String> {

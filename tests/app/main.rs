@@ -28,3 +28,4 @@ mod usecases;
 mod versions;
 mod wecom;
 mod workflow;
+mod workflow_designer;

@@ -72,6 +72,10 @@ async fn choices(db: &PgPool, m: &Manager, current: Option<i64>) -> AppResult<Ch
         categories: catalog::store::categories(db).await?,
         departments: mine,
         all_departments: all,
-        roles: org::roles(db).await?,
+        roles: org::roles(db)
+            .await?
+            .into_iter()
+            .map(|r| (r.code, r.name))
+            .collect(),
     })
 }

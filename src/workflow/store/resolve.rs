@@ -130,7 +130,7 @@ where
         if let Some(fb) = fb {
             fallback.insert(n.id.clone(), Vec::new());
             match fb {
-                Fallback::Skip => {}
+                Fallback::Skip { .. } => {}
                 Fallback::User { account } => {
                     branch(&mut qb, &mut slots, &n.id, true);
                     qb.push(

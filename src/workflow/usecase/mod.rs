@@ -7,6 +7,7 @@ pub mod files;
 pub mod form;
 pub mod read;
 pub mod submit;
+pub mod trial;
 pub mod urge;
 pub mod versions;
 

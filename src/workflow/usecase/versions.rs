@@ -9,10 +9,13 @@ use sqlx::PgPool;
 
 use crate::{
     audit::Entry,
+    catalog,
     error::AppError,
     forms::FormSchema,
+    org::{self, people},
     workflow::{
-        model::Definition,
+        check,
+        model::{ApproverRule, Definition, Fallback, NodeKind},
         store::{
             StoreError,
             versions::{self, DraftRow, Published},
@@ -67,6 +70,102 @@ pub fn problems(form: &FormSchema, def: &Definition) -> Vec<String> {
     let mut out = form.problems();
     out.extend(def.problems(form));
     out
+}
+
+/// The checks that need the database: the people a rule or fallback names exist and can
+/// act, the roles exist and someone holds them, a 服务管理员 fallback has someone to ask.
+pub async fn problems_in_db(
+    db: &PgPool,
+    service: i64,
+    def: &Definition,
+) -> sqlx::Result<Vec<String>> {
+    let mut accounts = Vec::new();
+    let mut admins_needed = false;
+    for n in &def.nodes {
+        match &n.kind {
+            NodeKind::Approval {
+                approvers,
+                fallback,
+                ..
+            } => {
+                if let ApproverRule::Users { accounts: a } = approvers {
+                    accounts.extend(a.iter().cloned());
+                }
+                match fallback {
+                    Fallback::User { account } => accounts.push(account.clone()),
+                    Fallback::ServiceAdmins => admins_needed = true,
+                    Fallback::Skip { .. } => {}
+                }
+            }
+            NodeKind::Cc {
+                approvers: ApproverRule::Users { accounts: a },
+                ..
+            } => accounts.extend(a.iter().cloned()),
+            _ => {}
+        }
+    }
+    accounts.retain(|a| !a.trim().is_empty());
+    accounts.sort();
+    accounts.dedup();
+    let people: BTreeMap<String, (String, bool)> = people::by_accounts(db, &accounts)
+        .await?
+        .into_iter()
+        .map(|p| (p.account, (p.label, p.active)))
+        .collect();
+    let roles: BTreeMap<String, (String, i64)> = org::roles(db)
+        .await?
+        .into_iter()
+        .map(|r| (r.code, (r.name, r.holders)))
+        .collect();
+    let admins = if admins_needed {
+        catalog::store::active_admin_count(db, service).await?
+    } else {
+        1
+    };
+    let person = |account: &str, what: &str| -> Option<String> {
+        match people.get(account) {
+            _ if account.trim().is_empty() => None,
+            None => Some(format!("{what} {account} 不存在")),
+            Some((label, false)) => Some(format!("{what} {label} 不是可用账号（未激活或已停用）")),
+            Some(_) => None,
+        }
+    };
+    let mut out = Vec::new();
+    for n in &def.nodes {
+        let at = check::who(n);
+        let (rule, fallback) = match &n.kind {
+            NodeKind::Approval {
+                approvers,
+                fallback,
+                ..
+            } => (approvers, Some(fallback)),
+            NodeKind::Cc { approvers, .. } => (approvers, None),
+            _ => continue,
+        };
+        match rule {
+            ApproverRule::Users { accounts } => {
+                for a in accounts {
+                    out.extend(person(a, "指定人员").map(|p| format!("{at}：{p}")));
+                }
+            }
+            ApproverRule::Role { role, .. } if !role.trim().is_empty() => match roles.get(role) {
+                None => out.push(format!("{at}：角色 {role} 不存在")),
+                Some((name, 0)) => out.push(format!("{at}：角色“{name}”目前没有任何可用人员")),
+                Some(_) => {}
+            },
+            _ => {}
+        }
+        match fallback {
+            Some(Fallback::User { account }) => {
+                out.extend(person(account, "兜底的指定人员").map(|p| format!("{at}：{p}")));
+            }
+            Some(Fallback::ServiceAdmins) if admins == 0 => out.push(format!(
+                "{at}：兜底为服务管理员，但本服务没有设置可用的服务管理员"
+            )),
+            _ => {}
+        }
+    }
+    Ok(out)
 }
 
 /// Parses stored or posted JSON into the two definitions, or the reasons it cannot.
@@ -200,7 +299,8 @@ pub async fn publish(
         return Err(VersionError::Stale);
     }
     let (form, workflow) = parse(&d.form, &d.workflow).map_err(VersionError::Invalid)?;
-    let p = problems(&form, &workflow);
+    let mut p = problems(&form, &workflow);
+    p.extend(problems_in_db(db, service, &workflow).await?);
     if !p.is_empty() {
         return Err(VersionError::Invalid(p));
     }
