@@ -14,7 +14,6 @@ pub struct ServiceHead {
     pub code: String,
     pub name: String,
     pub department: String,
-    #[allow(dead_code)] // for the service pages that move a service between departments
     pub department_id: i64,
     /// draft / published / offline.
     pub status: String,

@@ -151,7 +151,6 @@ pub(super) struct PublishForm {
 #[allow(clippy::too_many_arguments)]
 /// `POST /admin/services/{id}/publish`: the working copy at the revision the page showed
 /// becomes the next version.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn publish(
     State(state): State<AppState>,
     m: Manager,
@@ -221,7 +220,6 @@ pub(super) struct RollbackForm {
 
 #[allow(clippy::too_many_arguments)]
 /// `POST /admin/services/{id}/rollback`: version `number` is published again as a new one.
-#[allow(clippy::too_many_arguments)]
 pub(super) async fn rollback(
     State(state): State<AppState>,
     m: Manager,
