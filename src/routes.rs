@@ -63,7 +63,7 @@ pub fn router(
         )
         .merge(crate::center::routes())
         .merge(crate::notify::inbox::routes())
-        .merge(crate::admin::routes().layer(Extension(facets)))
+        .merge(crate::admin::routes(&state).layer(Extension(facets)))
         .fallback(web::not_found)
         // Innermost first: panics become marked 500s, then the CSRF check, then the
         // styled error pages around both.

@@ -3,9 +3,12 @@
 //! `service_admins` for one service) only the services of their departments; anyone else
 //! 403 on every page and action.
 
+use std::collections::HashMap;
+
 use axum::{
-    extract::FromRequestParts,
+    extract::{FromRequestParts, Path, Request, State},
     http::request::Parts,
+    middleware::Next,
     response::{IntoResponse, Response},
 };
 use sqlx::PgPool;
@@ -130,5 +133,24 @@ impl Manager {
             .fetch_all(db)
             .await?,
         ))
+    }
+}
+
+/// Route layer of `/admin/services/{id}/…`: the person must manage service `id`, checked
+/// before the handler reads anything else of the request. (Handlers check again with
+/// `Manager::service`; this is the gate that answers first.)
+pub async fn guard(
+    State(state): State<AppState>,
+    m: Manager,
+    Path(params): Path<HashMap<String, String>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(id) = params.get("id").and_then(|v| v.parse::<i64>().ok()) else {
+        return AppError::NotFound.into_response();
+    };
+    match m.service(&state.db, id).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => e.into_response(),
     }
 }

@@ -36,19 +36,12 @@ use crate::{
 
 const PAGE_SIZE: i64 = 50;
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/admin", get(overview))
-        .route("/admin/users", get(users))
-        .route("/admin/users/{id}/unlock", post(unlock))
-        .route("/admin/audit", get(audit_log))
-        .route("/admin/outbox", get(outbox))
-        .route(
-            "/admin/services",
-            get(services::list).post(services::create),
-        )
-        .route("/admin/services/new", get(services::new))
-        .route("/admin/services/preview", post(services::markdown))
+/// The admin routes. Those about one service (`/admin/services/{id}/…`) pass
+/// `access::guard` first: someone who may not manage that service is refused before
+/// anything of the request is read (a 服务管理员 of another department gets 403, not a
+/// 422 about the form they posted).
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let one_service = Router::new()
         .route(
             "/admin/services/{id}",
             get(services::edit).post(services::update),
@@ -57,14 +50,6 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/services/{id}/delete", post(services::delete))
         .route("/admin/services/{id}/preview", get(services::guide))
         .route("/admin/services/{id}/export", get(packages::export))
-        .route(
-            "/admin/services/import",
-            get(packages::import_page).post(packages::import_upload),
-        )
-        .route(
-            "/admin/services/import/confirm",
-            post(packages::import_confirm),
-        )
         .route("/admin/services/{id}/versions", get(versions::page))
         .route("/admin/services/{id}/publish", post(versions::publish))
         .route("/admin/services/{id}/rollback", post(versions::rollback))
@@ -81,6 +66,31 @@ pub fn routes() -> Router<AppState> {
             "/admin/services/{id}/workflow/trial",
             get(workflow_designer::trial_page).post(workflow_designer::trial_post),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ));
+    Router::new()
+        .route("/admin", get(overview))
+        .route("/admin/users", get(users))
+        .route("/admin/users/{id}/unlock", post(unlock))
+        .route("/admin/audit", get(audit_log))
+        .route("/admin/outbox", get(outbox))
+        .route(
+            "/admin/services",
+            get(services::list).post(services::create),
+        )
+        .route("/admin/services/new", get(services::new))
+        .route("/admin/services/preview", post(services::markdown))
+        .route(
+            "/admin/services/import",
+            get(packages::import_page).post(packages::import_upload),
+        )
+        .route(
+            "/admin/services/import/confirm",
+            post(packages::import_confirm),
+        )
+        .merge(one_service)
 }
 
 /// The 系统管理员's figures on the overview.
