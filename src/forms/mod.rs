@@ -28,6 +28,19 @@ pub struct FormSchema {
     pub fields: Vec<Field>,
 }
 
+// Definitions are written without their defaults (and whole numbers as integers), so what
+// the designers publish reads, stores and exports like a hand-written package.
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn whole<S: serde::Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => s.serialize_some(&(*x as i64)),
+        other => other.serialize(s),
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Field {
     pub key: String,
@@ -35,47 +48,55 @@ pub struct Field {
     pub kind: FieldKind,
     #[serde(default)]
     pub label: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub required: bool,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub help: String,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub placeholder: String,
     /// Numbers and money: bounds. Text: length bounds (characters).
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole"
+    )]
     pub min: Option<f64>,
-    #[serde(default)]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "whole"
+    )]
     pub max: Option<f64>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_len: Option<usize>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_len: Option<usize>,
     /// A regular expression the whole text must match (single-line text).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pattern_message: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default: Option<Value>,
     /// Choices for select / radio / checkboxes.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub options: Vec<String>,
     /// Filled from the applicant's profile: name, account, gender, department, title,
     /// phone, email, user_type.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autofill: Option<String>,
     /// An auto-filled value the applicant cannot change.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_false")]
     pub locked: bool,
     /// Sub-table columns.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<Field>,
     /// Read-only text shown in the form.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub text: String,
     /// Person fields: offer the holders of this role around the applicant's college as a
     /// list, instead of an account box.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
 }
 

@@ -264,6 +264,7 @@ pub async fn apply(
             let id = store::insert_service(&mut tx, &entry, now)
                 .await?
                 .ok_or(ImportError::Stale)?;
+            store::add_admin(&mut tx, id, by).await?;
             (id, true)
         }
     };

@@ -341,9 +341,19 @@ where
         }
     };
     let known = serde_json::to_value(&parsed).expect("definitions serialize");
-    let mut unknown = Vec::new();
-    unknown_keys(raw, &known, &mut root.clone(), &mut unknown);
-    for path in unknown {
+    let mut missing = Vec::new();
+    unknown_keys(raw, &known, &mut Vec::new(), &mut missing);
+    // A key the typed value does not write back is either unknown or holds its default
+    // (definitions are written without defaults): probe it with a value of no type the
+    // definitions use; a known key then fails to read or reads differently.
+    let unknown = missing.into_iter().filter(|path| {
+        let mut probe = raw.clone();
+        if let Some(slot) = pointer_mut(&mut probe, path) {
+            *slot = Value::String("\u{1}probe".into());
+        }
+        matches!(serde_json::from_value::<T>(probe), Ok(p) if serde_json::to_value(&p).ok().as_ref() == Some(&known))
+    });
+    for path in unknown.map(|p| [root.as_slice(), &p].concat()) {
         let name = match path.last() {
             Some(Seg::Key(k)) => k.clone(),
             _ => String::new(),
@@ -356,7 +366,14 @@ where
     out
 }
 
-/// Keys of `raw` that the typed value (serialized back, every field present) does not have.
+fn pointer_mut<'a>(v: &'a mut Value, path: &[Seg]) -> Option<&'a mut Value> {
+    path.iter().try_fold(v, |v, seg| match seg {
+        Seg::Key(k) => v.get_mut(k.as_str()),
+        Seg::Index(i) => v.get_mut(*i),
+    })
+}
+
+/// Keys of `raw` that the typed value, serialized back, does not have.
 fn unknown_keys(raw: &Value, known: &Value, path: &mut Vec<Seg>, out: &mut Vec<Vec<Seg>>) {
     match (raw, known) {
         (Value::Object(r), Value::Object(k)) => {

@@ -11,12 +11,18 @@ pub use crate::forms::FieldAccess;
 
 pub type NodeId = String;
 
+// Definitions are written without their defaults, so what the designers publish stores
+// and exports like a hand-written package.
+fn is_default<T: Default + PartialEq>(v: &T) -> bool {
+    *v == T::default()
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Definition {
     pub nodes: Vec<Node>,
     /// Field or section access for the applicant (default: editable), e.g. the sections
     /// other departments fill at their own step are hidden or read-only here.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub applicant_fields: BTreeMap<String, FieldAccess>,
 }
 
@@ -37,24 +43,24 @@ pub enum NodeKind {
     },
     Approval {
         approvers: ApproverRule,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_default")]
         mode: Mode,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_default")]
         fallback: Fallback,
         /// The applicant may approve their own application at this node.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_default")]
         allow_self: bool,
         /// 审批意见 required for 通过.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_default")]
         comment_required: bool,
         /// For reminders (notifications module).
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         time_limit_hours: Option<u32>,
         /// Overdue tasks also notify the assignee's 部门负责人.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_default")]
         escalate: bool,
         /// Field or section key → "hidden" | "readonly" | "editable" at this node.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
         fields: BTreeMap<String, FieldAccess>,
         next: NodeId,
     },
@@ -107,12 +113,12 @@ pub enum ApproverRule {
     /// Holders of a role: anywhere, or scoped to the applicant's department or college.
     Role {
         role: String,
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_default")]
         scope: RoleScope,
     },
     /// The applicant's 部门负责人 (`levels_up` 0), or the head N levels up.
     DeptHead {
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "is_default")]
         levels_up: u32,
     },
     /// The person chosen in a person-picker form field.
@@ -158,7 +164,7 @@ impl Default for Fallback {
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Branch {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
     pub when: Cond,
     pub next: NodeId,

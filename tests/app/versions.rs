@@ -688,3 +688,50 @@ async fn a_change_on_one_instance_reaches_the_other_within_a_second() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Export → import (as a new service) → publish → export: the same form and workflow.
+#[tokio::test]
+async fn an_exported_package_imports_and_publishes_to_an_identical_definition() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    for code in ["XSQJ", "CGCJ", "LXSX"] {
+        let sid = service(&app, code).await;
+        let original = export(&app, &admin, sid).await;
+        let copy = original.replacen(
+            &format!("code = \"{code}\""),
+            &format!("code = \"{code}9\""),
+            1,
+        );
+        assert_eq!(import(&app, &admin, "copy.toml", &copy).await.status(), 303);
+        let new_id = service(&app, &format!("{code}9")).await;
+        let draft = uc::working_copy(&app.db, new_id).await.unwrap();
+        uc::publish(
+            &app.db,
+            new_id,
+            draft.revision.unwrap(),
+            "",
+            user(&app, "admin").await,
+            None,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+        let a = definitions::current(&app.db, sid).await.unwrap().unwrap();
+        let b = definitions::current(&app.db, new_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(a.schema, b.schema, "{code}");
+        assert_eq!(a.def, b.def, "{code}");
+        let again = export(&app, &admin, new_id).await;
+        assert_eq!(
+            again.replacen(
+                &format!("code = \"{code}9\""),
+                &format!("code = \"{code}\""),
+                1
+            ),
+            original,
+            "{code}"
+        );
+    }
+}

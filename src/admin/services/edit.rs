@@ -218,6 +218,7 @@ pub(in crate::admin) async fn create(
             // A code taken meanwhile inserts nothing, and is reported below.
             let mut tx = state.db.begin().await?;
             if let Some(id) = store::insert_service(&mut tx, &s, state.now()).await? {
+                store::add_admin(&mut tx, id, m.id()).await?;
                 Entry::about(format!("service:{id}"), "service.create")
                     .by(Some(m.id()))
                     .ip(ip)
