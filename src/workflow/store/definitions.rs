@@ -80,17 +80,38 @@ pub async fn current(db: &PgPool, service_id: i64) -> anyhow::Result<Option<Curr
     .fetch_optional(db)
     .await?;
     // A stored definition that no longer parses is a bug to surface, not a missing form.
-    row.map(|r| {
-        Ok(Current {
-            form_id: r.form_id,
-            schema: serde_json::from_value(r.schema)
-                .map_err(|e| anyhow::anyhow!("form definition {}: {e}", r.form_id))?,
-            workflow_id: r.workflow_id,
-            def: serde_json::from_value(r.definition)
-                .map_err(|e| anyhow::anyhow!("workflow definition {}: {e}", r.workflow_id))?,
+    let current = row
+        .map(|r| {
+            Ok::<_, anyhow::Error>(Current {
+                form_id: r.form_id,
+                schema: serde_json::from_value(r.schema)
+                    .map_err(|e| anyhow::anyhow!("form definition {}: {e}", r.form_id))?,
+                workflow_id: r.workflow_id,
+                def: serde_json::from_value(r.definition)
+                    .map_err(|e| anyhow::anyhow!("workflow definition {}: {e}", r.workflow_id))?,
+            })
         })
-    })
-    .transpose()
+        .transpose()?;
+    // The application about to be submitted on these definitions finds them parsed: the
+    // first one after a publish loads no definition again.
+    if let Some(c) = &current {
+        let key = (
+            db.connect_options().get_database().unwrap_or("").to_owned(),
+            c.form_id,
+            c.workflow_id,
+        );
+        let mut map = DEFINITIONS
+            .get_or_init(Default::default)
+            .lock()
+            .expect("definition cache");
+        if !map.contains_key(&key) {
+            if map.len() > 10_000 {
+                map.clear();
+            }
+            map.insert(key, Arc::new((c.schema.clone(), c.def.clone())));
+        }
+    }
+    Ok(current)
 }
 
 /// The current version's definitions as stored (JSON), for export: a package carries
