@@ -139,6 +139,19 @@ pub async fn is_service_admin(db: &sqlx::PgPool, service: i64, user: i64) -> sql
     .await
 }
 
+/// Makes `user` one of the service's administrators (`service_admins`): who its
+/// 服务管理员 fallback asks.
+pub async fn add_admin(conn: &mut PgConnection, service: i64, user: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO service_admins (service_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(service)
+    .bind(user)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// How many active people administer the service (who a 服务管理员 fallback asks).
 pub async fn active_admin_count(db: &sqlx::PgPool, service: i64) -> sqlx::Result<i64> {
     sqlx::query_scalar(
