@@ -264,6 +264,8 @@ pub async fn apply(
             let id = store::insert_service(&mut tx, &entry, now)
                 .await?
                 .ok_or(ImportError::Stale)?;
+            // The importer administers the new service, as one created in 管理后台: the
+            // packages' 服务管理员 fallbacks then have someone to ask.
             store::add_admin(&mut tx, id, by).await?;
             (id, true)
         }

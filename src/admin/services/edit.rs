@@ -218,6 +218,9 @@ pub(in crate::admin) async fn create(
             // A code taken meanwhile inserts nothing, and is reported below.
             let mut tx = state.db.begin().await?;
             if let Some(id) = store::insert_service(&mut tx, &s, state.now()).await? {
+                // Whoever creates a service administers it: a new approval node's default
+                // fallback (本服务的服务管理员) then has someone to ask, as on the demo
+                // services, and nothing else in 管理后台 names a service's administrators.
                 store::add_admin(&mut tx, id, m.id()).await?;
                 Entry::about(format!("service:{id}"), "service.create")
                     .by(Some(m.id()))

@@ -160,7 +160,11 @@ async fn render(
     Ok(DesignerTemplate {
         revision: wc.revision.map(|r| r.to_string()).unwrap_or_default(),
         source,
-        diagram: diagram::svg(def, None),
+        // In the words of the form and the roles, as 流程图 on the application page.
+        diagram: diagram::Diagram::new(def)
+            .form(Some(&wc.form))
+            .roles(&names.roles)
+            .svg(),
         nodes: def
             .nodes
             .iter()
