@@ -199,16 +199,6 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
         "立即办理 + 提交, the first application after a publish: p50 {f50:.2} ms; the next one: p50 {s50:.2} ms; ratio {:.2}",
         f50 / s50
     );
-    // The current version is read per request (one query) and definitions by id are cached
-    // per process: a publish adds at most the one load of the new rows.
-    let (calls, rows): (i64, i64) = sqlx::query_as(
-        "SELECT COALESCE(sum(idx_scan), 0)::int8, COALESCE(sum(n_live_tup), 0)::int8
-         FROM pg_stat_user_tables WHERE relname IN ('form_definitions', 'workflow_definitions')",
-    )
-    .fetch_one(&pool)
-    .await?;
-    println!("definition tables: {rows} rows, {calls} index scans in the whole run");
-
     stop.send(()).ok();
     serving.await??;
     pool.close().await;

@@ -41,3 +41,6 @@ SELECT s.id, 1,
 FROM services s
 WHERE EXISTS (SELECT 1 FROM form_definitions f WHERE f.service_id = s.id)
   AND EXISTS (SELECT 1 FROM workflow_definitions w WHERE w.service_id = s.id);
+
+-- Every request's session query asks whether the person administers any service.
+CREATE INDEX service_admins_user_idx ON service_admins (user_id);
