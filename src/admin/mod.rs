@@ -1,12 +1,14 @@
 //! 管理后台: people (search, lockout release), the audit log, the outbox (系统管理员
-//! only); and the service pages, open to 服务管理员 within their departments
+//! only; the log in `audit.rs`, deliveries in `outbox.rs`); and the service pages, open to 服务管理员 within their departments
 //! (`access.rs`): 服务管理 (`services/`), 表单设计 (`form_designer/`), versions and
 //! publishing (`versions.rs`), service packages (`packages.rs`).
 
 pub mod access;
+mod audit;
 mod confirm;
 mod form_designer;
 mod head;
+mod outbox;
 mod packages;
 mod services;
 mod versions;
@@ -22,7 +24,6 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use sqlx::types::ipnetwork::IpNetwork;
 
 use access::Manager;
 
@@ -74,8 +75,11 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin", get(overview))
         .route("/admin/users", get(users))
         .route("/admin/users/{id}/unlock", post(unlock))
-        .route("/admin/audit", get(audit_log))
-        .route("/admin/outbox", get(outbox))
+        .route("/admin/audit", get(audit::page))
+        .route("/admin/audit/export", get(audit::export))
+        .route("/admin/outbox", get(outbox::page))
+        .route("/admin/outbox/retry", post(outbox::retry_channel))
+        .route("/admin/outbox/{id}/retry", post(outbox::retry_one))
         .route(
             "/admin/services",
             get(services::list).post(services::create),
@@ -285,152 +289,4 @@ async fn unlock(
         crate::web::user::urlencode(&account)
     ))
     .into_response())
-}
-
-pub struct AuditRow {
-    pub at: String,
-    pub actor: String,
-    pub action: String,
-    pub target: String,
-    pub ip: String,
-    pub outcome: String,
-    pub details: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/audit.html")]
-pub struct AuditTemplate {
-    pub page: Page,
-    pub q: String,
-    pub rows: Vec<AuditRow>,
-    pub page_no: i64,
-    pub has_next: bool,
-}
-
-async fn audit_log(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    page: Page,
-    Query(q): Query<ListQuery>,
-) -> AppResult<AuditTemplate> {
-    let page_no = q.page.unwrap_or(1).max(1);
-    let term = q.q.trim().chars().take(64).collect::<String>();
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(
-        DateTime<Utc>,
-        Option<String>,
-        Option<String>,
-        String,
-        String,
-        Option<IpNetwork>,
-        String,
-        serde_json::Value,
-    )> = sqlx::query_as(
-        "SELECT a.at, u.account, u.name, a.action, a.target, a.ip, a.outcome, a.details
-             FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id
-             WHERE $1 = '' OR a.action = $1 OR u.account = $1
-             ORDER BY a.id DESC LIMIT $2 OFFSET $3",
-    )
-    .bind(&term)
-    .bind(PAGE_SIZE + 1)
-    .bind((page_no - 1) * PAGE_SIZE)
-    .fetch_all(&state.db)
-    .await?;
-    let has_next = rows.len() as i64 > PAGE_SIZE;
-    let tz = state.settings.time_zone;
-    let rows = rows
-        .into_iter()
-        .take(PAGE_SIZE as usize)
-        .map(
-            |(at, account, name, action, target, ip, outcome, details)| AuditRow {
-                at: at
-                    .with_timezone(&tz)
-                    .format("%Y-%m-%d %H:%M:%S")
-                    .to_string(),
-                actor: match (account, name) {
-                    (Some(a), Some(n)) => format!("{n}（{a}）"),
-                    _ => "—".into(),
-                },
-                action,
-                target,
-                ip: ip.map(|i| i.ip().to_string()).unwrap_or_default(),
-                outcome,
-                details: details.to_string(),
-            },
-        )
-        .collect();
-    Ok(AuditTemplate {
-        page,
-        q: term,
-        rows,
-        page_no,
-        has_next,
-    })
-}
-
-pub struct OutboxRow {
-    pub id: i64,
-    pub channel: String,
-    pub recipient: String,
-    pub kind: String,
-    pub attempts: i32,
-    pub state: &'static str,
-    pub error: String,
-    pub at: String,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/outbox.html")]
-pub struct OutboxTemplate {
-    pub page: Page,
-    pub rows: Vec<OutboxRow>,
-    pub pending: i64,
-    pub failed: i64,
-}
-
-/// Notifications not delivered (yet): failures with their error, for the administrators.
-async fn outbox(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    page: Page,
-) -> AppResult<OutboxTemplate> {
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(i64, String, String, String, i32, Option<DateTime<Utc>>, Option<String>, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT o.id, o.channel, u.name || '（' || u.account || '）', o.kind, o.attempts, o.failed_at, o.last_error, o.created_at
-         FROM outbox o JOIN users u ON u.id = o.recipient_id
-         WHERE o.delivered_at IS NULL ORDER BY o.failed_at DESC NULLS LAST, o.id DESC LIMIT 200",
-    )
-    .fetch_all(&state.db)
-    .await?;
-    let (pending, failed): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE failed_at IS NULL), count(*) FILTER (WHERE failed_at IS NOT NULL)
-         FROM outbox WHERE delivered_at IS NULL",
-    )
-    .fetch_one(&state.db)
-    .await?;
-    let tz = state.settings.time_zone;
-    Ok(OutboxTemplate {
-        page,
-        pending,
-        failed,
-        rows: rows
-            .into_iter()
-            .map(
-                |(id, channel, recipient, kind, attempts, failed, error, at)| OutboxRow {
-                    id,
-                    channel,
-                    recipient,
-                    kind,
-                    attempts,
-                    state: if failed.is_some() {
-                        "已失败"
-                    } else {
-                        "待发送"
-                    },
-                    error: error.unwrap_or_default(),
-                    at: at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-                },
-            )
-            .collect(),
-    })
 }

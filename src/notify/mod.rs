@@ -2,6 +2,7 @@
 //! worker that delivers it. In-app messages (消息中心) are delivered here; SMS, e-mail
 //! and WeChat Work channels plug into `deliver` later.
 
+pub mod deliveries;
 pub mod inbox;
 
 use std::{sync::Arc, time::Duration};
