@@ -1,4 +1,5 @@
-//! Outside channels against a real local HTTP server that records what it receives.
+//! Outside channels against a real local HTTP server that records what it receives
+//! (also used by `admin_audit` for 消息投递's retries).
 
 use std::{
     sync::{Arc, Mutex},
@@ -15,21 +16,21 @@ use service_hall::{
 use crate::helpers::*;
 
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(crate) enum Mode {
     Ok,
     Fail,
     Hang,
 }
 
 #[derive(Clone)]
-struct Gateway {
+pub(crate) struct Gateway {
     url: String,
-    seen: Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>>>,
+    pub(crate) seen: Arc<Mutex<Vec<(HeaderMap, serde_json::Value)>>>,
     mode: Arc<Mutex<Mode>>,
 }
 
 impl Gateway {
-    async fn start() -> Gateway {
+    pub(crate) async fn start() -> Gateway {
         let g = Gateway {
             url: String::new(),
             seen: Arc::default(),
@@ -58,15 +59,15 @@ impl Gateway {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Gateway { url, ..g }
     }
-    fn set(&self, m: Mode) {
+    pub(crate) fn set(&self, m: Mode) {
         *self.mode.lock().unwrap() = m;
     }
-    fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.seen.lock().unwrap().len()
     }
 }
 
-fn sms(g: &Gateway) -> SmsConfig {
+pub(crate) fn sms(g: &Gateway) -> SmsConfig {
     SmsConfig::Http {
         url: g.url.clone(),
         body: r#"{"mobile":"{phone}","content":"{text}","requestId":"{key}","sign":"示范大学"}"#
@@ -75,7 +76,7 @@ fn sms(g: &Gateway) -> SmsConfig {
     }
 }
 
-async fn queue_sms(app: &TestApp) -> i64 {
+pub(crate) async fn queue_sms(app: &TestApp) -> i64 {
     let uid: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'T2101'")
         .fetch_one(&app.db)
         .await
@@ -110,7 +111,7 @@ async fn queue_sms(app: &TestApp) -> i64 {
         .unwrap()
 }
 
-fn gateways(app_settings: impl FnOnce(&mut service_hall::config::Settings)) -> Gateways {
+pub(crate) fn gateways(app_settings: impl FnOnce(&mut service_hall::config::Settings)) -> Gateways {
     let mut s = test_settings();
     app_settings(&mut s);
     Gateways::from_settings(&s)
