@@ -685,3 +685,104 @@ async fn only_the_system_administrator_sees_or_changes_the_log_and_the_deliverie
     assert_eq!(app.audit_count("outbox.retry", "success").await, 1);
     assert_eq!(app.audit_count("audit.export", "success").await, 1);
 }
+
+/// A screenshot for the record (target/screenshots) and for review (/tmp/shots/audit).
+async fn shot(b: &crate::browser::Browser, name: &str) {
+    b.screenshot(name).await;
+    let from = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("target/screenshots")
+        .join(format!("{name}.png"));
+    let dir = std::path::Path::new("/tmp/shots/audit");
+    if std::fs::create_dir_all(dir).is_ok() {
+        let _ = std::fs::copy(from, dir.join(format!("{name}.png")));
+    }
+}
+
+#[tokio::test]
+async fn chromium_filters_the_log_and_retries_a_delivery_at_1280_and_390() {
+    use fantoccini::Locator;
+    let g = Gateway::start().await;
+    let app = spawn_app().await;
+    let gw = gateways(|s| {
+        s.sms = Some(sms(&g));
+        s.notify_max_attempts = 1;
+    });
+    g.set(Mode::Fail);
+    for _ in 0..2 {
+        queue_sms(&app).await;
+    }
+    deliver_external(&app.db, &gw, Utc::now() + Duration::seconds(2), 10)
+        .await
+        .unwrap();
+    let (admin_id, s_id) = (uid(&app, "admin").await, uid(&app, "S2024001").await);
+    let now = Utc::now();
+    put(
+        &app,
+        now - Duration::minutes(5),
+        Some(admin_id),
+        "account.unlock",
+        &format!("user:{s_id}"),
+    )
+    .await;
+    put(
+        &app,
+        now - Duration::minutes(4),
+        Some(s_id),
+        "application.submit",
+        "application:12",
+    )
+    .await;
+    put(
+        &app,
+        now - Duration::minutes(3),
+        Some(admin_id),
+        "service.status",
+        "service:1",
+    )
+    .await;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let Some(b) = crate::browser::Browser::start(width, height).await else {
+            return;
+        };
+        crate::browser::sign_in(&b, &app, "admin").await;
+        let c = &b.client;
+        c.goto(&app.url("/admin/audit")).await.unwrap();
+        // Filter through the form: one action, today.
+        crate::browser::fill(c, "#f-action", "account").await;
+        crate::browser::click(c, ".audit-actions button[type=submit]").await;
+        for _ in 0..100 {
+            if c.current_url()
+                .await
+                .unwrap()
+                .as_str()
+                .contains("action=account")
+            {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        let rows = c
+            .find_all(Locator::Css(".audit-table tbody tr"))
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 1, "only the unlock");
+        c.goto(&app.url("/admin/audit")).await.unwrap();
+        shot(&b, &format!("audit-{width}")).await;
+        crate::browser::center(c, ".audit-table").await;
+        shot(&b, &format!("audit-{width}-rows")).await;
+        c.goto(&app.url("/admin/outbox")).await.unwrap();
+        shot(&b, &format!("outbox-{width}")).await;
+        crate::browser::center(c, ".outbox-table").await;
+        shot(&b, &format!("outbox-{width}-rows")).await;
+        if width == 1280 {
+            crate::browser::click(c, ".outbox-table form button").await;
+            c.wait()
+                .for_element(Locator::Css(".flash, .alert"))
+                .await
+                .unwrap();
+            shot(&b, "outbox-retried-1280").await;
+        }
+        b.close().await;
+    }
+    assert_eq!(app.audit_count("outbox.retry", "success").await, 1);
+}
