@@ -5,6 +5,7 @@
 
 pub mod access;
 mod confirm;
+mod content;
 mod form_designer;
 mod head;
 mod packages;
@@ -90,6 +91,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/admin/services/import/confirm",
             post(packages::import_confirm),
         )
+        .merge(content::routes())
         .merge(one_service)
 }
 
