@@ -1,6 +1,7 @@
 //! Integration tests: the real application over HTTP against a real PostgreSQL, and
 //! browser tests in headless Chromium.
 
+mod admin_content;
 mod admin_e2e;
 mod admin_matrix;
 mod admin_services;
