@@ -587,7 +587,6 @@ async fn recommended_services_per_kind_of_viewer() {
     let app = spawn_app().await;
     let admin = signed_in(&app, "admin").await;
     let student = signed_in(&app, "S2024001").await;
-    let teacher = signed_in(&app, "T2002").await;
     let list = || async {
         sqlx::query_as::<_, (i64, String)>(
             "SELECT id, name FROM services WHERE 'student' = ANY(recommend_for) AND status = 'published'
@@ -680,7 +679,6 @@ async fn recommended_services_per_kind_of_viewer() {
     .await
     .unwrap();
     assert_eq!(last, cand);
-    let _ = teacher;
     for action in ["recommend.move", "recommend.remove", "recommend.add"] {
         assert_eq!(app.audit_count(action, "success").await, 1, "{action}");
     }
@@ -781,6 +779,9 @@ async fn a_content_change_on_one_instance_reaches_the_other_within_a_second() {
     assert!(home().await.contains("跨实例公告"));
 }
 
+/// Method, path and the fields posted.
+type Route = (&'static str, String, Vec<(&'static str, String)>);
+
 /// Every route of 首页内容 for the 系统管理员 only: a 服务管理员, a teacher and a student
 /// get 403, a visitor is sent to 登录 (or refused); none of their posts changes anything.
 #[tokio::test]
@@ -806,7 +807,7 @@ async fn only_the_system_administrator_may_edit_home_page_content() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    let routes: Vec<(&str, String, Vec<(&str, String)>)> = vec![
+    let routes: Vec<Route> = vec![
         ("GET", "/admin/content".into(), vec![]),
         ("GET", "/admin/content/notices".into(), vec![]),
         ("GET", "/admin/content/notices/new".into(), vec![]),
@@ -996,4 +997,123 @@ async fn only_the_system_administrator_may_edit_home_page_content() {
             .await
             .contains("/admin/content")
     );
+}
+
+async fn shot(b: &crate::browser::Browser, name: &str) {
+    let dir = std::path::PathBuf::from("/tmp/shots/content");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = b.client.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    b.screenshot(&format!("content-{name}")).await;
+}
+
+/// In Chromium: edit a notice (the preview follows the typing), see it on the home page;
+/// screenshots of every 首页内容 page at 1280 and 390 px.
+async fn edit_a_notice_in_the_browser(width: u32, height: u32) {
+    use crate::browser::{Browser, click, fill, sign_in};
+    use fantoccini::Locator;
+    let app = spawn_app().await;
+    let Some(b) = Browser::start(width, height).await else {
+        return;
+    };
+    let c = &b.client;
+    sign_in(&b, &app, "admin").await;
+    c.goto(&app.url("/admin")).await.unwrap();
+    click(c, "a.tile[href='/admin/content']").await;
+    c.wait()
+        .for_element(Locator::Css(".cms-table"))
+        .await
+        .unwrap();
+    shot(&b, &format!("notices-{width}")).await;
+    // The first notice of the home page.
+    let id: i64 = sqlx::query_scalar(
+        "SELECT id FROM announcements ORDER BY pinned DESC, published_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    click(
+        c,
+        &format!("#row-{id} a[href='/admin/content/notices/{id}']"),
+    )
+    .await;
+    c.wait()
+        .for_element(Locator::Css("form.notice-form #f-title"))
+        .await
+        .unwrap();
+    // With script the 预览 button gives way to the live preview.
+    let hidden = c
+        .execute("return document.querySelector('.js-hide').hidden;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(hidden, serde_json::json!(true));
+    fill(c, "#f-title", &format!("浏览器里改过的公告{width}")).await;
+    fill(c, "#f-body", "**已更新** <img src=x onerror=alert(1)>").await;
+    let mut seen = String::new();
+    for _ in 0..50 {
+        seen = c
+            .execute(
+                "return document.getElementById('pv-body').innerHTML;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if seen.contains("<strong>已更新</strong>") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        seen.contains("<strong>已更新</strong>") && !seen.contains("onerror"),
+        "{seen}"
+    );
+    shot(&b, &format!("notice-edit-{width}")).await;
+    click(c, "form.notice-form .actions button[type=submit]").await;
+    c.wait()
+        .for_element(Locator::Css(".cms-table"))
+        .await
+        .unwrap();
+    c.goto(&app.url("/")).await.unwrap();
+    let home = c.source().await.unwrap();
+    assert!(home.contains(&format!("浏览器里改过的公告{width}")));
+    for tab in ["systems", "links", "categories", "recommend"] {
+        c.goto(&app.url(&format!("/admin/content/{tab}")))
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css(".cms-tabs"))
+            .await
+            .unwrap();
+        shot(&b, &format!("{tab}-{width}")).await;
+    }
+    // A form with its messages.
+    c.goto(&app.url("/admin/content/systems")).await.unwrap();
+    fill(c, "#f-name", "图书馆").await;
+    c.execute(
+        "document.getElementById('f-url').type = 'text'; return null;",
+        vec![],
+    )
+    .await
+    .unwrap();
+    fill(c, "#f-url", "javascript:alert(1)").await;
+    click(c, "#edit form button[type=submit]").await;
+    c.wait().for_element(Locator::Css("#e-url")).await.unwrap();
+    center(c, "#edit").await;
+    shot(&b, &format!("systems-error-{width}")).await;
+    b.close().await;
+}
+
+use crate::browser::center;
+
+#[tokio::test]
+async fn edit_a_notice_in_the_browser_desktop() {
+    edit_a_notice_in_the_browser(1280, 1000).await;
+}
+
+#[tokio::test]
+async fn edit_a_notice_in_the_browser_phone() {
+    edit_a_notice_in_the_browser(390, 844).await;
 }
