@@ -133,7 +133,7 @@ async fn home(
             })
             .collect(),
         links,
-        notices: notices::latest(&state, 6, 0).await?,
+        notices: notices::latest(&state, aud, 6, 0).await?,
         fav_services,
         fav_systems,
         frequent: frequent

@@ -6,6 +6,7 @@
 pub mod access;
 mod audit;
 mod confirm;
+mod content;
 mod form_designer;
 mod head;
 mod outbox;
@@ -94,6 +95,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/admin/services/import/confirm",
             post(packages::import_confirm),
         )
+        .merge(content::routes())
         .merge(one_service)
 }
 

@@ -1,5 +1,6 @@
 //! 服务中心, 服务指南, 收藏 and 通知公告.
 
+pub mod content;
 pub mod generate;
 mod guide;
 pub mod model;

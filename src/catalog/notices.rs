@@ -6,10 +6,11 @@ use axum::extract::{Path, Query, State};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
+use super::{content, model::viewer_audience};
 use crate::{
     error::{AppError, AppResult},
     web::AppState,
-    web::page::Page,
+    web::{page::Page, user::MaybeUser},
 };
 
 const PAGE_SIZE: i64 = 20;
@@ -60,16 +61,26 @@ pub struct NoticeItem {
     pub pinned: bool,
 }
 
-pub async fn latest(state: &AppState, limit: i64, offset: i64) -> sqlx::Result<Vec<NoticeItem>> {
-    let rows: Vec<NoticeRow> = sqlx::query_as(
+/// The notices shown now to a viewer of kind `aud` (`model::viewer_audience`): inside
+/// their publish window and meant for everyone or for this kind. Read per request, so an
+/// edit shows on every instance at once.
+pub async fn latest(
+    state: &AppState,
+    aud: &str,
+    limit: i64,
+    offset: i64,
+) -> sqlx::Result<Vec<NoticeItem>> {
+    let rows: Vec<NoticeRow> = sqlx::query_as(&format!(
         "SELECT a.id, a.title, d.name AS department, a.published_at, a.pinned
          FROM announcements a LEFT JOIN departments d ON d.id = a.department_id
-         WHERE a.published_at <= $3
+         WHERE {}
          ORDER BY a.pinned DESC, a.published_at DESC, a.id DESC LIMIT $1 OFFSET $2",
-    )
+        content::notice_visible("$3", "$4")
+    ))
     .bind(limit)
     .bind(offset)
     .bind(state.now())
+    .bind(aud)
     .fetch_all(&state.db)
     .await?;
     let tz = state.settings.time_zone;
@@ -105,6 +116,7 @@ pub struct PageQuery {
 
 pub async fn list(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     page: Page,
     Query(q): Query<PageQuery>,
 ) -> AppResult<ListTemplate> {
@@ -113,7 +125,13 @@ pub async fn list(
         .and_then(|p| p.parse().ok())
         .unwrap_or(1i64)
         .clamp(1, 10_000);
-    let mut items = latest(&state, PAGE_SIZE + 1, (page_no - 1) * PAGE_SIZE).await?;
+    let mut items = latest(
+        &state,
+        viewer_audience(user.as_ref()),
+        PAGE_SIZE + 1,
+        (page_no - 1) * PAGE_SIZE,
+    )
+    .await?;
     let has_next = items.len() as i64 > PAGE_SIZE;
     items.truncate(PAGE_SIZE as usize);
     Ok(ListTemplate {
@@ -135,18 +153,23 @@ pub struct DetailTemplate {
     pub body_html: String,
 }
 
+/// One notice, for whom it is shown now; 404 for anyone else (not yet, no longer, or
+/// meant for others).
 pub async fn detail(
     State(state): State<AppState>,
+    MaybeUser(user): MaybeUser,
     page: Page,
     Path(id): Path<i64>,
 ) -> AppResult<DetailTemplate> {
-    let row: Option<(String, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(
+    let row: Option<(String, String, Option<String>, DateTime<Utc>)> = sqlx::query_as(&format!(
         "SELECT a.title, a.body_markdown, d.name, a.published_at
          FROM announcements a LEFT JOIN departments d ON d.id = a.department_id
-         WHERE a.id = $1 AND a.published_at <= $2",
-    )
+         WHERE a.id = $1 AND {}",
+        content::notice_visible("$2", "$3")
+    ))
     .bind(id)
     .bind(state.now())
+    .bind(viewer_audience(user.as_ref()))
     .fetch_optional(&state.db)
     .await?;
     let (title, body, department, at) = row.ok_or(AppError::NotFound)?;

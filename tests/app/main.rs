@@ -2,6 +2,7 @@
 //! browser tests in headless Chromium.
 
 mod admin_audit;
+mod admin_content;
 mod admin_e2e;
 mod admin_matrix;
 mod admin_services;
