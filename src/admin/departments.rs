@@ -361,7 +361,11 @@ pub async fn activate(
     .fetch_optional(&mut *tx)
     .await?;
     if !parent_active.ok_or(AppError::NotFound)? {
-        flash(&flashes, "error", "上级部门已停用：请先启用上级部门，或把它移到启用中的部门之下。");
+        flash(
+            &flashes,
+            "error",
+            "上级部门已停用：请先启用上级部门，或把它移到启用中的部门之下。",
+        );
         return Ok(Redirect::to(&format!("/admin/departments?id={id}")).into_response());
     }
     depts::set_active(&mut tx, id, true).await?;

@@ -27,12 +27,7 @@ use sqlx::types::ipnetwork::IpNetwork;
 
 use access::Manager;
 
-use crate::{
-    error::AppResult,
-    web::AppState,
-    web::page::Page,
-    web::user::AdminUser,
-};
+use crate::{error::AppResult, web::AppState, web::page::Page, web::user::AdminUser};
 
 const PAGE_SIZE: i64 = 50;
 
@@ -81,20 +76,41 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/people/{id}/disable", post(people::disable))
         .route("/admin/people/{id}/enable", post(people::enable))
         .route("/admin/people/{id}/unlock", post(people::unlock))
-        .route("/admin/people/{id}/reset-password", post(people::reset_password))
-        .route("/admin/people/{id}/activation-code", post(people::activation_code))
+        .route(
+            "/admin/people/{id}/reset-password",
+            post(people::reset_password),
+        )
+        .route(
+            "/admin/people/{id}/activation-code",
+            post(people::activation_code),
+        )
         .route("/admin/people/{id}/roles", post(people::grant))
-        .route("/admin/people/{id}/roles/{grant}/revoke", post(people::revoke))
-        .route("/admin/people/{id}/tasks/transfer", post(people::transfer_all))
-        .route("/admin/people/{id}/tasks/{task}/transfer", post(people::transfer))
+        .route(
+            "/admin/people/{id}/roles/{grant}/revoke",
+            post(people::revoke),
+        )
+        .route(
+            "/admin/people/{id}/tasks/transfer",
+            post(people::transfer_all),
+        )
+        .route(
+            "/admin/people/{id}/tasks/{task}/transfer",
+            post(people::transfer),
+        )
         .route(
             "/admin/departments",
             get(departments::page).post(departments::create),
         )
         .route("/admin/departments/{id}/rename", post(departments::rename))
         .route("/admin/departments/{id}/move", post(departments::move_to))
-        .route("/admin/departments/{id}/deactivate", post(departments::deactivate))
-        .route("/admin/departments/{id}/activate", post(departments::activate))
+        .route(
+            "/admin/departments/{id}/deactivate",
+            post(departments::deactivate),
+        )
+        .route(
+            "/admin/departments/{id}/activate",
+            post(departments::activate),
+        )
         .route("/admin/audit", get(audit_log))
         .route("/admin/outbox", get(outbox))
         .route(
@@ -152,7 +168,9 @@ async fn overview(
         .fetch_one(&state.db)
         .await?;
         // Locked: the one reading of `lockouts` (identity::lockout).
-        let locked_now = crate::identity::lockout::locked_ids(&state.db, now).await?.len() as i64;
+        let locked_now = crate::identity::lockout::locked_ids(&state.db, now)
+            .await?
+            .len() as i64;
         Some(AdminStats {
             active,
             inactive,

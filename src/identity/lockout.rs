@@ -62,7 +62,11 @@ pub async fn locked_ids<'c>(db: impl PgExecutor<'c>, now: DateTime<Utc>) -> sqlx
 }
 
 /// Locks `subject` until `until`.
-pub async fn lock(conn: &mut PgConnection, subject: &str, until: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn lock(
+    conn: &mut PgConnection,
+    subject: &str,
+    until: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO lockouts (subject, locked_until) VALUES ($1, $2)
          ON CONFLICT (subject) DO UPDATE SET locked_until = EXCLUDED.locked_until",
@@ -86,14 +90,20 @@ pub async fn clear(conn: &mut PgConnection, subject: &str) -> sqlx::Result<()> {
 /// An administrator's 解锁: the lockout goes, and so does the run of failures behind it
 /// (a marker attempt counts as the last success), or the next wrong password would lock
 /// the account again at once. Whether there was a lockout to lift.
-pub async fn release(conn: &mut PgConnection, user_id: i64, now: DateTime<Utc>) -> sqlx::Result<bool> {
+pub async fn release(
+    conn: &mut PgConnection,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> sqlx::Result<bool> {
     let s = subject(user_id);
     let was = locked_until(&mut *conn, &s, now).await?.is_some();
     clear(conn, &s).await?;
-    sqlx::query("INSERT INTO login_attempts (at, subject, ip, success) VALUES ($1, $2, NULL, true)")
-        .bind(now)
-        .bind(&s)
-        .execute(conn)
-        .await?;
+    sqlx::query(
+        "INSERT INTO login_attempts (at, subject, ip, success) VALUES ($1, $2, NULL, true)",
+    )
+    .bind(now)
+    .bind(&s)
+    .execute(conn)
+    .await?;
     Ok(was)
 }

@@ -167,14 +167,20 @@ pub async fn update(
     id: i64,
     p: &Profile,
 ) -> sqlx::Result<Result<Vec<&'static str>, Clash>> {
-    let before: (String, String, String, Option<i64>, Option<String>, Option<String>) =
-        sqlx::query_as(
-            "SELECT account, name, user_type, department_id, phone, email FROM users
+    let before: (
+        String,
+        String,
+        String,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+    ) = sqlx::query_as(
+        "SELECT account, name, user_type, department_id, phone, email FROM users
              WHERE id = $1 FOR UPDATE",
-        )
-        .bind(id)
-        .fetch_one(&mut *conn)
-        .await?;
+    )
+    .bind(id)
+    .fetch_one(&mut *conn)
+    .await?;
     let mut changed = Vec::new();
     if before.0 != p.account {
         changed.push("account");

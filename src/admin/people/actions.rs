@@ -155,8 +155,12 @@ pub async fn reset_password(
             );
             return Ok(back(id));
         }
-        Err(ResetRefused::NoIdCard) => "没有登记证件号，无法重置为初始密码；可签发激活码或请本人找回密码。",
-        Err(ResetRefused::NotActive) => "只有正常状态的账号可以重置密码：未激活的请本人激活账号，已停用的请先启用。",
+        Err(ResetRefused::NoIdCard) => {
+            "没有登记证件号，无法重置为初始密码；可签发激活码或请本人找回密码。"
+        }
+        Err(ResetRefused::NotActive) => {
+            "只有正常状态的账号可以重置密码：未激活的请本人激活账号，已停用的请先启用。"
+        }
         Err(ResetRefused::Mismatch) => "证件号与登记的不一致。",
     };
     drop(tx);

@@ -89,7 +89,10 @@ pub fn check(
     }
     let id = idcard::normalize(&input.id_card);
     if !id.is_empty() && !idcard::is_valid(&id) {
-        e.push(("id_card", "证件号应为 18 位居民身份证号，校验位须正确。".into()));
+        e.push((
+            "id_card",
+            "证件号应为 18 位居民身份证号，校验位须正确。".into(),
+        ));
     }
     if !e.is_empty() {
         return Err(e);

@@ -11,8 +11,7 @@ mod form;
 mod person;
 
 pub use actions::{
-    activation_code, disable, enable, grant, reset_password, revoke, transfer, transfer_all,
-    unlock,
+    activation_code, disable, enable, grant, reset_password, revoke, transfer, transfer_all, unlock,
 };
 pub use person::{create, edit, new, show};
 
@@ -115,7 +114,10 @@ pub async fn list(
     let page_no = q.page.unwrap_or(1).clamp(1, 100_000);
     let term: String = q.q.trim().chars().take(64).collect();
     let kind = KINDS.iter().find(|(k, _)| *k == q.kind).map(|(k, _)| *k);
-    let status = STATUSES.iter().find(|(k, _)| *k == q.status).map(|(k, _)| *k);
+    let status = STATUSES
+        .iter()
+        .find(|(k, _)| *k == q.status)
+        .map(|(k, _)| *k);
     let dept = q.dept.parse::<i64>().ok();
     let now = state.now();
     let only = match status {
@@ -147,7 +149,11 @@ pub async fn list(
             department: r.department.unwrap_or_default(),
             status: status_label(&r.status),
             disabled: r.status == "disabled",
-            phone: r.phone.as_deref().map(crate::mask::mask_phone).unwrap_or_default(),
+            phone: r
+                .phone
+                .as_deref()
+                .map(crate::mask::mask_phone)
+                .unwrap_or_default(),
         })
         .collect();
     let tree = departments::tree(&state.db).await?;

@@ -119,7 +119,11 @@ pub(super) async fn render(
             serial: t.serial_no.unwrap_or_default(),
             title: t.title,
             node: t.node_name,
-            since: t.created_at.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+            since: t
+                .created_at
+                .with_timezone(&tz)
+                .format("%Y-%m-%d")
+                .to_string(),
         })
         .collect();
     let mut t = PersonTemplate {
@@ -240,7 +244,10 @@ pub async fn create(
     flash(
         &flashes,
         "success",
-        format!("已添加 {}（{}），待本人激活账号。", profile.name, profile.account),
+        format!(
+            "已添加 {}（{}），待本人激活账号。",
+            profile.name, profile.account
+        ),
     );
     Ok(Redirect::to(&format!("/admin/people/{id}")).into_response())
 }

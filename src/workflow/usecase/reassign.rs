@@ -36,7 +36,9 @@ pub async fn reassign(
     let Some(to) = people::active_by_account(db, to.trim()).await? else {
         return Ok(Outcome::Refused("找不到该账号，请输入对方的学号/工号。"));
     };
-    let app = load_app(&mut conn, app_id).await?.ok_or(AppError::NotFound)?;
+    let app = load_app(&mut conn, app_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     drop(conn);
     let defs = definitions(db, &app).await?;
     let act = Act {
