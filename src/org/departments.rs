@@ -32,10 +32,12 @@ pub fn kind_label(kind: &str) -> &'static str {
 /// The kinds a new department may have (there is one school, the root).
 pub const KINDS: [(&str, &str); 3] = [("college", "学院"), ("office", "部处"), ("section", "科室")];
 
+/// A department row as read: id, parent, code, name, kind, active, people.
+type Row = (i64, Option<i64>, String, String, String, bool, i64);
+
 /// The whole tree, depth-first, siblings in display order.
 pub async fn tree(db: &PgPool) -> sqlx::Result<Vec<DeptNode>> {
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(i64, Option<i64>, String, String, String, bool, i64)> = sqlx::query_as(
+    let rows: Vec<Row> = sqlx::query_as(
         "SELECT d.id, d.parent_id, d.code, d.name, d.kind, d.active,
                 (SELECT count(*) FROM users u WHERE u.department_id = d.id AND u.status <> 'disabled')
          FROM departments d ORDER BY d.sort_order, d.id",
@@ -46,7 +48,7 @@ pub async fn tree(db: &PgPool) -> sqlx::Result<Vec<DeptNode>> {
     // Roots first; a department whose parent is missing would be a root too.
     let ids: std::collections::HashSet<i64> = rows.iter().map(|r| r.0).collect();
     fn walk(
-        rows: &[(i64, Option<i64>, String, String, String, bool, i64)],
+        rows: &[Row],
         parent: Option<i64>,
         depth: usize,
         ids: &std::collections::HashSet<i64>,

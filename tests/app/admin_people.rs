@@ -689,3 +689,46 @@ async fn a_new_person_gets_an_activation_code_and_a_locked_one_is_released() {
         .unwrap();
     assert!(html.contains("S2024999") && html.contains("共 1 人"));
 }
+
+/// The people list, a person's page (with an open task) and the department tree at
+/// desktop and phone widths (screenshots in target/screenshots).
+#[tokio::test]
+async fn browser_people_pages_at_both_widths() {
+    use crate::browser::{Browser, sign_in};
+    use fantoccini::Locator;
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    apply_leave(&app, &student, "1").await;
+    let id = uid(&app, "T2101").await;
+    let cs = dept(&app, "CS").await;
+    for (w, h) in [(1280, 1400), (390, 2400)] {
+        let Some(b) = Browser::start(w, h).await else {
+            return;
+        };
+        sign_in(&b, &app, "admin").await;
+        let c = &b.client;
+        c.goto(&app.url("/admin/people?dept=2")).await.unwrap();
+        c.wait()
+            .for_element(Locator::Css(".ppl-table"))
+            .await
+            .unwrap();
+        b.screenshot(&format!("admin-people-{w}")).await;
+        c.goto(&app.url(&format!("/admin/people/{id}")))
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css(".ppl-tasks"))
+            .await
+            .unwrap();
+        b.screenshot(&format!("admin-person-{w}")).await;
+        c.goto(&app.url(&format!("/admin/departments?id={cs}")))
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css(".org-list"))
+            .await
+            .unwrap();
+        b.screenshot(&format!("admin-departments-{w}")).await;
+        b.close().await;
+    }
+}

@@ -69,11 +69,9 @@ pub fn check(
         e.push(("department", "请选择一个启用中的部门。".into()));
     }
     let phone = input.phone.trim();
-    if !phone.is_empty()
-        && !(phone.len() == 11
-            && phone.starts_with('1')
-            && phone.chars().all(|c| c.is_ascii_digit()))
-    {
+    let phone_ok =
+        phone.len() == 11 && phone.starts_with('1') && phone.chars().all(|c| c.is_ascii_digit());
+    if !phone.is_empty() && !phone_ok {
         e.push(("phone", "手机号应为 11 位数字，以 1 开头。".into()));
     }
     let email = input.email.trim();
