@@ -7,10 +7,12 @@ pub mod access;
 mod audit;
 mod confirm;
 mod content;
+mod departments;
 mod form_designer;
 mod head;
 mod outbox;
 mod packages;
+mod people;
 mod services;
 mod versions;
 mod workflow_designer;
@@ -19,24 +21,13 @@ use askama::Template;
 use askama_web::WebTemplate;
 use axum::{
     Router,
-    extract::{Path, Query, State},
-    response::{IntoResponse, Redirect, Response},
+    extract::State,
     routing::{get, post},
 };
-use chrono::{DateTime, Utc};
-use serde::Deserialize;
 
 use access::Manager;
 
-use crate::{
-    audit::Entry,
-    error::{AppError, AppResult},
-    web::AppState,
-    web::page::{Flashes, Page, flash},
-    web::user::{AdminUser, ClientIp, user_type_label},
-};
-
-const PAGE_SIZE: i64 = 50;
+use crate::{error::AppResult, web::AppState, web::page::Page};
 
 /// The admin routes. Those about one service (`/admin/services/{id}/…`) pass
 /// `access::guard` first: someone who may not manage that service is refused before
@@ -74,8 +65,50 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         ));
     Router::new()
         .route("/admin", get(overview))
-        .route("/admin/users", get(users))
-        .route("/admin/users/{id}/unlock", post(unlock))
+        // 人员管理; `/admin/users` is its old address.
+        .route("/admin/users", get(people::list))
+        .route("/admin/users/{id}/unlock", post(people::unlock))
+        .route("/admin/people", get(people::list).post(people::create))
+        .route("/admin/people/new", get(people::new))
+        .route("/admin/people/{id}", get(people::show).post(people::edit))
+        .route("/admin/people/{id}/disable", post(people::disable))
+        .route("/admin/people/{id}/enable", post(people::enable))
+        .route("/admin/people/{id}/unlock", post(people::unlock))
+        .route(
+            "/admin/people/{id}/reset-password",
+            post(people::reset_password),
+        )
+        .route(
+            "/admin/people/{id}/activation-code",
+            post(people::activation_code),
+        )
+        .route("/admin/people/{id}/roles", post(people::grant))
+        .route(
+            "/admin/people/{id}/roles/{grant}/revoke",
+            post(people::revoke),
+        )
+        .route(
+            "/admin/people/{id}/tasks/transfer",
+            post(people::transfer_all),
+        )
+        .route(
+            "/admin/people/{id}/tasks/{task}/transfer",
+            post(people::transfer),
+        )
+        .route(
+            "/admin/departments",
+            get(departments::page).post(departments::create),
+        )
+        .route("/admin/departments/{id}/rename", post(departments::rename))
+        .route("/admin/departments/{id}/move", post(departments::move_to))
+        .route(
+            "/admin/departments/{id}/deactivate",
+            post(departments::deactivate),
+        )
+        .route(
+            "/admin/departments/{id}/activate",
+            post(departments::activate),
+        )
         .route("/admin/audit", get(audit::page))
         .route("/admin/audit/export", get(audit::export))
         .route("/admin/outbox", get(outbox::page))
@@ -127,16 +160,19 @@ async fn overview(
 ) -> AppResult<OverviewTemplate> {
     let now = state.now();
     let stats = if m.user.is_admin {
-        let (active, inactive, departments, locked_now, failures_today): (i64, i64, i64, i64, i64) = sqlx::query_as(
+        let (active, inactive, departments, failures_today): (i64, i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT count(*) FROM users WHERE status = 'active'),
                     (SELECT count(*) FROM users WHERE status = 'inactive'),
                     (SELECT count(*) FROM departments),
-                    (SELECT count(*) FROM lockouts WHERE locked_until > $1 AND subject LIKE 'u:%'),
                     (SELECT count(*) FROM login_attempts WHERE NOT success AND at > $1 - interval '1 day')",
         )
         .bind(now)
         .fetch_one(&state.db)
         .await?;
+        // Locked: the one reading of `lockouts` (identity::lockout).
+        let locked_now = crate::identity::lockout::locked_ids(&state.db, now)
+            .await?
+            .len() as i64;
         Some(AdminStats {
             active,
             inactive,
@@ -160,135 +196,4 @@ async fn overview(
         services,
         published,
     })
-}
-
-#[derive(Deserialize, Default)]
-pub struct ListQuery {
-    #[serde(default)]
-    q: String,
-    #[serde(default)]
-    page: Option<i64>,
-}
-
-pub struct UserRow {
-    pub id: i64,
-    pub account: String,
-    pub name: String,
-    pub user_type: &'static str,
-    pub department: String,
-    pub status: &'static str,
-    pub locked_until: Option<String>,
-}
-
-#[derive(Template, WebTemplate)]
-#[template(path = "admin/users.html")]
-pub struct UsersTemplate {
-    pub page: Page,
-    pub q: String,
-    pub rows: Vec<UserRow>,
-    pub page_no: i64,
-    pub has_next: bool,
-}
-
-fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
-}
-
-async fn users(
-    State(state): State<AppState>,
-    _admin: AdminUser,
-    page: Page,
-    Query(q): Query<ListQuery>,
-) -> AppResult<UsersTemplate> {
-    let page_no = q.page.unwrap_or(1).max(1);
-    let term = q.q.trim().chars().take(64).collect::<String>();
-    let pattern = format!("%{}%", escape_like(&term));
-    let now = state.now();
-    #[allow(clippy::type_complexity)]
-    let rows: Vec<(
-        i64,
-        String,
-        String,
-        String,
-        Option<String>,
-        String,
-        Option<DateTime<Utc>>,
-    )> = sqlx::query_as(
-        "SELECT u.id, u.account, u.name, u.user_type, d.name, u.status, l.locked_until
-         FROM users u
-         LEFT JOIN departments d ON d.id = u.department_id
-         LEFT JOIN lockouts l ON l.subject = 'u:' || u.id AND l.locked_until > $4
-         WHERE $1 = '' OR u.account ILIKE $2 OR u.name ILIKE $2
-         ORDER BY u.account LIMIT $3 OFFSET $5",
-    )
-    .bind(&term)
-    .bind(&pattern)
-    .bind(PAGE_SIZE + 1)
-    .bind(now)
-    .bind((page_no - 1) * PAGE_SIZE)
-    .fetch_all(&state.db)
-    .await?;
-    let has_next = rows.len() as i64 > PAGE_SIZE;
-    let tz = state.settings.time_zone;
-    let rows = rows
-        .into_iter()
-        .take(PAGE_SIZE as usize)
-        .map(|(id, account, name, t, d, status, locked)| UserRow {
-            id,
-            account,
-            name,
-            user_type: user_type_label(&t),
-            department: d.unwrap_or_default(),
-            status: match status.as_str() {
-                "active" => "正常",
-                "inactive" => "未激活",
-                _ => "已停用",
-            },
-            locked_until: locked.map(|l| l.with_timezone(&tz).format("%m-%d %H:%M").to_string()),
-        })
-        .collect();
-    Ok(UsersTemplate {
-        page,
-        q: term,
-        rows,
-        page_no,
-        has_next,
-    })
-}
-
-async fn unlock(
-    State(state): State<AppState>,
-    AdminUser(admin): AdminUser,
-    flashes: Flashes,
-    ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
-) -> AppResult<Response> {
-    let mut tx = state.db.begin().await?;
-    let account: Option<String> = sqlx::query_scalar("SELECT account FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    let account = account.ok_or(AppError::NotFound)?;
-    sqlx::query("DELETE FROM lockouts WHERE subject = $1")
-        .bind(format!("u:{id}"))
-        .execute(&mut *tx)
-        .await?;
-    Entry::user(id, "account.unlock")
-        .by(Some(admin.id))
-        .ip(ip)
-        .record(&mut *tx, state.now())
-        .await?;
-    tx.commit().await?;
-    flash(
-        &flashes,
-        "success",
-        format!("已解除账号 {account} 的登录锁定。"),
-    );
-    Ok(Redirect::to(&format!(
-        "/admin/users?q={}",
-        crate::web::user::urlencode(&account)
-    ))
-    .into_response())
 }

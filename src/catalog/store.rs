@@ -427,3 +427,33 @@ pub async fn admin_list(
         .await?;
     Ok((rows, total))
 }
+
+/// Services that refer to a department — as 服务部门 or in 发起范围 — (any status): how
+/// many, and the first five names. A department is retired only when there are none.
+pub async fn services_referring_to(
+    conn: &mut sqlx::PgConnection,
+    department: i64,
+) -> sqlx::Result<(i64, Vec<String>)> {
+    let rows: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT count(*) OVER (), name FROM services
+         WHERE department_id = $1 OR $1 = ANY(start_department_ids) ORDER BY id LIMIT 5",
+    )
+    .bind(department)
+    .fetch_all(conn)
+    .await?;
+    Ok((
+        rows.first().map(|r| r.0).unwrap_or(0),
+        rows.into_iter().map(|r| r.1).collect(),
+    ))
+}
+
+/// The ids of the services of a department (as 服务部门).
+pub async fn service_ids_of_department(
+    conn: &mut sqlx::PgConnection,
+    department: i64,
+) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM services WHERE department_id = $1")
+        .bind(department)
+        .fetch_all(conn)
+        .await
+}

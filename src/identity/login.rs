@@ -18,7 +18,7 @@ use crate::{
     audit::Entry,
     error::{AppError, AppResult},
     identity::{
-        idcard, password,
+        idcard, lockout, password,
         session::{
             AUTH_AT, CSRF, ClientIp, CurrentUser, DEVICE, EPOCH, MaybeUser, SEEN_AT, UID,
             safe_next, user_agent,
@@ -183,19 +183,13 @@ pub async fn login(
 
     let user = find_account(&state, &account).await?;
     let subject = match &user {
-        Some(u) => format!("u:{}", u.id),
+        Some(u) => lockout::subject(u.id),
         None => format!(
             "i:{}",
             hex::encode(idcard::hash(&state.secret_key, &account.to_lowercase()))
         ),
     };
-    let locked_until: Option<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT locked_until FROM lockouts WHERE subject = $1 AND locked_until > $2",
-    )
-    .bind(&subject)
-    .bind(now)
-    .fetch_optional(&state.db)
-    .await?;
+    let locked_until = lockout::locked_until(&state.db, &subject, now).await?;
 
     let usable_hash = user
         .as_ref()
@@ -258,14 +252,7 @@ pub async fn login(
         let mut message = GENERIC_FAILURE.to_owned();
         if failures >= s.lockout_threshold {
             let until = now + s.lockout_duration;
-            sqlx::query(
-                "INSERT INTO lockouts (subject, locked_until) VALUES ($1, $2)
-                 ON CONFLICT (subject) DO UPDATE SET locked_until = EXCLUDED.locked_until",
-            )
-            .bind(&subject)
-            .bind(until)
-            .execute(&mut *tx)
-            .await?;
+            lockout::lock(&mut tx, &subject, until).await?;
             if let Some(id) = actor {
                 Entry::user(id, "account.lockout")
                     .ip(ip)
@@ -280,10 +267,7 @@ pub async fn login(
     }
 
     let user = user.expect("verified password implies an account");
-    sqlx::query("DELETE FROM lockouts WHERE subject = $1")
-        .bind(&subject)
-        .execute(&mut *tx)
-        .await?;
+    lockout::clear(&mut tx, &subject).await?;
     Entry::user(user.id, "login")
         .ip(ip)
         .detail(json!({ "method": "password", "ua": ua }))

@@ -1,11 +1,13 @@
 //! Accounts and signing in: login with lockout and throttling, logout, password change.
 
+pub mod accounts;
 pub mod alerts;
 pub mod codes;
 pub mod email;
 mod flow_state;
 pub mod flows;
 pub mod idcard;
+pub mod lockout;
 pub mod login;
 pub mod password;
 pub mod qr;

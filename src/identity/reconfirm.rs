@@ -12,7 +12,7 @@ use tower_sessions::Session;
 use crate::{
     audit::Entry,
     error::{AppError, AppResult},
-    identity::password,
+    identity::{lockout, password},
     web::AppState,
 };
 
@@ -47,17 +47,12 @@ pub async fn confirm(
     }
     let now = state.now();
     let s = &state.settings;
-    let subject = format!("u:{user_id}");
-    let (hash, locked_until): (Option<String>, Option<DateTime<Utc>>) = sqlx::query_as(
-        "SELECT u.password_hash,
-                (SELECT locked_until FROM lockouts WHERE subject = $2 AND locked_until > $3)
-         FROM users u WHERE u.id = $1",
-    )
-    .bind(user_id)
-    .bind(&subject)
-    .bind(now)
-    .fetch_one(&state.db)
-    .await?;
+    let subject = lockout::subject(user_id);
+    let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_one(&state.db)
+        .await?;
+    let locked_until = lockout::locked_until(&state.db, &subject, now).await?;
     if let Some(until) = locked_until {
         return Ok(Some(locked(state, until)));
     }
@@ -93,14 +88,7 @@ pub async fn confirm(
     let mut message = "密码不正确".to_owned();
     if failures >= s.lockout_threshold {
         let until = now + s.lockout_duration;
-        sqlx::query(
-            "INSERT INTO lockouts (subject, locked_until) VALUES ($1, $2)
-             ON CONFLICT (subject) DO UPDATE SET locked_until = EXCLUDED.locked_until",
-        )
-        .bind(&subject)
-        .bind(until)
-        .execute(&mut *tx)
-        .await?;
+        lockout::lock(&mut tx, &subject, until).await?;
         Entry::user(user_id, "account.lockout")
             .ip(ip)
             .detail(json!({ "until": until, "failures": failures }))

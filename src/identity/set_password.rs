@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::{
     audit::Entry,
     error::AppResult,
-    identity::{alerts, password},
+    identity::{alerts, lockout, password},
     mask::mask_phone,
     web::AppState,
 };
@@ -101,10 +101,7 @@ pub async fn set_password(
             .bind(now)
             .execute(&mut *tx)
             .await?;
-            sqlx::query("DELETE FROM lockouts WHERE subject = $1")
-                .bind(format!("u:{uid}"))
-                .execute(&mut *tx)
-                .await?;
+            lockout::clear(&mut tx, &lockout::subject(uid)).await?;
             Entry::user(uid, "password.recover").detail(json!({ "step": "reset" }))
         }
         Why::Change { device, .. } => {

@@ -1,5 +1,7 @@
 //! Departments (a tree: 学校 → 学院 / 部处 → 科室) and roles.
 
+pub mod departments;
+pub mod directory;
 pub mod people;
 
 use std::collections::BTreeMap;

@@ -198,9 +198,9 @@ async fn who_may_use_the_service_pages() {
     // The 服务管理员's overview has 服务管理 and nothing else.
     let html = app.get_with(&manager, "/admin").await.text().await.unwrap();
     assert!(html.contains("href=\"/admin/services\""));
-    assert!(!html.contains("/admin/users") && !html.contains("/admin/audit"));
+    assert!(!html.contains("/admin/people") && !html.contains("/admin/audit"));
     let html = app.get_with(&admin, "/admin").await.text().await.unwrap();
-    assert!(html.contains("href=\"/admin/services\"") && html.contains("/admin/users"));
+    assert!(html.contains("href=\"/admin/services\"") && html.contains("/admin/people"));
 
     let gets = [
         "/admin".to_owned(),

@@ -29,7 +29,7 @@ async fn failures_look_identical_whatever_the_reason() {
         .execute(&app.db)
         .await
         .unwrap();
-    sqlx::query("UPDATE users SET status = 'locked' WHERE account = 'T2001'")
+    sqlx::query("UPDATE users SET status = 'disabled' WHERE account = 'T2001'")
         .execute(&app.db)
         .await
         .unwrap();
@@ -380,7 +380,7 @@ async fn a_session_is_stored_with_its_person_and_follows_the_persons_status() {
     let home = app.get_with(&counselor, "/").await.text().await.unwrap();
     assert_eq!(texts_of_class(&home, "nav-badge"), vec!["1", "1"]);
     // Locked by an administrator: the next request ends the session.
-    sqlx::query("UPDATE users SET status = 'locked' WHERE account = 'S2024001'")
+    sqlx::query("UPDATE users SET status = 'disabled' WHERE account = 'S2024001'")
         .execute(&app.db)
         .await
         .unwrap();

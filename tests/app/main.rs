@@ -5,6 +5,8 @@ mod admin_audit;
 mod admin_content;
 mod admin_e2e;
 mod admin_matrix;
+// 人员管理 and 组织机构.
+mod admin_people;
 mod admin_services;
 mod attachments;
 mod bootstrap;

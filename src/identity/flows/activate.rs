@@ -62,6 +62,20 @@ pub async fn issue_activation_code(
     key: &SecretKey,
     account: &str,
 ) -> sqlx::Result<Option<String>> {
+    // Issued from the command line: nobody known did it.
+    issue_activation_code_by(db, key, account, None, None, chrono::Utc::now()).await
+}
+
+/// `issue_activation_code`, audited as done by `actor` (an administrator, on the person's
+/// page in 管理后台) from `ip`.
+pub async fn issue_activation_code_by(
+    db: &sqlx::PgPool,
+    key: &SecretKey,
+    account: &str,
+    actor: Option<i64>,
+    ip: Option<std::net::IpAddr>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<Option<String>> {
     use rand::Rng;
     // No 0/O, 1/I/L: read aloud and typed from paper.
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -82,10 +96,10 @@ pub async fn issue_activation_code(
     let Some(id) = id else {
         return Ok(None);
     };
-    // Issued from the command line: nobody known did it.
     Entry::user(id, "account.activation_code")
-        .by(None)
-        .record(&mut *tx, chrono::Utc::now())
+        .by(actor)
+        .ip(ip)
+        .record(&mut *tx, now)
         .await?;
     tx.commit().await?;
     Ok(Some(code))

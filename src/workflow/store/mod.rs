@@ -7,6 +7,7 @@
 pub mod attachments;
 pub mod definitions;
 pub mod drafts;
+pub mod open_work;
 pub mod records;
 pub mod resolve;
 pub mod transition;

@@ -318,11 +318,11 @@ pub async fn act(
 }
 
 /// An approver's or the applicant's action on a running application.
-struct Act {
-    action: Action,
-    comment: String,
+pub(super) struct Act {
+    pub(super) action: Action,
+    pub(super) comment: String,
     /// Edited fields (per-node editable sections), already validated.
-    data: Option<Map<String, Value>>,
+    pub(super) data: Option<Map<String, Value>>,
 }
 
 fn action_code(a: &Action) -> &'static str {
@@ -380,7 +380,7 @@ fn reachable(
 /// Applies `act` to `app` as the caller read it (`expected_version` is the version the
 /// actor saw on the page). No transaction is held while reading: the single write
 /// statement applies only if the row is still at that version, else nothing changes.
-async fn apply(
+pub(super) async fn apply(
     db: &PgPool,
     app: &AppRow,
     def: &Definition,
@@ -426,6 +426,10 @@ async fn apply(
             node.clone(),
             json!({ "to": match to { ReturnTo::Applicant => "applicant".to_owned(), ReturnTo::Node(n) => n.clone() } }),
         ),
+        // An administrator's 转办 on someone's behalf names whose task it was.
+        Action::Transfer { node, to, user } if *user != c.actor => {
+            (node.clone(), json!({ "to": to, "from": user }))
+        }
         Action::Transfer { node, to, .. } => (node.clone(), json!({ "to": to })),
         Action::AddSigner {
             node,
@@ -451,7 +455,9 @@ async fn apply(
     );
     let actor_task = match &act.action {
         Action::Withdraw { .. } | Action::Resubmit { .. } => None,
-        Action::Transfer { to, .. } => Some((node.as_str(), c.actor, code, Some(*to))),
+        // The task that ends is the holder's (the actor's own, but for an administrator's
+        // 转办 on behalf of someone who left).
+        Action::Transfer { to, user, .. } => Some((node.as_str(), *user, code, Some(*to))),
         _ => Some((node.as_str(), c.actor, code, None)),
     };
     plan.sync(def, app, &before, &st, &fx, actor_task, c);

@@ -6,6 +6,7 @@ pub mod act;
 pub mod files;
 pub mod form;
 pub mod read;
+pub mod reassign;
 pub mod submit;
 pub mod trial;
 pub mod urge;

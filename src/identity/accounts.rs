@@ -1,0 +1,131 @@
+//! What 管理后台 changes about an account's credentials and status (identity owns both):
+//! 停用 and 启用, the ID-card number's keyed hash, and 重置为初始密码. Each runs inside the
+//! caller's transaction, which also writes the audit row.
+
+use chrono::{DateTime, Utc};
+use sqlx::PgConnection;
+
+use crate::{identity::idcard, secret::SecretKey};
+
+/// 停用: the person cannot sign in (every way in asks for `status = 'active'`) and every
+/// session of theirs ends now — the session rows go, and the auth epoch moves in case a
+/// session is loaded from elsewhere. False if the person was already disabled.
+pub async fn disable(conn: &mut PgConnection, uid: i64, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    let done = sqlx::query(
+        "UPDATE users SET status = 'disabled', auth_epoch = auth_epoch + 1, updated_at = $2
+         WHERE id = $1 AND status <> 'disabled'",
+    )
+    .bind(uid)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected()
+        == 1;
+    if done {
+        end_sessions(conn, uid, now).await?;
+    }
+    Ok(done)
+}
+
+/// 启用: back to active, or to 未激活 for someone who never set a password. False if the
+/// person was not disabled.
+pub async fn enable(conn: &mut PgConnection, uid: i64, now: DateTime<Utc>) -> sqlx::Result<bool> {
+    Ok(sqlx::query(
+        "UPDATE users SET status = CASE WHEN password_hash IS NULL THEN 'inactive' ELSE 'active' END,
+                updated_at = $2
+         WHERE id = $1 AND status = 'disabled'",
+    )
+    .bind(uid)
+    .bind(now)
+    .execute(conn)
+    .await?
+    .rows_affected()
+        == 1)
+}
+
+async fn end_sessions(conn: &mut PgConnection, uid: i64, now: DateTime<Utc>) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM tower_sessions.session WHERE user_id = $1")
+        .bind(uid)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE sign_ins SET ended_at = $2 WHERE user_id = $1 AND ended_at IS NULL")
+        .bind(uid)
+        .bind(now)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Sets (or, with `None`, removes) the person's ID-card number: stored only as the keyed
+/// hash and the masked form, as everywhere. `Err(Taken)` when another person has it.
+pub async fn set_id_card(
+    conn: &mut PgConnection,
+    key: &SecretKey,
+    uid: i64,
+    number: Option<&str>,
+) -> sqlx::Result<Result<(), Taken>> {
+    let r = sqlx::query("UPDATE users SET id_card_hash = $2, id_card_masked = $3 WHERE id = $1")
+        .bind(uid)
+        .bind(number.map(|n| idcard::hash(key, n)))
+        .bind(number.map(idcard::mask))
+        .execute(conn)
+        .await;
+    match r {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Err(Taken)),
+        other => other.map(|_| Ok(())),
+    }
+}
+
+/// Another person already has this ID-card number.
+#[derive(Debug)]
+pub struct Taken;
+
+/// Why 重置为初始密码 did nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ResetRefused {
+    /// No ID-card number on file: there is no initial password.
+    NoIdCard,
+    /// The number typed is not the one on file (only its keyed hash is kept, so the
+    /// administrator types it from the person's papers).
+    Mismatch,
+    /// Not an active account: 未激活 people use 激活账号, disabled ones are 启用 first.
+    NotActive,
+}
+
+/// 重置为初始密码: the last six characters of the ID-card number, to be changed at the next
+/// sign-in; every session ends. `number` must match the hash on file.
+pub async fn reset_to_initial(
+    conn: &mut PgConnection,
+    key: &SecretKey,
+    uid: i64,
+    number: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<Result<(), ResetRefused>> {
+    let (status, stored): (String, Option<Vec<u8>>) =
+        sqlx::query_as("SELECT status, id_card_hash FROM users WHERE id = $1 FOR UPDATE")
+            .bind(uid)
+            .fetch_one(&mut *conn)
+            .await?;
+    let Some(stored) = stored else {
+        return Ok(Err(ResetRefused::NoIdCard));
+    };
+    if status != "active" {
+        return Ok(Err(ResetRefused::NotActive));
+    }
+    if !idcard::matches(key, number, &stored) {
+        return Ok(Err(ResetRefused::Mismatch));
+    }
+    let hash = super::password::hash(idcard::initial_password(number)).await?;
+    sqlx::query(
+        "UPDATE users SET password_hash = $2, must_change_password = true, password_changed_at = $3,
+                auth_epoch = auth_epoch + 1, updated_at = $3
+         WHERE id = $1",
+    )
+    .bind(uid)
+    .bind(hash)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    end_sessions(conn, uid, now).await?;
+    Ok(Ok(()))
+}
