@@ -59,12 +59,24 @@ async fn wait_text(b: &Browser, css: &str, needle: &str) -> String {
     }
 }
 
+/// The texts of every element matching `css`. A page still being redrawn (the designers'
+/// scripts replace parts of it) may drop an element between finding and reading it: then
+/// read them all again.
 async fn texts(c: &Client, css: &str) -> Vec<String> {
-    let mut out = vec![];
-    for e in c.find_all(Locator::Css(css)).await.unwrap() {
-        out.push(e.text().await.unwrap());
+    'again: for _ in 0..50 {
+        let mut out = vec![];
+        for e in c.find_all(Locator::Css(css)).await.unwrap() {
+            match e.text().await {
+                Ok(t) => out.push(t),
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue 'again;
+                }
+            }
+        }
+        return out;
     }
-    out
+    panic!("{css} kept changing under the reader")
 }
 
 async fn choose(c: &Client, css: &str, value: &str) {
