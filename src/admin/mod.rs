@@ -8,6 +8,7 @@ mod confirm;
 mod form_designer;
 mod head;
 mod packages;
+pub mod people_import;
 mod services;
 mod versions;
 mod workflow_designer;
@@ -90,6 +91,24 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/admin/services/import/confirm",
             post(packages::import_confirm),
         )
+        .route(
+            "/admin/people/import",
+            get(people_import::upload_page)
+                .post(people_import::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    people_import::MAX_FILE + 64 * 1024,
+                )),
+        )
+        .route("/admin/people/import/{id}", get(people_import::show))
+        .route(
+            "/admin/people/import/{id}/confirm",
+            post(people_import::confirm),
+        )
+        .route(
+            "/admin/people/import/{id}/refused.csv",
+            get(people_import::refused_csv),
+        )
+        .route("/admin/people/import/{id}/codes", post(people_import::codes))
         .merge(one_service)
 }
 

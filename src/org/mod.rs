@@ -1,5 +1,6 @@
 //! Departments (a tree: 学校 → 学院 / 部处 → 科室) and roles.
 
+pub mod import;
 pub mod people;
 
 use std::collections::BTreeMap;

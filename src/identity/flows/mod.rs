@@ -21,7 +21,7 @@ use serde::Deserialize;
 
 use crate::{identity::password, web::AppState, web::page::Page};
 
-pub use activate::{issue_activation_code, send_bind_code};
+pub use activate::{issue_activation_code, issue_activation_codes, send_bind_code};
 pub use check::IDENTITY_FAILED;
 pub(crate) use recover::RecoverState;
 
