@@ -108,7 +108,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/admin/people/import/{id}/refused.csv",
             get(people_import::refused_csv),
         )
-        .route("/admin/people/import/{id}/codes", post(people_import::codes))
+        .route(
+            "/admin/people/import/{id}/codes",
+            post(people_import::codes),
+        )
         .merge(one_service)
 }
 

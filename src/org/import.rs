@@ -75,13 +75,14 @@ pub async fn judge(
 
     // Phones and ID numbers are unique: who holds the ones in the file.
     let phones: Vec<&str> = people.iter().filter_map(|p| p.phone.as_deref()).collect();
-    let phone_owner: HashMap<String, String> =
-        sqlx::query_as::<_, (String, String)>("SELECT phone, account FROM users WHERE phone = ANY($1)")
-            .bind(&phones)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .collect();
+    let phone_owner: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
+        "SELECT phone, account FROM users WHERE phone = ANY($1)",
+    )
+    .bind(&phones)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .collect();
     let ids: Vec<Vec<u8>> = people.iter().filter_map(id_bytes).collect();
     let id_owner: HashMap<Vec<u8>, String> = sqlx::query_as::<_, (Vec<u8>, String)>(
         "SELECT id_card_hash, account FROM users WHERE id_card_hash = ANY($1)",
@@ -125,7 +126,9 @@ pub async fn judge(
                 && e.department_id == Some(p.department_id)
                 && p.phone.as_ref().is_none_or(|x| e.phone.as_ref() == Some(x))
                 && p.email.as_ref().is_none_or(|x| e.email.as_ref() == Some(x))
-                && hash.as_ref().is_none_or(|x| e.id_card_hash.as_ref() == Some(x))
+                && hash
+                    .as_ref()
+                    .is_none_or(|x| e.id_card_hash.as_ref() == Some(x))
                 && p.roles
                     .iter()
                     .all(|(r, d)| held.contains(&(e.id, *r, d.unwrap_or(0))));

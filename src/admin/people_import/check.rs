@@ -37,15 +37,23 @@ const COLUMNS: [(&str, &[&str]); 8] = [
 fn columns(header: &[String]) -> Result<HashMap<&'static str, usize>, String> {
     let mut at = HashMap::new();
     for (i, h) in header.iter().enumerate() {
-        if let Some((key, _)) = COLUMNS.iter().find(|(_, names)| names.contains(&h.as_str())) {
+        if let Some((key, _)) = COLUMNS
+            .iter()
+            .find(|(_, names)| names.contains(&h.as_str()))
+        {
             at.entry(*key).or_insert(i);
         }
     }
-    let missing: Vec<&str> = [("account", "学号/工号"), ("name", "姓名"), ("type", "类型"), ("dept", "部门")]
-        .iter()
-        .filter(|(k, _)| !at.contains_key(k))
-        .map(|(_, n)| *n)
-        .collect();
+    let missing: Vec<&str> = [
+        ("account", "学号/工号"),
+        ("name", "姓名"),
+        ("type", "类型"),
+        ("dept", "部门"),
+    ]
+    .iter()
+    .filter(|(k, _)| !at.contains_key(k))
+    .map(|(_, n)| *n)
+    .collect();
     if missing.is_empty() {
         Ok(at)
     } else {
@@ -72,8 +80,9 @@ fn phone_ok(p: &str) -> bool {
 fn email_ok(e: &str) -> bool {
     e.len() <= 100
         && !e.chars().any(char::is_whitespace)
-        && e.split_once('@')
-            .is_some_and(|(u, d)| !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.'))
+        && e.split_once('@').is_some_and(|(u, d)| {
+            !u.is_empty() && d.contains('.') && !d.starts_with('.') && !d.ends_with('.')
+        })
 }
 
 pub fn check(
@@ -83,7 +92,10 @@ pub fn check(
     key: &SecretKey,
 ) -> Result<Checked, String> {
     let at = columns(&table.header)?;
-    let mut out = Checked { people: Vec::new(), refused: Vec::new() };
+    let mut out = Checked {
+        people: Vec::new(),
+        refused: Vec::new(),
+    };
     let (mut accounts, mut phones, mut ids) = (HashSet::new(), HashSet::new(), HashSet::new());
     for (row, cells) in &table.rows {
         let get = |k: &str| -> String {
@@ -97,7 +109,9 @@ pub fn check(
         if account.is_empty() {
             reasons.push("学号/工号为空".to_owned());
         } else if account.chars().count() > 32
-            || !account.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            || !account
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
         {
             reasons.push("学号/工号只能由字母、数字、-、_ 组成（最多 32 位）".to_owned());
         } else if !accounts.insert(account.clone()) {
@@ -116,7 +130,11 @@ pub fn check(
         let d = get("dept");
         let department_id = depts.get(&d).copied();
         if department_id.is_none() {
-            reasons.push(if d.is_empty() { "部门为空".to_owned() } else { format!("部门“{d}”不存在") });
+            reasons.push(if d.is_empty() {
+                "部门为空".to_owned()
+            } else {
+                format!("部门“{d}”不存在")
+            });
         }
         let phone = get("phone");
         if !phone.is_empty() {
@@ -140,7 +158,11 @@ pub fn check(
             }
         }
         let mut grants = Vec::new();
-        for g in get("roles").split([';', '；', ',', '，']).map(str::trim).filter(|g| !g.is_empty()) {
+        for g in get("roles")
+            .split([';', '；', ',', '，'])
+            .map(str::trim)
+            .filter(|g| !g.is_empty())
+        {
             let (r, scope) = match g.split_once('@') {
                 Some((r, s)) => (r.trim(), Some(s.trim())),
                 None => (g, None),
@@ -164,7 +186,12 @@ pub fn check(
             }
         }
         if !reasons.is_empty() {
-            out.refused.push(Refused { row: *row, account, name, reasons });
+            out.refused.push(Refused {
+                row: *row,
+                account,
+                name,
+                reasons,
+            });
             continue;
         }
         let valid_id = (!id.is_empty()).then_some(id);
@@ -176,7 +203,9 @@ pub fn check(
             department_id: department_id.unwrap_or_default(),
             phone: (!phone.is_empty()).then_some(phone),
             email: (!email.is_empty()).then_some(email),
-            id_hash: valid_id.as_deref().map(|i| hex::encode(idcard::hash(key, i))),
+            id_hash: valid_id
+                .as_deref()
+                .map(|i| hex::encode(idcard::hash(key, i))),
             id_masked: valid_id.as_deref().map(idcard::mask),
             roles: grants,
         });

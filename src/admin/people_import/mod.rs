@@ -18,7 +18,6 @@ use chrono::{DateTime, Utc};
 
 pub use job::work;
 
-use check::Refused;
 use crate::{
     audit::Entry,
     error::{AppError, AppResult},
@@ -31,6 +30,7 @@ use crate::{
         user::{AdminUser, ClientIp},
     },
 };
+use check::Refused;
 
 /// The largest file accepted (50,000 rows of CSV are about 5 MB).
 pub const MAX_FILE: usize = 16 * 1024 * 1024;
@@ -64,7 +64,11 @@ fn status_label(s: &str) -> &'static str {
     }
 }
 
-async fn upload_template(state: &AppState, page: Page, problem: Option<String>) -> AppResult<UploadTemplate> {
+async fn upload_template(
+    state: &AppState,
+    page: Page,
+    problem: Option<String>,
+) -> AppResult<UploadTemplate> {
     let rows: Vec<(i64, String, DateTime<Utc>, String, i32)> = sqlx::query_as(
         "SELECT id, file_name, created_at, status, total FROM people_imports ORDER BY id DESC LIMIT 20",
     )
@@ -123,7 +127,11 @@ pub async fn upload(
         got = Some((name, bytes));
         break;
     }
-    let refuse = |msg: String| async { Ok(upload_template(&state, page, Some(msg)).await?.into_response()) };
+    let refuse = |msg: String| async {
+        Ok(upload_template(&state, page, Some(msg))
+            .await?
+            .into_response())
+    };
     let Some((name, bytes)) = got.filter(|(_, b)| !b.is_empty()) else {
         return refuse("请选择要导入的文件（.csv 或 .xlsx）".into()).await;
     };
@@ -268,8 +276,21 @@ pub async fn show(
     .bind(id)
     .fetch_optional(&state.db)
     .await?;
-    let (file, status, total, done, new, changed, unchanged, refused_count, refused, created, codes, error, valid) =
-        r.ok_or(AppError::NotFound)?;
+    let (
+        file,
+        status,
+        total,
+        done,
+        new,
+        changed,
+        unchanged,
+        refused_count,
+        refused,
+        created,
+        codes,
+        error,
+        valid,
+    ) = r.ok_or(AppError::NotFound)?;
     let mut refused = refused.0;
     refused.truncate(SHOWN);
     Ok(JobTemplate {
@@ -304,10 +325,11 @@ pub async fn confirm(
 ) -> AppResult<Response> {
     let now = state.now();
     let mut tx = state.db.begin().await?;
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM people_imports WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
+    let status: Option<String> =
+        sqlx::query_scalar("SELECT status FROM people_imports WHERE id = $1 FOR UPDATE")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
     match status.as_deref() {
         None => return Err(AppError::NotFound),
         Some("preview") => {}
@@ -337,7 +359,10 @@ pub async fn confirm(
 fn csv_response(name: &str, body: Vec<u8>) -> Response {
     let mut res = body.into_response();
     let h = res.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
     if let Ok(v) = HeaderValue::from_str(&content_disposition(name)) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
@@ -349,13 +374,20 @@ fn csv_response(name: &str, body: Vec<u8>) -> Response {
 fn csv_bytes(header: &[&str], rows: impl Iterator<Item = Vec<String>>) -> AppResult<Vec<u8>> {
     let mut w = csv::Writer::from_writer(b"\xEF\xBB\xBF".to_vec());
     let safe = |s: String| {
-        if s.starts_with(['=', '+', '-', '@']) { format!("'{s}") } else { s }
+        if s.starts_with(['=', '+', '-', '@']) {
+            format!("'{s}")
+        } else {
+            s
+        }
     };
-    w.write_record(header).map_err(|e| AppError::Internal(e.into()))?;
+    w.write_record(header)
+        .map_err(|e| AppError::Internal(e.into()))?;
     for r in rows {
-        w.write_record(r.into_iter().map(safe)).map_err(|e| AppError::Internal(e.into()))?;
+        w.write_record(r.into_iter().map(safe))
+            .map_err(|e| AppError::Internal(e.into()))?;
     }
-    w.into_inner().map_err(|e| AppError::Internal(anyhow::anyhow!(e.to_string())))
+    w.into_inner()
+        .map_err(|e| AppError::Internal(anyhow::anyhow!(e.to_string())))
 }
 
 /// `GET /admin/people/import/{id}/refused.csv`: every refused row with its reasons.
@@ -398,7 +430,8 @@ pub async fn codes(
     if status != "done" {
         return Err(AppError::Conflict("导入完成后才能生成激活码"));
     }
-    let issued = identity::flows::issue_activation_codes(&state.db, &state.secret_key, &accounts).await?;
+    let issued =
+        identity::flows::issue_activation_codes(&state.db, &state.secret_key, &accounts).await?;
     let names: std::collections::HashMap<String, String> =
         sqlx::query_as("SELECT account, name FROM users WHERE account = ANY($1)")
             .bind(&accounts)
@@ -427,6 +460,8 @@ pub async fn codes(
             vec![a, n, c]
         }),
     )?;
-    Ok(csv_response(&format!("import-{id}-activation-codes.csv"), body))
+    Ok(csv_response(
+        &format!("import-{id}-activation-codes.csv"),
+        body,
+    ))
 }
-
