@@ -76,7 +76,10 @@ pub async fn judge(
     // Phones and ID numbers are unique: who holds the ones in the file.
     let phones: Vec<&str> = people.iter().filter_map(|p| p.phone.as_deref()).collect();
     let phone_owner: HashMap<String, String> = sqlx::query_as::<_, (String, String)>(
-        "SELECT phone, account FROM users WHERE phone = ANY($1)",
+        // A join, not `= ANY`: scanning 50,000 people against
+        // 1,000 numbers each was the slow part of a large import.
+        "SELECT u.phone, u.account FROM UNNEST($1::text[]) AS v(phone)
+         JOIN users u ON u.phone = v.phone AND u.phone IS NOT NULL",
     )
     .bind(&phones)
     .fetch_all(&mut *conn)
@@ -85,7 +88,8 @@ pub async fn judge(
     .collect();
     let ids: Vec<Vec<u8>> = people.iter().filter_map(id_bytes).collect();
     let id_owner: HashMap<Vec<u8>, String> = sqlx::query_as::<_, (Vec<u8>, String)>(
-        "SELECT id_card_hash, account FROM users WHERE id_card_hash = ANY($1)",
+        "SELECT u.id_card_hash, u.account FROM UNNEST($1::bytea[]) AS v(h)
+         JOIN users u ON u.id_card_hash = v.h AND u.id_card_hash IS NOT NULL",
     )
     .bind(&ids)
     .fetch_all(&mut *conn)

@@ -497,3 +497,71 @@ async fn only_the_system_administrator_may_import() {
         404
     );
 }
+
+/// Through the pages in Chromium: 用户管理 › 批量导入, a file with a bad row, the preview,
+/// 确认导入, the progress page until the result; at 1280 and 390 px.
+#[tokio::test]
+async fn browser_imports_a_small_file() {
+    use fantoccini::Locator;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let app = spawn_app().await;
+        let Some(b) = crate::browser::Browser::start(width, height).await else {
+            return;
+        };
+        let c = &b.client;
+        let shot = |name: String| {
+            let b = &b;
+            async move {
+                b.screenshot(&name).await;
+                let from = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                    .join("target/screenshots")
+                    .join(format!("{name}.png"));
+                if std::fs::create_dir_all("/tmp/shots/pimport").is_ok() {
+                    let _ = std::fs::copy(from, format!("/tmp/shots/pimport/{name}.png"));
+                }
+            }
+        };
+        crate::browser::sign_in(&b, &app, "admin").await;
+        c.goto(&app.url("/admin/users")).await.unwrap();
+        crate::browser::click(c, "a[href='/admin/people/import']").await;
+        let input = c
+            .wait()
+            .for_element(Locator::Css("input#file"))
+            .await
+            .unwrap();
+        let path =
+            std::env::temp_dir().join(format!("people-{}.csv", uuid::Uuid::new_v4().simple()));
+        std::fs::write(
+            &path,
+            format!("{HEADER}\nW1,王五,学生,CS,18600000001,,{},\nW2,赵六,教师,计算机学院,,,,辅导员@CS\nW3,孙七,学生,NOPE,,,,\n", id_number(3)),
+        )
+        .unwrap();
+        input.send_keys(path.to_str().unwrap()).await.unwrap();
+        shot(format!("pimport-upload-{width}")).await;
+        crate::browser::click(c, "main form[enctype] button[type=submit]").await;
+        c.wait()
+            .for_element(Locator::Css(".import-counts"))
+            .await
+            .unwrap();
+        let html = c.source().await.unwrap();
+        assert_eq!(count(&html, "count-new"), 2);
+        assert_eq!(count(&html, "count-refused"), 1);
+        assert!(html.contains("部门“NOPE”不存在"));
+        shot(format!("pimport-preview-{width}")).await;
+        crate::browser::click(c, "form[action$='/confirm'] button[type=submit]").await;
+        c.wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(".import-finished"))
+            .await
+            .unwrap();
+        shot(format!("pimport-result-{width}")).await;
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM users WHERE account IN ('W1', 'W2', 'W3')")
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(n, 2);
+        let _ = std::fs::remove_file(path);
+        b.close().await;
+    }
+}
