@@ -7,7 +7,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::{clock::Clock, config::Settings, identity, notify, workflow};
+use crate::{admin, clock::Clock, config::Settings, identity, notify, workflow};
 
 /// Polls every `every` until the process stops: identity's housekeeping hourly,
 /// reminders of overdue tasks, then delivery of notifications.
@@ -27,6 +27,8 @@ pub async fn run(db: PgPool, clock: Arc<dyn Clock>, settings: Arc<Settings>, eve
             tracing::warn!(error = %e, "reminders failed; will retry");
         }
         notify::deliver_round(&db, &gw, &fanout, now).await;
+        // Confirmed people imports, in their own task: a large one takes a while.
+        tokio::spawn(admin::people_import::work(db.clone(), clock.clone()));
         tokio::time::sleep(every).await;
     }
 }

@@ -13,6 +13,7 @@ mod head;
 mod outbox;
 mod packages;
 mod people;
+pub mod people_import;
 mod services;
 mod versions;
 mod workflow_designer;
@@ -129,6 +130,27 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(packages::import_confirm),
         )
         .merge(content::routes())
+        .route(
+            "/admin/people/import",
+            get(people_import::upload_page)
+                .post(people_import::upload)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    people_import::MAX_FILE + 64 * 1024,
+                )),
+        )
+        .route("/admin/people/import/{id}", get(people_import::show))
+        .route(
+            "/admin/people/import/{id}/confirm",
+            post(people_import::confirm),
+        )
+        .route(
+            "/admin/people/import/{id}/refused.csv",
+            get(people_import::refused_csv),
+        )
+        .route(
+            "/admin/people/import/{id}/codes",
+            post(people_import::codes),
+        )
         .merge(one_service)
 }
 

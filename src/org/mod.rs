@@ -2,6 +2,7 @@
 
 pub mod departments;
 pub mod directory;
+pub mod import;
 pub mod people;
 
 use std::collections::BTreeMap;

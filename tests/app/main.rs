@@ -23,6 +23,7 @@ mod generate;
 mod helpers;
 mod identity;
 // The house rules of src/ (imports, file sizes).
+mod admin_people_import;
 mod layout;
 mod login;
 mod notify;

@@ -76,14 +76,7 @@ pub async fn issue_activation_code_by(
     ip: Option<std::net::IpAddr>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> sqlx::Result<Option<String>> {
-    use rand::Rng;
-    // No 0/O, 1/I/L: read aloud and typed from paper.
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-    let mut rng = rand::rngs::OsRng;
-    let raw: String = (0..8)
-        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
-        .collect();
-    let code = format!("{}-{}", &raw[..4], &raw[4..]);
+    let code = new_activation_code();
     let mut tx = db.begin().await?;
     let id: Option<i64> = sqlx::query_scalar(
         "UPDATE users SET activation_code_hash = $2 WHERE account = $1 AND status = 'inactive'
@@ -103,6 +96,56 @@ pub async fn issue_activation_code_by(
         .await?;
     tx.commit().await?;
     Ok(Some(code))
+}
+
+/// A fresh 激活码 like `K7QM-3XPA`, from the OS's generator.
+fn new_activation_code() -> String {
+    use rand::Rng;
+    // No 0/O, 1/I/L: read aloud and typed from paper.
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut rng = rand::rngs::OsRng;
+    let raw: String = (0..8)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect();
+    format!("{}-{}", &raw[..4], &raw[4..])
+}
+
+/// New 激活码 for many accounts at once (the people a bulk import created), replacing
+/// earlier ones, 1,000 accounts per statement; accounts active by now are left out. Returns
+/// (account, code) in the order given, once: only keyed hashes are stored. The caller
+/// audits the batch.
+pub async fn issue_activation_codes(
+    db: &sqlx::PgPool,
+    key: &SecretKey,
+    accounts: &[String],
+) -> sqlx::Result<Vec<(String, String)>> {
+    let mut out = Vec::with_capacity(accounts.len());
+    for chunk in accounts.chunks(1000) {
+        let codes: Vec<String> = chunk.iter().map(|_| new_activation_code()).collect();
+        let tags: Vec<Vec<u8>> = codes
+            .iter()
+            .map(|c| key.tag(ACTIVATION_TAG, c.as_bytes()))
+            .collect();
+        let issued: Vec<String> = sqlx::query_scalar(
+            "UPDATE users u SET activation_code_hash = v.tag
+             FROM UNNEST($1::text[], $2::bytea[]) AS v(account, tag)
+             WHERE u.account = v.account AND u.status = 'inactive'
+             RETURNING u.account",
+        )
+        .bind(chunk)
+        .bind(&tags)
+        .fetch_all(db)
+        .await?;
+        let issued: std::collections::HashSet<String> = issued.into_iter().collect();
+        out.extend(
+            chunk
+                .iter()
+                .zip(codes)
+                .filter(|(a, _)| issued.contains(*a))
+                .map(|(a, c)| (a.clone(), c)),
+        );
+    }
+    Ok(out)
 }
 
 pub(super) async fn identity_page(

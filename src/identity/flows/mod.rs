@@ -21,7 +21,9 @@ use serde::Deserialize;
 
 use crate::{identity::password, web::AppState, web::page::Page};
 
-pub use activate::{issue_activation_code, issue_activation_code_by, send_bind_code};
+pub use activate::{
+    issue_activation_code, issue_activation_code_by, issue_activation_codes, send_bind_code,
+};
 pub use check::IDENTITY_FAILED;
 pub(crate) use recover::RecoverState;
 
