@@ -318,7 +318,12 @@ pub async fn update_item(
                 .await?
         }
         List::Categories => {
-            sqlx::query(
+            // Two admins giving two categories one code at the same instant: the unique
+            // index decides, and the loser hears "taken" (a savepoint keeps the caller's
+            // transaction usable), not a 500.
+            use sqlx::Connection;
+            let mut sp = conn.begin().await?;
+            let r = sqlx::query(
                 "UPDATE service_categories SET code = $2, name = $3, icon = $4
                  WHERE id = $1
                    AND NOT EXISTS (SELECT 1 FROM service_categories o WHERE o.code = $2 AND o.id <> $1)",
@@ -327,8 +332,19 @@ pub async fn update_item(
             .bind(&i.code)
             .bind(&i.name)
             .bind(&i.icon)
-            .execute(conn)
-            .await?
+            .execute(&mut *sp)
+            .await;
+            match r {
+                Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                    sp.rollback().await?;
+                    return Ok(false);
+                }
+                r => {
+                    let r = r?;
+                    sp.commit().await?;
+                    r
+                }
+            }
         }
     };
     Ok(done.rows_affected() == 1)
