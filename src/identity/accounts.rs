@@ -129,3 +129,61 @@ pub async fn reset_to_initial(
     end_sessions(conn, uid, now).await?;
     Ok(Ok(()))
 }
+
+/// What a bulk import (`org::import`) sets of one person's credentials: the 安全手机 and
+/// the ID-card number's keyed hash and masked form (`None` keeps what is there).
+pub struct Imported<'a> {
+    pub account: &'a str,
+    pub phone: Option<&'a str>,
+    pub id_card_hash: Option<Vec<u8>>,
+    pub id_card_masked: Option<&'a str>,
+}
+
+/// Writes an import batch's credentials inside the caller's transaction, after the
+/// profiles: `created` accounts (no password yet) become 未激活, to go through 激活账号.
+/// The caller has checked that every phone is free or held by a person of this batch
+/// who moves off it; those phones are cleared first, because the unique index on
+/// `users.phone` is checked row by row and a swap in one UPDATE would hit it midway.
+pub async fn write_imported(
+    conn: &mut PgConnection,
+    rows: &[Imported<'_>],
+    created: &[String],
+) -> sqlx::Result<()> {
+    if !created.is_empty() {
+        sqlx::query(
+            "UPDATE users SET status = 'inactive' WHERE account = ANY($1) AND password_hash IS NULL",
+        )
+        .bind(created)
+        .execute(&mut *conn)
+        .await?;
+    }
+    let accounts: Vec<&str> = rows.iter().map(|r| r.account).collect();
+    let phones: Vec<Option<&str>> = rows.iter().map(|r| r.phone).collect();
+    let hashes: Vec<Option<Vec<u8>>> = rows.iter().map(|r| r.id_card_hash.clone()).collect();
+    let masked: Vec<Option<&str>> = rows.iter().map(|r| r.id_card_masked).collect();
+    sqlx::query(
+        "UPDATE users u SET phone = NULL
+         FROM UNNEST($1::text[], $2::text[]) AS v(a, ph)
+         WHERE u.account = v.a AND v.ph IS NOT NULL AND u.phone IS DISTINCT FROM v.ph",
+    )
+    .bind(&accounts)
+    .bind(&phones)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query(
+        "UPDATE users u SET phone = COALESCE(v.ph, u.phone),
+                id_card_hash = COALESCE(v.h, u.id_card_hash),
+                id_card_masked = COALESCE(v.m, u.id_card_masked)
+         FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[]) AS v(a, ph, h, m)
+         WHERE u.account = v.a
+           AND (v.ph IS NOT NULL AND u.phone IS DISTINCT FROM v.ph
+                OR v.h IS NOT NULL AND u.id_card_hash IS DISTINCT FROM v.h)",
+    )
+    .bind(&accounts)
+    .bind(&phones)
+    .bind(&hashes)
+    .bind(&masked)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

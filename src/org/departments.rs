@@ -19,6 +19,12 @@ pub struct DeptNode {
     pub people: i64,
 }
 
+/// How a picker names a department: indented by depth, a retired one labelled （已停用）.
+pub fn picker_label(d: &DeptNode) -> String {
+    let retired = if d.active { "" } else { "（已停用）" };
+    format!("{}{}{retired}", "　".repeat(d.depth), d.name)
+}
+
 /// 学校 / 学院 / 部处 / 科室.
 pub fn kind_label(kind: &str) -> &'static str {
     match kind {

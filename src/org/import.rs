@@ -7,6 +7,8 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 
+use crate::identity::accounts;
+
 /// One checked row of an import file: what the person should look like after it. An
 /// empty optional cell (`None`) keeps what is there.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -106,22 +108,56 @@ pub async fn judge(
     .into_iter()
     .collect();
 
-    Ok(people
+    // A phone held by someone else is free only when its holder is in this batch, is
+    // not refused, and moves to another phone (a swap within one file). Refusing a row
+    // keeps its holder's phone, which may refuse another row: repeat until nothing moves.
+    let in_batch: HashMap<&str, usize> = people
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.account.as_str(), i))
+        .collect();
+    let mut refused: Vec<Option<String>> = people
         .iter()
         .map(|p| {
-            if let Some(phone) = &p.phone
-                && let Some(owner) = phone_owner.get(phone)
-                && owner != &p.account
-            {
-                return Verdict::Refused(format!("手机号已被账号 {owner} 使用"));
+            let h = id_bytes(p)?;
+            let owner = id_owner.get(&h)?;
+            (owner != &p.account).then(|| format!("证件号已被账号 {owner} 使用"))
+        })
+        .collect();
+    loop {
+        let mut moved = false;
+        for (i, p) in people.iter().enumerate() {
+            if refused[i].is_some() {
+                continue;
+            }
+            let Some(phone) = &p.phone else { continue };
+            let Some(owner) = phone_owner.get(phone) else {
+                continue;
+            };
+            if owner == &p.account {
+                continue;
+            }
+            let leaves = in_batch.get(owner.as_str()).is_some_and(|&j| {
+                refused[j].is_none() && people[j].phone.as_ref().is_some_and(|x| x != phone)
+            });
+            if !leaves {
+                refused[i] = Some(format!("手机号已被账号 {owner} 使用"));
+                moved = true;
+            }
+        }
+        if !moved {
+            break;
+        }
+    }
+
+    Ok(people
+        .iter()
+        .zip(refused)
+        .map(|(p, refused)| {
+            if let Some(r) = refused {
+                return Verdict::Refused(r);
             }
             let hash = id_bytes(p);
-            if let Some(h) = &hash
-                && let Some(owner) = id_owner.get(h)
-                && owner != &p.account
-            {
-                return Verdict::Refused(format!("证件号已被账号 {owner} 使用"));
-            }
             let Some(e) = existing.get(p.account.as_str()) else {
                 return Verdict::New;
             };
@@ -169,56 +205,56 @@ pub async fn write(
             ps.iter().map(|p| p.name.clone()).collect::<Vec<_>>(),
             ps.iter().map(|p| p.user_type.clone()).collect::<Vec<_>>(),
             ps.iter().map(|p| p.department_id).collect::<Vec<_>>(),
-            ps.iter().map(|p| p.phone.clone()).collect::<Vec<_>>(),
             ps.iter().map(|p| p.email.clone()).collect::<Vec<_>>(),
-            ps.iter().map(|p| id_bytes(p)).collect::<Vec<_>>(),
-            ps.iter().map(|p| p.id_masked.clone()).collect::<Vec<_>>(),
         )
     };
+    // Profiles here; status, phone and ID number are identity's (`write_imported`).
     let mut created = Vec::new();
-    if !new.is_empty() {
-        let (a, n, t, d, ph, em, h, m) = cols(&new);
-        created = sqlx::query_scalar(
-            "INSERT INTO users (account, name, user_type, department_id, phone, email,
-                                id_card_hash, id_card_masked, status)
-             SELECT a, n, t, d, ph, em, h, m, 'inactive'
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[],
-                         $7::bytea[], $8::text[]) AS v(a, n, t, d, ph, em, h, m)
-             ON CONFLICT (account) DO NOTHING RETURNING account",
-        )
-        .bind(a)
-        .bind(n)
-        .bind(t)
-        .bind(d)
-        .bind(ph)
-        .bind(em)
-        .bind(h)
-        .bind(m)
-        .fetch_all(&mut *conn)
-        .await?;
-    }
     if !changed.is_empty() {
-        let (a, n, t, d, ph, em, h, m) = cols(&changed);
+        let (a, n, t, d, em) = cols(&changed);
         sqlx::query(
             "UPDATE users u SET name = v.n, user_type = v.t, department_id = v.d,
-                    phone = COALESCE(v.ph, u.phone), email = COALESCE(v.em, u.email),
-                    id_card_hash = COALESCE(v.h, u.id_card_hash),
-                    id_card_masked = COALESCE(v.m, u.id_card_masked), updated_at = now()
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::text[],
-                         $7::bytea[], $8::text[]) AS v(a, n, t, d, ph, em, h, m)
+                    email = COALESCE(v.em, u.email), updated_at = now()
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[])
+                  AS v(a, n, t, d, em)
              WHERE u.account = v.a",
         )
         .bind(a)
         .bind(n)
         .bind(t)
         .bind(d)
-        .bind(ph)
         .bind(em)
-        .bind(h)
-        .bind(m)
         .execute(&mut *conn)
         .await?;
     }
+    if !new.is_empty() {
+        let (a, n, t, d, em) = cols(&new);
+        created = sqlx::query_scalar(
+            "INSERT INTO users (account, name, user_type, department_id, email)
+             SELECT a, n, t, d, em
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[])
+                  AS v(a, n, t, d, em)
+             ON CONFLICT (account) DO NOTHING RETURNING account",
+        )
+        .bind(a)
+        .bind(n)
+        .bind(t)
+        .bind(d)
+        .bind(em)
+        .fetch_all(&mut *conn)
+        .await?;
+    }
+    let credentials: Vec<accounts::Imported> = new
+        .iter()
+        .chain(&changed)
+        .map(|p| accounts::Imported {
+            account: &p.account,
+            phone: p.phone.as_deref(),
+            id_card_hash: id_bytes(p),
+            id_card_masked: p.id_masked.as_deref(),
+        })
+        .collect();
+    accounts::write_imported(conn, &credentials, &created).await?;
     let (mut ga, mut gr, mut gd) = (Vec::new(), Vec::new(), Vec::new());
     for p in new.iter().chain(&changed) {
         for (r, d) in &p.roles {

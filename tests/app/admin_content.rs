@@ -1117,3 +1117,54 @@ async fn edit_a_notice_in_the_browser_desktop() {
 async fn edit_a_notice_in_the_browser_phone() {
     edit_a_notice_in_the_browser(390, 844).await;
 }
+
+/// Two admins giving two categories one code at the same moment: exactly one is saved,
+/// the other is told the code is taken (the savepoint around the update), never a 500.
+/// Repeated so the two requests really overlap some of the time.
+#[tokio::test]
+async fn two_admins_giving_two_categories_one_code_at_once_get_one_taken() {
+    let app = spawn_app().await;
+    let first = signed_in(&app, "admin").await;
+    let second = signed_in(&app, "admin").await;
+    let cats: Vec<(i64, String, String)> =
+        sqlx::query_as("SELECT id, name, icon FROM service_categories ORDER BY id LIMIT 2")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(cats.len(), 2, "demo data has categories");
+    let t1 = token(&app, &first, "/admin/content/categories").await;
+    let t2 = token(&app, &second, "/admin/content/categories").await;
+    for round in 0..6 {
+        let code = format!("RACE{round}");
+        let save = |c: &Client, t: &str, (id, name, icon): &(i64, String, String)| {
+            c.post(app.url(&format!("/admin/content/categories/{id}")))
+                .form(&[
+                    ("name", name.as_str()),
+                    ("code", code.as_str()),
+                    ("icon", icon.as_str()),
+                    ("_csrf", t),
+                ])
+                .send()
+        };
+        let (a, b) = tokio::join!(save(&first, &t1, &cats[0]), save(&second, &t2, &cats[1]));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let mut statuses = [a.status().as_u16(), b.status().as_u16()];
+        statuses.sort();
+        let texts = [a.text().await.unwrap(), b.text().await.unwrap()];
+        assert_eq!(statuses, [303, 422], "round {round}: {texts:?}");
+        let taken = texts
+            .iter()
+            .filter(|t| field_error_near(t, "e-code").as_deref() == Some(CODE_TAKEN))
+            .count();
+        assert_eq!(taken, 1, "round {round}");
+        let holders: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM service_categories WHERE code = $1")
+                .bind(&code)
+                .fetch_one(&app.db)
+                .await
+                .unwrap();
+        assert_eq!(holders, 1, "round {round}");
+    }
+}
+
+const CODE_TAKEN: &str = "该编码已被其他分类使用，请换一个";

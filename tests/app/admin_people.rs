@@ -732,3 +732,51 @@ async fn browser_people_pages_at_both_widths() {
         b.close().await;
     }
 }
+
+/// A person in a retired department keeps it on their page (labelled （已停用）), where a
+/// new person is never offered it; the people filter names it as retired.
+#[tokio::test]
+async fn a_retired_department_stays_on_its_people_and_is_offered_to_no_one_new() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let cs = dept(&app, "CS").await;
+    let student = uid(&app, "S2024001").await;
+    sqlx::query("UPDATE users SET department_id = $1 WHERE id = $2")
+        .bind(cs)
+        .bind(student)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE departments SET active = false WHERE id = $1")
+        .bind(cs)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let select = |html: &str| -> Vec<(String, String)> {
+        let doc = scraper::Html::parse_document(html);
+        let sel = scraper::Selector::parse("#f-dept option").unwrap();
+        doc.select(&sel)
+            .map(|o| {
+                (
+                    o.value().attr("value").unwrap_or("").to_owned(),
+                    o.text().collect::<String>(),
+                )
+            })
+            .collect()
+    };
+    let page = |path: String| {
+        let (app, admin) = (&app, &admin);
+        async move { app.get_with(admin, &path).await.text().await.unwrap() }
+    };
+    let new = select(&page("/admin/people/new".into()).await);
+    assert!(!new.is_empty());
+    assert!(!new.iter().any(|(v, _)| *v == cs.to_string()), "{new:?}");
+    let theirs = select(&page(format!("/admin/people/{student}")).await);
+    let (_, label) = theirs
+        .iter()
+        .find(|(v, _)| *v == cs.to_string())
+        .expect("their own department is kept");
+    assert!(label.trim().ends_with("（已停用）"), "{label}");
+    let list = page("/admin/people".into()).await;
+    assert!(list.contains("（已停用）"));
+}

@@ -565,3 +565,111 @@ async fn browser_imports_a_small_file() {
         b.close().await;
     }
 }
+
+async fn phones(app: &TestApp, prefix: &str) -> Vec<(String, Option<String>)> {
+    sqlx::query_as("SELECT account, phone FROM users WHERE account LIKE $1 ORDER BY account")
+        .bind(format!("{prefix}%"))
+        .fetch_all(&app.db)
+        .await
+        .unwrap()
+}
+
+/// Two people of one file swapping phones both import (the unique index on phones is
+/// checked row by row, so the moving phones are cleared first); a phone held by someone
+/// outside the file refuses that row — and the row that wanted its phone in turn — with
+/// a reason, and the job still finishes, even when the clash appears after the preview.
+#[tokio::test]
+async fn a_phone_swap_within_a_file_imports_and_an_outside_clash_is_refused_per_row() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let (outsider, taken): (String, String) = sqlx::query_as(
+        "SELECT account, phone FROM users WHERE phone IS NOT NULL ORDER BY account LIMIT 1",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    let first = format!(
+        "{HEADER}\n\
+         Q1,甲,学生,CS,13900000101,,,\n\
+         Q2,乙,学生,CS,13900000102,,,\n\
+         Q3,丙,学生,CS,13900000103,,,\n\
+         Q4,丁,学生,CS,13900000104,,,\n\
+         Q5,戊,学生,CS,13900000105,,,\n"
+    );
+    let (path, html) = preview(&app, &admin, "first.csv", first.into_bytes()).await;
+    confirm(&app, &admin, &path, &html).await;
+    assert_eq!(phones(&app, "Q").await.len(), 5);
+
+    // Q1 and Q2 swap; Q3 wants the outsider's phone (refused, so Q3 keeps 103, and Q4,
+    // which wants 103, is refused too); Q5 moves to a free number taken after the preview.
+    let second = format!(
+        "{HEADER}\n\
+         Q1,甲,学生,CS,13900000102,,,\n\
+         Q2,乙,学生,CS,13900000101,,,\n\
+         Q4,丁,学生,CS,13900000103,,,\n\
+         Q3,丙,学生,CS,{taken},,,\n\
+         Q5,戊,学生,CS,13900000199,,,\n"
+    );
+    let (path, html) = preview(&app, &admin, "swap.csv", second.into_bytes()).await;
+    assert_eq!(count(&html, "count-changed"), 3, "Q1, Q2 and Q5");
+    assert_eq!(count(&html, "count-refused"), 2, "Q3 and Q4");
+    let table = texts_of_class(&html, "import-refused").join("");
+    assert!(
+        table.contains(&format!("手机号已被账号 {outsider} 使用")),
+        "{table}"
+    );
+    assert!(table.contains("手机号已被账号 Q3 使用"), "{table}");
+    sqlx::query("UPDATE users SET phone = '13900000199' WHERE account = $1")
+        .bind(&outsider)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let html = confirm(&app, &admin, &path, &html).await;
+    assert_eq!(count(&html, "count-changed"), 2);
+    assert_eq!(count(&html, "count-refused"), 3);
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        phones(&app, "Q").await,
+        [
+            ("Q1".to_owned(), some("13900000102")),
+            ("Q2".to_owned(), some("13900000101")),
+            ("Q3".to_owned(), some("13900000103")),
+            ("Q4".to_owned(), some("13900000104")),
+            ("Q5".to_owned(), some("13900000105")),
+        ]
+    );
+    let r = app.get_with(&admin, &format!("{path}/refused.csv")).await;
+    let body = r.text().await.unwrap();
+    assert!(
+        body.contains(&format!("手机号已被账号 {outsider} 使用")),
+        "{body}"
+    );
+    assert_eq!(app.audit_count("people.import.done", "success").await, 2);
+}
+
+/// Credentials are identity's: the import's own SQL writes profiles only and leaves
+/// status, phone and ID number to `identity::accounts::write_imported`, in its transaction.
+#[test]
+fn the_import_leaves_credentials_to_identity() {
+    let src =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/src/org/import.rs")).unwrap();
+    let writes: Vec<&str> = src
+        .split('"')
+        .filter(|s| s.contains("INSERT INTO users") || s.contains("UPDATE users"))
+        .collect();
+    assert!(!writes.is_empty());
+    for stmt in writes {
+        for col in [
+            "status",
+            "phone",
+            "id_card",
+            "password",
+            "must_change",
+            "activation",
+            "auth_epoch",
+        ] {
+            assert!(!stmt.contains(col), "org::import writes {col}: {stmt}");
+        }
+    }
+    assert!(src.contains("accounts::write_imported(conn"));
+}

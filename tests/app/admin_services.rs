@@ -1291,3 +1291,131 @@ async fn browser_service_pages_at_both_widths() {
         b.close().await;
     }
 }
+
+/// (value, text) of every option of `select`, and the values of the checked boxes named
+/// `name` — what a page offers.
+fn options(html: &str, select: &str) -> Vec<(String, String)> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(&format!("{select} option")).unwrap();
+    doc.select(&sel)
+        .map(|o| {
+            (
+                o.value().attr("value").unwrap_or("").to_owned(),
+                o.text().collect::<String>(),
+            )
+        })
+        .collect()
+}
+
+fn boxes(html: &str, name: &str) -> Vec<(String, String)> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("label.choice").unwrap();
+    let input = scraper::Selector::parse(&format!("input[name={name}]")).unwrap();
+    doc.select(&sel)
+        .filter_map(|l| {
+            let i = l.select(&input).next()?;
+            Some((
+                i.value().attr("value").unwrap_or("").to_owned(),
+                l.text().collect::<String>().trim().to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// A retired department is offered nowhere new; a service that names one keeps it
+/// (labelled （已停用）) when edited; choosing one anew is refused next to the field.
+#[tokio::test]
+async fn retired_departments_stay_on_old_services_and_are_refused_for_new_choices() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let id = create(
+        &app,
+        &admin,
+        &full_form(&app, "RETIRE1", "旧部门的服务").await,
+    )
+    .await;
+    let (aca, cs) = (department(&app, "ACA").await, department(&app, "CS").await);
+    // Retired after the service was made (the tree page refuses while services refer
+    // to a department; a package import or an old record gets here anyway).
+    sqlx::query("UPDATE departments SET active = false WHERE code IN ('ACA', 'CS')")
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let html = app
+        .get_with(&admin, "/admin/services/new")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let offered = options(&html, "#f-department");
+    assert!(!offered.is_empty());
+    assert!(!offered.iter().any(|(v, _)| *v == aca), "{offered:?}");
+    let starts = boxes(&html, "start_departments");
+    assert!(!starts.is_empty());
+    assert!(
+        !starts.iter().any(|(v, _)| *v == aca || *v == cs),
+        "{starts:?}"
+    );
+    assert!(!html.contains("（已停用）"));
+
+    let html = app
+        .get_with(&admin, &format!("/admin/services/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let current = options(&html, "#f-department");
+    let (_, label) = current.iter().find(|(v, _)| *v == aca).expect("kept");
+    assert!(label.ends_with("（已停用）"), "{label}");
+    let (_, label) = boxes(&html, "start_departments")
+        .into_iter()
+        .find(|(v, _)| *v == cs)
+        .expect("kept");
+    assert!(label.ends_with("（已停用）"), "{label}");
+    let r = post(
+        &app,
+        &admin,
+        &format!("/admin/services/{id}"),
+        &edit_fields(&app, &admin, id, &[("name", "旧部门的服务（改）")]).await,
+    )
+    .await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let (dept, starts, name): (i64, Vec<i64>, String) = sqlx::query_as(
+        "SELECT department_id, start_department_ids, name FROM services WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(name, "旧部门的服务（改）");
+    assert_eq!(dept.to_string(), aca, "the retired department is kept");
+    assert_eq!(starts, [cs.parse::<i64>().unwrap()]);
+
+    // Chosen anew: refused, next to the field.
+    let r = post(
+        &app,
+        &admin,
+        "/admin/services",
+        &full_form(&app, "RETIRE2", "新服务").await,
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    let errs = errors(&html);
+    assert!(
+        errs.iter()
+            .any(|e| e.contains("已停用") && e.contains("请选择启用中的部门")),
+        "{errs:?}"
+    );
+    assert_eq!(
+        errs.iter().filter(|e| e.contains("已停用")).count(),
+        2,
+        "服务部门 and 可发起部门: {errs:?}"
+    );
+    let created: i64 = sqlx::query_scalar("SELECT count(*) FROM services WHERE code = 'RETIRE2'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(created, 0);
+}

@@ -163,9 +163,11 @@ pub async fn list(
         kind: kind.unwrap_or_default().to_owned(),
         dept: dept.map(|d| d.to_string()).unwrap_or_default(),
         status: status.unwrap_or_default().to_owned(),
+        // Retired departments stay in the filter, labelled: it finds the people still
+        // there, to move them.
         depts: tree
             .iter()
-            .map(|d| (d.id, format!("{}{}", "　".repeat(d.depth), d.name)))
+            .map(|d| (d.id, departments::picker_label(d)))
             .collect(),
         kinds: &KINDS,
         statuses: &STATUSES,

@@ -85,13 +85,14 @@ fn input_of(p: &Person) -> PersonInput {
     }
 }
 
-/// Departments a person may be put in: the active ones, plus their current one.
+/// Departments a person may be put in: the active ones, plus their current one, which a
+/// retired department stays (labelled （已停用）) so an edit does not silently move them.
 async fn dept_choices(state: &AppState, current: Option<i64>) -> AppResult<Vec<(i64, String)>> {
     let tree = departments::tree(&state.db).await?;
     Ok(tree
         .iter()
         .filter(|d| d.active || Some(d.id) == current)
-        .map(|d| (d.id, format!("{}{}", "　".repeat(d.depth), d.name)))
+        .map(|d| (d.id, departments::picker_label(d)))
         .collect())
 }
 

@@ -180,7 +180,7 @@ pub(in crate::admin) async fn new(
     m: Manager,
     page: Page,
 ) -> AppResult<EditTemplate> {
-    let choices = choices(&state.db, &m, None).await?;
+    let choices = choices(&state.db, &m, None, &[]).await?;
     may_create(&m, &choices)?;
     let mut form = Input::default();
     form.set("kind", "online".into());
@@ -203,7 +203,7 @@ pub(in crate::admin) async fn create(
     ClientIp(ip): ClientIp,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    let choices = choices(&state.db, &m, None).await?;
+    let choices = choices(&state.db, &m, None, &[]).await?;
     may_create(&m, &choices)?;
     let mut form = Input::from_pairs(pairs);
     let code = form.v("code").trim().to_ascii_uppercase();
@@ -264,7 +264,13 @@ pub(in crate::admin) async fn edit(
     let stored = store::stored(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let choices = choices(&state.db, &m, Some(stored.service.department_id)).await?;
+    let choices = choices(
+        &state.db,
+        &m,
+        Some(stored.service.department_id),
+        &stored.service.start_department_ids,
+    )
+    .await?;
     let form = Input::from_service(&stored.service, Some(stored.updated_at.timestamp_micros()));
     render(
         &state,
@@ -297,7 +303,13 @@ pub(in crate::admin) async fn update(
     let stored = store::stored(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let choices = choices(&state.db, &m, Some(stored.service.department_id)).await?;
+    let choices = choices(
+        &state.db,
+        &m,
+        Some(stored.service.department_id),
+        &stored.service.start_department_ids,
+    )
+    .await?;
     let mut form = Input::from_pairs(pairs);
     form.set("code", stored.service.code.clone());
     if previewing(&form) {

@@ -216,6 +216,17 @@ pub struct Choices {
     pub all_departments: Vec<(i64, String)>,
     /// Roles: (code, name).
     pub roles: Vec<(String, String)>,
+    /// Retired departments: refused for anything new, with a message saying so.
+    pub retired: Vec<(i64, String)>,
+}
+
+impl Choices {
+    fn retired(&self, id: i64) -> Option<&str> {
+        self.retired
+            .iter()
+            .find(|(d, _)| *d == id)
+            .map(|(_, n)| n.as_str())
+    }
 }
 
 fn too_long(e: &mut Errors, key: &str, label: &str, text: &str, max: usize) {
@@ -294,7 +305,13 @@ pub fn validate(input: &Input, choices: &Choices, creating: bool) -> Result<NewS
     let dept = input.v("department").trim();
     match dept.parse::<i64>() {
         Ok(id) if choices.departments.iter().any(|(d, _)| *d == id) => s.department_id = id,
-        Ok(_) => e.add("department", "只能选择您管理范围内的部门"),
+        Ok(id) => match choices.retired(id) {
+            Some(name) => e.add(
+                "department",
+                format!("部门“{name}”已停用，请选择启用中的部门"),
+            ),
+            None => e.add("department", "只能选择您管理范围内的部门"),
+        },
         Err(_) => e.add("department", "请选择服务部门"),
     }
 
@@ -382,6 +399,13 @@ pub fn validate(input: &Input, choices: &Choices, creating: bool) -> Result<NewS
                     s.start_department_ids.push(id);
                 }
             }
+            Ok(id) if choices.retired(id).is_some() => e.add(
+                "start_departments",
+                format!(
+                    "部门“{}”已停用，请选择启用中的部门",
+                    choices.retired(id).unwrap_or_default()
+                ),
+            ),
             _ => e.add("start_departments", "可发起部门有误，请重新选择"),
         }
     }
@@ -459,6 +483,7 @@ mod tests {
             categories: vec![(1, "教学教务".into())],
             departments: vec![(10, "教务处".into())],
             all_departments: vec![(10, "教务处".into()), (20, "计算机学院".into())],
+            retired: vec![(30, "旧系（已停用）".into())],
             roles: vec![("counselor".into(), "辅导员".into())],
         }
     }

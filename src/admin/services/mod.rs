@@ -21,10 +21,22 @@ use super::access::Manager;
 use crate::{catalog, error::AppResult, org};
 use editor::Choices;
 
-/// Departments as the pages name them: a section with its parent (计算机学院 / 软件工程系).
+/// Departments as the pages name them: a section with its parent (计算机学院 / 软件工程系);
+/// a retired one says so (（已停用）), for the records that still name it.
 async fn departments(db: &PgPool) -> AppResult<Vec<(i64, String)>> {
+    Ok(labelled(db)
+        .await?
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect())
+}
+
+/// `departments` with whether each is active.
+async fn labelled(db: &PgPool) -> AppResult<Vec<(i64, String, bool)>> {
     Ok(sqlx::query_as(
         "SELECT d.id, CASE WHEN p.parent_id IS NULL THEN d.name ELSE p.name || ' / ' || d.name END
+                      || CASE WHEN d.active THEN '' ELSE '（已停用）' END,
+                d.active
          FROM departments d LEFT JOIN departments p ON p.id = d.parent_id
          ORDER BY p.id IS NULL DESC,
                   CASE WHEN p.parent_id IS NULL THEN d.sort_order ELSE p.sort_order END,
@@ -57,18 +69,41 @@ async fn in_scope(
         .collect())
 }
 
-/// What the editor offers `m`; `current`: the service's department, which may always be
-/// kept (a 服务管理员 of one service may hold it outside their departments).
-async fn choices(db: &PgPool, m: &Manager, current: Option<i64>) -> AppResult<Choices> {
-    let all = departments(db).await?;
-    let mut mine = in_scope(db, m, &all).await?;
+/// What the editor offers `m`: active departments only, plus what the service names
+/// now (`current`, `current_starts`), which may always be kept — a 服务管理员 of one
+/// service may hold it outside their departments, and an old service may name a retired
+/// department, which editing must not silently change.
+async fn choices(
+    db: &PgPool,
+    m: &Manager,
+    current: Option<i64>,
+    current_starts: &[i64],
+) -> AppResult<Choices> {
+    let labelled = labelled(db).await?;
+    let retired: Vec<(i64, String)> = labelled
+        .iter()
+        .filter(|d| !d.2)
+        .map(|(id, name, _)| (*id, name.clone()))
+        .collect();
+    let all: Vec<(i64, String)> = labelled
+        .iter()
+        .filter(|(id, _, active)| *active || current_starts.contains(id))
+        .map(|(id, name, _)| (*id, name.clone()))
+        .collect();
+    let active: Vec<(i64, String)> = labelled
+        .iter()
+        .filter(|d| d.2)
+        .map(|(id, name, _)| (*id, name.clone()))
+        .collect();
+    let mut mine = in_scope(db, m, &active).await?;
     if let Some(c) = current
         && !mine.iter().any(|(id, _)| *id == c)
-        && let Some(d) = all.iter().find(|(id, _)| *id == c)
+        && let Some((id, name, _)) = labelled.iter().find(|(id, _, _)| *id == c)
     {
-        mine.insert(0, d.clone());
+        mine.insert(0, (*id, name.clone()));
     }
     Ok(Choices {
+        retired,
         categories: catalog::store::categories(db).await?,
         departments: mine,
         all_departments: all,
