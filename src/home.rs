@@ -68,7 +68,7 @@ async fn home(
     let recommended: Vec<(i64, String, String, String)> = sqlx::query_as(
         "SELECT s.id, s.name, d.name, s.kind FROM services s JOIN departments d ON d.id = s.department_id
          WHERE s.status = 'published' AND $1 = ANY(s.recommend_for)
-         ORDER BY s.recommend_order, s.id LIMIT 8",
+         ORDER BY COALESCE((s.recommend_positions ->> $1)::int, s.recommend_order), s.id LIMIT 8",
     )
     .bind(aud)
     .fetch_all(db)

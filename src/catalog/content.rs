@@ -453,7 +453,7 @@ pub async fn recommended(db: &PgPool, aud: &str) -> sqlx::Result<Vec<Recommended
     sqlx::query_as(
         "SELECT s.id, s.name, d.name AS department, s.status FROM services s
          JOIN departments d ON d.id = s.department_id
-         WHERE $1 = ANY(s.recommend_for) ORDER BY s.recommend_order, s.id",
+         WHERE $1 = ANY(s.recommend_for) ORDER BY COALESCE((s.recommend_positions ->> $1)::int, s.recommend_order), s.id",
     )
     .bind(aud)
     .fetch_all(db)
@@ -480,8 +480,9 @@ pub async fn recommend(
 ) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
         "UPDATE services SET recommend_for = array_append(recommend_for, $1),
-             recommend_order = (SELECT COALESCE(max(recommend_order) + 1, 0) FROM services
-                                WHERE $1 = ANY(recommend_for))
+             recommend_positions = recommend_positions || jsonb_build_object($1::text,
+                 (SELECT COALESCE(max(COALESCE((s.recommend_positions ->> $1)::int, s.recommend_order)) + 1, 0) FROM services s
+                  WHERE $1 = ANY(s.recommend_for)))
          WHERE id = $2 AND status = 'published' AND NOT ($1 = ANY(recommend_for))
          RETURNING name",
     )
@@ -498,7 +499,8 @@ pub async fn unrecommend(
     service: i64,
 ) -> sqlx::Result<Option<String>> {
     sqlx::query_scalar(
-        "UPDATE services SET recommend_for = array_remove(recommend_for, $1)
+        "UPDATE services SET recommend_for = array_remove(recommend_for, $1),
+                recommend_positions = recommend_positions - $1::text
          WHERE id = $2 AND $1 = ANY(recommend_for) RETURNING name",
     )
     .bind(aud)
@@ -507,9 +509,8 @@ pub async fn unrecommend(
     .await
 }
 
-/// Moves a service one place in `aud`'s list. A service has one `recommend_order` for
-/// all lists, so the list is numbered afresh from its lowest order upwards: services
-/// also recommended to others keep their order among each other there.
+/// Moves a service one place in `aud`'s list: the list is numbered afresh from its lowest
+/// place upwards, in `aud`'s own positions, so no other audience's list changes.
 pub async fn move_recommended(
     conn: &mut PgConnection,
     aud: &str,
@@ -517,8 +518,8 @@ pub async fn move_recommended(
     up: bool,
 ) -> sqlx::Result<bool> {
     let rows: Vec<(i64, i32)> = sqlx::query_as(
-        "SELECT id, recommend_order FROM services WHERE $1 = ANY(recommend_for)
-         ORDER BY recommend_order, id FOR UPDATE",
+        "SELECT s.id, COALESCE((s.recommend_positions ->> $1)::int, s.recommend_order) AS pos FROM services s
+         WHERE $1 = ANY(s.recommend_for) ORDER BY pos, s.id FOR UPDATE",
     )
     .bind(aud)
     .fetch_all(&mut *conn)
@@ -528,11 +529,14 @@ pub async fn move_recommended(
         return Ok(false);
     };
     sqlx::query(
-        "UPDATE services SET recommend_order = $2 + x.ord::int - 1
+        "UPDATE services
+         SET recommend_positions = recommend_positions
+                 || jsonb_build_object($3::text, $2 + x.ord::int - 1)
          FROM unnest($1::bigint[]) WITH ORDINALITY AS x(id, ord) WHERE services.id = x.id",
     )
     .bind(&ids)
     .bind(base)
+    .bind(aud)
     .execute(conn)
     .await?;
     Ok(true)

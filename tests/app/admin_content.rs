@@ -590,7 +590,7 @@ async fn recommended_services_per_kind_of_viewer() {
     let list = || async {
         sqlx::query_as::<_, (i64, String)>(
             "SELECT id, name FROM services WHERE 'student' = ANY(recommend_for) AND status = 'published'
-             ORDER BY recommend_order, id",
+             ORDER BY COALESCE((recommend_positions ->> 'student')::int, recommend_order), id",
         )
         .fetch_all(&app.db)
         .await
@@ -673,7 +673,9 @@ async fn recommended_services_per_kind_of_viewer() {
     let page = body(&app, &admin, "/admin/content/recommend").await;
     assert!(page.contains(&cand_name));
     let last: i64 = sqlx::query_scalar(
-        "SELECT id FROM services WHERE 'staff' = ANY(recommend_for) ORDER BY recommend_order DESC, id DESC LIMIT 1",
+        "SELECT id FROM services WHERE 'staff' = ANY(recommend_for)
+         ORDER BY COALESCE((recommend_positions ->> 'staff')::int, recommend_order) DESC, id DESC
+         LIMIT 1",
     )
     .fetch_one(&app.db)
     .await
@@ -1168,3 +1170,96 @@ async fn two_admins_giving_two_categories_one_code_at_once_get_one_taken() {
 }
 
 const CODE_TAKEN: &str = "该编码已被其他分类使用，请换一个";
+
+/// `aud`'s 推荐服务 in the order its home page shows them (published or not).
+async fn recommended_to(app: &TestApp, aud: &str) -> Vec<(i64, String)> {
+    sqlx::query_as(
+        "SELECT id, name FROM services WHERE $1 = ANY(recommend_for)
+         ORDER BY COALESCE((recommend_positions ->> $1)::int, recommend_order), id",
+    )
+    .bind(aud)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
+}
+
+/// Each kind of viewer has its own 推荐服务 order: moving a service in the students'
+/// list leaves the staff's (教职工) list and home page as they were, and the other way round.
+#[tokio::test]
+async fn reordering_one_kinds_recommendations_leaves_the_others_alone() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let student = signed_in(&app, "S2024001").await;
+    let teacher = signed_in(&app, "T2002").await;
+    let two: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, name FROM services WHERE status = 'published' ORDER BY id LIMIT 2",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let (a, b) = (&two[0], &two[1]);
+    // Both recommended to students and staff, first in both lists.
+    sqlx::query(
+        "UPDATE services SET recommend_for = ARRAY(SELECT DISTINCT x FROM
+                 unnest(recommend_for || ARRAY['student', 'staff']) x),
+                recommend_order = CASE WHEN id = $1 THEN -10 ELSE -9 END
+         WHERE id IN ($1, $2)",
+    )
+    .bind(a.0)
+    .bind(b.0)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let teachers = recommended_to(&app, "staff").await;
+    assert_eq!(&teachers[..2], [a.clone(), b.clone()]);
+    assert_eq!(recommended(&body(&app, &teacher, "/").await)[0], a.1);
+    assert_eq!(recommended(&body(&app, &student, "/").await)[0], a.1);
+
+    let r = post(
+        &app,
+        &admin,
+        "/admin/content/recommend",
+        &[
+            ("aud", "student"),
+            ("service", &a.0.to_string()),
+            ("op", "down"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let students = recommended_to(&app, "student").await;
+    assert_eq!(&students[..2], [b.clone(), a.clone()]);
+    assert_eq!(
+        recommended_to(&app, "staff").await,
+        teachers,
+        "the staff list is kept"
+    );
+    assert_eq!(
+        recommended(&body(&app, &student, "/").await)[..2],
+        [b.1.clone(), a.1.clone()]
+    );
+    assert_eq!(
+        recommended(&body(&app, &teacher, "/").await)[..2],
+        [a.1.clone(), b.1.clone()]
+    );
+
+    // And the other way round: the staff list's move leaves the students' list.
+    let r = post(
+        &app,
+        &admin,
+        "/admin/content/recommend",
+        &[
+            ("aud", "staff"),
+            ("service", &b.0.to_string()),
+            ("op", "up"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(recommended_to(&app, "student").await, students);
+    assert_eq!(
+        &recommended_to(&app, "staff").await[..2],
+        [b.clone(), a.clone()]
+    );
+    assert_eq!(recommended(&body(&app, &teacher, "/").await)[0], b.1);
+}
