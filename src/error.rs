@@ -22,6 +22,9 @@ pub enum AppError {
     Conflict(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// A body past a size limit (413); the message says the limit.
+    #[error("payload too large: {0}")]
+    PayloadTooLarge(&'static str),
 }
 
 impl From<sqlx::Error> for AppError {
@@ -71,6 +74,9 @@ impl IntoResponse for AppError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "服务器开小差了，请稍后再试。问题已记录。",
                 )
+            }
+            AppError::PayloadTooLarge(msg) => {
+                ErrorPage::response(StatusCode::PAYLOAD_TOO_LARGE, msg)
             }
         }
     }

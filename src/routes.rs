@@ -68,6 +68,8 @@ pub fn router(
         // Innermost first: panics become marked 500s, then the CSRF check, then the
         // styled error pages around both.
         .layer(CatchPanicLayer::custom(errors::panic_response))
+        // Unfit characters (NUL…) in the path, query or form: refused here, once.
+        .layer(from_fn(middleware::refuse_unfit_input))
         .layer(from_fn_with_state(state.clone(), middleware::csrf))
         .layer(from_fn_with_state(
             state.clone(),
@@ -87,6 +89,8 @@ pub fn router(
         .merge(pages)
         .layer(
             ServiceBuilder::new()
+                // Outermost: finishes reading a refused request's body (keep-alive).
+                .layer(from_fn(middleware::keep_alive_after_refusal))
                 .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(middleware::make_span))
                 .layer(PropagateRequestIdLayer::x_request_id())

@@ -52,8 +52,21 @@ impl FileError {
 /// A file name safe to store and send back: no path, no control characters, ≤ 120 chars.
 pub fn clean_name(name: &str) -> Option<String> {
     let base = name.rsplit(['/', '\\']).next().unwrap_or("").trim();
-    let cleaned: String = base.chars().filter(|c| !c.is_control()).take(120).collect();
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !is_bidi_control(*c))
+        .take(120)
+        .collect();
     (!cleaned.is_empty() && cleaned != "." && cleaned != "..").then_some(cleaned)
+}
+
+/// Bidirectional formatting characters: kept, they can show `gpj.exe` as `exe.jpg` (the
+/// "right-to-left override" trick), so names lose them.
+fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 fn extension(name: &str) -> String {
@@ -64,9 +77,11 @@ fn extension(name: &str) -> String {
 
 /// The content type to record, if the content is what the name says and is allowed.
 pub fn check(name: &str, data: &[u8], max_bytes: u64) -> Result<&'static str, FileError> {
-    if clean_name(name).is_none() {
+    // The type is judged on the name as it will be stored and shown.
+    let Some(name) = clean_name(name) else {
         return Err(FileError::BadName);
-    }
+    };
+    let name = name.as_str();
     if data.is_empty() {
         return Err(FileError::Empty);
     }
@@ -112,6 +127,8 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// `attachment; filename="..."; filename*=UTF-8''...` (RFC 6266 / 5987).
 pub fn content_disposition(name: &str) -> String {
+    // Names stored before bidi controls were stripped lose them here too.
+    let name: String = name.chars().filter(|c| !is_bidi_control(*c)).collect();
     let ascii: String = name
         .chars()
         .map(|c| {

@@ -24,7 +24,15 @@ pub struct ErrorTemplate {
     pub status: u16,
     pub title: &'static str,
     pub message: &'static str,
+    /// More about this case than the marker's fixed message (e.g. the size limit).
+    pub detail: Option<String>,
+    /// Bad input: offer 返回修改 (the browser's back, which keeps what was typed).
+    pub back: bool,
 }
+
+/// Put beside an [`ErrorPage`] marker when the message needs a value (a limit).
+#[derive(Clone, Debug)]
+pub struct ErrorDetail(pub String);
 
 fn title(status: StatusCode) -> &'static str {
     match status.as_u16() {
@@ -69,6 +77,7 @@ pub async fn render_error_pages(
         return res;
     }
     let marked = res.extensions().get::<ErrorPage>().cloned();
+    let detail = res.extensions().get::<ErrorDetail>().map(|d| d.0.clone());
     let is_html = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -103,6 +112,8 @@ pub async fn render_error_pages(
             status: status.as_u16(),
             title: title(status),
             message,
+            detail,
+            back: matches!(status.as_u16(), 400 | 413 | 422),
         },
     )
         .into_response();

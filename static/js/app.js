@@ -151,3 +151,13 @@
     flows[i].addEventListener("toggle", function (e) { if (e.target.open) centre(e.target); });
   }
 })();
+// 返回修改 on the page refusing bad input: the browser's back brings the form again with
+// what was typed. Shown only with script, as without it the button would do nothing.
+(function () {
+  "use strict";
+  var buttons = document.querySelectorAll("[data-history-back]");
+  Array.prototype.forEach.call(buttons, function (b) {
+    b.hidden = false;
+    b.addEventListener("click", function () { window.history.back(); });
+  });
+})();

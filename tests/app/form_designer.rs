@@ -1143,7 +1143,8 @@ async fn nul_characters_and_huge_values_are_refused_with_a_message() {
     )
     .await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("无效字符"));
+    // Refused at the input gate, with its message.
+    assert!(r.text().await.unwrap().contains("无法处理的字符"));
     let r = post(
         &app,
         &c,
@@ -1230,7 +1231,7 @@ async fn nul_characters_and_huge_values_are_refused_with_a_message() {
         ],
     )
     .await;
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 413);
     assert!(r.text().await.unwrap().contains("提交的内容过大"));
     assert!(draft(&app, id).await.is_none(), "nothing saved");
 }

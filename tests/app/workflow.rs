@@ -1193,7 +1193,7 @@ async fn nul_characters_are_refused_with_a_message() {
     fields.push(("f.reason", "回家\u{0}办事".into()));
     let r = post_form(&app, &student, &page, &page, "draft", &fields).await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("无效字符"));
+    assert!(r.text().await.unwrap().contains("无法处理的字符"));
     let drafts: i64 = sqlx::query_scalar("SELECT count(*) FROM applications")
         .fetch_one(&app.db)
         .await
@@ -1211,6 +1211,6 @@ async fn nul_characters_are_refused_with_a_message() {
     )
     .await;
     assert_eq!(r.status(), 400);
-    assert!(r.text().await.unwrap().contains("无效字符"));
+    assert!(r.text().await.unwrap().contains("无法处理的字符"));
     assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
 }

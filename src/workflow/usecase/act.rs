@@ -21,7 +21,7 @@ use crate::{
         engine::{self, Action, Ctx, Effect, EngineError, ReturnTo, State, UserId},
         model::{Definition, NodeKind},
         store::{
-            AppRow, StoreError,
+            self, AppRow, StoreError,
             resolve::resolve,
             transition::{AppUpdate, Plan, node_name, write},
         },
@@ -313,6 +313,19 @@ pub async fn act(
     match result {
         Ok(()) => Ok(Outcome::Done(done)),
         Err(StoreError::Engine(EngineError::NotAllowed(m))) => refused(m),
+        // 已被处理 is for someone whose task at the node was handled already; anyone who
+        // never had one there (the applicant posting 通过) may not act on it at all.
+        Err(e @ (StoreError::Stale | StoreError::Engine(EngineError::AlreadyHandled)))
+            if !node.is_empty() =>
+        {
+            let (_, nodes) = store::reader_nodes(&mut *db.acquire().await?, &app, user.id).await?;
+            if !nodes.contains(&node) {
+                return Err(AppError::Forbidden(
+                    "您不是该环节的办理人，不能进行此操作。",
+                ));
+            }
+            Err(e.into())
+        }
         Err(e) => Err(e.into()),
     }
 }
