@@ -22,6 +22,10 @@ pub enum AppError {
     Conflict(&'static str),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    /// Too much CPU-heavy work at once (password hashing): nothing was done; 503 with
+    /// `Retry-After`.
+    #[error("busy")]
+    Busy,
 }
 
 impl From<sqlx::Error> for AppError {
@@ -71,6 +75,15 @@ impl IntoResponse for AppError {
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "服务器开小差了，请稍后再试。问题已记录。",
                 )
+            }
+            AppError::Busy => {
+                let mut res =
+                    ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。");
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    crate::identity::password::RETRY_AFTER_SECONDS.into(),
+                );
+                res
             }
         }
     }

@@ -36,3 +36,4 @@ mod versions;
 mod wecom;
 mod workflow;
 mod workflow_designer;
+mod login_burst;
