@@ -115,8 +115,8 @@ pub enum Gate {
     Throttled,
     /// The subject is locked until then.
     Locked(DateTime<Utc>),
-    /// Attempts already in flight fill what is left before the lockout: this one would
-    /// be past the limit whatever they turn out to be.
+    /// Attempts already in flight fill what is left before the address's or the subject's
+    /// limit: nothing is checked now; try again once they have settled (503, `Retry-After`).
     Crowded,
     /// Go ahead: verify the password, then `settle` (or `cancel`) this attempt.
     Reserved(Attempt),
@@ -182,15 +182,21 @@ pub async fn reserve(
     // Always the address first, then the subject: no two checks wait on each other.
     if let (Some(ip), Some((max, window))) = (ip, limits.per_ip) {
         serialise(&mut tx, &format!("login-ip:{ip}")).await?;
-        let from_ip: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM login_attempts WHERE ip = $1 AND NOT success AND at > $2",
+        let (settled, pending): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE NOT pending), count(*) FILTER (WHERE pending)
+             FROM login_attempts WHERE ip = $1 AND NOT success AND at > $2",
         )
         .bind(ip)
         .bind(now - window)
         .fetch_one(&mut *tx)
         .await?;
-        if from_ip >= max {
+        if settled >= max {
             return Ok(Gate::Throttled);
+        }
+        // Many people behind one address (a campus NAT) sign in at once: the ones past the
+        // limit wait for those in flight to settle rather than being throttled for them.
+        if settled + pending >= max {
+            return Ok(Gate::Crowded);
         }
     }
     serialise(&mut tx, &format!("login:{subject}")).await?;

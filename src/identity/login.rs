@@ -118,6 +118,16 @@ async fn find_account(state: &AppState, identifier: &str) -> sqlx::Result<Option
     .await
 }
 
+/// The login form as a 503 with `Retry-After` (it keeps what was typed).
+fn busy(mut form: Response) -> Response {
+    *form.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    form.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        password::RETRY_AFTER_SECONDS.into(),
+    );
+    form
+}
+
 fn fmt_local(state: &AppState, t: DateTime<Utc>) -> String {
     t.with_timezone(&state.settings.time_zone)
         .format("%H:%M")
@@ -185,20 +195,16 @@ pub async fn login(
     };
     let attempt = match lockout::reserve(&state.db, &subject, ip_net, &limits, now).await? {
         lockout::Gate::Reserved(a) => a,
-        gate @ (lockout::Gate::Throttled | lockout::Gate::Crowded) => {
-            let reason = match gate {
-                lockout::Gate::Throttled => "ip",
-                _ => "in_flight",
-            };
+        lockout::Gate::Throttled => {
             Entry::about("", "login.throttled")
-                .by(actor)
                 .ip(ip)
                 .denied()
-                .detail(json!({ "reason": reason, "ua": ua }))
+                .detail(json!({ "ua": ua }))
                 .record(&state.db, now)
                 .await?;
             return Err(AppError::TooManyRequests);
         }
+        lockout::Gate::Crowded => return Ok(busy(render(page, Some(BUSY.into()), None, None))),
         lockout::Gate::Locked(until) => {
             Entry::about("", "login")
                 .by(actor)
@@ -221,13 +227,7 @@ pub async fn login(
         Err(password::HashError::Busy) => {
             // Nothing was checked: the attempt counts for nothing; the form keeps the account.
             lockout::cancel(&state.db, attempt).await?;
-            let mut res = render(page, Some(BUSY.into()), None, None);
-            *res.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
-            res.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                password::RETRY_AFTER_SECONDS.into(),
-            );
-            return Ok(res);
+            return Ok(busy(render(page, Some(BUSY.into()), None, None)));
         }
         Err(e) => return Err(e.into()),
     };

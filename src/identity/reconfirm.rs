@@ -62,9 +62,8 @@ pub async fn confirm(
     let attempt = match lockout::reserve(&state.db, &subject, ip_net, &limits, now).await? {
         lockout::Gate::Reserved(a) => a,
         lockout::Gate::Locked(until) => return Ok(Some(locked(state, until))),
-        lockout::Gate::Throttled | lockout::Gate::Crowded => {
-            return Err(AppError::TooManyRequests);
-        }
+        lockout::Gate::Throttled => return Err(AppError::TooManyRequests),
+        lockout::Gate::Crowded => return Err(AppError::Busy),
     };
     let ok = match password::verify(password.to_owned(), hash).await {
         Ok(ok) => ok,

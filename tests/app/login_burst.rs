@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use reqwest::{Client, StatusCode};
+use service_hall::clock::Clock;
 use tokio::task::JoinSet;
 
 use crate::helpers::*;
