@@ -184,8 +184,7 @@ pub async fn login(
         ),
     };
     let actor = user.as_ref().map(|u| u.id);
-    let locked_message =
-        |until| format!("账号已被锁定，请于 {} 后再试", fmt_local(&state, until));
+    let locked_message = |until| format!("账号已被锁定，请于 {} 后再试", fmt_local(&state, until));
 
     // The attempt is counted before any hashing, where concurrent requests see it.
     let limits = lockout::Limits {

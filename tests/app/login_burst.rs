@@ -35,11 +35,7 @@ struct Answer {
 async fn post_login(c: &Client, base: &str, token: &str, account: &str, pw: &str) -> Answer {
     let r = c
         .post(format!("{base}/login"))
-        .form(&[
-            ("_csrf", token),
-            ("account", account),
-            ("password", pw),
-        ])
+        .form(&[("_csrf", token), ("account", account), ("password", pw)])
         .send()
         .await
         .unwrap();
@@ -119,7 +115,11 @@ async fn a_burst_of_wrong_passwords_on_two_instances_verifies_at_most_the_lockou
     // Each verification settles one reserved attempt: at most 5 per account were hashed.
     let (total, pending) = attempts(&app).await;
     assert_eq!(pending, 0);
-    assert_eq!(total, 4 * 5, "exactly the lockout limit was verified, no more");
+    assert_eq!(
+        total,
+        4 * 5,
+        "exactly the lockout limit was verified, no more"
+    );
     for (id, account) in &accounts {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE subject = $1")
             .bind(format!("u:{id}"))
@@ -142,7 +142,11 @@ async fn a_burst_of_wrong_passwords_on_two_instances_verifies_at_most_the_lockou
         assert_eq!(a.status, StatusCode::OK);
         assert!(a.body.contains("账号已被锁定"), "{account}");
     }
-    assert_eq!(attempts(&app).await.0, 20, "a locked account costs no hashing");
+    assert_eq!(
+        attempts(&app).await.0,
+        20,
+        "a locked account costs no hashing"
+    );
     // One lockout record per account, however many failures settled at once.
     assert_eq!(app.audit_count("account.lockout", "success").await, 4);
     assert_eq!(app.audit_count("login", "failure").await, 20);
@@ -218,7 +222,11 @@ async fn the_people_search_budget_is_one_across_instances() {
     let c = signed_in(&app, "S2024001").await;
     let mut set = JoinSet::new();
     for i in 0..320 {
-        let base = if i % 2 == 0 { app.address.clone() } else { other.clone() };
+        let base = if i % 2 == 0 {
+            app.address.clone()
+        } else {
+            other.clone()
+        };
         let c = c.clone();
         set.spawn(async move {
             c.get(format!("{base}/people?q="))
@@ -260,7 +268,11 @@ async fn code_sends_from_one_address_hold_across_instances() {
     let other = app.another_instance_with(move |s| s.sms = Some(cfg)).await;
     let mut ready = Vec::new();
     for i in 0..40 {
-        let base = if i % 2 == 0 { app.address.clone() } else { other.clone() };
+        let base = if i % 2 == 0 {
+            app.address.clone()
+        } else {
+            other.clone()
+        };
         let c = new_client();
         let html = c
             .get(format!("{base}/login/sms"))
@@ -290,5 +302,8 @@ async fn code_sends_from_one_address_hold_across_instances() {
         .fetch_one(&app.db)
         .await
         .unwrap();
-    assert_eq!(sent, 30, "HALL_CODE_PER_IP_HOUR holds on both instances together");
+    assert_eq!(
+        sent, 30,
+        "HALL_CODE_PER_IP_HOUR holds on both instances together"
+    );
 }
