@@ -25,6 +25,10 @@ pub enum AppError {
     /// A body past a size limit (413); the message says the limit.
     #[error("payload too large: {0}")]
     PayloadTooLarge(&'static str),
+    /// Too much CPU-heavy work at once (password hashing): nothing was done; 503 with
+    /// `Retry-After`.
+    #[error("busy")]
+    Busy,
 }
 
 impl From<sqlx::Error> for AppError {
@@ -77,6 +81,15 @@ impl IntoResponse for AppError {
             }
             AppError::PayloadTooLarge(msg) => {
                 ErrorPage::response(StatusCode::PAYLOAD_TOO_LARGE, msg)
+            }
+            AppError::Busy => {
+                let mut res =
+                    ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。");
+                res.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    crate::identity::password::RETRY_AFTER_SECONDS.into(),
+                );
+                res
             }
         }
     }

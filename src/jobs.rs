@@ -22,6 +22,9 @@ pub async fn run(db: PgPool, clock: Arc<dyn Clock>, settings: Arc<Settings>, eve
                 Ok(()) => swept_at = Some(now),
                 Err(e) => tracing::warn!(error = %e, "identity housekeeping failed; will retry"),
             }
+            if let Err(e) = crate::web::limit::prune(&db, now).await {
+                tracing::warn!(error = %e, "pruning request budgets failed; will retry");
+            }
         }
         if let Err(e) = workflow::reminders::remind_overdue(&db, now).await {
             tracing::warn!(error = %e, "reminders failed; will retry");

@@ -53,7 +53,6 @@ impl Application {
             clock,
             secret_key,
             assets: Arc::new(Assets::load()),
-            people_search: Arc::default(),
         };
         Ok(Application {
             listener,

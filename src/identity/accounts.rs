@@ -115,7 +115,8 @@ pub async fn reset_to_initial(
     if !idcard::matches(key, number, &stored) {
         return Ok(Err(ResetRefused::Mismatch));
     }
-    let hash = super::password::hash(idcard::initial_password(number)).await?;
+    // An administrator's one-off: waits its turn rather than being told to retry.
+    let hash = super::password::hash_patiently(idcard::initial_password(number)).await?;
     sqlx::query(
         "UPDATE users SET password_hash = $2, must_change_password = true, password_changed_at = $3,
                 auth_epoch = auth_epoch + 1, updated_at = $3

@@ -122,7 +122,15 @@ pub async fn check_and_count(
         return Err(CodeError::Send(SendError::NoChannel));
     }
     let mut tx = db.begin().await?;
-    // One sender per phone at a time: the cooldown cannot be raced.
+    // One sender per address, then per phone, at a time (on every instance): neither the
+    // per-address limit (many phones from one address at once) nor the cooldown can be
+    // raced. Always in this order, so two senders never wait on each other.
+    if let Some(ip) = ip {
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('code-ip:' || $1))")
+            .bind(ip.to_string())
+            .execute(&mut *tx)
+            .await?;
+    }
     sqlx::query("SELECT pg_advisory_xact_lock(hashtext('code:' || $1))")
         .bind(phone)
         .execute(&mut *tx)

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgExecutor};
+use sqlx::{PgConnection, PgExecutor, types::ipnetwork::IpNetwork};
 
 /// The lockout subject of a known account (unknown identifiers lock under `i:<hash>`).
 pub fn subject(user_id: i64) -> String {
@@ -106,4 +106,179 @@ pub async fn release(
     .execute(conn)
     .await?;
     Ok(was)
+}
+
+/// What a password check may do, decided before any hashing.
+#[derive(Debug)]
+pub enum Gate {
+    /// Too many failures from this address (sign-in's per-address limit).
+    Throttled,
+    /// The subject is locked until then.
+    Locked(DateTime<Utc>),
+    /// Attempts already in flight fill what is left before the address's or the subject's
+    /// limit: nothing is checked now; try again once they have settled (503, `Retry-After`).
+    Crowded,
+    /// Go ahead: verify the password, then `settle` (or `cancel`) this attempt.
+    Reserved(Attempt),
+}
+
+/// A reserved attempt: a `login_attempts` row counted as a failure (and `pending`) until
+/// settled, so requests arriving meanwhile see it.
+#[derive(Debug)]
+pub struct Attempt {
+    pub id: i64,
+    pub subject: String,
+}
+
+/// The limits a reservation checks.
+pub struct Limits {
+    /// Failed passwords since the last success (within `window`) that lock the subject.
+    pub threshold: i64,
+    pub window: std::time::Duration,
+    /// Failures from one address within a window that throttle it: `(max, window)`;
+    /// `None` leaves the address alone (再次确认密码 is for someone signed in).
+    pub per_ip: Option<(i64, std::time::Duration)>,
+}
+
+/// Serialises the password checks on one key (a subject, an address) across instances,
+/// until the transaction ends.
+async fn serialise(conn: &mut PgConnection, key: &str) -> sqlx::Result<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(key)
+        .execute(conn)
+        .await?;
+    Ok(())
+}
+
+/// Failures of `subject` since its last success within `window`: (settled, pending).
+async fn failures(
+    conn: &mut PgConnection,
+    subject: &str,
+    since: DateTime<Utc>,
+) -> sqlx::Result<(i64, i64)> {
+    sqlx::query_as(
+        "SELECT count(*) FILTER (WHERE NOT pending), count(*) FILTER (WHERE pending)
+         FROM login_attempts
+         WHERE subject = $1 AND NOT success AND at > $2
+           AND id > COALESCE((SELECT max(id) FROM login_attempts WHERE subject = $1 AND success), 0)",
+    )
+    .bind(subject)
+    .bind(since)
+    .fetch_one(conn)
+    .await
+}
+
+/// Checks the limits and, when they allow, reserves the attempt — all before the (slow,
+/// memory-hungry) hash, in one short transaction serialised per address and per subject,
+/// so N requests at once verify at most the limits, on any number of instances.
+pub async fn reserve(
+    db: &sqlx::PgPool,
+    subject: &str,
+    ip: Option<IpNetwork>,
+    limits: &Limits,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Gate> {
+    let mut tx = db.begin().await?;
+    // Always the address first, then the subject: no two checks wait on each other.
+    if let (Some(ip), Some((max, window))) = (ip, limits.per_ip) {
+        serialise(&mut tx, &format!("login-ip:{ip}")).await?;
+        let (settled, pending): (i64, i64) = sqlx::query_as(
+            "SELECT count(*) FILTER (WHERE NOT pending), count(*) FILTER (WHERE pending)
+             FROM login_attempts WHERE ip = $1 AND NOT success AND at > $2",
+        )
+        .bind(ip)
+        .bind(now - window)
+        .fetch_one(&mut *tx)
+        .await?;
+        if settled >= max {
+            return Ok(Gate::Throttled);
+        }
+        // Many people behind one address (a campus NAT) sign in at once: the ones past the
+        // limit wait for those in flight to settle rather than being throttled for them.
+        if settled + pending >= max {
+            return Ok(Gate::Crowded);
+        }
+    }
+    serialise(&mut tx, &format!("login:{subject}")).await?;
+    if let Some(until) = locked_until(&mut *tx, subject, now).await? {
+        return Ok(Gate::Locked(until));
+    }
+    let (settled, pending) = failures(&mut tx, subject, now - limits.window).await?;
+    // Settled failures alone never refuse: one more try is what decides the lockout.
+    if pending > 0 && settled + pending >= limits.threshold {
+        return Ok(Gate::Crowded);
+    }
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO login_attempts (at, subject, ip, success, pending)
+         VALUES ($1, $2, $3, false, true) RETURNING id",
+    )
+    .bind(now)
+    .bind(subject)
+    .bind(ip)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Gate::Reserved(Attempt {
+        id,
+        subject: subject.to_owned(),
+    }))
+}
+
+/// The attempt was never checked (hashing was saturated): it counts for nothing.
+pub async fn cancel(db: &sqlx::PgPool, attempt: Attempt) -> sqlx::Result<()> {
+    sqlx::query("DELETE FROM login_attempts WHERE id = $1")
+        .bind(attempt.id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// A lockout in force after a failed attempt.
+pub struct Lock {
+    pub until: DateTime<Utc>,
+    /// This failure locked the subject (the others in flight found it locked).
+    pub new: bool,
+    pub failures: i64,
+}
+
+/// Records the outcome of a reserved attempt in `conn`'s transaction. A failure that
+/// brings the settled failures to `threshold` locks the subject until `now + duration`
+/// (once: failures settling after it find the lock); a success lifts any lockout.
+pub async fn settle(
+    conn: &mut PgConnection,
+    attempt: &Attempt,
+    ok: bool,
+    threshold: i64,
+    window: std::time::Duration,
+    duration: std::time::Duration,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Option<Lock>> {
+    serialise(conn, &format!("login:{}", attempt.subject)).await?;
+    sqlx::query("UPDATE login_attempts SET pending = false, success = $2 WHERE id = $1")
+        .bind(attempt.id)
+        .bind(ok)
+        .execute(&mut *conn)
+        .await?;
+    if ok {
+        clear(conn, &attempt.subject).await?;
+        return Ok(None);
+    }
+    let (failures, _) = failures(conn, &attempt.subject, now - window).await?;
+    if failures < threshold {
+        return Ok(None);
+    }
+    if let Some(until) = locked_until(&mut *conn, &attempt.subject, now).await? {
+        return Ok(Some(Lock {
+            until,
+            new: false,
+            failures,
+        }));
+    }
+    let until = now + duration;
+    lock(conn, &attempt.subject, until).await?;
+    Ok(Some(Lock {
+        until,
+        new: true,
+        failures,
+    }))
 }

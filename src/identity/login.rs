@@ -31,6 +31,8 @@ use crate::{
 };
 
 pub const GENERIC_FAILURE: &str = "账号或密码错误";
+/// Shown (503, `Retry-After`) when every core is hashing passwords and the queue is full.
+pub const BUSY: &str = "系统繁忙，请稍后再试";
 
 #[derive(Template, WebTemplate)]
 #[template(path = "identity/login.html")]
@@ -116,6 +118,16 @@ async fn find_account(state: &AppState, identifier: &str) -> sqlx::Result<Option
     .await
 }
 
+/// The login form as a 503 with `Retry-After` (it keeps what was typed).
+fn busy(mut form: Response) -> Response {
+    *form.status_mut() = axum::http::StatusCode::SERVICE_UNAVAILABLE;
+    form.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        password::RETRY_AFTER_SECONDS.into(),
+    );
+    form
+}
+
 fn fmt_local(state: &AppState, t: DateTime<Utc>) -> String {
     t.with_timezone(&state.settings.time_zone)
         .format("%H:%M")
@@ -163,24 +175,6 @@ pub async fn login(
     let ip_net = ip.map(IpNetwork::from);
     let ua = user_agent(&headers);
 
-    // Throttle an IP that fails across many accounts, before spending any hashing.
-    let ip_failures: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM login_attempts WHERE ip = $1 AND NOT success AND at > $2",
-    )
-    .bind(ip_net)
-    .bind(now - s.ip_window)
-    .fetch_one(&state.db)
-    .await?;
-    if ip_failures >= s.ip_max_failures {
-        Entry::about("", "login.throttled")
-            .ip(ip)
-            .denied()
-            .detail(json!({ "ua": ua }))
-            .record(&state.db, now)
-            .await?;
-        return Err(AppError::TooManyRequests);
-    }
-
     let user = find_account(&state, &account).await?;
     let subject = match &user {
         Some(u) => lockout::subject(u.id),
@@ -189,54 +183,67 @@ pub async fn login(
             hex::encode(idcard::hash(&state.secret_key, &account.to_lowercase()))
         ),
     };
-    let locked_until = lockout::locked_until(&state.db, &subject, now).await?;
+    let actor = user.as_ref().map(|u| u.id);
+    let locked_message = |until| format!("账号已被锁定，请于 {} 后再试", fmt_local(&state, until));
+
+    // The attempt is counted before any hashing, where concurrent requests see it.
+    let limits = lockout::Limits {
+        threshold: s.lockout_threshold,
+        window: s.lockout_window,
+        per_ip: Some((s.ip_max_failures, s.ip_window)),
+    };
+    let attempt = match lockout::reserve(&state.db, &subject, ip_net, &limits, now).await? {
+        lockout::Gate::Reserved(a) => a,
+        lockout::Gate::Throttled => {
+            Entry::about("", "login.throttled")
+                .ip(ip)
+                .denied()
+                .detail(json!({ "ua": ua }))
+                .record(&state.db, now)
+                .await?;
+            return Err(AppError::TooManyRequests);
+        }
+        lockout::Gate::Crowded => return Ok(busy(render(page, Some(BUSY.into()), None, None))),
+        lockout::Gate::Locked(until) => {
+            Entry::about("", "login")
+                .by(actor)
+                .ip(ip)
+                .denied()
+                .detail(json!({ "reason": "locked", "ua": ua }))
+                .record(&state.db, now)
+                .await?;
+            return Ok(render(page, Some(locked_message(until)), None, None));
+        }
+    };
 
     let usable_hash = user
         .as_ref()
-        .filter(|u| u.status == "active" && locked_until.is_none())
+        .filter(|u| u.status == "active")
         .and_then(|u| u.password_hash.clone());
-    // Always one argon2 run, whatever the outcome, so timing tells nothing.
-    let ok = password::verify(form.password.clone(), usable_hash).await?;
-    let actor = user.as_ref().map(|u| u.id);
-
-    if let Some(until) = locked_until {
-        Entry::about("", "login")
-            .by(actor)
-            .ip(ip)
-            .denied()
-            .detail(json!({ "reason": "locked", "ua": ua }))
-            .record(&state.db, now)
-            .await?;
-        return Ok(render(
-            page,
-            Some(format!(
-                "账号已被锁定，请于 {} 后再试",
-                fmt_local(&state, until)
-            )),
-            None,
-            None,
-        ));
-    }
+    // Always one argon2 run, whatever the account, so timing tells nothing.
+    let ok = match password::verify(form.password.clone(), usable_hash).await {
+        Ok(ok) => ok,
+        Err(password::HashError::Busy) => {
+            // Nothing was checked: the attempt counts for nothing; the form keeps the account.
+            lockout::cancel(&state.db, attempt).await?;
+            return Ok(busy(render(page, Some(BUSY.into()), None, None)));
+        }
+        Err(e) => return Err(e.into()),
+    };
 
     let mut tx = state.db.begin().await?;
-    sqlx::query("INSERT INTO login_attempts (at, subject, ip, success) VALUES ($1, $2, $3, $4)")
-        .bind(now)
-        .bind(&subject)
-        .bind(ip_net)
-        .bind(ok)
-        .execute(&mut *tx)
-        .await?;
+    let lock = lockout::settle(
+        &mut tx,
+        &attempt,
+        ok,
+        s.lockout_threshold,
+        s.lockout_window,
+        s.lockout_duration,
+        now,
+    )
+    .await?;
 
     if !ok {
-        let failures: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM login_attempts
-             WHERE subject = $1 AND NOT success AND at > $2
-               AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE subject = $1 AND success), '-infinity')",
-        )
-        .bind(&subject)
-        .bind(now - s.lockout_window)
-        .fetch_one(&mut *tx)
-        .await?;
         let reason = match &user {
             None => "unknown_account",
             Some(u) if u.status != "active" => "not_active",
@@ -250,24 +257,23 @@ pub async fn login(
             .record(&mut *tx, now)
             .await?;
         let mut message = GENERIC_FAILURE.to_owned();
-        if failures >= s.lockout_threshold {
-            let until = now + s.lockout_duration;
-            lockout::lock(&mut tx, &subject, until).await?;
-            if let Some(id) = actor {
+        if let Some(lock) = lock {
+            if lock.new
+                && let Some(id) = actor
+            {
                 Entry::user(id, "account.lockout")
                     .ip(ip)
-                    .detail(json!({ "until": until, "failures": failures }))
+                    .detail(json!({ "until": lock.until, "failures": lock.failures }))
                     .record(&mut *tx, now)
                     .await?;
             }
-            message = format!("账号已被锁定，请于 {} 后再试", fmt_local(&state, until));
+            message = locked_message(lock.until);
         }
         tx.commit().await?;
         return Ok(render(page, Some(message), None, None));
     }
 
     let user = user.expect("verified password implies an account");
-    lockout::clear(&mut tx, &subject).await?;
     Entry::user(user.id, "login")
         .ip(ip)
         .detail(json!({ "method": "password", "ua": ua }))

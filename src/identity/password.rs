@@ -1,18 +1,133 @@
-//! Password hashing (argon2id, off the async worker threads) and the password policy.
+//! Password hashing (argon2id, off the async worker threads, a bounded number at a time)
+//! and the password policy.
 
-use std::{collections::HashSet, sync::OnceLock};
+use std::{
+    collections::HashSet,
+    sync::{
+        OnceLock,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use argon2::{
     Argon2, PasswordHash, PasswordHasher, PasswordVerifier,
     password_hash::{SaltString, rand_core::OsRng},
 };
+use tokio::sync::{Semaphore, SemaphorePermit};
+
+use crate::error::AppError;
+
+/// How long a request waits for its turn to hash before it is told to come back.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+/// Waiters per core beyond which a request is refused at once (a hash takes tens of
+/// milliseconds, so more than this could not be served within `MAX_WAIT` anyway).
+const WAITERS_PER_CORE: usize = 16;
+/// What `Retry-After` says when hashing is saturated.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
+/// Why a password could not be hashed or checked.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every core is hashing and the queue is full: nothing was checked; try again shortly.
+    #[error("password hashing is saturated")]
+    Busy,
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl From<HashError> for AppError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => AppError::Busy,
+            HashError::Failed(e) => AppError::Internal(e),
+        }
+    }
+}
+
+/// Each argon2 run takes ~19 MiB and a core: at most one per core runs at a time, so a
+/// crowd signing in at once costs time, not memory (150 at once took 2.7 GB unbounded).
+struct Limiter {
+    cores: usize,
+    permits: Semaphore,
+    waiting: AtomicUsize,
+    max_waiting: usize,
+}
+
+fn limiter() -> &'static Limiter {
+    static L: OnceLock<Limiter> = OnceLock::new();
+    L.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Limiter {
+            cores,
+            permits: Semaphore::new(cores),
+            waiting: AtomicUsize::new(0),
+            max_waiting: cores * WAITERS_PER_CORE,
+        }
+    })
+}
+
+/// How many password hashes may run at once in this process.
+pub fn concurrency() -> usize {
+    limiter().cores
+}
+
+/// A turn to hash: `Busy` when the queue is full or the wait would exceed `MAX_WAIT`;
+/// `patient` waits however long it takes (background work and administrators' one-offs,
+/// which have no one to tell "try again").
+async fn turn(patient: bool) -> Result<SemaphorePermit<'static>, HashError> {
+    let l = limiter();
+    if let Ok(p) = l.permits.try_acquire() {
+        return Ok(p);
+    }
+    if patient {
+        return l
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Failed(e.into()));
+    }
+    // Counted while waiting, so the queue stays short.
+    struct Waiting<'a>(&'a AtomicUsize);
+    impl Drop for Waiting<'_> {
+        fn drop(&mut self) {
+            self.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+    if l.waiting.fetch_add(1, Ordering::AcqRel) >= l.max_waiting {
+        l.waiting.fetch_sub(1, Ordering::AcqRel);
+        return Err(HashError::Busy);
+    }
+    let _w = Waiting(&l.waiting);
+    match tokio::time::timeout(MAX_WAIT, l.permits.acquire()).await {
+        Ok(Ok(p)) => Ok(p),
+        Ok(Err(e)) => Err(HashError::Failed(e.into())),
+        Err(_) => Err(HashError::Busy),
+    }
+}
+
+/// Runs one argon2 job on the blocking pool while holding a turn.
+async fn run<T: Send + 'static>(
+    patient: bool,
+    job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
+) -> Result<T, HashError> {
+    let permit = turn(patient).await?;
+    let out = tokio::task::spawn_blocking(job)
+        .await
+        .context("hashing task")??;
+    drop(permit);
+    Ok(out)
+}
 
 /// Hash with argon2id (the crate's defaults: 19 MiB, 2 passes — OWASP's recommendation).
-pub async fn hash(password: String) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || hash_blocking(&password))
-        .await
-        .context("hashing task")?
+pub async fn hash(password: String) -> Result<String, HashError> {
+    run(false, move || hash_blocking(&password)).await
+}
+
+/// `hash` that waits for its turn however long: for work nobody is waiting on a page for.
+pub async fn hash_patiently(password: String) -> Result<String, HashError> {
+    run(true, move || hash_blocking(&password)).await
 }
 
 pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
@@ -25,8 +140,8 @@ pub fn hash_blocking(password: &str) -> anyhow::Result<String> {
 
 /// Verify against `stored`; with `None` (unknown account, no password) verify against a
 /// dummy hash so every path costs one argon2 run, then return false.
-pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<bool> {
-    tokio::task::spawn_blocking(move || {
+pub async fn verify(password: String, stored: Option<String>) -> Result<bool, HashError> {
+    run(false, move || {
         let (hash, real) = match stored {
             Some(h) => (h, true),
             None => (dummy_hash().to_owned(), false),
@@ -38,7 +153,6 @@ pub async fn verify(password: String, stored: Option<String>) -> anyhow::Result<
         Ok(ok && real)
     })
     .await
-    .context("verification task")?
 }
 
 fn dummy_hash() -> &'static str {

@@ -52,19 +52,39 @@ pub async fn confirm(
         .bind(user_id)
         .fetch_one(&state.db)
         .await?;
-    let locked_until = lockout::locked_until(&state.db, &subject, now).await?;
-    if let Some(until) = locked_until {
-        return Ok(Some(locked(state, until)));
-    }
-    let ok = password::verify(password.to_owned(), hash).await?;
+    // Counted before hashing, like signing in: concurrent tries verify at most the limit.
+    let limits = lockout::Limits {
+        threshold: s.lockout_threshold,
+        window: s.lockout_window,
+        per_ip: None,
+    };
+    let ip_net = ip.map(IpNetwork::from);
+    let attempt = match lockout::reserve(&state.db, &subject, ip_net, &limits, now).await? {
+        lockout::Gate::Reserved(a) => a,
+        lockout::Gate::Locked(until) => return Ok(Some(locked(state, until))),
+        lockout::Gate::Throttled => return Err(AppError::TooManyRequests),
+        lockout::Gate::Crowded => return Err(AppError::Busy),
+    };
+    let ok = match password::verify(password.to_owned(), hash).await {
+        Ok(ok) => ok,
+        Err(e) => {
+            if matches!(e, password::HashError::Busy) {
+                lockout::cancel(&state.db, attempt).await?;
+            }
+            return Err(e.into());
+        }
+    };
     let mut tx = state.db.begin().await?;
-    sqlx::query("INSERT INTO login_attempts (at, subject, ip, success) VALUES ($1, $2, $3, $4)")
-        .bind(now)
-        .bind(&subject)
-        .bind(ip.map(IpNetwork::from))
-        .bind(ok)
-        .execute(&mut *tx)
-        .await?;
+    let lock = lockout::settle(
+        &mut tx,
+        &attempt,
+        ok,
+        s.lockout_threshold,
+        s.lockout_window,
+        s.lockout_duration,
+        now,
+    )
+    .await?;
     let entry = Entry::user(user_id, "reconfirm").ip(ip);
     if ok {
         entry.record(&mut *tx, now).await?;
@@ -76,25 +96,16 @@ pub async fn confirm(
         return Ok(None);
     }
     entry.failure().record(&mut *tx, now).await?;
-    let failures: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM login_attempts
-         WHERE subject = $1 AND NOT success AND at > $2
-           AND at > COALESCE((SELECT max(at) FROM login_attempts WHERE subject = $1 AND success), '-infinity')",
-    )
-    .bind(&subject)
-    .bind(now - s.lockout_window)
-    .fetch_one(&mut *tx)
-    .await?;
     let mut message = "密码不正确".to_owned();
-    if failures >= s.lockout_threshold {
-        let until = now + s.lockout_duration;
-        lockout::lock(&mut tx, &subject, until).await?;
-        Entry::user(user_id, "account.lockout")
-            .ip(ip)
-            .detail(json!({ "until": until, "failures": failures }))
-            .record(&mut *tx, now)
-            .await?;
-        message = locked(state, until);
+    if let Some(lock) = lock {
+        if lock.new {
+            Entry::user(user_id, "account.lockout")
+                .ip(ip)
+                .detail(json!({ "until": lock.until, "failures": lock.failures }))
+                .record(&mut *tx, now)
+                .await?;
+        }
+        message = locked(state, lock.until);
     }
     tx.commit().await?;
     Ok(Some(message))

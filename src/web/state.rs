@@ -15,8 +15,6 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub secret_key: Arc<SecretKey>,
     pub assets: Arc<Assets>,
-    /// The person picker's search budget per person (`web::limit`).
-    pub people_search: Arc<crate::web::limit::Budget>,
 }
 
 impl FromRef<AppState> for PgPool {

@@ -173,6 +173,11 @@ impl TestApp {
     /// A second instance of the portal on the same database (its own pool, caches and
     /// listener), as behind a load balancer; its base address.
     pub async fn another_instance(&self) -> String {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// `another_instance` with its settings adjusted like `spawn_app_with`'s.
+    pub async fn another_instance_with(&self, configure: impl FnOnce(&mut Settings)) -> String {
         let db = PgPool::connect_with(cluster().opts.clone().database(&self.db_name))
             .await
             .unwrap();
@@ -180,6 +185,7 @@ impl TestApp {
         let port = listener.local_addr().unwrap().port();
         let mut settings = test_settings();
         settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        configure(&mut settings);
         let app = Application::with_listener(settings, listener, db, Arc::new(self.clock.clone()))
             .expect("build app");
         tokio::spawn(app.run_until_stopped(std::future::pending()));

@@ -28,6 +28,7 @@ mod input;
 mod admin_people_import;
 mod layout;
 mod login;
+mod login_burst;
 mod notify;
 mod packages;
 mod pages;

@@ -30,12 +30,16 @@ pub(super) async fn search(
     user: CurrentUser,
     Query(q): Query<PeopleQuery>,
 ) -> AppResult<Response> {
-    if !state.people_search.allow(
+    if !crate::web::limit::allow(
+        &state.db,
+        "people_search",
         user.id,
         state.now(),
         PEOPLE_SEARCHES,
         chrono::Duration::minutes(10),
-    ) {
+    )
+    .await?
+    {
         return Err(AppError::TooManyRequests);
     }
     let term: String = q.q.trim().chars().take(30).collect();
