@@ -134,7 +134,11 @@ fn free_port() -> anyhow::Result<u16> {
         .port())
 }
 
-fn spawn_server(opts: &PgConnectOptions, port: u16, extra: &[(&str, &str)]) -> anyhow::Result<Child> {
+fn spawn_server(
+    opts: &PgConnectOptions,
+    port: u16,
+    extra: &[(&str, &str)],
+) -> anyhow::Result<Child> {
     let data = std::env::temp_dir().join(format!("hall-load-{}", std::process::id()));
     std::fs::create_dir_all(&data)?;
     let mut c = Command::new(BIN);
@@ -240,7 +244,15 @@ struct Stats {
     approved: Vec<(i64, String)>,
 }
 
-const PAGE_KINDS: &[&str] = &["GET /", "GET /services", "GET /center", "GET apply", "GET todo", "GET application", "GET login"];
+const PAGE_KINDS: &[&str] = &[
+    "GET /",
+    "GET /services",
+    "GET /center",
+    "GET apply",
+    "GET todo",
+    "GET application",
+    "GET login",
+];
 const POST_KINDS: &[&str] = &["POST /login", "POST 存草稿", "POST 提交", "POST 通过"];
 
 type Shared = Arc<Mutex<Stats>>;
@@ -334,14 +346,19 @@ async fn sign_in(c: &reqwest::Client, st: &Shared, base: &str, account: &str) ->
         st,
         "POST /login",
         &format!("{base}/login"),
-        &[("account", account), ("password", seed::DEMO_PASSWORD), ("_csrf", &t)],
+        &[
+            ("account", account),
+            ("password", seed::DEMO_PASSWORD),
+            ("_csrf", &t),
+        ],
     )
     .await?;
     if status != 303 {
         let mut s = st.lock().unwrap();
         *s.errors.entry("POST /login").or_default() += 1;
         if s.samples.len() < 12 {
-            s.samples.push(format!("POST /login {account}: {status}, not 303"));
+            s.samples
+                .push(format!("POST /login {account}: {status}, not 303"));
         }
         return None;
     }
@@ -355,8 +372,24 @@ struct User {
     counselor: Option<i64>,
 }
 
-async fn student_round(c: &reqwest::Client, st: &Shared, base: &str, tok: &str, service: i64, counselor: i64, marker: &str, draft_first: bool) {
-    let Some(html) = get(c, st, "GET apply", &format!("{base}/services/{service}/apply")).await else {
+async fn student_round(
+    c: &reqwest::Client,
+    st: &Shared,
+    base: &str,
+    tok: &str,
+    // (学生请假's id, the counselor the form names)
+    (service, counselor): (i64, i64),
+    marker: &str,
+    draft_first: bool,
+) {
+    let Some(html) = get(
+        c,
+        st,
+        "GET apply",
+        &format!("{base}/services/{service}/apply"),
+    )
+    .await
+    else {
         return;
     };
     let tok = hidden(&html, "_csrf").unwrap_or_else(|| tok.to_owned());
@@ -404,7 +437,10 @@ async fn student_round(c: &reqwest::Client, st: &Shared, base: &str, tok: &str, 
     }
     match post(c, st, "POST 提交", &url, &form).await {
         Some((303, loc)) if !loc.ends_with("/edit") => {
-            match loc.strip_prefix("/applications/").and_then(|i| i.parse().ok()) {
+            match loc
+                .strip_prefix("/applications/")
+                .and_then(|i| i.parse().ok())
+            {
                 Some(id) => st.lock().unwrap().submitted.push((marker.to_owned(), id)),
                 None => st.lock().unwrap().unacknowledged.push(marker.to_owned()),
             }
@@ -418,7 +454,8 @@ async fn student_round(c: &reqwest::Client, st: &Shared, base: &str, tok: &str, 
             {
                 *s.errors.entry("POST 提交").or_default() += 1;
                 if s.samples.len() < 12 {
-                    s.samples.push(format!("POST 提交: {code} {loc}, not acknowledged"));
+                    s.samples
+                        .push(format!("POST 提交: {code} {loc}, not acknowledged"));
                 }
             }
         }
@@ -426,7 +463,13 @@ async fn student_round(c: &reqwest::Client, st: &Shared, base: &str, tok: &str, 
 }
 
 /// Opens 我待办的 and 通过 up to three tasks.
-async fn approver_round(c: &reqwest::Client, st: &Shared, base: &str, account: &str, think_ms: u64) {
+async fn approver_round(
+    c: &reqwest::Client,
+    st: &Shared,
+    base: &str,
+    account: &str,
+    think_ms: u64,
+) {
     let Some(html) = get(c, st, "GET todo", &format!("{base}/center/todo?view=flat")).await else {
         return;
     };
@@ -459,7 +502,13 @@ async fn approver_round(c: &reqwest::Client, st: &Shared, base: &str, account: &
             st,
             "POST 通过",
             &format!("{url}/act"),
-            &[("_csrf", &tok), ("op", "approve"), ("node", &node), ("version", &version), ("comment", "同意")],
+            &[
+                ("_csrf", &tok),
+                ("op", "approve"),
+                ("node", &node),
+                ("version", &version),
+                ("comment", "同意"),
+            ],
         )
         .await;
         if let Some((303, _)) = r {
@@ -473,7 +522,15 @@ async fn approver_round(c: &reqwest::Client, st: &Shared, base: &str, account: &
     }
 }
 
-async fn user_loop(base: String, st: Shared, u: User, deadline: Instant, think_ms: u64, service: i64, run_id: String) {
+async fn user_loop(
+    base: String,
+    st: Shared,
+    u: User,
+    deadline: Instant,
+    think_ms: u64,
+    service: i64,
+    run_id: String,
+) {
     let Ok(c) = client() else { return };
     // Sign-ins are spread over the first seconds, as a morning's first clicks are.
     think(think_ms).await;
@@ -482,7 +539,11 @@ async fn user_loop(base: String, st: Shared, u: User, deadline: Instant, think_m
     };
     let mut n = 0;
     while Instant::now() < deadline {
-        for (kind, path) in [("GET /", "/"), ("GET /services", "/services"), ("GET /center", "/center")] {
+        for (kind, path) in [
+            ("GET /", "/"),
+            ("GET /services", "/services"),
+            ("GET /center", "/center"),
+        ] {
             think(think_ms).await;
             get(&c, &st, kind, &format!("{base}{path}")).await;
         }
@@ -494,7 +555,16 @@ async fn user_loop(base: String, st: Shared, u: User, deadline: Instant, think_m
             Some(counselor) => {
                 n += 1;
                 let marker = format!("load-{run_id}-{}-{n}", u.account);
-                student_round(&c, &st, &base, &tok, service, counselor, &marker, n % 4 == 1).await;
+                student_round(
+                    &c,
+                    &st,
+                    &base,
+                    &tok,
+                    (service, counselor),
+                    &marker,
+                    n % 4 == 1,
+                )
+                .await;
             }
             None => approver_round(&c, &st, &base, &u.account, think_ms).await,
         }
@@ -512,7 +582,12 @@ fn proc_kb(pid: u32, field: &str) -> Option<u64> {
         .ok()
 }
 
-async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) -> anyhow::Result<i32> {
+async fn run(
+    opts: &PgConnectOptions,
+    base: &str,
+    pids: &[u32],
+    users: usize,
+) -> anyhow::Result<i32> {
     let secs = env("BENCH_SECS", 60) as u64;
     let think_ms = env("BENCH_THINK_MS", 1000) as u64;
     let pool = PgPool::connect_with(opts.clone()).await?;
@@ -524,8 +599,14 @@ async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) ->
     )
     .fetch_all(&pool)
     .await?;
-    anyhow::ensure!(!counselor_ids.is_empty(), "no LC accounts: run LOAD_MODE=prepare first");
-    let (a, s) = (approvers(users).min(counselor_ids.len()), users - approvers(users));
+    anyhow::ensure!(
+        !counselor_ids.is_empty(),
+        "no LC accounts: run LOAD_MODE=prepare first"
+    );
+    let (a, s) = (
+        approvers(users).min(counselor_ids.len()),
+        users - approvers(users),
+    );
     let run_id = format!("{:x}", rand::random::<u32>());
     let st: Shared = Arc::default();
     let started = Instant::now();
@@ -536,11 +617,15 @@ async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) ->
     let ready_errors = Arc::new(Mutex::new(0usize));
     let rss_max = Arc::new(Mutex::new(HashMap::<u32, u64>::new()));
     let sampler = {
-        let (ready_lat, ready_errors, rss_max) = (ready_lat.clone(), ready_errors.clone(), rss_max.clone());
+        let (ready_lat, ready_errors, rss_max) =
+            (ready_lat.clone(), ready_errors.clone(), rss_max.clone());
         let base = base.to_owned();
         let pids = pids.to_vec();
         tokio::spawn(async move {
-            let c = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap();
+            let c = reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .unwrap();
             while Instant::now() < deadline {
                 for &p in &pids {
                     if let Some(kb) = proc_kb(p, "VmRSS:") {
@@ -565,14 +650,30 @@ async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) ->
             account: format!("LS{i}"),
             counselor: Some(counselor_ids[(i - 1) % a]),
         };
-        tasks.push(tokio::spawn(user_loop(base.to_owned(), st.clone(), u, deadline, think_ms, service, run_id.clone())));
+        tasks.push(tokio::spawn(user_loop(
+            base.to_owned(),
+            st.clone(),
+            u,
+            deadline,
+            think_ms,
+            service,
+            run_id.clone(),
+        )));
     }
     for i in 1..=a {
         let u = User {
             account: format!("LC{i}"),
             counselor: None,
         };
-        tasks.push(tokio::spawn(user_loop(base.to_owned(), st.clone(), u, deadline, think_ms, service, run_id.clone())));
+        tasks.push(tokio::spawn(user_loop(
+            base.to_owned(),
+            st.clone(),
+            u,
+            deadline,
+            think_ms,
+            service,
+            run_id.clone(),
+        )));
     }
     for t in tasks {
         t.await?;
@@ -590,13 +691,17 @@ async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) ->
     .bind(format!("load-{run_id}-%"))
     .fetch_all(&pool)
     .await?;
-    let by_marker: HashMap<String, (i64, i64, bool)> =
-        rows.into_iter().map(|(m, n, id, sub)| (m, (n, id, sub))).collect();
+    let by_marker: HashMap<String, (i64, i64, bool)> = rows
+        .into_iter()
+        .map(|(m, n, id, sub)| (m, (n, id, sub)))
+        .collect();
     let mut write_problems = Vec::new();
     for (m, id) in &st.submitted {
         match by_marker.get(m) {
             Some((1, got, true)) if got == id => {}
-            other => write_problems.push(format!("acknowledged 提交 {m} (#{id}): {other:?} in the database")),
+            other => write_problems.push(format!(
+                "acknowledged 提交 {m} (#{id}): {other:?} in the database"
+            )),
         }
     }
     for m in &st.unacknowledged {
@@ -612,7 +717,8 @@ async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) ->
     )
     .fetch_all(&pool)
     .await?;
-    let flows: HashMap<(i64, String), i64> = flows.into_iter().map(|(a, u, n)| ((a, u), n)).collect();
+    let flows: HashMap<(i64, String), i64> =
+        flows.into_iter().map(|(a, u, n)| ((a, u), n)).collect();
     for (id, who) in &st.approved {
         let n = flows.get(&(*id, who.clone())).copied().unwrap_or(0);
         if n != 1 {
@@ -634,7 +740,10 @@ async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) ->
     println!(
         "load: {users} users ({s} students, {a} approvers), {secs} s, mean think {think_ms} ms, against {base}"
     );
-    println!("{:<22} {:>7} {:>7} {:>9} {:>9} {:>9}", "", "count", "errors", "p50 ms", "p99 ms", "max ms");
+    println!(
+        "{:<22} {:>7} {:>7} {:>9} {:>9} {:>9}",
+        "", "count", "errors", "p50 ms", "p99 ms", "max ms"
+    );
     let mut lat = st.lat;
     let line = |name: &str, v: &mut Vec<Duration>, errors: usize| {
         v.sort();
@@ -698,11 +807,20 @@ async fn run(opts: &PgConnectOptions, base: &str, pids: &[u32], users: usize) ->
     }
     let errors = page_err + post_err;
     let checks = [
-        (format!("pages p99 {page_p99:.0} ms ≤ {GOAL_PAGE_P99_MS:.0} ms"), page_p99 <= GOAL_PAGE_P99_MS),
-        (format!("POSTs p99 {post_p99:.0} ms ≤ {GOAL_POST_P99_MS:.0} ms"), post_p99 <= GOAL_POST_P99_MS),
+        (
+            format!("pages p99 {page_p99:.0} ms ≤ {GOAL_PAGE_P99_MS:.0} ms"),
+            page_p99 <= GOAL_PAGE_P99_MS,
+        ),
+        (
+            format!("POSTs p99 {post_p99:.0} ms ≤ {GOAL_POST_P99_MS:.0} ms"),
+            post_p99 <= GOAL_POST_P99_MS,
+        ),
         (format!("{errors} errors = 0"), errors == 0),
         (
-            format!("every acknowledged write stored once ({} problems)", write_problems.len()),
+            format!(
+                "every acknowledged write stored once ({} problems)",
+                write_problems.len()
+            ),
             write_problems.is_empty(),
         ),
         (
@@ -740,12 +858,24 @@ async fn limits(opts: &PgConnectOptions, urls: &[String]) -> anyhow::Result<i32>
     // A form session on instance i: (client, CSRF token).
     async fn form_session(url: &str, page: &str) -> Option<(reqwest::Client, String)> {
         let c = client().ok()?;
-        let html = c.get(format!("{url}{page}")).send().await.ok()?.text().await.ok()?;
+        let html = c
+            .get(format!("{url}{page}"))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
         let t = token(&html);
         Some((c, t))
     }
     // Fires `n` wrong-password logins at once: account i % accounts.len(), from `ip`.
-    async fn login_burst(urls: &[String], accounts: &[String], ip: &str, n: usize) -> HashMap<String, usize> {
+    async fn login_burst(
+        urls: &[String],
+        accounts: &[String],
+        ip: &str,
+        n: usize,
+    ) -> HashMap<String, usize> {
         let mut prepared = Vec::new();
         for i in 0..n {
             let url = urls[i % urls.len()].clone();
@@ -760,7 +890,11 @@ async fn limits(opts: &PgConnectOptions, urls: &[String]) -> anyhow::Result<i32>
                 let r = c
                     .post(format!("{url}/login"))
                     .header("x-forwarded-for", ip)
-                    .form(&[("account", account.as_str()), ("password", "wrong-Password-1"), ("_csrf", &t)])
+                    .form(&[
+                        ("account", account.as_str()),
+                        ("password", "wrong-Password-1"),
+                        ("_csrf", &t),
+                    ])
                     .send()
                     .await;
                 match r {
@@ -777,29 +911,54 @@ async fn limits(opts: &PgConnectOptions, urls: &[String]) -> anyhow::Result<i32>
     }
 
     // 1. Per-account lockout: 40 wrong passwords on LX1 at once.
-    let lx1: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'LX1'").fetch_one(&pool).await?;
-    let seen = login_burst(urls, &["LX1".into()], &format!("198.51.100.{}", tag % 250 + 1), 40).await;
-    let verified: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE subject = $1 AND NOT success")
-        .bind(format!("u:{lx1}"))
+    let lx1: i64 = sqlx::query_scalar("SELECT id FROM users WHERE account = 'LX1'")
         .fetch_one(&pool)
         .await?;
+    let seen = login_burst(
+        urls,
+        &["LX1".into()],
+        &format!("198.51.100.{}", tag % 250 + 1),
+        40,
+    )
+    .await;
+    let verified: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM login_attempts WHERE subject = $1 AND NOT success",
+    )
+    .bind(format!("u:{lx1}"))
+    .fetch_one(&pool)
+    .await?;
     let ok = verified <= threshold;
-    println!("limits: 40 wrong logins on one account over {} instances: {verified} counted failures (limit {threshold}), answers {seen:?}", urls.len());
-    results.push((format!("login lockout: {verified} ≤ {threshold} failures recorded"), ok));
+    println!(
+        "limits: 40 wrong logins on one account over {} instances: {verified} counted failures (limit {threshold}), answers {seen:?}",
+        urls.len()
+    );
+    results.push((
+        format!("login lockout: {verified} ≤ {threshold} failures recorded"),
+        ok,
+    ));
 
     // 2. Per-IP limit: 60 wrong logins on 60 unknown accounts from one address.
     let ip = format!("203.0.113.{}", tag % 250 + 1);
     let accounts: Vec<String> = (0..60).map(|i| format!("nobody{tag}x{i}")).collect();
     let seen = login_burst(urls, &accounts, &ip, 60).await;
-    let from_ip: i64 = sqlx::query_scalar("SELECT count(*) FROM login_attempts WHERE ip = $1::inet AND NOT success")
-        .bind(&ip)
-        .fetch_one(&pool)
-        .await?;
-    println!("limits: 60 wrong logins from one IP: {from_ip} counted failures (limit {ip_max}), answers {seen:?}");
-    results.push((format!("per-IP login limit: {from_ip} ≤ {ip_max} failures recorded"), from_ip <= ip_max));
+    let from_ip: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM login_attempts WHERE ip = $1::inet AND NOT success",
+    )
+    .bind(&ip)
+    .fetch_one(&pool)
+    .await?;
+    println!(
+        "limits: 60 wrong logins from one IP: {from_ip} counted failures (limit {ip_max}), answers {seen:?}"
+    );
+    results.push((
+        format!("per-IP login limit: {from_ip} ≤ {ip_max} failures recorded"),
+        from_ip <= ip_max,
+    ));
 
     // 3. Code sends: 30 at once to one phone (the cooldown allows one), from 30 addresses.
-    let phone: String = sqlx::query_scalar("SELECT phone FROM users WHERE account = 'LX8'").fetch_one(&pool).await?;
+    let phone: String = sqlx::query_scalar("SELECT phone FROM users WHERE account = 'LX8'")
+        .fetch_one(&pool)
+        .await?;
     let mut prepared = Vec::new();
     for i in 0..30 {
         let url = urls[i % urls.len()].clone();
@@ -828,9 +987,14 @@ async fn limits(opts: &PgConnectOptions, urls: &[String]) -> anyhow::Result<i32>
         .bind(&phone)
         .fetch_one(&pool)
         .await?;
-    println!("limits: 30 code sends to {phone} at once: {sends} recorded (cooldown: 1), answers {seen:?}");
+    println!(
+        "limits: 30 code sends to {phone} at once: {sends} recorded (cooldown: 1), answers {seen:?}"
+    );
     println!("limits: code phone {phone}");
-    results.push((format!("code sends: {sends} ≤ 1 within the cooldown"), sends <= 1));
+    results.push((
+        format!("code sends: {sends} ≤ 1 within the cooldown"),
+        sends <= 1,
+    ));
 
     // 4. The /people budget of one person, spread over the instances.
     let st: Shared = Arc::default();
@@ -857,7 +1021,10 @@ async fn limits(opts: &PgConnectOptions, urls: &[String]) -> anyhow::Result<i32>
         *seen.entry(t.await.unwrap_or(0)).or_default() += 1;
     }
     let allowed = seen.get(&200).copied().unwrap_or(0);
-    println!("limits: {n} /people searches by one person over {} instances: {allowed} answered 200 (budget {budget}), answers {seen:?}", urls.len());
+    println!(
+        "limits: {n} /people searches by one person over {} instances: {allowed} answered 200 (budget {budget}), answers {seen:?}",
+        urls.len()
+    );
     results.push((
         format!("/people budget: {allowed} ≤ {budget} searches allowed across instances (fails while the budget is per instance)"),
         allowed <= budget && allowed > 0,
