@@ -16,7 +16,7 @@ use axum::{
 use serde_json::json;
 
 use super::{
-    choices,
+    choices, choices_for,
     editor::{self, Choices, Errors, Input, KINDS, RECOMMEND_FOR, SECTIONS, START_TYPES},
 };
 use crate::{
@@ -264,13 +264,7 @@ pub(in crate::admin) async fn edit(
     let stored = store::stored(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let choices = choices(
-        &state.db,
-        &m,
-        Some(stored.service.department_id),
-        &stored.service.start_department_ids,
-    )
-    .await?;
+    let choices = choices_for(&state.db, &m, &stored.service).await?;
     let form = Input::from_service(&stored.service, Some(stored.updated_at.timestamp_micros()));
     render(
         &state,
@@ -303,13 +297,7 @@ pub(in crate::admin) async fn update(
     let stored = store::stored(&state.db, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let choices = choices(
-        &state.db,
-        &m,
-        Some(stored.service.department_id),
-        &stored.service.start_department_ids,
-    )
-    .await?;
+    let choices = choices_for(&state.db, &m, &stored.service).await?;
     let mut form = Input::from_pairs(pairs);
     form.set("code", stored.service.code.clone());
     if previewing(&form) {

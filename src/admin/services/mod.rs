@@ -69,6 +69,15 @@ async fn in_scope(
         .collect())
 }
 
+/// `choices` for editing the stored service `s`.
+async fn choices_for(
+    db: &PgPool,
+    m: &Manager,
+    s: &catalog::store::NewService,
+) -> AppResult<Choices> {
+    choices(db, m, Some(s.department_id), &s.start_department_ids).await
+}
+
 /// What the editor offers `m`: active departments only, plus what the service names
 /// now (`current`, `current_starts`), which may always be kept — a 服务管理员 of one
 /// service may hold it outside their departments, and an old service may name a retired
