@@ -29,6 +29,8 @@ mod login;
 mod notify;
 mod packages;
 mod pages;
+// PostgreSQL restarts and one-transaction submissions (issue 15).
+mod restart;
 mod security;
 mod smtp;
 mod usecases;
