@@ -273,8 +273,7 @@ impl EmbeddedPostgres {
             );
             let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
             let deadline = Instant::now() + Duration::from_secs(60);
-            while Path::new(&format!("/proc/{pid}")).exists() && is_our_postmaster(pid, &self.dir)
-            {
+            while Path::new(&format!("/proc/{pid}")).exists() && is_our_postmaster(pid, &self.dir) {
                 if Instant::now() > deadline {
                     let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
                     break;

@@ -15,7 +15,12 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{error::{DbUnavailable, ErrorPage}, web::AppState, web::page::Page, web::user::CurrentUser};
+use crate::{
+    error::{DbUnavailable, ErrorPage},
+    web::AppState,
+    web::page::Page,
+    web::user::CurrentUser,
+};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "errors/error.html")]

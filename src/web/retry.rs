@@ -11,12 +11,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::{
-    body::Body,
-    extract::Request,
-    http::Method,
-    response::Response,
-};
+use axum::{body::Body, extract::Request, http::Method, response::Response};
 use tower::{Layer, Service};
 
 use crate::error::DbUnavailable;

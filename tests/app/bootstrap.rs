@@ -175,7 +175,11 @@ fn an_embedded_cluster_restarted_from_outside_stops_with_the_portal() {
         &["restart", "-m", "fast", "-w", "-l", log.to_str().unwrap()],
     );
     let second = std::fs::read_to_string(dir.join("postmaster.pid")).unwrap();
-    assert_ne!(first.lines().next(), second.lines().next(), "a new postmaster");
+    assert_ne!(
+        first.lines().next(),
+        second.lines().next(),
+        "a new postmaster"
+    );
     assert!(!crate::restart::servers_in(&dir).is_empty());
     drop(pg);
     assert_eq!(

@@ -89,7 +89,10 @@ pub fn servers_in(dir: &Path) -> Vec<i32> {
         .flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
         .filter(|pid| {
-            std::fs::read_link(format!("/proc/{pid}/cwd")).ok().as_deref() == Some(&*dir)
+            std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .ok()
+                .as_deref()
+                == Some(&*dir)
                 && !std::fs::read(format!("/proc/{pid}/cmdline"))
                     .unwrap_or_default()
                     .is_empty()
@@ -435,7 +438,11 @@ async fn a_database_restart_under_load_shows_no_500() {
     });
     assert_eq!(reqwest::get(p.url("/readyz")).await.unwrap().status(), 200);
     for path in ["/", "/center", "/center/started", "/services"] {
-        assert_eq!(c.get(p.url(path)).send().await.unwrap().status(), 200, "{path}");
+        assert_eq!(
+            c.get(p.url(path)).send().await.unwrap().status(),
+            200,
+            "{path}"
+        );
     }
     let o = submit_once(&p, &c, sid, counselor, "after-restart").await;
     assert_eq!(o.status, 303, "{o:?}");
