@@ -29,19 +29,62 @@ pub enum AppError {
     /// `Retry-After`.
     #[error("busy")]
     Busy,
+    /// The database cannot be reached now (restarting, down, or no free connection):
+    /// 503 系统繁忙 with `Retry-After`.
+    /// `broken`: a broken connection (worth one immediate retry), not a timeout.
+    #[error("database unavailable: {detail}")]
+    Unavailable { detail: String, broken: bool },
 }
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        AppError::Internal(e.into())
+        if crate::db::health::is_unavailable(&e) {
+            unavailable(&e)
+        } else {
+            AppError::Internal(e.into())
+        }
     }
 }
 
 impl From<tower_sessions::session::Error> for AppError {
     fn from(e: tower_sessions::session::Error) -> Self {
-        AppError::Internal(anyhow::anyhow!("session store: {e}"))
+        // The session store marks an unreachable database (`UNAVAILABLE_TAG`).
+        let text = e.to_string();
+        if text.contains(UNAVAILABLE_TAG) {
+            AppError::Unavailable {
+                detail: text,
+                broken: false,
+            }
+        } else {
+            AppError::Internal(anyhow::anyhow!("session store: {e}"))
+        }
     }
 }
+
+/// Put by the session store in front of a backend error that is the database being
+/// unreachable (its errors are strings).
+pub const UNAVAILABLE_TAG: &str = "[database unavailable] ";
+
+fn unavailable(e: &sqlx::Error) -> AppError {
+    let broken = crate::db::health::is_broken_connection(e);
+    if broken {
+        crate::db::health::note_lost();
+    }
+    AppError::Unavailable {
+        detail: e.to_string(),
+        broken,
+    }
+}
+
+/// Marker on a 503 answered because the database was unreachable; `broken`: a broken
+/// connection (a GET may be tried again at once), not a timeout.
+#[derive(Clone, Copy, Debug)]
+pub struct DbUnavailable {
+    pub broken: bool,
+}
+
+/// Seconds a client is asked to wait while the database is unreachable.
+pub const RETRY_AFTER_SECS: u32 = 5;
 
 pub type AppResult<T> = Result<T, AppError>;
 
@@ -72,6 +115,15 @@ impl IntoResponse for AppError {
             }
             AppError::BadRequest(msg) => ErrorPage::response(StatusCode::BAD_REQUEST, msg),
             AppError::Conflict(msg) => ErrorPage::response(StatusCode::CONFLICT, msg),
+            AppError::Unavailable { detail, broken } => unavailable_response(&detail, broken),
+            AppError::Internal(e) if crate::db::health::unavailable_in(&e).is_some() => {
+                let broken = crate::db::health::unavailable_in(&e)
+                    .is_some_and(crate::db::health::is_broken_connection);
+                if broken {
+                    crate::db::health::note_lost();
+                }
+                unavailable_response(&format!("{e:#}"), broken)
+            }
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "internal error");
                 ErrorPage::response(
@@ -93,4 +145,15 @@ impl IntoResponse for AppError {
             }
         }
     }
+}
+
+fn unavailable_response(detail: &str, broken: bool) -> Response {
+    tracing::warn!(error = detail, "database unavailable");
+    let mut res = ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。");
+    res.headers_mut().insert(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from(RETRY_AFTER_SECS),
+    );
+    res.extensions_mut().insert(DbUnavailable { broken });
+    res
 }

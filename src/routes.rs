@@ -80,7 +80,9 @@ pub fn router(
             crate::identity::session::load_user,
         ))
         .layer(from_fn_with_state(state.clone(), page::flash_cookies))
-        .layer(sessions);
+        .layer(sessions)
+        // A read that met a broken database connection runs once more (web::retry).
+        .layer(web::retry::RetryReadsLayer);
 
     Router::new()
         .route("/healthz", get(web::healthz))

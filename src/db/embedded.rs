@@ -260,7 +260,30 @@ impl EmbeddedPostgres {
     }
 
     /// Fast shutdown: ends sessions, checkpoints, exits. Waits for the server to exit.
+    /// Also stops the server that `postmaster.pid` names when it is not our child: the
+    /// cluster may have been restarted from outside (`pg_ctl restart`) while we ran.
     pub fn stop(&mut self) {
+        self.stop_child();
+        if let Some(pid) = postmaster_pid(&self.dir)
+            && is_our_postmaster(pid, &self.dir)
+        {
+            tracing::info!(
+                pid,
+                "stopping the embedded PostgreSQL restarted from outside"
+            );
+            let _ = kill(Pid::from_raw(pid), Signal::SIGINT);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while Path::new(&format!("/proc/{pid}")).exists() && is_our_postmaster(pid, &self.dir) {
+                if Instant::now() > deadline {
+                    let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+
+    fn stop_child(&mut self) {
         let Some(mut child) = self.child.take() else {
             return;
         };
@@ -327,6 +350,18 @@ fn clear_stale_server(dir: &Path) -> anyhow::Result<()> {
         let _ = fs::remove_file(lock);
     }
     Ok(())
+}
+
+/// The PID on the first line of the data folder's `postmaster.pid`.
+fn postmaster_pid(dir: &Path) -> Option<i32> {
+    fs::read_to_string(dir.join("postmaster.pid"))
+        .ok()?
+        .lines()
+        .next()?
+        .trim()
+        .parse()
+        .ok()
+        .filter(|p| *p > 0)
 }
 
 fn is_our_postmaster(pid: i32, dir: &Path) -> bool {

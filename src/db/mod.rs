@@ -2,6 +2,7 @@
 //! database creation, migrations.
 
 pub mod embedded;
+pub mod health;
 pub mod listen;
 
 use std::{str::FromStr, time::Duration};
@@ -87,11 +88,16 @@ pub async fn pool(opts: PgConnectOptions, max: u32) -> anyhow::Result<PgPool> {
     let opts = opts.log_slow_statements(log::LevelFilter::Warn, Duration::from_millis(500));
     PgPoolOptions::new()
         .max_connections(max)
-        .acquire_timeout(Duration::from_secs(10))
-        // No ping before every checkout: it doubles the round trips of every request. A
-        // connection broken while idle fails one query and is dropped; idle connections
-        // are recycled after the idle timeout and lifetime anyway.
+        // While the server is down, a request waits this long (the pool keeps trying to
+        // connect) and then gets 503 系统繁忙; a short restart is ridden out.
+        .acquire_timeout(Duration::from_secs(5))
+        // No ping before every checkout: it doubles the round trips of every request
+        // (sqlx already pings on release, so a connection broken mid-query never returns
+        // to the pool). Connections that die while idle (a server restart) are caught by
+        // `health::check_on_acquire`: a ping after a quiet spell, and once any request
+        // has met a broken connection, every connection older than that is dropped.
         .test_before_acquire(false)
+        .before_acquire(|conn, meta| Box::pin(health::check_on_acquire(conn, meta)))
         .idle_timeout(Duration::from_secs(300))
         .max_lifetime(Duration::from_secs(1800))
         .connect_with(opts)

@@ -90,6 +90,21 @@ fn allowed_before_password_change(path: &str) -> bool {
 pub async fn load_user(
     State(state): State<AppState>,
     session: Session,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_owned();
+    match user_then(&state, session, req, next).await {
+        Ok(res) => res,
+        // This layer is outside the styled error pages: style its own failures (503
+        // while the database is unreachable) the same way.
+        Err(e) => crate::web::errors::styled_anonymous(&state, path, e.into_response()),
+    }
+}
+
+async fn user_then(
+    state: &AppState,
+    session: Session,
     mut req: Request,
     next: Next,
 ) -> Result<Response, AppError> {
@@ -111,10 +126,10 @@ pub async fn load_user(
         } else {
             // A session saved before its person was recorded with it, or whose person
             // is gone or disabled.
-            sqlx::query_as(USER_SQL)
-                .bind(uid)
-                .fetch_optional(&state.db)
-                .await?
+            crate::db::health::retry_sqlx("load the signed-in person", || {
+                sqlx::query_as(USER_SQL).bind(uid).fetch_optional(&state.db)
+            })
+            .await?
         };
         match row {
             Some(u) if u.auth_epoch == epoch => {

@@ -32,7 +32,27 @@ fn at(t: OffsetDateTime) -> chrono::DateTime<chrono::Utc> {
 }
 
 fn backend(e: sqlx::Error) -> session_store::Error {
-    session_store::Error::Backend(e.to_string())
+    if crate::db::health::is_unavailable(&e) {
+        // Read back by `AppError::from`: 503 系统繁忙, not 500.
+        session_store::Error::Backend(format!("{}{e}", crate::error::UNAVAILABLE_TAG))
+    } else {
+        session_store::Error::Backend(e.to_string())
+    }
+}
+
+/// Writing the session after the handler answered: when the database is unreachable
+/// even after one retry, the write is given up (logged) rather than turning the answer
+/// into a 500 — the action the request did has committed, and its page must follow.
+/// What is lost is the activity stamp, a step of a flow, or a new sign-in (the person
+/// signs in again).
+fn best_effort(r: sqlx::Result<()>, what: &'static str) -> session_store::Result<()> {
+    match r {
+        Err(e) if crate::db::health::is_unavailable(&e) => {
+            tracing::warn!(error = %e, what, "session not written: database unavailable");
+            Ok(())
+        }
+        r => r.map_err(backend),
+    }
 }
 
 /// The record as stored: without the person loaded alongside it.
@@ -64,18 +84,37 @@ impl SessionStore for PgSessionStore {
         // A fresh random id practically never collides; if it does, draw again.
         loop {
             let (bytes, user_id) = encode(record)?;
-            let inserted = sqlx::query(
-                "INSERT INTO tower_sessions.session (id, data, expiry_date, user_id)
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (id) DO NOTHING",
-            )
-            .bind(record.id.to_string())
-            .bind(bytes)
-            .bind(at(record.expiry_date))
-            .bind(user_id)
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?
-            .rows_affected();
+            let id = record.id.to_string();
+            let expiry = at(record.expiry_date);
+            // A retry after a broken connection may find its own first insert: that
+            // counts as inserted (same id, same data).
+            let mut tries = 0;
+            let inserted = crate::db::health::retry_sqlx("create a session", || {
+                tries += 1;
+                let (bytes, id) = (bytes.clone(), id.clone());
+                let retry = tries > 1;
+                async move {
+                    sqlx::query(
+                        "INSERT INTO tower_sessions.session (id, data, expiry_date, user_id)
+                         VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (id) DO UPDATE SET data = excluded.data
+                         WHERE $5 AND session.data = excluded.data",
+                    )
+                    .bind(id)
+                    .bind(bytes)
+                    .bind(expiry)
+                    .bind(user_id)
+                    .bind(retry)
+                    .execute(&self.pool)
+                    .await
+                    .map(|r| r.rows_affected())
+                }
+            })
+            .await;
+            let inserted = match inserted {
+                Ok(n) => n,
+                Err(e) => return best_effort(Err(e), "create"),
+            };
             if inserted == 1 {
                 return Ok(());
             }
@@ -85,29 +124,35 @@ impl SessionStore for PgSessionStore {
 
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let (bytes, user_id) = encode(record)?;
-        sqlx::query(
-            "INSERT INTO tower_sessions.session (id, data, expiry_date, user_id)
-             VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id) DO UPDATE
-             SET data = excluded.data, expiry_date = excluded.expiry_date, user_id = excluded.user_id",
-        )
-        .bind(record.id.to_string())
-        .bind(bytes)
-        .bind(at(record.expiry_date))
-        .bind(user_id)
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(())
+        let id = record.id.to_string();
+        let expiry = at(record.expiry_date);
+        // An upsert: running it twice is running it once.
+        let r = crate::db::health::retry_sqlx("save a session", || {
+            sqlx::query(
+                "INSERT INTO tower_sessions.session (id, data, expiry_date, user_id)
+                 VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id) DO UPDATE
+                 SET data = excluded.data, expiry_date = excluded.expiry_date, user_id = excluded.user_id",
+            )
+            .bind(id.clone())
+            .bind(bytes.clone())
+            .bind(expiry)
+            .bind(user_id)
+            .execute(&self.pool)
+        })
+        .await;
+        best_effort(r.map(|_| ()), "save")
     }
 
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row = sqlx::query(LOAD_SQL)
-            .bind(id.to_string())
-            .bind(at(OffsetDateTime::now_utc()))
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(backend)?;
+        let row = crate::db::health::retry_sqlx("load a session", || {
+            sqlx::query(LOAD_SQL)
+                .bind(id.to_string())
+                .bind(at(OffsetDateTime::now_utc()))
+                .fetch_optional(&self.pool)
+        })
+        .await
+        .map_err(backend)?;
         let Some(row) = row else { return Ok(None) };
         let data: Vec<u8> = row.try_get("data").map_err(backend)?;
         let user = match row.try_get::<Option<i64>, _>("id").map_err(backend)? {
@@ -127,11 +172,13 @@ impl SessionStore for PgSessionStore {
     }
 
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
-        sqlx::query("DELETE FROM tower_sessions.session WHERE id = $1")
-            .bind(id.to_string())
-            .execute(&self.pool)
-            .await
-            .map_err(backend)?;
+        crate::db::health::retry_sqlx("delete a session", || {
+            sqlx::query("DELETE FROM tower_sessions.session WHERE id = $1")
+                .bind(id.to_string())
+                .execute(&self.pool)
+        })
+        .await
+        .map_err(backend)?;
         Ok(())
     }
 }

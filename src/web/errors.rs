@@ -15,7 +15,12 @@ use axum::{
 };
 use tower_sessions::Session;
 
-use crate::{error::ErrorPage, web::AppState, web::page::Page, web::user::CurrentUser};
+use crate::{
+    error::{DbUnavailable, ErrorPage},
+    web::AppState,
+    web::page::Page,
+    web::user::CurrentUser,
+};
 
 #[derive(Template, WebTemplate)]
 #[template(path = "errors/error.html")]
@@ -45,7 +50,7 @@ fn title(status: StatusCode) -> &'static str {
         413 => "内容过大",
         422 => "请求有误",
         429 => "操作过于频繁",
-        503 => "服务暂不可用",
+        503 => "系统繁忙",
         s if s >= 500 => "服务器错误",
         _ => "出错了",
     }
@@ -58,6 +63,7 @@ fn default_message(status: StatusCode) -> &'static str {
         408 => "处理时间过长，请稍后再试。",
         413 => "提交的内容过大。",
         429 => "操作过于频繁，请稍后再试。",
+        503 => "系统繁忙，请稍后再试。",
         s if s >= 500 => "服务器开小差了，请稍后再试。问题已记录。",
         _ => "请求无法处理，请返回上一页检查后重试。",
     }
@@ -89,16 +95,36 @@ pub async fn render_error_pages(
     let message = marked
         .map(|m| m.message)
         .unwrap_or_else(|| default_message(status));
-    let page = Page {
-        portal_name: state.settings.portal_name.clone(),
-        user,
+    // The database is unreachable: don't wait for the session store again.
+    let csrf = if res.extensions().get::<DbUnavailable>().is_some() {
+        String::new()
+    } else {
         // Only signed-in people see a form here (退出), and they have a token already.
-        csrf: session
+        session
             .get::<String>(crate::web::user::CSRF)
             .await
             .ok()
             .flatten()
-            .unwrap_or_default(),
+            .unwrap_or_default()
+    };
+    styled(&state, user, csrf, path, message, res)
+}
+
+/// The styled page of an error response (status, `Retry-After` and the database marker
+/// kept).
+fn styled(
+    state: &AppState,
+    user: Option<CurrentUser>,
+    csrf: String,
+    path: String,
+    message: &'static str,
+    res: Response,
+) -> Response {
+    let status = res.status();
+    let page = Page {
+        portal_name: state.settings.portal_name.clone(),
+        user,
+        csrf,
         flashes: Vec::new(),
         css: state.assets.url("css/app.css"),
         js: state.assets.url("js/app.js"),
@@ -120,7 +146,21 @@ pub async fn render_error_pages(
     if let Some(r) = retry_after {
         out.headers_mut().insert(header::RETRY_AFTER, r);
     }
+    if let Some(m) = res.extensions().get::<DbUnavailable>().copied() {
+        out.extensions_mut().insert(m);
+    }
     out
+}
+
+/// The styled page of an error met before the person is known (the session and user
+/// load, outside `render_error_pages`), e.g. 503 while the database is unreachable.
+pub fn styled_anonymous(state: &AppState, path: String, res: Response) -> Response {
+    let message = res
+        .extensions()
+        .get::<ErrorPage>()
+        .map(|m| m.message)
+        .unwrap_or_else(|| default_message(res.status()));
+    styled(state, None, String::new(), path, message, res)
 }
 
 pub fn panic_response(err: Box<dyn Any + Send + 'static>) -> Response<Body> {

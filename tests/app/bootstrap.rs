@@ -153,3 +153,41 @@ fn embedded_cluster_keeps_data_across_restarts() {
     pg.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A cluster restarted from outside while the portal ran (`pg_ctl restart`) is not the
+/// portal's child any more; stopping the portal stops it all the same (issue 15).
+#[test]
+fn an_embedded_cluster_restarted_from_outside_stops_with_the_portal() {
+    if find_bin_dir().is_none() {
+        if std::env::var("E2E_REQUIRED").is_ok_and(|v| v == "1") {
+            panic!("PostgreSQL server binaries are required (E2E_REQUIRED=1)");
+        }
+        eprintln!("skipped: no PostgreSQL server binaries");
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("service-hall-outside-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let pg = EmbeddedPostgres::start(&dir).expect("start");
+    let first = std::fs::read_to_string(dir.join("postmaster.pid")).unwrap();
+    let log = dir.join("server.log");
+    crate::restart::pg_ctl(
+        &dir,
+        &["restart", "-m", "fast", "-w", "-l", log.to_str().unwrap()],
+    );
+    let second = std::fs::read_to_string(dir.join("postmaster.pid")).unwrap();
+    assert_ne!(
+        first.lines().next(),
+        second.lines().next(),
+        "a new postmaster"
+    );
+    assert!(!crate::restart::servers_in(&dir).is_empty());
+    drop(pg);
+    assert_eq!(
+        crate::restart::servers_in(&dir),
+        Vec::<i32>::new(),
+        "no server left on {}",
+        dir.display()
+    );
+    assert!(!dir.join("postmaster.pid").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

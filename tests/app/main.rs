@@ -32,6 +32,8 @@ mod login_burst;
 mod notify;
 mod packages;
 mod pages;
+// PostgreSQL restarts and one-transaction submissions (issue 15).
+mod restart;
 mod security;
 mod smtp;
 mod usecases;

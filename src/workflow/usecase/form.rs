@@ -507,12 +507,28 @@ pub async fn post(
             }))
         }
         Ok(clean) => {
-            if app_id == 0
-                && let Some(current) = &current
-            {
-                app_id = insert_draft(db, c, user, &s, current, &data).await?;
-            }
-            let app = submit(db, app_id, version, clean, &s.code, c).await?;
+            let app = match &current {
+                // A new application: inserted and submitted in one transaction.
+                Some(current) if app_id == 0 => {
+                    submit::submit_new(
+                        db,
+                        store::drafts::NewDraft {
+                            service_id: s.id,
+                            applicant_id: user.id,
+                            form_def_id: current.form_id,
+                            workflow_def_id: current.workflow_id,
+                            title: &forms::render::title(&s.name, &user.name),
+                            data: Value::Object(data.clone()),
+                            at: c.now,
+                        },
+                        clean,
+                        &s.code,
+                        c,
+                    )
+                    .await?
+                }
+                _ => submit(db, app_id, version, clean, &s.code, c).await?,
+            };
             Ok(Posted::Redirect {
                 to: format!("/applications/{}", app.id),
                 ok: true,

@@ -2,17 +2,31 @@
 //! written with the application's 流水号.
 
 use serde_json::{Map, Value, json};
-use sqlx::PgPool;
+use sqlx::{PgConnection, PgPool};
 
 use super::ActCtx;
 use crate::workflow::{
     engine::{self, Action, Ctx, State},
     store::{
-        AppRow, AppStatus, StoreError, definitions, load_app,
+        AppRow, AppStatus, StoreError, definitions, drafts, load_app,
         resolve::resolve,
         transition::{AppUpdate, Plan, next_serial, write},
     },
 };
+
+/// Whether a failed submission may run again: the connection broke before COMMIT was
+/// sent (a COMMIT that fails is in doubt and is reported as `Other`, never retried).
+fn retryable(e: &StoreError) -> bool {
+    matches!(e, StoreError::Db(e) if crate::db::health::is_broken_connection(e))
+}
+
+/// COMMIT; a failure is in doubt (the server may have committed before the connection
+/// broke), so it is not retried and not counted as "nothing happened".
+async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreError> {
+    tx.commit().await.map_err(|e| {
+        StoreError::Other(anyhow::Error::new(e).context("COMMIT of a submission; outcome unknown"))
+    })
+}
 
 /// 提交 a draft, or resubmit a returned application (straight back to the node that
 /// returned it). `data` has been validated by the caller.
@@ -26,12 +40,59 @@ pub async fn submit(
     c: &ActCtx,
 ) -> Result<AppRow, StoreError> {
     // A transaction, unlike `act`: the 流水号 counter must roll back with a lost race.
-    let mut tx = db.begin().await?;
-    let mut app = load_app(&mut tx, app_id).await?.ok_or(StoreError::Stale)?;
-    if app.applicant_id != c.actor || app.version != expected_version {
-        return Err(StoreError::Stale);
-    }
-    let defs = definitions::load(db, &mut tx, &app).await?;
+    // Nothing is committed unless COMMIT succeeds, so a broken connection before it
+    // means the whole transaction can run again.
+    crate::db::health::retry_once("submit", retryable, || async {
+        let mut tx = db.begin().await?;
+        let app = load_app(&mut tx, app_id).await?.ok_or(StoreError::Stale)?;
+        if app.applicant_id != c.actor || app.version != expected_version {
+            return Err(StoreError::Stale);
+        }
+        let app = submit_in(db, &mut tx, app, data.clone(), service_code, c).await?;
+        commit(tx).await?;
+        Ok(app)
+    })
+    .await
+}
+
+/// 提交 of a new application: the row, the start of the flow, the 流水号, tasks,
+/// notices and audit in one transaction, so a failure anywhere leaves no draft behind.
+#[tracing::instrument(skip_all, fields(service = new.service_id))]
+pub async fn submit_new(
+    db: &PgPool,
+    new: drafts::NewDraft<'_>,
+    data: Map<String, Value>,
+    service_code: &str,
+    c: &ActCtx,
+) -> Result<AppRow, StoreError> {
+    crate::db::health::retry_once("submit a new application", retryable, || async {
+        let mut tx = db.begin().await?;
+        let id = drafts::insert(
+            &mut tx,
+            drafts::NewDraft {
+                data: new.data.clone(),
+                ..new
+            },
+        )
+        .await?;
+        let app = load_app(&mut tx, id).await?.ok_or(StoreError::Stale)?;
+        let app = submit_in(db, &mut tx, app, data.clone(), service_code, c).await?;
+        commit(tx).await?;
+        Ok(app)
+    })
+    .await
+}
+
+/// The submission itself, inside the caller's transaction.
+async fn submit_in(
+    db: &PgPool,
+    tx: &mut PgConnection,
+    mut app: AppRow,
+    data: Map<String, Value>,
+    service_code: &str,
+    c: &ActCtx,
+) -> Result<AppRow, StoreError> {
+    let defs = definitions::load(db, &mut *tx, &app).await?;
     let (schema, def) = (&defs.0, &defs.1);
     let form = Value::Object(data.clone());
     let (approvers, fallback) =
@@ -56,7 +117,7 @@ pub async fn submit(
         _ => return Err(StoreError::Stale),
     };
     if app.serial_no.is_none() {
-        app.serial_no = Some(next_serial(&mut tx, service_code, c.now, c.tz).await?);
+        app.serial_no = Some(next_serial(&mut *tx, service_code, c.now, c.tz).await?);
     }
     // Against the data as the approvers left it (not the first submission): what the
     // applicant changed now, not what the departments filled in meanwhile.
@@ -99,7 +160,6 @@ pub async fn submit(
         c,
     )
     .await?;
-    tx.commit().await?;
     // The caller needs the id and the 流水号; no re-read while the counter row is locked.
     app.version += 1;
     app.status = st.status.into();
