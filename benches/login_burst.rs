@@ -2,6 +2,7 @@
 //! clients share the process, so its peak RSS bounds the server's):
 //! 1. 150 simultaneous wrong-password sign-ins from one address on four accounts;
 //! 2. 100 people signing in together (retrying after a 503 as told by `Retry-After`).
+//!
 //! Prints the argon2 verifications (settled `login_attempts` rows), the answers by status,
 //! the wall time and VmHWM / VmRSS from `/proc/self/status` after each phase.
 //!
