@@ -50,7 +50,8 @@ async fn read(req: Request, state: &AppState) -> Result<FormInput, Response> {
             pairs,
             files: Vec::new(),
             file_errors: BTreeMap::new(),
-        });
+        })
+        .map_err(IntoResponse::into_response);
     }
     let max_file = state.settings.upload_max_file;
     let max_total = state.settings.upload_max_total;
@@ -118,7 +119,7 @@ async fn read(req: Request, state: &AppState) -> Result<FormInput, Response> {
             }
         }
     }
-    fit(input)
+    fit(input).map_err(IntoResponse::into_response)
 }
 
 fn unreadable() -> Response {
@@ -131,7 +132,7 @@ pub const NUL_MESSAGE: &str = crate::web::middleware::UNFIT_INPUT_MESSAGE;
 
 /// Field names and text fields of multipart forms pass the same check as the urlencoded
 /// ones at the input gate (`web::middleware::refuse_unfit_input`); file names too.
-fn fit(input: FormInput) -> Result<FormInput, Response> {
+fn fit(input: FormInput) -> Result<FormInput, AppError> {
     let names = input.files.iter().map(|f| (&f.field, &f.name));
     if input
         .pairs
@@ -140,7 +141,7 @@ fn fit(input: FormInput) -> Result<FormInput, Response> {
         .chain(names)
         .any(|(k, v)| unfit_text(k) || unfit_text(v))
     {
-        return Err(refuse_unfit().into_response());
+        return Err(refuse_unfit());
     }
     Ok(input)
 }
