@@ -2,6 +2,8 @@
 //! browser tests in headless Chromium.
 
 mod admin_audit;
+// Every admin action, one table, each checked for its audit row.
+mod admin_audit_walk;
 mod admin_content;
 mod admin_e2e;
 mod admin_matrix;
