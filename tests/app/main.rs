@@ -19,6 +19,8 @@ mod center;
 // The 流程图 on the application page.
 mod diagram;
 mod form_designer;
+// The applicant's department picker and retired departments.
+mod form_departments;
 mod forms;
 mod gateways;
 mod generate;
