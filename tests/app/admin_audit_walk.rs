@@ -40,6 +40,8 @@ enum Setup {
     Sql(&'static str),
     /// A saved draft of this service's definition (to be published).
     Draft(&'static str),
+    /// A 学生请假 submitted by this student (a task for the counselor T2101).
+    Leave(&'static str),
 }
 
 struct Step {
@@ -96,6 +98,11 @@ fn steps() -> Vec<Step> {
         step("编辑人员", form(PERSON, PERSON, &[("name", "王走查二")]), "person.update", "user:{user:W2026001}"),
         step("停用人员", form(PERSON, "/admin/people/{user:W2026001}/disable", &[]),
             "account.disable", "user:{user:W2026001}"),
+        step("启用人员", form(PERSON, "/admin/people/{user:W2026001}/enable", &[]),
+            "account.enable", "user:{user:W2026001}"),
+        with(Setup::Leave("S2024001"),
+            step("代为转办", form("/admin/people/{user:T2101}", "/admin/people/{user:T2101}/tasks/{task:T2101}/transfer",
+                &[("to", "T2002")]), "application.transfer", "application:{application:S2024001}")),
         with(Setup::Sql("INSERT INTO lockouts (subject, locked_until) VALUES ('u:{user:T2002}', now() + interval '1 hour')"),
             step("解锁", form("/admin/people/{user:T2002}", "/admin/people/{user:T2002}/unlock", &[]),
                 "account.unlock", "user:{user:T2002}")),
@@ -115,6 +122,8 @@ fn steps() -> Vec<Step> {
             "department.move", "department:{dept:WALK-D}"),
         step("停用部门", form(DEPT, "/admin/departments/{dept:WALK-D}/deactivate", &[]),
             "department.deactivate", "department:{dept:WALK-D}"),
+        step("启用部门", form(DEPT, "/admin/departments/{dept:WALK-D}/activate", &[]),
+            "department.activate", "department:{dept:WALK-D}"),
         // 批量导入
         step("确认导入人员", How::PeopleImport("学号/工号,姓名,类型,部门,手机,邮箱,证件号,角色\nW2026101,钱走查,学生,CS,,,,\n"),
             "people.import.confirm", "people_import:{import:last}"),
@@ -200,6 +209,14 @@ async fn lookup(app: &TestApp, name: &str) -> Option<String> {
             "SELECT max(r.id) FROM user_roles r JOIN users u ON u.id = r.user_id WHERE u.account = $1"
         }
         "outbox" => "SELECT id FROM outbox WHERE idempotency_key = $1",
+        "task" => {
+            "SELECT max(t.id) FROM tasks t JOIN users u ON u.id = t.assignee_id
+             WHERE u.account = $1 AND t.kind = 'approve' AND t.status = 'pending'"
+        }
+        "application" => {
+            "SELECT max(a.id) FROM applications a JOIN users u ON u.id = a.applicant_id
+             WHERE u.account = $1"
+        }
         "import" => "SELECT max(id) FROM people_imports WHERE $1 = 'last'",
         _ => panic!("unknown placeholder {{{name}}}"),
     };
@@ -429,6 +446,9 @@ async fn every_admin_action_of_the_walk_leaves_its_audit_row() {
                 sqlx::query(&sql).execute(&app.db).await.unwrap();
             }
             Setup::Draft(code) => save_draft(&app, code, admin_id).await,
+            Setup::Leave(student) => {
+                crate::forms::apply_leave(&app, &signed_in(&app, student).await, "1").await;
+            }
         }
         // What the action deletes is named before it; what it creates, after.
         let target_before = resolve(&app, s.target).await;
