@@ -493,6 +493,12 @@ pub struct CheckCtx {
 
 /// Validate the fields that `access` makes editable; returns normalised data (values of
 /// other fields kept as they were) or the errors.
+/// A picker's id as stored: a number once validated, the posted string in a draft.
+pub fn id_value(v: &Value) -> Option<i64> {
+    v.as_i64()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
 pub fn validate(
     schema: &FormSchema,
     access: &BTreeMap<String, FieldAccess>,

@@ -292,7 +292,8 @@ pub fn views(
                 }
             }
             FieldKind::Department => {
-                let id = v.and_then(Value::as_i64);
+                // A draft keeps what was posted (a string); a submitted form, a number.
+                let id = v.and_then(super::id_value);
                 if let Some((_, n)) = lookups.departments.iter().find(|(d, _)| Some(*d) == id) {
                     view.display = n.clone();
                 }

@@ -58,6 +58,27 @@ pub async fn departments(db: &PgPool) -> sqlx::Result<Vec<(i64, String)>> {
         .await
 }
 
+/// What an applicant's department picker offers: the active departments, and of the
+/// retired ones only those in `keep` (what a saved draft or an application already names),
+/// marked （已停用） so the old value still shows; in display order.
+pub async fn department_choices(db: &PgPool, keep: &[i64]) -> sqlx::Result<Vec<(i64, String)>> {
+    sqlx::query_as(
+        "SELECT id, name || CASE WHEN active THEN '' ELSE '（已停用）' END FROM departments
+         WHERE active OR id = ANY($1) ORDER BY sort_order, id",
+    )
+    .bind(keep)
+    .fetch_all(db)
+    .await
+}
+
+/// Which of `ids` are active departments (a retired one is refused on submit).
+pub async fn active_department_ids(db: &PgPool, ids: &[i64]) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar("SELECT id FROM departments WHERE active AND id = ANY($1)")
+        .bind(ids)
+        .fetch_all(db)
+        .await
+}
+
 /// Active holders of `role` whose scope covers `person`'s college (or the whole school).
 pub async fn role_holders_for(
     db: &PgPool,

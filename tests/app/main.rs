@@ -2,6 +2,8 @@
 //! browser tests in headless Chromium.
 
 mod admin_audit;
+// Every admin action, one table, each checked for its audit row.
+mod admin_audit_walk;
 mod admin_content;
 mod admin_e2e;
 mod admin_matrix;
@@ -17,6 +19,8 @@ mod center;
 // The 流程图 on the application page.
 mod diagram;
 mod form_designer;
+// The applicant's department picker and retired departments.
+mod form_departments;
 mod forms;
 mod gateways;
 mod generate;

@@ -208,7 +208,7 @@ pub async fn preview(
     let p = profile(db, user.id).await?;
     let data = forms::initial_values(form, &p);
     let mut l = Lookups {
-        departments: people::departments(db).await?,
+        departments: people::department_choices(db, &[]).await?,
         ..Lookups::default()
     };
     for f in &form.fields {

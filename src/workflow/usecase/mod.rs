@@ -84,7 +84,14 @@ async fn lookups(
     for p in people::labels(db, &ids).await? {
         l.people.insert(p.id, p.label);
     }
-    l.departments = people::departments(db).await?;
+    // Retired departments are offered only where this form already names them.
+    let named: Vec<i64> = schema
+        .fields
+        .iter()
+        .filter(|f| f.kind == forms::FieldKind::Department)
+        .filter_map(|f| data.get(&f.key).and_then(forms::id_value))
+        .collect();
+    l.departments = people::department_choices(db, &named).await?;
     for f in &schema.fields {
         if f.kind == forms::FieldKind::Person
             && let Some(role) = &f.role
@@ -102,16 +109,10 @@ async fn lookups(
 
 /// Existing people and departments, for validating pickers.
 async fn check_ctx(db: &PgPool, l: &Lookups, data: &Map<String, Value>) -> sqlx::Result<CheckCtx> {
-    let ids: Vec<i64> = data
-        .values()
-        .filter_map(|v| {
-            v.as_i64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-        .collect();
+    let ids: Vec<i64> = data.values().filter_map(forms::id_value).collect();
     Ok(CheckCtx {
         people: people::active_ids(db, &ids).await?,
-        departments: l.departments.iter().map(|(d, _)| *d).collect(),
+        departments: people::active_department_ids(db, &ids).await?,
         choices: l
             .person_choices
             .iter()
