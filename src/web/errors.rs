@@ -83,7 +83,6 @@ pub async fn render_error_pages(
         return res;
     }
     let marked = res.extensions().get::<ErrorPage>().cloned();
-    let detail = res.extensions().get::<ErrorDetail>().map(|d| d.0.clone());
     let is_html = res
         .headers()
         .get(header::CONTENT_TYPE)
@@ -131,6 +130,7 @@ fn styled(
         path,
     };
     let retry_after = res.headers().get(header::RETRY_AFTER).cloned();
+    let detail = res.extensions().get::<ErrorDetail>().map(|d| d.0.clone());
     let mut out = (
         status,
         ErrorTemplate {
