@@ -86,6 +86,10 @@ pub struct DbUnavailable {
 /// Seconds a client is asked to wait while the database is unreachable.
 pub const RETRY_AFTER_SECS: u32 = 5;
 
+/// `Retry-After` of a [`AppError::Busy`] answer: a password hash takes well under a second,
+/// so a short wait usually finds a free slot.
+pub const BUSY_RETRY_AFTER_SECONDS: u64 = 2;
+
 pub type AppResult<T> = Result<T, AppError>;
 
 /// Marker put on error responses; the message is safe to show.
@@ -139,7 +143,7 @@ impl IntoResponse for AppError {
                     ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。");
                 res.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
-                    crate::identity::password::RETRY_AFTER_SECONDS.into(),
+                    BUSY_RETRY_AFTER_SECONDS.into(),
                 );
                 res
             }

@@ -25,7 +25,7 @@ const MAX_WAIT: Duration = Duration::from_secs(2);
 /// milliseconds, so more than this could not be served within `MAX_WAIT` anyway).
 const WAITERS_PER_CORE: usize = 16;
 /// What `Retry-After` says when hashing is saturated.
-pub const RETRY_AFTER_SECONDS: u64 = 2;
+pub use crate::error::BUSY_RETRY_AFTER_SECONDS as RETRY_AFTER_SECONDS;
 
 /// Why a password could not be hashed or checked.
 #[derive(Debug, thiserror::Error)]
