@@ -151,9 +151,13 @@ impl IntoResponse for AppError {
     }
 }
 
+/// What a person meeting an unreachable database reads: wait, and look before sending
+/// again (what they sent may have been stored before the connection broke).
+pub const UNAVAILABLE_MESSAGE: &str = "系统繁忙，请稍等几秒后重试。如果刚才提交过申请或办理过审批，请先到个人中心查看是否已经完成，不要重复提交。";
+
 fn unavailable_response(detail: &str, broken: bool) -> Response {
     tracing::warn!(error = detail, "database unavailable");
-    let mut res = ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。");
+    let mut res = ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE);
     res.headers_mut().insert(
         axum::http::header::RETRY_AFTER,
         axum::http::HeaderValue::from(RETRY_AFTER_SECS),

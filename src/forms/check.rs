@@ -211,6 +211,8 @@ pub enum Part {
     Locked,
     Text,
     Columns,
+    /// A person field's 可选人员 (a role or a scope).
+    Role,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -435,6 +437,14 @@ fn own(f: &Field, column: bool) -> Vec<Problem> {
     }
     if f.locked && f.autofill.is_none() {
         out.push(p(Part::Locked, "已锁定但没有设置自动填充来源"));
+    }
+    if (f.role.is_some() || f.scope.is_some()) && f.kind != FieldKind::Person {
+        out.push(p(Part::Role, "只有人员字段能限定可选人员"));
+    } else if f.role.is_some() && f.scope.is_some() {
+        out.push(p(
+            Part::Role,
+            "可选人员只能是一个角色或一个人员范围，不能同时设置",
+        ));
     }
     default_problems(f, &mut out);
     if f.kind == FieldKind::Table {

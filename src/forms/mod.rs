@@ -98,6 +98,81 @@ pub struct Field {
     /// list, instead of an account box.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
+    /// Person fields without a role: whom the picker searches and the form accepts.
+    /// Absent: anyone (the forms made before scopes keep working as they did).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<PersonScope>,
+}
+
+/// Whom a person field may name. The picker's search (`/people`) is limited to it, so a
+/// form asking for a teacher does not let a student list the students, and the same
+/// limit is checked on submit, whatever the request says.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum PersonScope {
+    /// 全校人员.
+    All,
+    /// 教职工: teachers and staff.
+    Staff,
+    /// 学生.
+    Student,
+    /// The people of the applicant's college (the top department above theirs).
+    College,
+}
+
+impl PersonScope {
+    pub const ALL: [PersonScope; 4] = [
+        PersonScope::Staff,
+        PersonScope::Student,
+        PersonScope::College,
+        PersonScope::All,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            PersonScope::All => "all",
+            PersonScope::Staff => "staff",
+            PersonScope::Student => "student",
+            PersonScope::College => "college",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<PersonScope> {
+        PersonScope::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Whom it names, as the designer's list and the refusal say it.
+    pub fn label(self) -> &'static str {
+        match self {
+            PersonScope::All => "全校人员",
+            PersonScope::Staff => "本校教职工",
+            PersonScope::Student => "本校学生",
+            PersonScope::College => "申请人所在学院的人员",
+        }
+    }
+
+    /// The person types it admits (`users.user_type`).
+    pub fn user_types(self) -> &'static [&'static str] {
+        match self {
+            PersonScope::Staff => &["teacher", "staff"],
+            PersonScope::Student => &["student"],
+            PersonScope::All | PersonScope::College => &["student", "teacher", "staff"],
+        }
+    }
+
+    /// Limited to the applicant's college.
+    pub fn by_college(self) -> bool {
+        self == PersonScope::College
+    }
+
+    /// The picker's hint.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            PersonScope::Staff => "输入教职工姓名或工号",
+            PersonScope::Student => "输入学生姓名或学号",
+            PersonScope::All | PersonScope::College => "输入姓名或学号/工号",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -440,6 +515,11 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
             {
                 normalised = Some(json!(id))
             }
+            // A real person outside the field's scope: say whom it takes.
+            Ok(id) if ctx.people.contains(&id) && f.role.is_none() && f.scope.is_some() => {
+                let who = f.scope.map_or("", PersonScope::label);
+                errs.push(format!("{label}只能选择{who}"))
+            }
             _ => errs.push(format!("请选择有效的{label}")),
         },
         FieldKind::Department => match s.parse::<i64>() {
@@ -486,8 +566,9 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
 pub struct CheckCtx {
     pub people: Vec<i64>,
     pub departments: Vec<i64>,
-    /// For person fields limited to a role (辅导员 of the applicant's college): the people
-    /// who may be picked. Anyone else is refused, whatever the request says.
+    /// For person fields limited to a role (辅导员 of the applicant's college) or a scope
+    /// (教职工): the people who may be picked (for a scope, those of the posted ones in
+    /// it). Anyone else is refused, whatever the request says.
     pub choices: BTreeMap<String, Vec<i64>>,
 }
 

@@ -276,7 +276,15 @@ pub fn views(
                 }
             }
             FieldKind::Person => {
-                let id = v.and_then(Value::as_i64);
+                if view.placeholder.is_empty() {
+                    view.placeholder = f
+                        .scope
+                        .unwrap_or(super::PersonScope::All)
+                        .placeholder()
+                        .to_owned();
+                }
+                // A draft keeps what was posted (a string); a submitted form, a number.
+                let id = v.and_then(super::id_value);
                 if let Some(name) = id.and_then(|i| lookups.people.get(&i)) {
                     view.display = name.clone();
                 }

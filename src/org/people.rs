@@ -150,21 +150,60 @@ pub struct PersonHit {
     pub department: Option<String>,
 }
 
-/// Ten active people whose account or name starts with `term`.
-pub async fn search(db: &PgPool, term: &str) -> sqlx::Result<Vec<PersonHit>> {
+/// Whom a person picker may name: people of these types (`users.user_type`), and with
+/// `college_of` only those in that person's college (the department under the root above
+/// theirs, and everything below it).
+#[derive(Clone, Copy, Debug)]
+pub struct Within<'a> {
+    pub types: &'a [&'a str],
+    pub college_of: Option<i64>,
+}
+
+impl Within<'_> {
+    /// Everyone active.
+    pub const ANYONE: Within<'static> = Within {
+        types: &["student", "teacher", "staff"],
+        college_of: None,
+    };
+}
+
+/// The filter of `Within` over `users u`: `$2` the types, `$3` the person whose college.
+const WITHIN: &str = "u.status = 'active' AND u.user_type = ANY($2)
+    AND ($3::bigint IS NULL OR u.department_id IN (
+        SELECT dept_subtree(d.id) FROM users me, dept_ancestors(me.department_id) a(id)
+        JOIN departments d ON d.id = a.id
+        JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
+        WHERE me.id = $3))";
+
+/// Ten active people within `within` whose account or name starts with `term`.
+pub async fn search(db: &PgPool, term: &str, within: Within<'_>) -> sqlx::Result<Vec<PersonHit>> {
     let like = format!(
         "{}%",
         term.replace('\\', "\\\\")
             .replace('%', "\\%")
             .replace('_', "\\_")
     );
-    sqlx::query_as(
+    sqlx::query_as(&format!(
         "SELECT u.id, u.name, u.account, d.name AS department FROM users u
          LEFT JOIN departments d ON d.id = u.department_id
-         WHERE u.status = 'active' AND (u.account ILIKE $1 OR u.name LIKE $1)
-         ORDER BY u.name, u.account LIMIT 10",
-    )
+         WHERE {WITHIN} AND (u.account ILIKE $1 OR u.name LIKE $1)
+         ORDER BY u.name, u.account LIMIT 10"
+    ))
     .bind(like)
+    .bind(within.types)
+    .bind(within.college_of)
+    .fetch_all(db)
+    .await
+}
+
+/// Which of `ids` are active people within `within` (what a scoped person field accepts).
+pub async fn in_scope(db: &PgPool, ids: &[i64], within: Within<'_>) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(&format!(
+        "SELECT u.id FROM users u WHERE u.id = ANY($1) AND {WITHIN}"
+    ))
+    .bind(ids)
+    .bind(within.types)
+    .bind(within.college_of)
     .fetch_all(db)
     .await
 }

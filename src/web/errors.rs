@@ -63,7 +63,7 @@ fn default_message(status: StatusCode) -> &'static str {
         408 => "处理时间过长，请稍后再试。",
         413 => "提交的内容过大。",
         429 => "操作过于频繁，请稍后再试。",
-        503 => "系统繁忙，请稍后再试。",
+        503 => crate::error::UNAVAILABLE_MESSAGE,
         s if s >= 500 => "服务器开小差了，请稍后再试。问题已记录。",
         _ => "请求无法处理，请返回上一页检查后重试。",
     }

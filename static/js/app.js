@@ -48,12 +48,17 @@
   Array.prototype.forEach.call(inputs, function (input) {
     var list = document.getElementById(input.getAttribute("list"));
     var timer = null;
+    // The form names itself and the field, so the server searches only whom it takes.
+    var form = input.closest ? input.closest("[data-people]") : null;
+    var scope = form && input.getAttribute("data-field")
+      ? "&" + form.getAttribute("data-people") + "&field=" + encodeURIComponent(input.getAttribute("data-field"))
+      : "";
     input.addEventListener("input", function () {
       clearTimeout(timer);
       var q = input.value.trim();
       if (!q || q.indexOf("（") >= 0 || !window.fetch) return;
       timer = setTimeout(function () {
-        fetch("/people?q=" + encodeURIComponent(q), { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        fetch("/people?q=" + encodeURIComponent(q) + scope, { credentials: "same-origin", headers: { "Accept": "application/json" } })
           .then(function (r) { return r.ok ? r.json() : []; })
           .then(function (people) {
             list.textContent = "";

@@ -547,6 +547,66 @@ fn errors(html: &str) -> Vec<String> {
 /// An editor, what is posted to it, the message expected next to an input.
 type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
 
+/// 可选人员 offers a scope beside the roles: saved as the field's scope, shown selected
+/// again, and the preview's picker says whom it takes.
+#[tokio::test]
+async fn a_person_field_takes_a_scope() {
+    let app = spawn_app().await;
+    let id = service(&app, "CJDY").await;
+    let c = signed_in(&app, "T4401").await;
+    add_and_edit(
+        &app,
+        &c,
+        id,
+        "person",
+        &[
+            ("label", "指导教师"),
+            ("key", "tutor"),
+            ("role", "scope:staff"),
+        ],
+    )
+    .await;
+    let key = "tutor";
+    let (form, _, _) = draft(&app, id).await.unwrap();
+    let f = &form["fields"][0];
+    assert_eq!(
+        (f["key"].as_str(), f["scope"].as_str()),
+        (Some("tutor"), Some("staff"))
+    );
+    assert!(f.get("role").is_none());
+    let page = html(&app, &c, &field(id, key)).await;
+    assert_eq!(
+        select(&page, "#fd-role option[selected]"),
+        vec!["仅限本校教职工"]
+    );
+    assert_eq!(
+        attrs(&page, "input[data-person-search]", "placeholder"),
+        vec!["输入教职工姓名或工号"],
+        "the preview's picker"
+    );
+    // A role replaces the scope, and 全校人员 clears both.
+    let editor = field(id, key);
+    for (role, scope, want) in [("counselor", None, Some("counselor")), ("", None, None)] {
+        let r = post(
+            &app,
+            &c,
+            &editor,
+            &editor,
+            &[
+                ("kind", "person"),
+                ("label", "指导教师"),
+                ("key", "tutor"),
+                ("role", role),
+            ],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        let (form, _, _) = draft(&app, id).await.unwrap();
+        assert_eq!(form["fields"][0]["scope"].as_str(), scope);
+        assert_eq!(form["fields"][0]["role"].as_str(), want);
+    }
+}
+
 #[tokio::test]
 async fn invalid_field_settings_are_refused_next_to_their_inputs() {
     let app = spawn_app().await;
@@ -691,6 +751,16 @@ async fn invalid_field_settings_are_refused_next_to_their_inputs() {
                 ("role", "wizard"),
             ],
             "没有这个角色",
+        ),
+        (
+            &counselor,
+            vec![
+                ("kind", "person"),
+                ("label", "辅导员"),
+                ("key", "counselor"),
+                ("role", "scope:everyone"),
+            ],
+            "没有这个人员范围",
         ),
         (
             &reason,

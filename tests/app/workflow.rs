@@ -859,8 +859,13 @@ async fn urge_once_per_node_per_twelve_hours_and_rate_once() {
 async fn person_picker_search_and_name_with_account() {
     let app = spawn_app().await;
     let student = signed_in(&app, "S2024001").await;
+    // 毕业设计选题申请's 指导教师: the picker names its form and field.
+    let ask = format!(
+        "&service={}&field=supervisor",
+        service(&app, "BYSJXT").await
+    );
     let hits: serde_json::Value = app
-        .get_with(&student, "/people?q=%E9%99%88")
+        .get_with(&student, &format!("/people?q=%E9%99%88{ask}"))
         .await
         .json()
         .await
@@ -876,7 +881,7 @@ async fn person_picker_search_and_name_with_account() {
         "no phone numbers"
     );
     let hits: serde_json::Value = app
-        .get_with(&student, "/people?q=t21")
+        .get_with(&student, &format!("/people?q=t21{ask}"))
         .await
         .json()
         .await
@@ -1126,17 +1131,196 @@ async fn the_drafts_box_has_a_bound() {
 async fn the_person_search_has_a_budget() {
     let app = spawn_app().await;
     let student = signed_in(&app, "S2024001").await;
+    let ask = format!(
+        "&service={}&field=supervisor",
+        service(&app, "BYSJXT").await
+    );
     for i in 0..300 {
         let r = app
-            .get_with(&student, &format!("/people?q=t{}", i % 10))
+            .get_with(&student, &format!("/people?q=t{}{ask}", i % 10))
             .await;
         assert_eq!(r.status(), 200, "search {i}");
     }
-    assert_eq!(app.get_with(&student, "/people?q=t2").await.status(), 429);
-    let teacher = signed_in(&app, "T2002").await;
-    assert_eq!(app.get_with(&teacher, "/people?q=t2").await.status(), 200);
+    assert_eq!(
+        app.get_with(&student, &format!("/people?q=t2{ask}"))
+            .await
+            .status(),
+        429
+    );
+    let admin = signed_in(&app, "admin").await;
+    assert_eq!(app.get_with(&admin, "/people?q=t2").await.status(), 200);
     app.clock.advance(std::time::Duration::from_secs(10 * 60));
-    assert_eq!(app.get_with(&student, "/people?q=t2").await.status(), 200);
+    assert_eq!(
+        app.get_with(&student, &format!("/people?q=t2{ask}"))
+            .await
+            .status(),
+        200
+    );
+}
+
+/// The picker lists only whom the asking field takes, and the form accepts no one else
+/// (issue 15: `/people?q=` listed the staff to students). Accounts by the search `张`:
+/// 张三 (S2024001, a student of 计算机学院), 张振宇 (T4104, staff of 教务处).
+#[tokio::test]
+async fn the_person_picker_lists_only_whom_the_field_takes() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let hits = |c: reqwest::Client, url: String| {
+        let app = &app;
+        async move {
+            let r = app.get_with(&c, &url).await;
+            assert_eq!(r.status(), 200, "{url}");
+            let v: serde_json::Value = r.json().await.unwrap();
+            let mut a: Vec<String> = v
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|h| h["account"].as_str().unwrap().to_owned())
+                .collect();
+            a.sort();
+            a
+        }
+    };
+    let bysj = service(&app, "BYSJXT").await;
+    let wjcf = service(&app, "WJCF").await;
+    // 指导教师 (教职工) to a student; 违纪学生 (学生) to a 辅导员.
+    let q = "/people?q=%E5%BC%A0"; // 张
+    assert_eq!(
+        hits(
+            student.clone(),
+            format!("{q}&service={bysj}&field=supervisor")
+        )
+        .await,
+        vec!["T4104"]
+    );
+    assert_eq!(
+        hits(
+            counselor.clone(),
+            format!("{q}&service={wjcf}&field=student")
+        )
+        .await,
+        vec!["S2024001"]
+    );
+    // No form, a form they may not start, a field that is no person picker: nothing.
+    for (c, url) in [
+        (&student, q.to_owned()),
+        (&student, format!("{q}&field=supervisor")),
+        (&student, format!("{q}&service={wjcf}&field=student")),
+        (&student, format!("{q}&service={bysj}&field=title")),
+        (&student, format!("{q}&service={bysj}&field=nope")),
+        (&student, format!("{q}&app=999999&field=supervisor")),
+    ] {
+        let status = app.get_with(c, &url).await.status().as_u16();
+        assert!([403, 404].contains(&status), "{url}: {status}");
+    }
+    // 申请人所在学院: 王建华 (T2001, 计算机学院) yes, 王丽娟 (T4103, 教务处) no.
+    {
+        use service_hall::{clock::Clock, workflow::usecase::versions as uc};
+        let copy = uc::working_copy(&app.db, bysj).await.unwrap();
+        let mut form = copy.form.clone();
+        let f = form
+            .fields
+            .iter_mut()
+            .find(|f| f.key == "supervisor")
+            .unwrap();
+        f.scope = Some(service_hall::forms::PersonScope::College);
+        let admin = user(&app, "admin").await;
+        let rev = uc::save(
+            &app.db,
+            bysj,
+            &form,
+            &copy.workflow,
+            copy.base_number,
+            copy.revision,
+            admin,
+            None,
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+        uc::publish(&app.db, bysj, rev, "学院", admin, None, app.clock.now())
+            .await
+            .unwrap();
+    }
+    assert_eq!(
+        hits(
+            student.clone(),
+            format!("/people?q=%E7%8E%8B&service={bysj}&field=supervisor")
+        )
+        .await,
+        vec!["T2001"]
+    );
+    // A draft names its own application; someone else's draft is not theirs to search.
+    let page = format!("/services/{bysj}/apply");
+    let r = post_form(
+        &app,
+        &student,
+        &page,
+        &page,
+        "draft",
+        &[("f.supervisor", "T2001".into())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let draft = location(&r);
+    let id: i64 = draft
+        .trim_start_matches("/applications/")
+        .trim_end_matches("/edit")
+        .parse()
+        .unwrap();
+    let html = app.get_with(&student, &draft).await.text().await.unwrap();
+    assert!(
+        html.contains(&format!("data-people=\"app={id}\"")),
+        "the draft's form names itself"
+    );
+    assert!(
+        html.contains("王建华（T2001）"),
+        "the draft shows whom it names"
+    );
+    assert_eq!(
+        hits(
+            student.clone(),
+            format!("/people?q=%E7%8E%8B&app={id}&field=supervisor")
+        )
+        .await,
+        vec!["T2001"]
+    );
+    let other = signed_in(&app, "T2002").await;
+    assert_eq!(
+        app.get_with(
+            &other,
+            &format!("/people?q=%E7%8E%8B&app={id}&field=supervisor")
+        )
+        .await
+        .status(),
+        404
+    );
+    // The form refuses whoever the request names outside the scope, with whom it takes.
+    for (who, refused) in [
+        ("T3001", true),
+        ("T4103", true),
+        ("T4105", false),
+        ("T2001", false),
+    ] {
+        let r = post_form(
+            &app,
+            &student,
+            &page,
+            &page,
+            "submit",
+            &[("f.supervisor", who.into())],
+        )
+        .await;
+        assert_eq!(r.status(), 422, "{who}");
+        let html = r.text().await.unwrap();
+        assert_eq!(
+            html.contains("指导教师只能选择申请人所在学院的人员"),
+            refused,
+            "{who}"
+        );
+        assert!(!html.contains("请选择有效的指导教师"), "{who}");
+    }
 }
 
 /// No dead end: every published 在线办理 service opens its form for the people it is meant

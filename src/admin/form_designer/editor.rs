@@ -24,7 +24,9 @@ use super::{
 use crate::{
     admin::{access::Manager, head::ServiceHead},
     error::{AppError, AppResult},
-    forms::{Field, FieldKind, FormSchema, check, input::NUL_MESSAGE, render::FieldView},
+    forms::{
+        Field, FieldKind, FormSchema, PersonScope, check, input::NUL_MESSAGE, render::FieldView,
+    },
     web::{
         AppState,
         page::{Flashes, Page, flash},
@@ -59,6 +61,8 @@ pub struct EditorTemplate {
     pub kinds: Vec<KindOption>,
     pub autofills: Vec<Choice>,
     pub roles: Vec<Choice>,
+    /// Person fields: the scopes (教职工, 学生, 学院), offered in the same list as roles.
+    pub scopes: Vec<Choice>,
     pub column: bool,
     /// Where the workflow refers to this field.
     pub refs: Vec<String>,
@@ -233,6 +237,18 @@ pub(super) async fn render(
                 selected: form.role == v,
                 value: v,
                 label: l,
+            })
+            .collect(),
+        scopes: PersonScope::ALL
+            .into_iter()
+            .filter(|sc| *sc != PersonScope::All)
+            .map(|sc| {
+                let value = format!("{}{}", input::SCOPE, sc.code());
+                Choice {
+                    selected: form.role == value,
+                    value,
+                    label: format!("仅限{}", sc.label()),
+                }
             })
             .collect(),
         column,

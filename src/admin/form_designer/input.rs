@@ -6,9 +6,12 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::forms::{
-    Field, FieldKind,
+    Field, FieldKind, PersonScope,
     check::{self, Part},
 };
+
+/// The 可选人员 list's value for a scope (`scope:staff`); any other value is a role code.
+pub const SCOPE: &str = "scope:";
 
 /// The posted pairs of a form (`Form<Vec<(String, String)>>`), repeated names kept.
 pub struct Posted(pub Vec<(String, String)>);
@@ -106,7 +109,11 @@ impl FieldForm {
             default: f.default.as_ref().map(value_text).unwrap_or_default(),
             autofill: f.autofill.clone().unwrap_or_default(),
             locked: f.locked,
-            role: f.role.clone().unwrap_or_default(),
+            role: match (&f.role, f.scope) {
+                (Some(r), _) => r.clone(),
+                (None, Some(sc)) if sc != PersonScope::All => format!("{SCOPE}{}", sc.code()),
+                _ => String::new(),
+            },
             text: f.text.clone(),
         }
     }
@@ -186,6 +193,7 @@ impl Shown {
             Part::Default if self.default => "default",
             Part::Autofill | Part::Locked if self.autofill => "autofill",
             Part::Text if self.text => "text",
+            Part::Role if self.role => "role",
             _ => return None,
         })
     }
@@ -265,6 +273,7 @@ pub fn build(
             columns: vec![],
             text: String::new(),
             role: None,
+            scope: None,
         };
         f = keep;
     }
@@ -322,11 +331,19 @@ pub fn build(
         f.locked = form.locked;
     }
     if show.role {
-        f.role = Some(form.role.trim().to_owned()).filter(|s| !s.is_empty());
-        if let Some(r) = &f.role
-            && !roles.contains(r)
-        {
-            err(&mut errors, "role", "没有这个角色");
+        // One list offers both: a role around the applicant's college, or a scope.
+        let picked = form.role.trim();
+        (f.role, f.scope) = (None, None);
+        if let Some(code) = picked.strip_prefix(SCOPE) {
+            f.scope = PersonScope::from_code(code);
+            if f.scope.is_none() {
+                err(&mut errors, "role", "没有这个人员范围");
+            }
+        } else if !picked.is_empty() {
+            f.role = Some(picked.to_owned());
+            if !roles.iter().any(|r| r == picked) {
+                err(&mut errors, "role", "没有这个角色");
+            }
         }
     }
     if show.text {

@@ -265,7 +265,7 @@ pub async fn act(
         data.retain(|k, _| access.get(k) == Some(&FieldAccess::Editable));
         resolve_accounts(db, schema, &mut data).await?;
         let l = lookups(db, schema, &data, app.applicant_id, Some(app.id)).await?;
-        let check = check_ctx(db, &l, &data).await?;
+        let check = check_ctx(db, schema, &l, &data, app.applicant_id).await?;
         match forms::validate(schema, &access, &data, &check) {
             Ok(clean) => {
                 let mut only = Map::new();

@@ -37,6 +37,8 @@ pub struct FormView {
     pub fields: Vec<FieldView>,
     pub error_summary: Vec<(String, String)>,
     pub draft_id: Option<i64>,
+    /// The application being edited (a draft or a returned one); none for a new one.
+    pub app_id: Option<i64>,
     pub version: i32,
     pub returned: bool,
     /// Shown again because of errors (answered with 422).
@@ -119,6 +121,7 @@ pub async fn open(
         ),
         error_summary: Vec::new(),
         draft_id: None,
+        app_id: None,
         version: 0,
         returned: false,
         invalid: false,
@@ -149,6 +152,36 @@ async fn startable(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<Starta
         service: s,
         current,
     })
+}
+
+/// Whom the person picker may list for the person field `field` (no role) of a form
+/// this person is filling: the form of a service they may start (`service`), or of an
+/// application they can see (`app`: a draft, a returned one, a task's fields). Anything
+/// else is 404: the directory is searched only for a form that asks for a person.
+pub async fn picker_scope(
+    db: &PgPool,
+    user: &CurrentUser,
+    service: Option<i64>,
+    app: Option<i64>,
+    field: &str,
+) -> AppResult<crate::org::people::Within<'static>> {
+    let (schema, applicant) = match (service, app) {
+        (Some(id), None) => (startable(db, user, id).await?.current.schema, user.id),
+        (None, Some(id)) => {
+            let app = load_visible(db, id, user.id).await?;
+            (definitions(db, &app).await?.0.clone(), app.applicant_id)
+        }
+        _ => return Err(AppError::NotFound),
+    };
+    let f = schema
+        .fields
+        .iter()
+        .find(|f| f.key == field && f.kind == forms::FieldKind::Person && f.role.is_none())
+        .ok_or(AppError::NotFound)?;
+    Ok(super::person_within(
+        f.scope.unwrap_or(forms::PersonScope::All),
+        applicant,
+    ))
 }
 
 fn applicant_access(schema: &FormSchema, def: &Definition) -> BTreeMap<String, FieldAccess> {
@@ -216,6 +249,7 @@ pub async fn edit(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<FormVie
         ),
         error_summary: Vec::new(),
         draft_id: (app.status == AppStatus::Draft).then_some(app.id),
+        app_id: Some(app.id),
         version: app.version,
         returned: app.status == AppStatus::Returned,
         invalid: false,
@@ -465,7 +499,7 @@ pub async fn post(
         });
     }
     let l = lookups(db, &schema, &data, user.id, (app_id != 0).then_some(app_id)).await?;
-    let check = check_ctx(db, &l, &data).await?;
+    let check = check_ctx(db, &schema, &l, &data, user.id).await?;
     let validated = if intent == Intent::AddRow {
         Err(Errors::new())
     } else {
@@ -502,6 +536,7 @@ pub async fn post(
                     &extra_rows(&pairs, intent == Intent::AddRow),
                 ),
                 draft_id: (app_id != 0 && status == AppStatus::Draft).then_some(app_id),
+                app_id: (app_id != 0).then_some(app_id),
                 version,
                 returned: status == AppStatus::Returned,
             }))

@@ -80,7 +80,7 @@ async fn lookups(
                 .push((f.id, f.file_name, f.size));
         }
     }
-    let ids: Vec<i64> = data.values().filter_map(Value::as_i64).collect();
+    let ids: Vec<i64> = data.values().filter_map(forms::id_value).collect();
     for p in people::labels(db, &ids).await? {
         l.people.insert(p.id, p.label);
     }
@@ -107,18 +107,44 @@ async fn lookups(
     Ok(l)
 }
 
-/// Existing people and departments, for validating pickers.
-async fn check_ctx(db: &PgPool, l: &Lookups, data: &Map<String, Value>) -> sqlx::Result<CheckCtx> {
+/// Existing people and departments, for validating pickers; for a person field with a
+/// scope, which of the posted people are in it (around `applicant`'s college).
+async fn check_ctx(
+    db: &PgPool,
+    schema: &FormSchema,
+    l: &Lookups,
+    data: &Map<String, Value>,
+    applicant: i64,
+) -> sqlx::Result<CheckCtx> {
     let ids: Vec<i64> = data.values().filter_map(forms::id_value).collect();
+    let mut choices: BTreeMap<String, Vec<i64>> = l
+        .person_choices
+        .iter()
+        .map(|(k, c)| (k.clone(), c.iter().map(|(id, _)| *id).collect()))
+        .collect();
+    for f in &schema.fields {
+        if f.kind == forms::FieldKind::Person
+            && f.role.is_none()
+            && let Some(scope) = f.scope
+            && let Some(id) = data.get(&f.key).and_then(forms::id_value)
+        {
+            let ok = people::in_scope(db, &[id], person_within(scope, applicant)).await?;
+            choices.insert(f.key.clone(), ok);
+        }
+    }
     Ok(CheckCtx {
         people: people::active_ids(db, &ids).await?,
         departments: people::active_department_ids(db, &ids).await?,
-        choices: l
-            .person_choices
-            .iter()
-            .map(|(k, c)| (k.clone(), c.iter().map(|(id, _)| *id).collect()))
-            .collect(),
+        choices,
     })
+}
+
+/// Whom a person field with this scope names, for this applicant.
+pub fn person_within(scope: forms::PersonScope, applicant: i64) -> people::Within<'static> {
+    people::Within {
+        types: scope.user_types(),
+        college_of: scope.by_college().then_some(applicant),
+    }
 }
 
 /// Person fields typed as an account (学号/工号) become the person's id.

@@ -37,6 +37,8 @@ pub struct ApplyTemplate {
     pub fields: Vec<FieldView>,
     pub error_summary: Vec<(String, String)>,
     pub draft_id: Option<i64>,
+    /// What the person picker names as its form (`service=1`, `app=2`).
+    pub picker: String,
     pub version: i32,
     pub returned: bool,
 }
@@ -59,6 +61,10 @@ fn render(page: Page, v: FormView) -> Response {
             fields: v.fields,
             error_summary: v.error_summary,
             draft_id: v.draft_id,
+            picker: match v.app_id {
+                Some(a) => format!("app={a}"),
+                None => format!("service={}", v.service_id),
+            },
             version: v.version,
             returned: v.returned,
         },
