@@ -7,22 +7,10 @@
 
 mod common;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use common::{env, pct, session};
-use service_hall::{
-    clock::SystemClock,
-    config::{Secret, Settings},
-    db,
-    secret::SecretKey,
-    seed,
-    startup::Application,
-    workflow::usecase::versions as uc,
-};
-use sqlx::{Connection, Executor, PgConnection};
+use service_hall::{config::Settings, seed, workflow::usecase::versions as uc};
 
 fn main() -> anyhow::Result<()> {
     service_hall::init_tls();
@@ -77,21 +65,13 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
     let clients = env("BENCH_CLIENTS", 8);
     let secs = env("BENCH_SECS", 5) as u64;
     let publishes = env("BENCH_PUBLISHES", 30);
-    let name = format!("hall_dsbench_{}", std::process::id());
-    let mut admin_conn = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
-    admin_conn
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin_conn
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    let pool = db::pool(
-        opts.clone().database(&name),
+    let db = common::BenchDb::demo(
+        &opts,
+        "hall_dsbench",
         Settings::defaults().db_max_connections,
     )
     .await?;
-    db::migrate(&pool).await?;
-    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
+    let pool = db.pool.clone();
     let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'XSQJ'")
         .fetch_one(&pool)
         .await?;
@@ -99,19 +79,11 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
         .fetch_one(&pool)
         .await?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
     let mut settings = Settings::defaults();
-    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
-    settings.secret_key = Some(Secret("bench".into()));
     settings.ip_max_failures = 1_000_000;
     settings.background_jobs = false;
-    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until_stopped(async {
-        stopped.await.ok();
-    }));
-    let base = format!("http://127.0.0.1:{port}");
+    let served = common::serve(&pool, settings).await?;
+    let base = served.base.clone();
     let (admin, token) = session(&base, "admin").await?;
     let (student, _) = session(&base, "S2024001").await?;
 
@@ -199,12 +171,8 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
         "立即办理 + 提交, the first application after a publish: p50 {f50:.2} ms; the next one: p50 {s50:.2} ms; ratio {:.2}",
         f50 / s50
     );
-    stop.send(()).ok();
-    serving.await??;
-    pool.close().await;
-    admin_conn
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
+    served.stop().await?;
+    db.drop_db().await?;
     Ok(())
 }
 

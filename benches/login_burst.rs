@@ -10,18 +10,10 @@
 
 mod common;
 
-use std::{collections::BTreeMap, sync::Arc, time::Instant};
+use std::{collections::BTreeMap, time::Instant};
 
-use service_hall::{
-    clock::SystemClock,
-    config::{Secret, Settings},
-    db,
-    identity::password,
-    secret::SecretKey,
-    seed,
-    startup::Application,
-};
-use sqlx::{Connection, Executor, PgConnection, PgPool, postgres::PgConnectOptions};
+use service_hall::{config::Settings, identity::password, seed};
+use sqlx::{PgPool, postgres::PgConnectOptions};
 
 fn memory() -> String {
     let s = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -99,21 +91,9 @@ async fn verified(pool: &PgPool) -> anyhow::Result<i64> {
 }
 
 async fn run(opts: PgConnectOptions) -> anyhow::Result<()> {
-    let name = format!("hall_bench_{}", std::process::id());
-    let mut admin = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    let pool = db::pool(
-        opts.clone().database(&name),
-        Settings::defaults().db_max_connections,
-    )
-    .await?;
-    db::migrate(&pool).await?;
-    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
+    let db =
+        common::BenchDb::demo(&opts, "hall_bench", Settings::defaults().db_max_connections).await?;
+    let pool = db.pool.clone();
     let hash = password::hash_blocking(seed::DEMO_PASSWORD)?;
     sqlx::query(
         "INSERT INTO users (account, name, user_type, status, password_hash)
@@ -124,17 +104,9 @@ async fn run(opts: PgConnectOptions) -> anyhow::Result<()> {
     .execute(&pool)
     .await?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let mut settings = Settings::defaults();
-    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
-    settings.secret_key = Some(Secret("bench".into()));
-    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until_stopped(async {
-        stopped.await.ok();
-    }));
-    let base = format!("http://127.0.0.1:{port}");
+    let settings = Settings::defaults();
+    let served = common::serve(&pool, settings).await?;
+    let base = served.base.clone();
     println!(
         "hash concurrency {}; start: {}",
         password::concurrency(),
@@ -179,11 +151,7 @@ async fn run(opts: PgConnectOptions) -> anyhow::Result<()> {
         memory()
     );
 
-    stop.send(()).ok();
-    serving.await??;
-    pool.close().await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
+    served.stop().await?;
+    db.drop_db().await?;
     Ok(())
 }

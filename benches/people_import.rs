@@ -8,21 +8,10 @@
 
 mod common;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use common::{env, session, token};
-use service_hall::{
-    clock::SystemClock,
-    config::{Secret, Settings},
-    db,
-    secret::SecretKey,
-    seed,
-    startup::Application,
-};
-use sqlx::{Connection, Executor, PgConnection};
+use service_hall::config::Settings;
 
 fn main() -> anyhow::Result<()> {
     service_hall::init_tls();
@@ -125,34 +114,18 @@ async fn import(
 
 async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
     let rows = env("BENCH_ROWS", 50_000) as u32;
-    let name = format!("hall_pibench_{}", std::process::id());
-    let mut admin_conn = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
-    admin_conn
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin_conn
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    let pool = db::pool(
-        opts.clone().database(&name),
+    let db = common::BenchDb::demo(
+        &opts,
+        "hall_pibench",
         Settings::defaults().db_max_connections,
     )
     .await?;
-    db::migrate(&pool).await?;
-    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
+    let pool = db.pool.clone();
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
     let mut settings = Settings::defaults();
-    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
-    settings.secret_key = Some(Secret("bench".into()));
     settings.background_jobs = false;
-    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until_stopped(async {
-        stopped.await.ok();
-    }));
-    let base = format!("http://127.0.0.1:{port}");
+    let served = common::serve(&pool, settings).await?;
+    let base = served.base.clone();
     let (admin, csrf) = session(&base, "admin").await?;
 
     let bytes = file(rows);
@@ -173,11 +146,7 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
         .await?;
     anyhow::ensure!(n == i64::from(rows), "{n} people imported of {rows}");
 
-    stop.send(()).ok();
-    serving.await??;
-    pool.close().await;
-    admin_conn
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
+    served.stop().await?;
+    db.drop_db().await?;
     Ok(())
 }

@@ -8,21 +8,13 @@
 
 mod common;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use service_hall::{
     catalog::{generate::generate_services, search},
-    clock::SystemClock,
-    config::{Secret, Settings},
-    db,
-    secret::SecretKey,
-    seed,
-    startup::Application,
+    config::Settings,
 };
-use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
+use sqlx::postgres::PgConnectOptions;
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
     let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
@@ -60,22 +52,9 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<()> {
-    let name = format!("hall_bench_{}", std::process::id());
-    let mut admin = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    // The server's own pool, as `serve` configures it.
-    let pool = db::pool(
-        opts.clone().database(&name),
-        Settings::defaults().db_max_connections,
-    )
-    .await?;
-    db::migrate(&pool).await?;
-    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
+    let db =
+        common::BenchDb::demo(&opts, "hall_bench", Settings::defaults().db_max_connections).await?;
+    let pool = db.pool.clone();
     let t = Instant::now();
     generate_services(&pool, n, 42).await?;
     let total: i64 = sqlx::query_scalar("SELECT count(*) FROM services")
@@ -86,18 +65,10 @@ async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<(
         t.elapsed().as_secs_f64()
     );
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let mut settings = Settings::defaults();
-    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
-    settings.secret_key = Some(Secret("bench".into()));
-    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until_stopped(async {
-        stopped.await.ok();
-    }));
+    let settings = Settings::defaults();
+    let served = common::serve(&pool, settings).await?;
     let client = reqwest::Client::new();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = served.base.clone();
 
     let queries = [
         ("chinese 请假", "请假"),
@@ -168,12 +139,7 @@ async fn run(opts: PgConnectOptions, n: usize, iters: usize) -> anyhow::Result<(
     for s in &stats {
         println!("{:<58} {:>9.3} {:>9.3}", s.name, s.p50, s.p99);
     }
-    // The server and its background worker stop before their pool closes.
-    stop.send(()).ok();
-    serving.await??;
-    pool.close().await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
+    served.stop().await?;
+    db.drop_db().await?;
     Ok(())
 }

@@ -11,23 +11,18 @@
 
 mod common;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use axum::{Router, extract::State, routing::get};
 use common::{env, pct, session};
 use service_hall::{
     center::lists::{TODO_FLAT_SQL, TODO_GROUPED_SQL},
-    clock::SystemClock,
-    config::{Secret, Settings},
+    config::Settings,
     db,
     generate::{self, Sizes},
     identity::session::USER_SQL,
     secret::SecretKey,
     seed,
-    startup::Application,
 };
 use sqlx::{PgPool, postgres::PgConnectOptions};
 
@@ -160,18 +155,10 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
     );
 
     // The product, on its own port.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
-    settings.secret_key = Some(Secret("bench".into()));
     settings.ip_max_failures = 1_000_000;
     settings.background_jobs = false;
-    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until_stopped(async {
-        stopped.await.ok();
-    }));
-    let base = format!("http://127.0.0.1:{port}");
+    let served = common::serve(&pool, settings).await?;
+    let base = served.base.clone();
     // The reference: a bare axum handler doing `SELECT 1` through the same pool. Not part
     // of the product; it exists only in this benchmark.
     let ref_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -301,9 +288,7 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
             println!("   {l}");
         }
     }
-    // The server and its background worker stop before their pool closes.
-    stop.send(()).ok();
-    serving.await??;
+    served.stop().await?;
     pool.close().await;
     Ok(())
 }

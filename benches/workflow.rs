@@ -6,21 +6,18 @@
 //!                                     BENCH_POOL = the server's default pool size, 20)
 //! Uses DATABASE_URL when set, else an embedded cluster in a temp folder.
 
-use std::{process::Command, sync::Arc, time::Instant};
+use std::{process::Command, time::Instant};
 
 mod common;
 
 use common::{env, pct, session};
 use service_hall::{
-    clock::SystemClock,
-    config::{Secret, Settings},
-    db::{self, EmbeddedPostgres, embedded::find_bin_dir},
+    config::Settings,
+    db::{EmbeddedPostgres, embedded::find_bin_dir},
     identity::password,
-    secret::SecretKey,
     seed,
-    startup::Application,
 };
-use sqlx::{Connection, Executor, PgConnection, postgres::PgConnectOptions};
+use sqlx::postgres::PgConnectOptions;
 
 fn main() -> anyhow::Result<()> {
     service_hall::init_tls();
@@ -121,25 +118,16 @@ async fn run(
     clients: usize,
     per_client: usize,
 ) -> anyhow::Result<(f64, f64, CpuPer)> {
-    let name = format!("hall_wfbench_{}", std::process::id());
-    let mut admin = PgConnection::connect_with(&opts.clone().database("postgres")).await?;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
-        .await?;
-    admin
-        .execute(format!("CREATE DATABASE {name}").as_str())
-        .await?;
-    // The server's own pool, as `serve` configures it.
-    let pool = db::pool(
-        opts.clone().database(&name),
+    let db = common::BenchDb::demo(
+        &opts,
+        "hall_wfbench",
         env(
             "BENCH_POOL",
             Settings::defaults().db_max_connections as usize,
         ) as u32,
     )
     .await?;
-    db::migrate(&pool).await?;
-    seed::seed_demo(&pool, &SecretKey::from_secret("bench")).await?;
+    let pool = db.pool.clone();
     // One student and one counselor per client; student i names counselor i.
     let hash = password::hash_blocking(seed::DEMO_PASSWORD)?;
     sqlx::query(
@@ -165,18 +153,10 @@ async fn run(
         .fetch_one(&pool)
         .await?;
 
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
     let mut settings = Settings::defaults();
-    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
-    settings.secret_key = Some(Secret("bench".into()));
     settings.ip_max_failures = 1_000_000;
-    let app = Application::with_listener(settings, listener, pool.clone(), Arc::new(SystemClock))?;
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until_stopped(async {
-        stopped.await.ok();
-    }));
-    let base = format!("http://127.0.0.1:{port}");
+    let served = common::serve(&pool, settings).await?;
+    let base = served.base.clone();
 
     let mut students = Vec::new();
     let mut counselors = Vec::new();
@@ -312,13 +292,8 @@ async fn run(
         pct(&approve_lat, 0.5),
         pct(&approve_lat, 0.99)
     );
-    // The server and its background worker stop before their pool closes.
-    stop.send(()).ok();
-    serving.await??;
-    pool.close().await;
-    admin
-        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
-        .await?;
+    served.stop().await?;
+    db.drop_db().await?;
     let cpu = cost((cpu_before, cpu_after), (wal_before, wal_after), a_tps);
     Ok((s_tps, a_tps, cpu))
 }

@@ -163,3 +163,90 @@ impl Cpu {
         )
     }
 }
+
+/// A fresh database `<prefix>_<pid>` on `opts`' server (dropped first if a crashed run
+/// left it), migrated and seeded with the demo, with a pool of `pool_size` (the server's
+/// own: `Settings::defaults().db_max_connections`).
+pub struct BenchDb {
+    pub pool: sqlx::PgPool,
+    name: String,
+    admin: sqlx::PgConnection,
+}
+
+impl BenchDb {
+    pub async fn demo(
+        opts: &sqlx::postgres::PgConnectOptions,
+        prefix: &str,
+        pool_size: u32,
+    ) -> anyhow::Result<BenchDb> {
+        use sqlx::{Connection, Executor};
+        let name = format!("{prefix}_{}", std::process::id());
+        let mut admin =
+            sqlx::PgConnection::connect_with(&opts.clone().database("postgres")).await?;
+        admin
+            .execute(format!("DROP DATABASE IF EXISTS {name}").as_str())
+            .await?;
+        admin
+            .execute(format!("CREATE DATABASE {name}").as_str())
+            .await?;
+        let pool = service_hall::db::pool(opts.clone().database(&name), pool_size).await?;
+        service_hall::db::migrate(&pool).await?;
+        seed::seed_demo(
+            &pool,
+            &service_hall::secret::SecretKey::from_secret("bench"),
+        )
+        .await?;
+        Ok(BenchDb { pool, name, admin })
+    }
+
+    /// Closes the pool and drops the database.
+    pub async fn drop_db(mut self) -> anyhow::Result<()> {
+        use sqlx::Executor;
+        self.pool.close().await;
+        self.admin
+            .execute(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name).as_str())
+            .await?;
+        Ok(())
+    }
+}
+
+/// The product serving `pool` on a free local port, as `serve` runs it, with the bench's
+/// secret and base URL set on `settings`.
+pub struct Served {
+    pub base: String,
+    stop: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+pub async fn serve(
+    pool: &sqlx::PgPool,
+    mut settings: service_hall::config::Settings,
+) -> anyhow::Result<Served> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/"))?;
+    settings.secret_key = Some(service_hall::config::Secret("bench".into()));
+    let app = service_hall::startup::Application::with_listener(
+        settings,
+        listener,
+        pool.clone(),
+        std::sync::Arc::new(service_hall::clock::SystemClock),
+    )?;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until_stopped(async {
+        stopped.await.ok();
+    }));
+    Ok(Served {
+        base: format!("http://127.0.0.1:{port}"),
+        stop,
+        serving,
+    })
+}
+
+impl Served {
+    /// Stops the server and its background worker (before their pool closes).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.send(()).ok();
+        self.serving.await?
+    }
+}

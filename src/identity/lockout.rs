@@ -224,6 +224,34 @@ pub async fn reserve(
     }))
 }
 
+/// How long a sign-in waits for the attempts ahead of it to settle (`Gate::Crowded`)
+/// before it is answered 503: a hash takes tens of milliseconds on one core, so a crowd
+/// behind one address (a campus NAT, the first morning of term) is through in a second or
+/// two, while a burst of wrong passwords still meets the address's limit (`Throttled`).
+pub const CROWDED_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
+
+/// `reserve`, trying again while it is `Crowded`, for at most `wait`. Pauses of 150–350 ms
+/// (jittered, so the waiters do not all come back at once) keep the polling light.
+pub async fn reserve_waiting(
+    db: &sqlx::PgPool,
+    subject: &str,
+    ip: Option<IpNetwork>,
+    limits: &Limits,
+    now: DateTime<Utc>,
+    wait: std::time::Duration,
+) -> sqlx::Result<Gate> {
+    use rand::Rng;
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let gate = reserve(db, subject, ip, limits, now).await?;
+        if !matches!(gate, Gate::Crowded) || tokio::time::Instant::now() >= deadline {
+            return Ok(gate);
+        }
+        let pause = rand::thread_rng().gen_range(150..350);
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+    }
+}
+
 /// The attempt was never checked (hashing was saturated): it counts for nothing.
 pub async fn cancel(db: &sqlx::PgPool, attempt: Attempt) -> sqlx::Result<()> {
     sqlx::query("DELETE FROM login_attempts WHERE id = $1")

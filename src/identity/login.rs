@@ -192,7 +192,16 @@ pub async fn login(
         window: s.lockout_window,
         per_ip: Some((s.ip_max_failures, s.ip_window)),
     };
-    let attempt = match lockout::reserve(&state.db, &subject, ip_net, &limits, now).await? {
+    let gate = lockout::reserve_waiting(
+        &state.db,
+        &subject,
+        ip_net,
+        &limits,
+        now,
+        lockout::CROWDED_WAIT,
+    )
+    .await?;
+    let attempt = match gate {
         lockout::Gate::Reserved(a) => a,
         lockout::Gate::Throttled => {
             Entry::about("", "login.throttled")

@@ -51,13 +51,6 @@ pub async fn label(db: &PgPool, id: i64) -> sqlx::Result<String> {
         .await
 }
 
-/// Every department: (id, name), in display order.
-pub async fn departments(db: &PgPool) -> sqlx::Result<Vec<(i64, String)>> {
-    sqlx::query_as("SELECT id, name FROM departments ORDER BY sort_order, id")
-        .fetch_all(db)
-        .await
-}
-
 /// What an applicant's department picker offers: the active departments, and of the
 /// retired ones only those in `keep` (what a saved draft or an application already names),
 /// marked （已停用） so the old value still shows; in display order.

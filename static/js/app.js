@@ -166,3 +166,49 @@
     b.addEventListener("click", function () { window.history.back(); });
   });
 })();
+// Markdown previews (办事指南 sections, 通知公告): each textarea[data-md-preview] in a form
+// with data-md-preview-url shows, as one types, what the server renders and sanitises
+// exactly as the page will show it. Without script the form's 预览 button does the same.
+(function () {
+  "use strict";
+  if (!window.fetch || !window.URLSearchParams) return;
+  var forms = document.querySelectorAll("form[data-md-preview-url]");
+  Array.prototype.forEach.call(forms, function (form) {
+    var url = form.getAttribute("data-md-preview-url");
+    var token = form.querySelector("input[name=_csrf]").value;
+    // The live preview replaces the 预览 button.
+    Array.prototype.forEach.call(form.querySelectorAll(".js-hide"), function (b) { b.hidden = true; });
+    var areas = form.querySelectorAll("textarea[data-md-preview]");
+    Array.prototype.forEach.call(areas, function (area) {
+      var panel = document.getElementById(area.getAttribute("data-md-preview"));
+      if (!panel) return;
+      var timer = null;
+      var asked = 0;
+      area.addEventListener("input", function () {
+        clearTimeout(timer);
+        timer = setTimeout(function () {
+          var mine = ++asked;
+          var body = new URLSearchParams();
+          body.set("_csrf", token);
+          body.set("text", area.value);
+          fetch(url, {
+            method: "POST",
+            credentials: "same-origin",
+            headers: { "Content-Type": "application/x-www-form-urlencoded", "X-CSRF-Token": token },
+            body: body.toString()
+          }).then(function (r) {
+            if (!r.ok) throw new Error(String(r.status));
+            return r.text();
+          }).then(function (html) {
+            // Only the answer to the latest text counts.
+            if (mine !== asked) return;
+            panel.innerHTML = html; // sanitised by the server (ammonia)
+            panel.classList.remove("stale");
+          }).catch(function () {
+            if (mine === asked) panel.classList.add("stale");
+          });
+        }, 250);
+      });
+    });
+  });
+})();

@@ -9,17 +9,10 @@ use reqwest::{Client, StatusCode};
 use service_hall::notify::deliver_external;
 
 use crate::{
+    forms::user,
     gateways::{Gateway, Mode, gateways, queue_sms, sms},
     helpers::*,
 };
-
-async fn uid(app: &TestApp, account: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE account = $1")
-        .bind(account)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
 
 /// An entry written straight into the log (inserting is what the log allows).
 async fn put(
@@ -121,9 +114,9 @@ async fn filters_combine_respect_the_time_zone_and_the_export_holds_exactly_thos
     let admin = signed_in(&app, "admin").await;
     let _ = signed_in(&app, "T4401").await;
     let (admin_id, t_id, s_id) = (
-        uid(&app, "admin").await,
-        uid(&app, "T4401").await,
-        uid(&app, "S2024001").await,
+        user(&app, "admin").await,
+        user(&app, "T4401").await,
+        user(&app, "S2024001").await,
     );
     // 2026-03-02 starts at 16:00 UTC the day before in Shanghai.
     let midnight = Shanghai
@@ -522,7 +515,7 @@ async fn a_failed_sms_retried_goes_out_again_with_its_key_and_every_admin_action
     assert_eq!(g.count(), 6);
 
     // A 解除锁定 and an export, too.
-    let s_id = uid(&app, "S2024001").await;
+    let s_id = user(&app, "S2024001").await;
     sqlx::query(
         "INSERT INTO lockouts (subject, locked_until) VALUES ($1, now() + interval '1 hour')",
     )
@@ -542,7 +535,7 @@ async fn a_failed_sms_retried_goes_out_again_with_its_key_and_every_admin_action
     export(&app, &admin, "action=outbox").await;
 
     // Every one of them is in the log, by the admin, and shown on the page.
-    let admin_id = uid(&app, "admin").await;
+    let admin_id = user(&app, "admin").await;
     let logged: Vec<(String, String, serde_json::Value)> = sqlx::query_as(
         "SELECT action, target, details FROM audit_log
          WHERE actor_id = $1 AND action NOT IN ('login') ORDER BY id",
@@ -686,18 +679,6 @@ async fn only_the_system_administrator_sees_or_changes_the_log_and_the_deliverie
     assert_eq!(app.audit_count("audit.export", "success").await, 1);
 }
 
-/// A screenshot for the record (target/screenshots) and for review (/tmp/shots/audit).
-async fn shot(b: &crate::browser::Browser, name: &str) {
-    b.screenshot(name).await;
-    let from = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/screenshots")
-        .join(format!("{name}.png"));
-    let dir = std::path::Path::new("/tmp/shots/audit");
-    if std::fs::create_dir_all(dir).is_ok() {
-        let _ = std::fs::copy(from, dir.join(format!("{name}.png")));
-    }
-}
-
 #[tokio::test]
 async fn chromium_filters_the_log_and_retries_a_delivery_at_1280_and_390() {
     use fantoccini::Locator;
@@ -714,7 +695,7 @@ async fn chromium_filters_the_log_and_retries_a_delivery_at_1280_and_390() {
     deliver_external(&app.db, &gw, Utc::now() + Duration::seconds(2), 10)
         .await
         .unwrap();
-    let (admin_id, s_id) = (uid(&app, "admin").await, uid(&app, "S2024001").await);
+    let (admin_id, s_id) = (user(&app, "admin").await, user(&app, "S2024001").await);
     let now = Utc::now();
     put(
         &app,
@@ -767,20 +748,20 @@ async fn chromium_filters_the_log_and_retries_a_delivery_at_1280_and_390() {
             .unwrap();
         assert_eq!(rows.len(), 1, "only the unlock");
         c.goto(&app.url("/admin/audit")).await.unwrap();
-        shot(&b, &format!("audit-{width}")).await;
+        b.shot("audit", &format!("audit-{width}")).await;
         crate::browser::center(c, ".audit-table").await;
-        shot(&b, &format!("audit-{width}-rows")).await;
+        b.shot("audit", &format!("audit-{width}-rows")).await;
         c.goto(&app.url("/admin/outbox")).await.unwrap();
-        shot(&b, &format!("outbox-{width}")).await;
+        b.shot("audit", &format!("outbox-{width}")).await;
         crate::browser::center(c, ".outbox-table").await;
-        shot(&b, &format!("outbox-{width}-rows")).await;
+        b.shot("audit", &format!("outbox-{width}-rows")).await;
         if width == 1280 {
             crate::browser::click(c, ".outbox-table form button").await;
             c.wait()
                 .for_element(Locator::Css(".flash, .alert"))
                 .await
                 .unwrap();
-            shot(&b, "outbox-retried-1280").await;
+            b.shot("audit", "outbox-retried-1280").await;
         }
         b.close().await;
     }

@@ -1001,14 +1001,6 @@ async fn only_the_system_administrator_may_edit_home_page_content() {
     );
 }
 
-async fn shot(b: &crate::browser::Browser, name: &str) {
-    let dir = std::path::PathBuf::from("/tmp/shots/content");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = b.client.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-    b.screenshot(&format!("content-{name}")).await;
-}
-
 /// In Chromium: edit a notice (the preview follows the typing), see it on the home page;
 /// screenshots of every 首页内容 page at 1280 and 390 px.
 async fn edit_a_notice_in_the_browser(width: u32, height: u32) {
@@ -1026,7 +1018,7 @@ async fn edit_a_notice_in_the_browser(width: u32, height: u32) {
         .for_element(Locator::Css(".cms-table"))
         .await
         .unwrap();
-    shot(&b, &format!("notices-{width}")).await;
+    b.shot("content", &format!("notices-{width}")).await;
     // The first notice of the home page.
     let id: i64 = sqlx::query_scalar(
         "SELECT id FROM announcements ORDER BY pinned DESC, published_at DESC, id DESC LIMIT 1",
@@ -1072,7 +1064,7 @@ async fn edit_a_notice_in_the_browser(width: u32, height: u32) {
         seen.contains("<strong>已更新</strong>") && !seen.contains("onerror"),
         "{seen}"
     );
-    shot(&b, &format!("notice-edit-{width}")).await;
+    b.shot("content", &format!("notice-edit-{width}")).await;
     click(c, "form.notice-form .actions button[type=submit]").await;
     c.wait()
         .for_element(Locator::Css(".cms-table"))
@@ -1089,7 +1081,7 @@ async fn edit_a_notice_in_the_browser(width: u32, height: u32) {
             .for_element(Locator::Css(".cms-tabs"))
             .await
             .unwrap();
-        shot(&b, &format!("{tab}-{width}")).await;
+        b.shot("content", &format!("{tab}-{width}")).await;
     }
     // A form with its messages.
     c.goto(&app.url("/admin/content/systems")).await.unwrap();
@@ -1104,7 +1096,7 @@ async fn edit_a_notice_in_the_browser(width: u32, height: u32) {
     click(c, "#edit form button[type=submit]").await;
     c.wait().for_element(Locator::Css("#e-url")).await.unwrap();
     center(c, "#edit").await;
-    shot(&b, &format!("systems-error-{width}")).await;
+    b.shot("content", &format!("systems-error-{width}")).await;
     b.close().await;
 }
 
@@ -1262,4 +1254,87 @@ async fn reordering_one_kinds_recommendations_leaves_the_others_alone() {
         [b.clone(), a.clone()]
     );
     assert_eq!(recommended(&body(&app, &teacher, "/").await)[0], b.1);
+}
+
+/// A retired department is not offered to a new notice and is refused there; a notice
+/// naming it keeps it (marked （已停用）) through an edit.
+#[tokio::test]
+async fn a_retired_department_stays_only_on_the_notices_that_name_it() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let office: i64 = sqlx::query_scalar("SELECT id FROM departments WHERE code = 'CS-OFFICE'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let options = |html: &str| -> Vec<(String, String)> {
+        let doc = scraper::Html::parse_document(html);
+        let sel = scraper::Selector::parse("select[name=\"department\"] option").unwrap();
+        doc.select(&sel)
+            .map(|o| {
+                (
+                    o.value().attr("value").unwrap_or("").to_owned(),
+                    o.text().collect(),
+                )
+            })
+            .collect()
+    };
+    let from = local(&app, -1);
+    let office_s = office.to_string();
+    let notice = |title: &'static str| {
+        [
+            ("title", title),
+            ("body", "正文"),
+            ("department", office_s.as_str()),
+            ("from", from.as_str()),
+        ]
+    };
+    let r = post(
+        &app,
+        &admin,
+        "/admin/content/notices",
+        &notice("办公室通知"),
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let id = notice_id(&app, "办公室通知").await;
+    sqlx::query("UPDATE departments SET active = false WHERE id = $1")
+        .bind(office)
+        .execute(&app.db)
+        .await
+        .unwrap();
+
+    let new = body(&app, &admin, "/admin/content/notices/new").await;
+    assert!(
+        !options(&new).iter().any(|(v, _)| *v == office_s),
+        "not offered to a new notice"
+    );
+    let r = post(&app, &admin, "/admin/content/notices", &notice("新通知")).await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let html = r.text().await.unwrap();
+    assert!(
+        html.contains("请从列表中选择发布部门"),
+        "refused next to the field"
+    );
+
+    let page = format!("/admin/content/notices/{id}");
+    let edit = body(&app, &admin, &page).await;
+    let named = options(&edit)
+        .into_iter()
+        .find(|(v, _)| *v == office_s)
+        .expect("kept on the notice naming it");
+    assert!(named.1.ends_with("（已停用）"), "{}", named.1);
+    let doc = scraper::Html::parse_document(&edit);
+    let sel = scraper::Selector::parse("input[name=\"stamp\"]").unwrap();
+    let stamp = doc
+        .select(&sel)
+        .next()
+        .unwrap()
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_owned();
+    let mut fields = notice("办公室通知（更新）").to_vec();
+    fields.push(("stamp", &stamp));
+    let r = post(&app, &admin, &page, &fields).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "an edit keeps it");
 }

@@ -18,18 +18,6 @@ use crate::{
     helpers::*,
 };
 
-/// A screenshot for the record (target/screenshots) and for review (/tmp/shots/e2e).
-async fn shot(b: &Browser, name: &str) {
-    b.screenshot(name).await;
-    let from = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("target/screenshots")
-        .join(format!("{name}.png"));
-    let dir = std::path::Path::new("/tmp/shots/e2e");
-    if std::fs::create_dir_all(dir).is_ok() {
-        let _ = std::fs::copy(from, dir.join(format!("{name}.png")));
-    }
-}
-
 /// Waits until an element matching `css` says `needle`; returns its text. On time-out,
 /// a screenshot and the page's messages say where the flow stopped.
 async fn wait_text(b: &Browser, css: &str, needle: &str) -> String {
@@ -367,7 +355,7 @@ async fn browser_admin_builds_a_service_and_a_student_uses_it() {
     c.execute("window.scrollTo(0, 0); return null;", vec![])
         .await
         .unwrap();
-    shot(&b, "e2e-form-designer-1280").await;
+    b.shot("e2e", "e2e-form-designer-1280").await;
 
     // 3. 流程设计: 开始 → 部门负责人审批 → 借用天数 > 3 ? 设备管理员审批 → 结束 : 结束.
     click(c, ".center-tabs a[href$='/workflow']").await;
@@ -439,7 +427,7 @@ async fn browser_admin_builds_a_service_and_a_student_uses_it() {
     );
     assert!(!labels.iter().any(|l| l.contains("days")), "{labels:?}");
     center(c, ".wf-diagram").await;
-    shot(&b, "e2e-workflow-designer-1280").await;
+    b.shot("e2e", "e2e-workflow-designer-1280").await;
 
     // 4. 试算 for 张三: 5 days goes through both approvals, 2 days only the first.
     click(c, ".wf-links a[href$='/workflow/trial']").await;
@@ -474,7 +462,7 @@ async fn browser_admin_builds_a_service_and_a_student_uses_it() {
         "the sample is a valid form"
     );
     center(c, ".wf-trial").await;
-    shot(&b, "e2e-trial-1280").await;
+    b.shot("e2e", "e2e-trial-1280").await;
     let short = trial(&b, "2", 4).await;
     assert!(short[1].contains("王建华（T2001）"), "{short:?}");
     assert!(short[2].contains("默认分支"), "{short:?}");
@@ -492,7 +480,7 @@ async fn browser_admin_builds_a_service_and_a_student_uses_it() {
         .for_element(Locator::Id("confirm-password"))
         .await
         .expect("the password is asked for again");
-    shot(&b, "e2e-confirm-1280").await;
+    b.shot("e2e", "e2e-confirm-1280").await;
     fill(c, "#confirm-password", DEMO_PASSWORD).await;
     click(c, "main form .actions button[type=submit]").await;
     wait_text(&b, ".flash-success", "已发布版本 1").await;
@@ -645,17 +633,17 @@ async fn browser_admin_builds_a_service_and_a_student_uses_it() {
         );
     }
     show_flow(c).await;
-    shot(&b, "e2e-application-1280").await;
+    b.shot("e2e", "e2e-application-1280").await;
 
     c.set_window_size(390, 844).await.unwrap();
     c.goto(application.as_str()).await.unwrap();
     wait_text(&b, ".app-head .badge", "已办结").await;
     show_flow(c).await;
     assert!(fits(c).await, "the application page fits a phone");
-    shot(&b, "e2e-application-390").await;
+    b.shot("e2e", "e2e-application-390").await;
     // 流转记录 without sideways scrolling: every row's time in sight.
     center(c, ".flow-table").await;
-    shot(&b, "e2e-application-records-390").await;
+    b.shot("e2e", "e2e-application-records-390").await;
     let hidden: bool = c
         .execute(
             "var w = document.querySelector('.flow-table').closest('.table-wrap');
@@ -673,9 +661,9 @@ async fn browser_admin_builds_a_service_and_a_student_uses_it() {
         .unwrap();
     c.wait().for_element(Locator::Css("#fd-add")).await.unwrap();
     assert!(fits(c).await, "表单设计 fits a phone");
-    shot(&b, "e2e-form-designer-390").await;
+    b.shot("e2e", "e2e-form-designer-390").await;
     center(c, "#fd-frame").await;
-    shot(&b, "e2e-form-designer-preview-390").await;
+    b.shot("e2e", "e2e-form-designer-preview-390").await;
     c.goto(&app.url(&format!("/admin/services/{sid}/workflow")))
         .await
         .unwrap();
@@ -684,9 +672,9 @@ async fn browser_admin_builds_a_service_and_a_student_uses_it() {
         .await
         .unwrap();
     assert!(fits(c).await, "流程设计 fits a phone");
-    shot(&b, "e2e-workflow-designer-390").await;
+    b.shot("e2e", "e2e-workflow-designer-390").await;
     center(c, ".wf-diagram").await;
-    shot(&b, "e2e-workflow-diagram-390").await;
+    b.shot("e2e", "e2e-workflow-diagram-390").await;
     b.close().await;
 }
 

@@ -5,17 +5,9 @@
 use reqwest::{Client, StatusCode};
 
 use crate::{
-    forms::{apply_leave, service},
+    forms::{apply_leave, service, user},
     helpers::*,
 };
-
-async fn uid(app: &TestApp, account: &str) -> i64 {
-    sqlx::query_scalar("SELECT id FROM users WHERE account = $1")
-        .bind(account)
-        .fetch_one(&app.db)
-        .await
-        .unwrap()
-}
 
 async fn dept(app: &TestApp, code: &str) -> i64 {
     sqlx::query_scalar("SELECT id FROM departments WHERE code = $1")
@@ -92,7 +84,7 @@ async fn people_and_departments_are_for_the_system_administrator_only() {
     // A task of the counselor, so the task routes have something to refuse.
     let student = signed_in(&app, "S2024001").await;
     apply_leave(&app, &student, "1").await;
-    let counselor = uid(&app, "T2101").await;
+    let counselor = user(&app, "T2101").await;
     let task: i64 = sqlx::query_scalar("SELECT id FROM tasks WHERE assignee_id = $1")
         .bind(counselor)
         .fetch_one(&app.db)
@@ -178,7 +170,7 @@ async fn a_disabled_person_is_out_at_once_and_their_tasks_go_to_another() {
     let counselor = signed_in(&app, "T2101").await;
     assert_eq!(app.signed_in_as(&counselor).await.as_deref(), Some("陈静"));
     let admin = signed_in(&app, "admin").await;
-    let id = uid(&app, "T2101").await;
+    let id = user(&app, "T2101").await;
     let page = format!("/admin/people/{id}");
     // The open task is listed on the page.
     let html = app.get_with(&admin, &page).await.text().await.unwrap();
@@ -225,7 +217,7 @@ async fn a_disabled_person_is_out_at_once_and_their_tasks_go_to_another() {
         )
         .await;
     assert_eq!(r.status(), 303);
-    let t2002 = uid(&app, "T2002").await;
+    let t2002 = user(&app, "T2002").await;
     let (holder, status): (i64, String) = sqlx::query_as(
         "SELECT assignee_id, status FROM tasks WHERE application_id = $1 AND status = 'pending'",
     )
@@ -249,7 +241,7 @@ async fn a_disabled_person_is_out_at_once_and_their_tasks_go_to_another() {
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!(actor, uid(&app, "admin").await);
+    assert_eq!(actor, user(&app, "admin").await);
     assert_task_counts(&app).await;
     // T2002 sees it in 待办 and can act on it.
     let teacher = signed_in(&app, "T2002").await;
@@ -377,7 +369,7 @@ async fn a_department_is_retired_only_when_nothing_refers_to_it() {
         .await;
     assert_eq!(r.status(), 303);
     // A person in it holds it up, by name; moved away, it retires.
-    let t2002 = uid(&app, "T2002").await;
+    let t2002 = user(&app, "T2002").await;
     sqlx::query("UPDATE users SET department_id = $1 WHERE id = $2")
         .bind(ai)
         .bind(t2002)
@@ -442,7 +434,7 @@ async fn a_granted_role_takes_effect_and_a_revoked_one_ends() {
     let hksq = service(&app, "HKSQ").await;
     let svc = format!("/admin/services/{hksq}");
     assert_eq!(app.get_with(&teacher, &svc).await.status(), 403);
-    let id = uid(&app, "T2002").await;
+    let id = user(&app, "T2002").await;
     let page = format!("/admin/people/{id}");
     let aca = dept(&app, "ACA").await;
     let r = app
@@ -493,7 +485,7 @@ async fn reset_to_the_initial_password_forces_a_change() {
     let app = spawn_app().await;
     let admin = signed_in(&app, "admin").await;
     let student = signed_in(&app, "S2024001").await;
-    let id = uid(&app, "S2024001").await;
+    let id = user(&app, "S2024001").await;
     let page = format!("/admin/people/{id}");
     // The number must match the one on file (only its keyed hash is kept).
     let r = app
@@ -596,7 +588,7 @@ async fn a_new_person_gets_an_activation_code_and_a_locked_one_is_released() {
         )
         .await;
     assert_eq!(r.status(), 303);
-    let id = uid(&app, "S2024999").await;
+    let id = user(&app, "S2024999").await;
     let (status, masked): (String, Option<String>) =
         sqlx::query_as("SELECT status, id_card_masked FROM users WHERE id = $1")
             .bind(id)
@@ -625,7 +617,7 @@ async fn a_new_person_gets_an_activation_code_and_a_locked_one_is_released() {
     .fetch_one(&app.db)
     .await
     .unwrap();
-    assert_eq!(by, Some(uid(&app, "admin").await));
+    assert_eq!(by, Some(user(&app, "admin").await));
     // Edit: a changed name, audited with the field.
     let r = app
         .submit(
@@ -657,7 +649,7 @@ async fn a_new_person_gets_an_activation_code_and_a_locked_one_is_released() {
         .unwrap();
     assert!(html.contains("T2002") && html.contains("锁定至"));
     assert!(!html.contains("S2024001"));
-    let t = uid(&app, "T2002").await;
+    let t = user(&app, "T2002").await;
     let r = app
         .submit(
             &admin,
@@ -699,7 +691,7 @@ async fn browser_people_pages_at_both_widths() {
     let app = spawn_app().await;
     let student = signed_in(&app, "S2024001").await;
     apply_leave(&app, &student, "1").await;
-    let id = uid(&app, "T2101").await;
+    let id = user(&app, "T2101").await;
     let cs = dept(&app, "CS").await;
     for (w, h) in [(1280, 1400), (390, 2400)] {
         let Some(b) = Browser::start(w, h).await else {
@@ -740,7 +732,7 @@ async fn a_retired_department_stays_on_its_people_and_is_offered_to_no_one_new()
     let app = spawn_app().await;
     let admin = signed_in(&app, "admin").await;
     let cs = dept(&app, "CS").await;
-    let student = uid(&app, "S2024001").await;
+    let student = user(&app, "S2024001").await;
     sqlx::query("UPDATE users SET department_id = $1 WHERE id = $2")
         .bind(cs)
         .bind(student)

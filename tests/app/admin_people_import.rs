@@ -509,18 +509,6 @@ async fn browser_imports_a_small_file() {
             return;
         };
         let c = &b.client;
-        let shot = |name: String| {
-            let b = &b;
-            async move {
-                b.screenshot(&name).await;
-                let from = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                    .join("target/screenshots")
-                    .join(format!("{name}.png"));
-                if std::fs::create_dir_all("/tmp/shots/pimport").is_ok() {
-                    let _ = std::fs::copy(from, format!("/tmp/shots/pimport/{name}.png"));
-                }
-            }
-        };
         crate::browser::sign_in(&b, &app, "admin").await;
         c.goto(&app.url("/admin/users")).await.unwrap();
         crate::browser::click(c, "a[href='/admin/people/import']").await;
@@ -537,7 +525,7 @@ async fn browser_imports_a_small_file() {
         )
         .unwrap();
         input.send_keys(path.to_str().unwrap()).await.unwrap();
-        shot(format!("pimport-upload-{width}")).await;
+        b.shot("pimport", &format!("pimport-upload-{width}")).await;
         crate::browser::click(c, "main form[enctype] button[type=submit]").await;
         c.wait()
             .for_element(Locator::Css(".import-counts"))
@@ -547,14 +535,14 @@ async fn browser_imports_a_small_file() {
         assert_eq!(count(&html, "count-new"), 2);
         assert_eq!(count(&html, "count-refused"), 1);
         assert!(html.contains("部门“NOPE”不存在"));
-        shot(format!("pimport-preview-{width}")).await;
+        b.shot("pimport", &format!("pimport-preview-{width}")).await;
         crate::browser::click(c, "form[action$='/confirm'] button[type=submit]").await;
         c.wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::Css(".import-finished"))
             .await
             .unwrap();
-        shot(format!("pimport-result-{width}")).await;
+        b.shot("pimport", &format!("pimport-result-{width}")).await;
         let n: i64 =
             sqlx::query_scalar("SELECT count(*) FROM users WHERE account IN ('W1', 'W2', 'W3')")
                 .fetch_one(&app.db)

@@ -110,6 +110,19 @@ impl Browser {
         std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
     }
 
+    /// A screenshot kept in `target/screenshots` (`<folder>-<name>.png`) and, to be looked
+    /// at while working, in `/tmp/shots/<folder>/<name>.png` when that can be written.
+    pub async fn shot(&self, folder: &str, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(format!("{folder}-{name}.png")), &png).unwrap();
+        let tmp = PathBuf::from("/tmp/shots").join(folder);
+        if std::fs::create_dir_all(&tmp).is_ok() {
+            let _ = std::fs::write(tmp.join(format!("{name}.png")), &png);
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.client.clone().close().await;
         let _ = self.driver.kill();

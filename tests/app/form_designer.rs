@@ -1428,16 +1428,6 @@ async fn applicant_view(app: &TestApp, id: i64) -> (Vec<String>, usize) {
     (hidden, visible)
 }
 
-/// A screenshot for the record (target/screenshots) and for review (/tmp/shots/formd).
-async fn shot(b: &Browser, name: &str) {
-    b.screenshot(name).await;
-    let dir = std::path::Path::new("/tmp/shots/formd");
-    if std::fs::create_dir_all(dir).is_ok() {
-        let png = b.client.screenshot().await.unwrap();
-        let _ = std::fs::write(dir.join(format!("{name}.png")), png);
-    }
-}
-
 async fn text_of(b: &Browser, css: &str) -> String {
     b.client
         .find(Locator::Css(css))
@@ -1479,7 +1469,7 @@ async fn drag_add_and_the_live_preview_in_chromium() {
         .for_element(Locator::Css(".fd-js .fd-handle"))
         .await
         .unwrap();
-    shot(&b, "form-designer-1280").await;
+    b.shot("formd", "form-designer-1280").await;
 
     // Drag 请假天数 above 姓名 by its handle.
     let handle = c
@@ -1565,7 +1555,7 @@ async fn drag_add_and_the_live_preview_in_chromium() {
         draft(&app, id).await.unwrap().2 == revision + 1,
         "typing saves nothing"
     );
-    shot(&b, "form-designer-editor-1280").await;
+    b.shot("formd", "form-designer-editor-1280").await;
     click(c, "form.fd-editor .actions button[type=submit]").await;
     c.wait()
         .for_element(Locator::Css(".flash-success"))
@@ -1608,7 +1598,7 @@ async fn drag_add_and_the_live_preview_in_chromium() {
     )
     .await
     .unwrap();
-    shot(&b, "form-designer-phone-preview-1280").await;
+    b.shot("formd", "form-designer-phone-preview-1280").await;
     b.close().await;
 
     // On a phone: the list, then the preview below it; the editor; a sub-table's columns.
@@ -1618,7 +1608,7 @@ async fn drag_add_and_the_live_preview_in_chromium() {
     sign_in(&p, &app, "admin").await;
     let c = &p.client;
     c.goto(&app.url(&designer(id))).await.unwrap();
-    shot(&p, "form-designer-390").await;
+    p.shot("formd", "form-designer-390").await;
     let overflow: bool = c
         .execute(
             "return document.documentElement.scrollWidth > window.innerWidth;",
@@ -1635,16 +1625,16 @@ async fn drag_add_and_the_live_preview_in_chromium() {
     )
     .await
     .unwrap();
-    shot(&p, "form-designer-add-390").await;
+    p.shot("formd", "form-designer-add-390").await;
     c.execute(
         "document.getElementById('fd-frame').scrollIntoView(); return null;",
         vec![],
     )
     .await
     .unwrap();
-    shot(&p, "form-designer-preview-390").await;
+    p.shot("formd", "form-designer-preview-390").await;
     c.goto(&app.url(&field(id, "days"))).await.unwrap();
-    shot(&p, "form-designer-editor-390").await;
+    p.shot("formd", "form-designer-editor-390").await;
     // A refused edit on a phone: the messages next to the inputs.
     fill(c, "#fd-min", "10").await;
     fill(c, "#fd-max", "1").await;
@@ -1660,7 +1650,7 @@ async fn drag_add_and_the_live_preview_in_chromium() {
     )
     .await
     .unwrap();
-    shot(&p, "form-designer-editor-error-390").await;
+    p.shot("formd", "form-designer-editor-error-390").await;
     let ccsp = service(&app, "CCSP").await;
     c.goto(&app.url(&designer(ccsp))).await.unwrap();
     let href = c
@@ -1677,7 +1667,7 @@ async fn drag_add_and_the_live_preview_in_chromium() {
     )
     .await
     .unwrap();
-    shot(&p, "form-designer-columns-390").await;
+    p.shot("formd", "form-designer-columns-390").await;
     let overflow: bool = c
         .execute(
             "return document.documentElement.scrollWidth > window.innerWidth;",

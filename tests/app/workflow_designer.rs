@@ -1069,14 +1069,6 @@ async fn who_may_use_the_designer_and_the_trial() {
     assert_eq!(drafts, 1, "the permitted changes made a draft");
 }
 
-/// A screenshot for review, under /tmp/shots/flowd.
-async fn shot(b: &crate::browser::Browser, name: &str) {
-    let dir = std::path::PathBuf::from("/tmp/shots/flowd");
-    std::fs::create_dir_all(&dir).unwrap();
-    let png = b.client.screenshot().await.unwrap();
-    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
-}
-
 /// In Chromium: open the designer of 学生请假, add an approval node after the 辅导员 and
 /// set it up, then run 试算 for 张三 and see the new node with its approver.
 async fn design_and_try_in_a_browser(width: u32, height: u32) {
@@ -1094,9 +1086,9 @@ async fn design_and_try_in_a_browser(width: u32, height: u32) {
         .for_element(Locator::Css(".wf-diagram svg"))
         .await
         .unwrap();
-    shot(&b, &format!("designer-{width}")).await;
+    b.shot("flowd", &format!("designer-{width}")).await;
     center(c, "#node-counselor").await;
-    shot(&b, &format!("designer-node-{width}")).await;
+    b.shot("flowd", &format!("designer-node-{width}")).await;
     click(c, "#node-counselor .wf-insert-form button").await;
     c.wait()
         .for_element(Locator::Css("form.wf-editor"))
@@ -1119,9 +1111,10 @@ async fn design_and_try_in_a_browser(width: u32, height: u32) {
     );
     fill(c, "#wf-accounts", "T4106").await;
     center(c, "form.wf-editor .wf-rule").await;
-    shot(&b, &format!("designer-editor-top-{width}")).await;
+    b.shot("flowd", &format!("designer-editor-top-{width}"))
+        .await;
     center(c, "form.wf-editor .wf-perms").await;
-    shot(&b, &format!("designer-editor-{width}")).await;
+    b.shot("flowd", &format!("designer-editor-{width}")).await;
     click(c, ".wf-save button[value=save]").await;
     let card = c
         .wait()
@@ -1138,7 +1131,7 @@ async fn design_and_try_in_a_browser(width: u32, height: u32) {
             .unwrap()
             .contains("已保存节点“学院办公室审核”")
     );
-    shot(&b, &format!("designer-saved-{width}")).await;
+    b.shot("flowd", &format!("designer-saved-{width}")).await;
 
     // 试算 of the draft for 张三.
     click(c, ".wf-links a[href$='/workflow/trial']").await;
@@ -1175,9 +1168,9 @@ async fn design_and_try_in_a_browser(width: u32, height: u32) {
     );
     assert!(steps[4].contains("周明（T2102）"), "{steps:?}");
     center(c, ".wf-trial").await;
-    shot(&b, &format!("trial-{width}")).await;
+    b.shot("flowd", &format!("trial-{width}")).await;
     center(c, ".wf-step:nth-child(4)").await;
-    shot(&b, &format!("trial-steps-{width}")).await;
+    b.shot("flowd", &format!("trial-steps-{width}")).await;
     // The condition's editor: a branch with its condition rows.
     c.goto(&app.url(&format!("{}?node=check", designer(sid))))
         .await
@@ -1188,7 +1181,8 @@ async fn design_and_try_in_a_browser(width: u32, height: u32) {
         .await
         .unwrap();
     center(c, ".wf-branch").await;
-    shot(&b, &format!("designer-condition-{width}")).await;
+    b.shot("flowd", &format!("designer-condition-{width}"))
+        .await;
     b.close().await;
 }
 

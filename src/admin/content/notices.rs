@@ -1,6 +1,6 @@
 //! 通知公告: list, 发布公告, edit, delete. The body is Markdown, previewed exactly as the
 //! notice page shows it (`catalog::notices::render_markdown`, sanitised by ammonia): live
-//! through `preview` with `static/js/admin-content.js`, by the 预览 button without it.
+//! through `preview` with app.js's Markdown preview, by the 预览 button without it.
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -145,7 +145,6 @@ pub struct EditTemplate {
     /// Sanitised by `render_markdown`.
     pub preview_html: String,
     pub alert: Option<String>,
-    pub script: String,
     pub title_max: usize,
     pub body_max: usize,
 }
@@ -168,11 +167,19 @@ async fn render(
         tab: "notices",
         id,
         preview_html: render_markdown(form.v("body")),
-        departments: org::people::departments(&state.db).await?,
+        // Active departments, and the one the form names even if retired since (marked).
+        departments: org::people::department_choices(
+            &state.db,
+            &form
+                .v("department")
+                .trim()
+                .parse()
+                .map_or(vec![], |d| vec![d]),
+        )
+        .await?,
         form,
         viewers: &VIEWERS,
         alert,
-        script: state.assets.url("js/admin-content.js"),
         title_max: TITLE_MAX,
         body_max: BODY_MAX,
     })
@@ -281,7 +288,8 @@ pub(super) async fn create(
             .await?
             .into_response());
     }
-    let departments = org::people::departments(&state.db).await?;
+    // A new notice names an active department only.
+    let departments = org::people::department_choices(&state.db, &[]).await?;
     let Some(n) = validate(&mut form, &departments, state.settings.time_zone) else {
         let t = render(&state, page, None, form, None).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, t).into_response());
@@ -356,7 +364,9 @@ pub(super) async fn update(
             .await?
             .into_response());
     }
-    let departments = org::people::departments(&state.db).await?;
+    // An edit may keep the department the notice names, retired since or not.
+    let keep: Vec<i64> = stored.department_id.into_iter().collect();
+    let departments = org::people::department_choices(&state.db, &keep).await?;
     let Some(n) = validate(&mut form, &departments, state.settings.time_zone) else {
         let t = render(&state, page, Some(id), form, None).await?;
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, t).into_response());
