@@ -230,8 +230,21 @@ pub async fn reserve(
 /// two, while a burst of wrong passwords still meets the address's limit (`Throttled`).
 pub const CROWDED_WAIT: std::time::Duration = std::time::Duration::from_secs(4);
 
-/// `reserve`, trying again while it is `Crowded`, for at most `wait`. Pauses of 150–350 ms
-/// (jittered, so the waiters do not all come back at once) keep the polling light.
+/// Wakes one sign-in of this instance waiting in `reserve_waiting`: call it once an
+/// attempt's settlement (or cancellation) is committed, so a crowd moves at hashing speed.
+/// Waiters on other instances find out by polling.
+pub fn wake_one() {
+    settled().notify_one();
+}
+
+fn settled() -> &'static tokio::sync::Notify {
+    static N: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    N.get_or_init(tokio::sync::Notify::new)
+}
+
+/// `reserve`, trying again while it is `Crowded`, for at most `wait`: when an attempt of
+/// this instance settles (`wake_one`), else every 50–150 ms (jittered, so the waiters do not
+/// all come back at once).
 pub async fn reserve_waiting(
     db: &sqlx::PgPool,
     subject: &str,
@@ -247,8 +260,11 @@ pub async fn reserve_waiting(
         if !matches!(gate, Gate::Crowded) || tokio::time::Instant::now() >= deadline {
             return Ok(gate);
         }
-        let pause = rand::thread_rng().gen_range(150..350);
-        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        let pause = rand::thread_rng().gen_range(50..150);
+        tokio::select! {
+            _ = settled().notified() => {}
+            _ = tokio::time::sleep(std::time::Duration::from_millis(pause)) => {}
+        }
     }
 }
 
@@ -258,6 +274,7 @@ pub async fn cancel(db: &sqlx::PgPool, attempt: Attempt) -> sqlx::Result<()> {
         .bind(attempt.id)
         .execute(db)
         .await?;
+    wake_one();
     Ok(())
 }
 

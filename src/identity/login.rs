@@ -279,6 +279,7 @@ pub async fn login(
             message = locked_message(lock.until);
         }
         tx.commit().await?;
+        lockout::wake_one();
         return Ok(render(page, Some(message), None, None));
     }
 
@@ -289,6 +290,7 @@ pub async fn login(
         .record(&mut *tx, now)
         .await?;
     tx.commit().await?;
+    lockout::wake_one();
 
     start_session(
         &state,

@@ -89,6 +89,7 @@ pub async fn confirm(
     if ok {
         entry.record(&mut *tx, now).await?;
         tx.commit().await?;
+        lockout::wake_one();
         session
             .insert(KEY, now.timestamp())
             .await
@@ -108,6 +109,7 @@ pub async fn confirm(
         message = locked(state, lock.until);
     }
     tx.commit().await?;
+    lockout::wake_one();
     Ok(Some(message))
 }
 

@@ -5,7 +5,7 @@
 pub mod deliveries;
 pub mod inbox;
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
@@ -491,18 +491,15 @@ pub async fn deliver_external(
     .fetch_all(db)
     .await?;
     let (mut delivered, mut failed) = (0, 0);
-    // Successes are marked together, at the end or before a slow batch nears its lease:
-    // a crash in between sends them again, under the same idempotency key.
-    let started = std::time::Instant::now();
-    let mut sent: Vec<i64> = Vec::new();
-    let mark = |ids: Vec<i64>| async move {
-        if ids.is_empty() {
-            return Ok(());
-        }
+    // Each success is marked as soon as the gateway took it: a crash (kill -9) between the
+    // send and the mark sends at most that one message again, after its lease, under the
+    // same idempotency key (SMS) or the same content (企业微信's duplicate check), which the
+    // gateways drop. Marking a whole batch at the end resent up to the batch.
+    let mark = |id: i64| async move {
         sqlx::query(
-            "UPDATE outbox SET delivered_at = $2, lease_until = NULL, last_error = NULL WHERE id = ANY($1)",
+            "UPDATE outbox SET delivered_at = $2, lease_until = NULL, last_error = NULL WHERE id = $1",
         )
-        .bind(ids)
+        .bind(id)
         .bind(now)
         .execute(db)
         .await
@@ -549,11 +546,8 @@ pub async fn deliver_external(
         };
         match result {
             Ok(()) => {
-                sent.push(c.id);
+                mark(c.id).await?;
                 delivered += 1;
-                if started.elapsed() > Duration::from_secs(60) {
-                    mark(std::mem::take(&mut sent)).await?;
-                }
             }
             Err(SendError::Retry(e)) if c.attempts < gw.max_attempts => {
                 tracing::warn!(outbox = c.id, attempts = c.attempts, error = %e, "notification not delivered; will retry");
@@ -576,7 +570,6 @@ pub async fn deliver_external(
             }
         }
     }
-    mark(sent).await?;
     Ok((delivered, failed))
 }
 
