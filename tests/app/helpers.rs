@@ -193,6 +193,24 @@ impl TestApp {
     }
 }
 
+impl TestApp {
+    /// Another instance whose pool is made as `serve` makes it (`db::pool`: no ping before
+    /// each checkout, the health hooks), for what depends on that pool's behaviour.
+    pub async fn instance_as_served(&self) -> String {
+        let db = service_hall::db::pool(cluster().opts.clone().database(&self.db_name), 3)
+            .await
+            .unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mut settings = test_settings();
+        settings.base_url = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let app = Application::with_listener(settings, listener, db, Arc::new(self.clock.clone()))
+            .expect("build app");
+        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        format!("http://127.0.0.1:{port}")
+    }
+}
+
 pub fn new_client() -> Client {
     Client::builder()
         .redirect(Policy::none())

@@ -308,3 +308,44 @@ async fn code_sends_from_one_address_hold_across_instances() {
         "HALL_CODE_PER_IP_HOUR holds on both instances together"
     );
 }
+
+/// Twice the address's failure limit of people behind one address (a campus NAT) sign in
+/// at the same moment: each gets in at the first try. Those finding the attempts in
+/// flight filling the limit wait for them to settle instead of being told 系统繁忙.
+#[tokio::test]
+async fn a_crowd_behind_one_address_gets_in_at_the_first_try() {
+    let app = spawn_app().await;
+    let hash = service_hall::identity::password::hash_blocking(DEMO_PASSWORD).unwrap();
+    sqlx::query(
+        "INSERT INTO users (account, name, user_type, status, password_hash)
+         SELECT 'N' || lpad(n::text, 4, '0'), '同学' || n, 'student', 'active', $1
+         FROM generate_series(1, 60) n",
+    )
+    .bind(hash)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let mut ready = Vec::new();
+    for n in 1..=60 {
+        let (c, token) = ready_client(&app.address).await;
+        ready.push((c, token, format!("N{n:04}")));
+    }
+    let mut set = JoinSet::new();
+    for (c, token, account) in ready {
+        let base = app.address.clone();
+        set.spawn(async move {
+            let a = post_login(&c, &base, &token, &account, DEMO_PASSWORD).await;
+            (account, a.status)
+        });
+    }
+    let answers = set.join_all().await;
+    let busy: Vec<&String> = answers
+        .iter()
+        .filter(|(_, s)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .map(|(a, _)| a)
+        .collect();
+    assert!(busy.is_empty(), "told 系统繁忙: {busy:?}");
+    for (account, status) in &answers {
+        assert_eq!(*status, StatusCode::SEE_OTHER, "{account}");
+    }
+}

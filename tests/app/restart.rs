@@ -454,3 +454,29 @@ async fn a_database_restart_under_load_shows_no_500() {
     assert_eq!(servers_in(&dir), Vec::<i32>::new());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A pooled connection whose server process died while it sat idle (what a PostgreSQL
+/// restart leaves) costs a read nothing: the read fails on it once and runs again on a new
+/// connection, so the page is 200, not 503 (issue 15, defect 3).
+#[tokio::test]
+async fn a_read_on_a_dead_pooled_connection_is_retried() {
+    let app = spawn_app().await;
+    let base = app.instance_as_served().await;
+    let visitor = new_client();
+    let search = format!("{base}/services?q=%E8%AF%B7%E5%81%87");
+    for _ in 0..3 {
+        assert_eq!(visitor.get(&search).send().await.unwrap().status(), 200);
+    }
+    // Every server process of this database but ours goes, the instance's idle ones too.
+    let killed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert!(killed > 0);
+    let r = visitor.get(&search).send().await.unwrap();
+    assert_eq!(r.status(), 200, "retried on a new connection");
+    assert!(r.text().await.unwrap().contains("学生请假"));
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Each regression test of issue 15 run against the code with its fix undone: it must fail.
+
+usage: scripts/regression-check.py   (from the repository; DATABASE_URL as for cargo test)
+
+For each defect: patch the fix out of one file (one exact anchor), run its test, restore
+the file. "FAILS with the fix undone" is the wanted verdict; "still passes" means the test
+cannot catch a regression of that fix. Takes a debug rebuild per entry (about a minute).
+With D5 undone, the restart test leaves its private PostgreSQL running (that is the
+defect): stop it with `pg_ctl -D /tmp/hall-restart-<pid> stop` afterwards.
+"""
+import os
+import subprocess
+
+os.chdir(os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+M = [
+ ("D1 NUL and unfit characters", "src/routes.rs", "        .layer(from_fn(middleware::refuse_unfit_input))\n", "", "unfit_characters_are_refused_everywhere_with_one_message"),
+ ("D6b bidi", "src/forms/files.rs", "fn is_bidi_control(c: char) -> bool {\n", "fn is_bidi_control(c: char) -> bool {\n    return false;\n    #[allow(unreachable_code)]\n", "bidi_controls_are_stripped_from_file_names"),
+ ("D6c keep-alive", "src/routes.rs", ".layer(from_fn(middleware::keep_alive_after_refusal))", ".layer(from_fn(middleware::no_store_default))", "a_refused_request_leaves_the_connection_usable"),
+ ("D6d 403 not 409", "src/workflow/usecase/act.rs", "            if !nodes.contains(&node) {", "            if false && !nodes.contains(&node) {", "only_assignees_hear_already_handled"),
+ ("D2 reservation (address)", "src/identity/lockout.rs", "        if settled + pending >= max {", "        if settled + pending >= max && false {", "a_burst_on_many_accounts_from_one_address_verifies_at_most_the_address_limit"),
+ ("D2 reservation (account)", "src/identity/lockout.rs", "    if pending > 0 && settled + pending >= limits.threshold {", "    if false && pending > 0 && settled + pending >= limits.threshold {", "a_burst_of_wrong_passwords_on_two_instances_verifies_at_most_the_lockout_limit"),
+ ("6e picker scope", "src/workflow/web/people.rs", "Some(field) => picker_scope(&state.db, &user, q.service, q.app, field).await?,", "Some(_) => Within::ANYONE,", "the_person_picker_lists_only_whom_the_field_takes"),
+ ("crowd waits (this session)", "src/identity/login.rs", "        lockout::CROWDED_WAIT,", "        std::time::Duration::ZERO,", "a_crowd_behind_one_address_gets_in_at_the_first_try"),
+ ("D6a 413", "src/forms/input.rs", "        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "        if false && e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "an_upload_past_the_limit_is_413_saying_the_limit"),
+ ("D3 503 not 500", "src/error.rs", "    let mut res = ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE);", "    let mut res = ErrorPage::response(StatusCode::INTERNAL_SERVER_ERROR, UNAVAILABLE_MESSAGE);", "a_database_restart_under_load_shows_no_500"),
+ ("D3 reads retried", "src/web/retry.rs", "                .is_some_and(|m| m.broken)", "                .is_some_and(|m| m.broken && false)", "a_read_on_a_dead_pooled_connection_is_retried"),
+ ('D4 one transaction', "src/workflow/usecase/submit.rs", '        let mut tx = db.begin().await?;\n        let id = drafts::insert(\n            &mut tx,\n            drafts::NewDraft {\n                data: new.data.clone(),\n                ..new\n            },\n        )\n        .await?;\n', '        let mut t0 = db.begin().await?;\n        let id = drafts::insert(\n            &mut t0,\n            drafts::NewDraft {\n                data: new.data.clone(),\n                ..new\n            },\n        )\n        .await?;\n        t0.commit().await?;\n        let mut tx = db.begin().await?;\n', "a_failed_submission_leaves_no_draft"),
+ ("D5 cluster stopped by postmaster.pid", "src/db/embedded.rs", "        if let Some(pid) = postmaster_pid(&self.dir)\n            && is_our_postmaster(pid, &self.dir)\n        {", "        if let Some(pid) = postmaster_pid(&self.dir)\n            && false\n            && is_our_postmaster(pid, &self.dir)\n        {", "a_database_restart_under_load_shows_no_500"),
+]
+env = dict(os.environ, E2E_REQUIRED="1", RUST_BACKTRACE="0")
+env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+for name, path, old, new, test in M:
+    src = open(path).read()
+    if src.count(old) != 1:
+        print(f"{name}: anchor not found once in {path}", flush=True); continue
+    open(path, "w").write(src.replace(old, new))
+    try:
+        r = subprocess.run(["cargo", "test", "--test", "app", "--", test],
+                           env=env, capture_output=True, text=True, timeout=900)
+        out = r.stdout + r.stderr
+        built = "error[" not in out
+        failed = "test result: FAILED" in out
+        passed = "test result: ok. 1 passed" in out
+        verdict = "FAILS with the fix undone (good)" if failed else ("still passes: the test does not catch it" if passed else "did not build/run")
+        print(f"{name}: {test}: {verdict}", flush=True)
+        if not built or not (failed or passed):
+            print(out[-1500:], flush=True)
+    finally:
+        open(path, "w").write(src)
