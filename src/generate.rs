@@ -191,6 +191,30 @@ pub async fn generate(db: &PgPool, sizes: Sizes, seed: f64) -> anyhow::Result<Re
     .bind(first_app)
     .execute(&mut *conn)
     .await?;
+    // Sequences already made (a service that had submissions) move past them too; the
+    // others start after the counters when first used.
+    let tops: Vec<(String, i32, i64)> =
+        sqlx::query_as("SELECT service_code, year, last::int8 FROM serial_counters")
+            .fetch_all(&mut *conn)
+            .await?;
+    for (code, year, last) in tops {
+        let Ok(seq) = crate::workflow::store::transition::serial_sequence(&code, year) else {
+            continue;
+        };
+        let made: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(&seq)
+            .fetch_one(&mut *conn)
+            .await?;
+        if made {
+            sqlx::query(&format!(
+                "SELECT setval($1::regclass, GREATEST($2, (SELECT last_value FROM {seq})))"
+            ))
+            .bind(&seq)
+            .bind(last)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
     tracing::info!("analyzing");
     sqlx::query("ANALYZE").execute(&mut *conn).await?;
     let label = format!(

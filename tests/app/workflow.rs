@@ -1398,3 +1398,63 @@ async fn nul_characters_are_refused_with_a_message() {
     assert!(r.text().await.unwrap().contains("无法处理的字符"));
     assert_eq!(pending_accounts(&app, id).await, vec!["T2101"]);
 }
+
+/// 流水号 come from a sequence per service and year (issue 16): submissions of one service
+/// at the same moment share no counter row, each gets its own number, consecutive when none
+/// fails, and the first of the year continues after what the old counter gave.
+#[tokio::test]
+async fn serial_numbers_stay_unique_under_concurrent_submissions() {
+    use service_hall::clock::Clock;
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let year = app
+        .clock
+        .now()
+        .with_timezone(&test_settings().time_zone)
+        .format("%Y")
+        .to_string();
+    let y: i32 = year.parse().unwrap();
+    let made: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+        .bind(format!("serial_xsqj_{year}"))
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(!made, "no 学生请假 submitted yet this year");
+    // Numbers the counter row gave before sequences.
+    sqlx::query(
+        "INSERT INTO serial_counters (service_code, year, last) VALUES ('XSQJ', $1, 41)
+         ON CONFLICT (service_code, year) DO UPDATE SET last = 41",
+    )
+    .bind(y)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let html = app.get_with(&student, &page).await.text().await.unwrap();
+    let mut form: Vec<(String, String)> = leave_fields(&app, "1")
+        .await
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+    form.push(("_csrf".into(), csrf_from(&html)));
+    form.push(("intent".into(), "submit".into()));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let (c, url, form) = (student.clone(), app.url(&page), form.clone());
+        set.spawn(async move { c.post(url).form(&form).send().await.unwrap().status() });
+    }
+    for s in set.join_all().await {
+        assert_eq!(s, 303);
+    }
+    let serials: Vec<String> = sqlx::query_scalar(
+        "SELECT serial_no FROM applications WHERE service_id = $1 AND serial_no IS NOT NULL
+         ORDER BY serial_no",
+    )
+    .bind(sid)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    let want: Vec<String> = (42..62).map(|n| format!("XSQJ-{year}-{n:06}")).collect();
+    assert_eq!(serials, want);
+}
