@@ -2,40 +2,20 @@
 //! a saved draft still shows the retired one it names (marked （已停用）), and submitting
 //! it is refused with the field's message.
 
-use service_hall::clock::Clock;
-use service_hall::workflow::usecase::versions as uc;
-
 use crate::{forms::*, helpers::*};
 
 /// XSQJ published again with a department field `unit` (所在单位).
 async fn with_department_field(app: &TestApp) -> i64 {
     let sid = service(app, "XSQJ").await;
-    let copy = uc::working_copy(&app.db, sid).await.unwrap();
-    let mut form = serde_json::to_value(&copy.form).unwrap();
-    form["fields"]
-        .as_array_mut()
-        .unwrap()
-        .push(serde_json::json!({
-            "key": "unit", "type": "department", "label": "所在单位", "required": true
-        }));
-    let form = serde_json::from_value(form).unwrap();
-    let admin = user(app, "admin").await;
-    let rev = uc::save(
-        &app.db,
-        sid,
-        &form,
-        &copy.workflow,
-        copy.base_number,
-        copy.revision,
-        admin,
-        None,
-        app.clock.now(),
-    )
-    .await
-    .unwrap();
-    uc::publish(&app.db, sid, rev, "所在单位", admin, None, app.clock.now())
-        .await
-        .unwrap();
+    republish_form(app, sid, "所在单位", |form| {
+        form.fields.push(
+            serde_json::from_value(serde_json::json!({
+                "key": "unit", "type": "department", "label": "所在单位", "required": true
+            }))
+            .unwrap(),
+        );
+    })
+    .await;
     sid
 }
 

@@ -111,3 +111,34 @@ pub async fn act(
         .await
         .unwrap()
 }
+
+/// Publishes the service again, its form changed by `change`, as 系统管理员 through the
+/// versions use case (save the working copy, then publish); the workflow as it was.
+pub async fn republish_form(
+    app: &TestApp,
+    sid: i64,
+    note: &str,
+    change: impl FnOnce(&mut service_hall::forms::FormSchema),
+) {
+    use service_hall::{clock::Clock, workflow::usecase::versions as uc};
+    let copy = uc::working_copy(&app.db, sid).await.unwrap();
+    let mut form = copy.form.clone();
+    change(&mut form);
+    let admin = user(app, "admin").await;
+    let rev = uc::save(
+        &app.db,
+        sid,
+        &form,
+        &copy.workflow,
+        copy.base_number,
+        copy.revision,
+        admin,
+        None,
+        app.clock.now(),
+    )
+    .await
+    .unwrap();
+    uc::publish(&app.db, sid, rev, note, admin, None, app.clock.now())
+        .await
+        .unwrap();
+}

@@ -79,6 +79,22 @@ async fn burst(jobs: Vec<(String, String, &'static str)>) -> Vec<(String, Answer
     set.join_all().await
 }
 
+/// `n` active students `<prefix>0001`… with the demo password.
+async fn students(app: &TestApp, prefix: &str, n: i32) {
+    let hash = service_hall::identity::password::hash_blocking(DEMO_PASSWORD).unwrap();
+    sqlx::query(
+        "INSERT INTO users (account, name, user_type, status, password_hash)
+         SELECT $2 || lpad(n::text, 4, '0'), '同学' || n, 'student', 'active', $1
+         FROM generate_series(1, $3) n",
+    )
+    .bind(hash)
+    .bind(prefix)
+    .bind(n)
+    .execute(&app.db)
+    .await
+    .unwrap();
+}
+
 async fn attempts(app: &TestApp) -> (i64, i64) {
     sqlx::query_as("SELECT count(*), count(*) FILTER (WHERE pending) FROM login_attempts")
         .fetch_one(&app.db)
@@ -179,16 +195,7 @@ async fn a_burst_on_many_accounts_from_one_address_verifies_at_most_the_address_
 async fn a_hundred_people_signing_in_together_all_get_in() {
     let app = spawn_app().await;
     let other = app.another_instance().await;
-    let hash = service_hall::identity::password::hash_blocking(DEMO_PASSWORD).unwrap();
-    sqlx::query(
-        "INSERT INTO users (account, name, user_type, status, password_hash)
-         SELECT 'B' || lpad(n::text, 4, '0'), '同学' || n, 'student', 'active', $1
-         FROM generate_series(1, 100) n",
-    )
-    .bind(hash)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    students(&app, "B", 100).await;
     let jobs = (1..=100)
         .map(|n| {
             let base = if n % 2 == 0 { &app.address } else { &other };
@@ -315,16 +322,7 @@ async fn code_sends_from_one_address_hold_across_instances() {
 #[tokio::test]
 async fn a_crowd_behind_one_address_gets_in_at_the_first_try() {
     let app = spawn_app().await;
-    let hash = service_hall::identity::password::hash_blocking(DEMO_PASSWORD).unwrap();
-    sqlx::query(
-        "INSERT INTO users (account, name, user_type, status, password_hash)
-         SELECT 'N' || lpad(n::text, 4, '0'), '同学' || n, 'student', 'active', $1
-         FROM generate_series(1, 60) n",
-    )
-    .bind(hash)
-    .execute(&app.db)
-    .await
-    .unwrap();
+    students(&app, "N", 60).await;
     let mut ready = Vec::new();
     for n in 1..=60 {
         let (c, token) = ready_client(&app.address).await;

@@ -1215,34 +1215,15 @@ async fn the_person_picker_lists_only_whom_the_field_takes() {
         assert!([403, 404].contains(&status), "{url}: {status}");
     }
     // 申请人所在学院: 王建华 (T2001, 计算机学院) yes, 王丽娟 (T4103, 教务处) no.
-    {
-        use service_hall::{clock::Clock, workflow::usecase::versions as uc};
-        let copy = uc::working_copy(&app.db, bysj).await.unwrap();
-        let mut form = copy.form.clone();
+    republish_form(&app, bysj, "学院", |form| {
         let f = form
             .fields
             .iter_mut()
             .find(|f| f.key == "supervisor")
             .unwrap();
         f.scope = Some(service_hall::forms::PersonScope::College);
-        let admin = user(&app, "admin").await;
-        let rev = uc::save(
-            &app.db,
-            bysj,
-            &form,
-            &copy.workflow,
-            copy.base_number,
-            copy.revision,
-            admin,
-            None,
-            app.clock.now(),
-        )
-        .await
-        .unwrap();
-        uc::publish(&app.db, bysj, rev, "学院", admin, None, app.clock.now())
-            .await
-            .unwrap();
-    }
+    })
+    .await;
     assert_eq!(
         hits(
             student.clone(),
