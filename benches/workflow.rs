@@ -171,6 +171,7 @@ async fn run(
     .await?;
 
     // 提交
+    common::statements_reset(&pool).await?;
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (i, (c, token)) in students.into_iter().enumerate() {
@@ -215,8 +216,10 @@ async fn run(
         per_client_ids.push(ids);
     }
     let submit_secs = started.elapsed().as_secs_f64();
+    common::statements_print(&pool, (clients * per_client) as f64).await?;
 
     // 通过
+    common::statements_reset(&pool).await?;
     let wal_before: Option<Wal> = sqlx::query_as(WAL_SQL).fetch_one(&pool).await.ok();
     let cpu_before = common::Cpu::sample();
     let started = Instant::now();
@@ -263,6 +266,7 @@ async fn run(
     let approve_secs = started.elapsed().as_secs_f64();
     let cpu_after = common::Cpu::sample();
     let wal_after: Option<Wal> = sqlx::query_as(WAL_SQL).fetch_one(&pool).await.ok();
+    common::statements_print(&pool, (clients * per_client) as f64).await?;
     let done: i64 =
         sqlx::query_scalar("SELECT count(*) FROM applications WHERE status = 'completed'")
             .fetch_one(&pool)

@@ -69,6 +69,24 @@ impl Server {
                     let dir = std::env::temp_dir()
                         .join(format!("service-hall-bench-{}", std::process::id()));
                     let pg = service_hall::db::EmbeddedPostgres::start(&dir)?;
+                    // BENCH_STATEMENTS=1: restart with pg_stat_statements loaded, to read
+                    // which statements cost PostgreSQL's time (diagnostic; it adds overhead).
+                    if statements_wanted() {
+                        drop(pg); // stops it; a stopped guard dropped later would stop the new one
+                        use std::io::Write;
+                        std::fs::OpenOptions::new()
+                            .append(true)
+                            .open(dir.join("postgresql.conf"))?
+                            .write_all(
+                                b"\nshared_preload_libraries = 'pg_stat_statements,auto_explain'\npg_stat_statements.track = all\nauto_explain.log_min_duration = '20ms'\nauto_explain.log_analyze = on\nauto_explain.log_buffers = on\n",
+                            )?;
+                        let pg = service_hall::db::EmbeddedPostgres::start(&dir)?;
+                        return Ok(Server {
+                            opts: pg.connect_options("postgres"),
+                            embedded: Some(pg),
+                            dir: Some(dir),
+                        });
+                    }
                     Server {
                         opts: pg.connect_options("postgres"),
                         embedded: Some(pg),
@@ -92,6 +110,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         self.embedded.take();
         if let Some(d) = self.dir.take() {
+            if statements_wanted() {
+                // The slow plans auto_explain logged outlive the cluster's folder.
+                let _ = std::fs::copy(d.join("server.log"), "/tmp/bench-server.log");
+            }
             let _ = std::fs::remove_dir_all(d);
         }
     }
@@ -249,4 +271,56 @@ impl Served {
         self.stop.send(()).ok();
         self.serving.await?
     }
+}
+
+/// Whether `BENCH_STATEMENTS=1` asks for a per-statement breakdown.
+pub fn statements_wanted() -> bool {
+    std::env::var("BENCH_STATEMENTS").is_ok_and(|v| v == "1")
+}
+
+/// Starts counting statements (`BENCH_STATEMENTS=1` only): creates the extension in the
+/// bench's database and resets it.
+pub async fn statements_reset(pool: &sqlx::PgPool) -> anyhow::Result<()> {
+    if statements_wanted() {
+        sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+            .execute(pool)
+            .await?;
+        sqlx::query("SELECT pg_stat_statements_reset()")
+            .execute(pool)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Prints the statements that took the most execution time since the reset, per event.
+pub async fn statements_print(pool: &sqlx::PgPool, events: f64) -> anyhow::Result<()> {
+    if !statements_wanted() {
+        return Ok(());
+    }
+    let rows: Vec<(String, i64, f64, i64, i64)> = sqlx::query_as(
+        "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time,
+                rows, wal_records
+         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25",
+    )
+    .fetch_all(pool)
+    .await?;
+    let total: f64 = sqlx::query_scalar("SELECT sum(total_exec_time) FROM pg_stat_statements")
+        .fetch_one(pool)
+        .await?;
+    println!(
+        "statements (pg_stat_statements), per event: all {:.3} ms of execution",
+        total / events
+    );
+    println!("{:>8} {:>9} {:>7} {:>6}  statement", "calls", "ms", "rows", "WAL");
+    for (q, calls, ms, rows, wal) in rows {
+        println!(
+            "{:>8.2} {:>9.3} {:>7.2} {:>6.1}  {}",
+            calls as f64 / events,
+            ms / events,
+            rows as f64 / events,
+            wal as f64 / events,
+            q.chars().take(160).collect::<String>()
+        );
+    }
+    Ok(())
 }

@@ -75,7 +75,7 @@ const LOAD_SQL: &str = user_sql!(
     "SELECT s.data, p.* FROM tower_sessions.session s
      LEFT JOIN LATERAL (",
     "u.id = s.user_id",
-    ") p ON true WHERE s.id = $1 AND s.expiry_date > $2"
+    ") p ON p.active WHERE s.id = $1 AND s.expiry_date > $2"
 );
 
 #[async_trait]
