@@ -78,7 +78,7 @@ impl Server {
                             .append(true)
                             .open(dir.join("postgresql.conf"))?
                             .write_all(
-                                b"\nshared_preload_libraries = 'pg_stat_statements,auto_explain'\npg_stat_statements.track = all\nauto_explain.log_min_duration = '20ms'\nauto_explain.log_analyze = on\nauto_explain.log_buffers = on\n",
+                                b"\nshared_preload_libraries = 'pg_stat_statements,auto_explain'\npg_stat_statements.track = all\nauto_explain.log_min_duration = '1ms'\nauto_explain.sample_rate = 0.05\nauto_explain.log_analyze = on\nauto_explain.log_buffers = on\n",
                             )?;
                         let pg = service_hall::db::EmbeddedPostgres::start(&dir)?;
                         return Ok(Server {
@@ -311,7 +311,10 @@ pub async fn statements_print(pool: &sqlx::PgPool, events: f64) -> anyhow::Resul
         "statements (pg_stat_statements), per event: all {:.3} ms of execution",
         total / events
     );
-    println!("{:>8} {:>9} {:>7} {:>6}  statement", "calls", "ms", "rows", "WAL");
+    println!(
+        "{:>8} {:>9} {:>7} {:>6}  statement",
+        "calls", "ms", "rows", "WAL"
+    );
     for (q, calls, ms, rows, wal) in rows {
         println!(
             "{:>8.2} {:>9.3} {:>7.2} {:>6.1}  {}",

@@ -71,7 +71,7 @@ fn encode(record: &Record) -> session_store::Result<(Vec<u8>, Option<i64>)> {
 
 /// The session and its active person (NULL columns when there is none). $1 = session id,
 /// $2 = now.
-const LOAD_SQL: &str = user_sql!(
+pub const LOAD_SQL: &str = user_sql!(
     "SELECT s.data, p.* FROM tower_sessions.session s
      LEFT JOIN LATERAL (",
     "u.id = s.user_id",

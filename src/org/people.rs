@@ -72,30 +72,59 @@ pub async fn active_department_ids(db: &PgPool, ids: &[i64]) -> sqlx::Result<Vec
         .await
 }
 
-/// Active holders of `role` whose scope covers `person`'s college (or the whole school).
+/// Active holders of `role` whose scope covers a person's college (or the whole school).
+/// $1 = role, $2 = the person; `$3` closes the WHERE (all, or only some ids).
+macro_rules! role_holders_sql {
+    ($select:literal, $only:literal) => {
+        concat!(
+            "WITH college AS (
+                 SELECT a.id FROM users u, dept_ancestors(u.department_id) a(id)
+                 JOIN departments d ON d.id = a.id
+                 JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
+                 WHERE u.id = $2
+             )
+             SELECT DISTINCT ",
+            $select,
+            " FROM user_roles ur
+             JOIN roles r ON r.id = ur.role_id AND r.code = $1
+             JOIN users u ON u.id = ur.user_id AND u.status = 'active'
+             WHERE (ur.department_id IS NULL
+                    OR ur.department_id IN (SELECT dept_subtree(id) FROM college))",
+            $only
+        )
+    };
+}
+
+/// Active holders of `role` whose scope covers `person`'s college (or the whole school),
+/// for a list to choose from.
 pub async fn role_holders_for(
     db: &PgPool,
     role: &str,
     person: i64,
 ) -> sqlx::Result<Vec<PersonLabel>> {
-    sqlx::query_as(
-        "WITH college AS (
-             SELECT a.id FROM users u, dept_ancestors(u.department_id) a(id)
-             JOIN departments d ON d.id = a.id
-             JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
-             WHERE u.id = $2
-         )
-         SELECT DISTINCT u.id, u.name || '（' || u.account || '）' AS label FROM user_roles ur
-         JOIN roles r ON r.id = ur.role_id AND r.code = $1
-         JOIN users u ON u.id = ur.user_id AND u.status = 'active'
-         WHERE ur.department_id IS NULL
-            OR ur.department_id IN (SELECT dept_subtree(id) FROM college)
-         ORDER BY 2",
-    )
+    sqlx::query_as(role_holders_sql!(
+        "u.id, u.name || '（' || u.account || '）' AS label",
+        " ORDER BY 2"
+    ))
     .bind(role)
     .bind(person)
     .fetch_all(db)
     .await
+}
+
+/// Which of `ids` `role_holders_for` would list: checking a posted choice.
+pub async fn role_holders_among(
+    db: &PgPool,
+    role: &str,
+    person: i64,
+    ids: &[i64],
+) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(role_holders_sql!("u.id", " AND u.id = ANY($3)"))
+        .bind(role)
+        .bind(person)
+        .bind(ids)
+        .fetch_all(db)
+        .await
 }
 
 /// Which of these ids are active people.

@@ -7,7 +7,7 @@ use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
 use super::{
-    ActCtx, check_ctx, definitions, load_visible, lookups,
+    ActCtx, check_ctx, definitions, load_visible,
     read::{self, AppView, Retry},
     resolve_accounts,
     urge::{rate, urge},
@@ -264,8 +264,7 @@ pub async fn act(
         let mut data = parse_post(schema, &req.pairs);
         data.retain(|k, _| access.get(k) == Some(&FieldAccess::Editable));
         resolve_accounts(db, schema, &mut data).await?;
-        let l = lookups(db, schema, &data, app.applicant_id, Some(app.id)).await?;
-        let check = check_ctx(db, schema, &l, &data, app.applicant_id).await?;
+        let check = check_ctx(db, schema, &data, app.applicant_id).await?;
         match forms::validate(schema, &access, &data, &check) {
             Ok(clean) => {
                 let mut only = Map::new();

@@ -498,8 +498,7 @@ pub async fn post(
             message,
         });
     }
-    let l = lookups(db, &schema, &data, user.id, (app_id != 0).then_some(app_id)).await?;
-    let check = check_ctx(db, &schema, &l, &data, user.id).await?;
+    let check = check_ctx(db, &schema, &data, user.id).await?;
     let validated = if intent == Intent::AddRow {
         Err(Errors::new())
     } else {
@@ -514,6 +513,7 @@ pub async fn post(
             for (k, v) in errors {
                 field_errors.entry(k).or_default().extend(v);
             }
+            let l = lookups(db, &schema, &data, user.id, (app_id != 0).then_some(app_id)).await?;
             Ok(Posted::Form(FormView {
                 invalid: !field_errors.is_empty(),
                 service_id: s.id,

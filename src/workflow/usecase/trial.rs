@@ -361,7 +361,7 @@ pub async fn sample(
     let l = lookups(db, form, &data, applicant, None).await?;
     let mut errors = Errors::new();
     if posted.is_some() {
-        let ctx = check_ctx(db, form, &l, &data, applicant).await?;
+        let ctx = check_ctx(db, form, &data, applicant).await?;
         match forms::validate(form, &access, &data, &ctx) {
             Ok(clean) => data = clean,
             Err(e) => errors = e,

@@ -5,6 +5,7 @@
 mod activate;
 mod check;
 mod codes;
+mod plan;
 pub(crate) mod qr;
 mod recover;
 mod security;
