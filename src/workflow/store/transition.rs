@@ -346,6 +346,10 @@ pub struct AppUpdate<'a> {
     pub changed_fields: Option<&'a [String]>,
     pub serial_no: Option<&'a str>,
     pub submitted_at: Option<DateTime<Utc>>,
+    /// The application is not stored yet (提交 of a new one; `app.id` drawn from the
+    /// sequence): the row is inserted as it ends up, not inserted as a draft and then
+    /// updated — a third fewer WAL records per 提交 (issue 16).
+    pub new_row: bool,
 }
 
 /// The whole transition in one statement, so one round trip and atomic without an
@@ -372,8 +376,49 @@ where
     // statement ends or creates get the new value here, the rest by trigger.
     let open = matches!(status, Status::Running | Status::Returned);
     let state = serde_json::to_value(u.state).map_err(anyhow::Error::from)?;
-    let mut q =
-        QueryBuilder::<sqlx::Postgres>::new("WITH upd AS (UPDATE applications SET status = ");
+    let mut q = QueryBuilder::<sqlx::Postgres>::new("WITH upd AS (");
+    if u.new_row {
+        q.push(
+            "INSERT INTO applications (id, service_id, applicant_id, form_def_id, workflow_def_id, \
+             title, created_at, status, state, version, updated_at, finished_at, data, submitted_data, \
+             changed_fields, serial_no, submitted_at) VALUES (",
+        );
+        let mut v = q.separated(", ");
+        v.push_bind(app.id)
+            .push_bind(app.service_id)
+            .push_bind(app.applicant_id)
+            .push_bind(app.form_def_id)
+            .push_bind(app.workflow_def_id)
+            .push_bind(app.title.clone())
+            .push_bind(app.created_at)
+            .push_bind(status.code())
+            .push_bind(state)
+            .push_bind(app.version + 1)
+            .push_bind(c.now)
+            .push_bind(status.is_terminal().then_some(c.now))
+            .push_bind(u.data.unwrap_or(&app.data).clone())
+            .push_bind(u.submitted_data.cloned())
+            .push_bind(u.changed_fields.unwrap_or_default().to_vec())
+            .push_bind(u.serial_no.map(str::to_owned))
+            .push_bind(u.submitted_at);
+        q.push(") RETURNING id)");
+    } else {
+        update_app(&mut q, app, &u, status, state, c);
+    }
+    write_rest(q, app, plan, open, audit_action, audit_details, c, exec).await
+}
+
+/// The `upd` part of `write` for a stored application: changed only if still at the
+/// version the transition was computed from.
+fn update_app(
+    q: &mut QueryBuilder<'_, sqlx::Postgres>,
+    app: &AppRow,
+    u: &AppUpdate<'_>,
+    status: Status,
+    state: Value,
+    c: &ActCtx,
+) {
+    q.push("UPDATE applications SET status = ");
     q.push_bind(status.code());
     q.push(", state = ").push_bind(state);
     q.push(", version = version + 1, updated_at = ")
@@ -403,6 +448,23 @@ where
         .push(" AND version = ")
         .push_bind(app.version)
         .push(" RETURNING id)");
+}
+
+/// The rest of `write`'s statement, hanging off `upd`, and its execution.
+#[allow(clippy::too_many_arguments)]
+async fn write_rest<'e, E>(
+    mut q: QueryBuilder<'_, sqlx::Postgres>,
+    app: &AppRow,
+    plan: Plan,
+    open: bool,
+    audit_action: &str,
+    audit_details: Value,
+    c: &ActCtx,
+    exec: E,
+) -> Result<(), StoreError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
+{
     if !plan.end_node.is_empty() {
         q.push(
             ", ended AS (UPDATE tasks t SET status = x.status, action = x.action, \

@@ -483,6 +483,7 @@ pub(super) async fn apply(
             changed_fields: None,
             serial_no: None,
             submitted_at: None,
+            new_row: false,
         },
         plan,
         &format!("application.{code}"),

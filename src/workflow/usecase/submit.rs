@@ -48,7 +48,7 @@ pub async fn submit(
         if app.applicant_id != c.actor || app.version != expected_version {
             return Err(StoreError::Stale);
         }
-        let app = submit_in(db, &mut tx, app, data.clone(), service_code, c).await?;
+        let app = submit_in(db, &mut tx, app, data.clone(), service_code, c, false).await?;
         commit(tx).await?;
         Ok(app)
     })
@@ -67,23 +67,40 @@ pub async fn submit_new(
 ) -> Result<AppRow, StoreError> {
     crate::db::health::retry_once("submit a new application", retryable, || async {
         let mut tx = db.begin().await?;
-        let id = drafts::insert(
-            &mut tx,
-            drafts::NewDraft {
-                data: new.data.clone(),
-                ..new
-            },
-        )
-        .await?;
-        let app = load_app(&mut tx, id).await?.ok_or(StoreError::Stale)?;
-        let app = submit_in(db, &mut tx, app, data.clone(), service_code, c).await?;
+        // The id first (notices link to it); the row is written once, as submitted.
+        let id: i64 = sqlx::query_scalar("SELECT nextval('applications_id_seq')")
+            .fetch_one(&mut *tx)
+            .await?;
+        let app = AppRow {
+            id,
+            service_id: new.service_id,
+            applicant_id: new.applicant_id,
+            form_def_id: new.form_def_id,
+            workflow_def_id: new.workflow_def_id,
+            serial_no: None,
+            title: new.title.to_owned(),
+            status: AppStatus::Draft,
+            data: new.data.clone(),
+            submitted_data: None,
+            changed_fields: Vec::new(),
+            state: None,
+            version: 0,
+            rating: None,
+            rating_comment: None,
+            created_at: new.at,
+            updated_at: new.at,
+            submitted_at: None,
+            finished_at: None,
+        };
+        let app = submit_in(db, &mut tx, app, data.clone(), service_code, c, true).await?;
         commit(tx).await?;
         Ok(app)
     })
     .await
 }
 
-/// The submission itself, inside the caller's transaction.
+/// The submission itself, inside the caller's transaction; `new_row`: `app` is not
+/// stored yet (its id drawn from the sequence).
 async fn submit_in(
     db: &PgPool,
     tx: &mut PgConnection,
@@ -91,6 +108,7 @@ async fn submit_in(
     data: Map<String, Value>,
     service_code: &str,
     c: &ActCtx,
+    new_row: bool,
 ) -> Result<AppRow, StoreError> {
     let defs = definitions::load(db, &mut *tx, &app).await?;
     let (schema, def) = (&defs.0, &defs.1);
@@ -149,6 +167,7 @@ async fn submit_in(
             changed_fields: Some(&changed),
             serial_no: app.serial_no.as_deref(),
             submitted_at: Some(c.now),
+            new_row,
         },
         plan,
         if resubmit {
