@@ -91,7 +91,7 @@ async fn center(
         String,
     )> = sqlx::query_as(
         "SELECT at, ip, outcome FROM audit_log
-         WHERE actor_id = $1 AND action = 'login' ORDER BY at DESC LIMIT 10",
+         WHERE actor_id = $1 AND action = 'login' ORDER BY id DESC LIMIT 10",
     )
     .bind(user.id)
     .fetch_all(&state.db)
