@@ -352,62 +352,6 @@ pub struct AppUpdate<'a> {
     pub new_row: bool,
 }
 
-/// The whole transition in one statement, so one round trip and atomic without an
-/// explicit transaction: the application row changes only if its version is still the one
-/// the transition was computed from, and every other write hangs off that update's
-/// `RETURNING` — a stale version writes nothing at all. Parts with nothing to write are
-/// left out of the statement (each shape is prepared once per connection), and in-app
-/// messages are delivered here directly: the outbox row is written already delivered,
-/// with its message and the copies for the outside channels the recipient chose.
-pub async fn write<'e, E>(
-    exec: E,
-    app: &AppRow,
-    u: AppUpdate<'_>,
-    plan: Plan,
-    audit_action: &str,
-    audit_details: Value,
-    c: &ActCtx,
-) -> Result<(), StoreError>
-where
-    E: sqlx::Executor<'e, Database = sqlx::Postgres>,
-{
-    let status = u.state.status;
-    // Tasks carry whether their application is open (for the 待办 counts); tasks this
-    // statement ends or creates get the new value here, the rest by trigger.
-    let open = matches!(status, Status::Running | Status::Returned);
-    let state = serde_json::to_value(u.state).map_err(anyhow::Error::from)?;
-    let mut q = QueryBuilder::<sqlx::Postgres>::new("WITH upd AS (");
-    if u.new_row {
-        q.push(
-            "INSERT INTO applications (id, service_id, applicant_id, form_def_id, workflow_def_id, \
-             title, created_at, status, state, version, updated_at, finished_at, data, submitted_data, \
-             changed_fields, serial_no, submitted_at) VALUES (",
-        );
-        let mut v = q.separated(", ");
-        v.push_bind(app.id)
-            .push_bind(app.service_id)
-            .push_bind(app.applicant_id)
-            .push_bind(app.form_def_id)
-            .push_bind(app.workflow_def_id)
-            .push_bind(app.title.clone())
-            .push_bind(app.created_at)
-            .push_bind(status.code())
-            .push_bind(state)
-            .push_bind(app.version + 1)
-            .push_bind(c.now)
-            .push_bind(status.is_terminal().then_some(c.now))
-            .push_bind(u.data.unwrap_or(&app.data).clone())
-            .push_bind(u.submitted_data.cloned())
-            .push_bind(u.changed_fields.unwrap_or_default().to_vec())
-            .push_bind(u.serial_no.map(str::to_owned))
-            .push_bind(u.submitted_at);
-        q.push(") RETURNING id)");
-    } else {
-        update_app(&mut q, app, &u, status, state, c);
-    }
-    write_rest(q, app, plan, open, audit_action, audit_details, c, exec).await
-}
-
 /// The `upd` part of `write` for a stored application: changed only if still at the
 /// version the transition was computed from.
 fn update_app(
@@ -450,21 +394,71 @@ fn update_app(
         .push(" RETURNING id)");
 }
 
-/// The rest of `write`'s statement, hanging off `upd`, and its execution.
-#[allow(clippy::too_many_arguments)]
-async fn write_rest<'e, E>(
-    mut q: QueryBuilder<'_, sqlx::Postgres>,
+/// The `upd` part of `write` for an application not stored yet: the row as submitted.
+fn insert_app(
+    q: &mut QueryBuilder<'_, sqlx::Postgres>,
     app: &AppRow,
+    u: &AppUpdate<'_>,
+    status: Status,
+    state: Value,
+    c: &ActCtx,
+) {
+    q.push(
+        "INSERT INTO applications (id, service_id, applicant_id, form_def_id, workflow_def_id, \
+         title, created_at, status, state, version, updated_at, finished_at, data, submitted_data, \
+         changed_fields, serial_no, submitted_at) VALUES (",
+    );
+    let mut v = q.separated(", ");
+    v.push_bind(app.id)
+        .push_bind(app.service_id)
+        .push_bind(app.applicant_id)
+        .push_bind(app.form_def_id)
+        .push_bind(app.workflow_def_id)
+        .push_bind(app.title.clone())
+        .push_bind(app.created_at)
+        .push_bind(status.code())
+        .push_bind(state)
+        .push_bind(app.version + 1)
+        .push_bind(c.now)
+        .push_bind(status.is_terminal().then_some(c.now))
+        .push_bind(u.data.unwrap_or(&app.data).clone())
+        .push_bind(u.submitted_data.cloned())
+        .push_bind(u.changed_fields.unwrap_or_default().to_vec())
+        .push_bind(u.serial_no.map(str::to_owned))
+        .push_bind(u.submitted_at);
+    q.push(") RETURNING id)");
+}
+
+/// The whole transition in one statement, so one round trip and atomic without an
+/// explicit transaction: the application row changes only if its version is still the one
+/// the transition was computed from, and every other write hangs off that update's
+/// `RETURNING` — a stale version writes nothing at all. Parts with nothing to write are
+/// left out of the statement (each shape is prepared once per connection), and in-app
+/// messages are delivered here directly: the outbox row is written already delivered,
+/// with its message and the copies for the outside channels the recipient chose.
+pub async fn write<'e, E>(
+    exec: E,
+    app: &AppRow,
+    u: AppUpdate<'_>,
     plan: Plan,
-    open: bool,
     audit_action: &str,
     audit_details: Value,
     c: &ActCtx,
-    exec: E,
 ) -> Result<(), StoreError>
 where
     E: sqlx::Executor<'e, Database = sqlx::Postgres>,
 {
+    let status = u.state.status;
+    // Tasks carry whether their application is open (for the 待办 counts); tasks this
+    // statement ends or creates get the new value here, the rest by trigger.
+    let open = matches!(status, Status::Running | Status::Returned);
+    let state = serde_json::to_value(u.state).map_err(anyhow::Error::from)?;
+    let mut q = QueryBuilder::<sqlx::Postgres>::new("WITH upd AS (");
+    if u.new_row {
+        insert_app(&mut q, app, &u, status, state, c);
+    } else {
+        update_app(&mut q, app, &u, status, state, c);
+    }
     if !plan.end_node.is_empty() {
         q.push(
             ", ended AS (UPDATE tasks t SET status = x.status, action = x.action, \
