@@ -114,26 +114,17 @@ pub async fn queue(
         .bind(format!("%{}%", Change::Password.what(&new)))
         .fetch_one(&mut *tx)
         .await?;
-    let id: i64 = sqlx::query_scalar(
-        "INSERT INTO outbox (idempotency_key, recipient_id, kind, payload, created_at, next_attempt_at, delivered_at, attempts)
-         VALUES ('security:' || $1 || ':' || $2 || ':' || txid_current(), $1, 'security', $3, $4, $4, $4, 1)
-         RETURNING id",
+    // The message is the in-app delivery; the outbox holds only the outside copies.
+    let key: String = sqlx::query_scalar(
+        "INSERT INTO messages (idempotency_key, user_id, kind, text, link, created_at)
+         VALUES ('security:' || $1 || ':' || $2 || ':' || txid_current(), $1, 'security', $3, '/security', $4)
+         RETURNING idempotency_key",
     )
     .bind(uid)
     .bind(change.code())
-    .bind(json!({ "text": text, "link": "/security" }))
-    .bind(now)
-    .fetch_one(&mut *tx)
-    .await?;
-    sqlx::query(
-        "INSERT INTO messages (outbox_id, user_id, kind, text, link, created_at)
-         VALUES ($1, $2, 'security', $3, '/security', $4)",
-    )
-    .bind(id)
-    .bind(uid)
     .bind(&text)
     .bind(now)
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
     let portal = &state.settings.portal_name;
     let mut copies = Vec::new();
@@ -158,7 +149,7 @@ pub async fn queue(
             "INSERT INTO outbox (idempotency_key, channel, recipient_id, kind, payload, created_at, next_attempt_at)
              VALUES ($1, $2, $3, 'security', $4, $5, $5)",
         )
-        .bind(format!("security:{id}:{channel}"))
+        .bind(format!("{key}:{channel}"))
         .bind(channel)
         .bind(uid)
         .bind(payload)

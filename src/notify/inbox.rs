@@ -80,7 +80,7 @@ async fn list(
     #[allow(clippy::type_complexity)]
     let rows: Vec<(i64, String, String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
         "SELECT id, text, kind, created_at, read_at FROM messages WHERE user_id = $1
-         ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3",
+         ORDER BY id DESC LIMIT $2 OFFSET $3",
     )
     .bind(user.id)
     .bind(PAGE + 1)

@@ -142,11 +142,14 @@ pub async fn deliver_due_with(
     for d in due {
         let text = d.payload.get("text").and_then(|v| v.as_str()).unwrap_or("");
         let link = d.payload.get("link").and_then(|v| v.as_str()).unwrap_or("");
-        sqlx::query(
-            "INSERT INTO messages (outbox_id, user_id, application_id, kind, text, link, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (outbox_id) DO NOTHING",
+        // Once per key: a message already written under it (by this row or by the event's
+        // own transaction) was delivered with its copies.
+        let fresh = sqlx::query(
+            "INSERT INTO messages (outbox_id, idempotency_key, user_id, application_id, kind, text, link, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idempotency_key) DO NOTHING",
         )
         .bind(d.id)
+        .bind(&d.idempotency_key)
         .bind(d.recipient_id)
         .bind(d.application_id)
         .bind(&d.kind)
@@ -154,9 +157,13 @@ pub async fn deliver_due_with(
         .bind(link)
         .bind(d.created_at)
         .execute(&mut *tx)
-        .await?;
-        for (channel, payload) in copies(fanout, text, link) {
-            queue_copy(&mut tx, &d, channel, payload, now).await?;
+        .await?
+        .rows_affected()
+            == 1;
+        if fresh {
+            for (channel, payload) in copies(fanout, text, link) {
+                queue_copy(&mut tx, &d, channel, payload, now).await?;
+            }
         }
         sqlx::query("UPDATE outbox SET delivered_at = $2, attempts = attempts + 1 WHERE id = $1")
             .bind(d.id)

@@ -277,8 +277,8 @@ async fn a_transition_delivers_its_notices_and_queues_the_chosen_copies() {
     let app = spawn_app_with(|s| s.sms = Some(service_hall::config::SmsConfig::Log)).await;
     let student = signed_in(&app, "S2024001").await;
     let id = submit_leave(&app, &student).await;
-    // 王老师 (T2101) has a security phone and the defaults: the message and an SMS copy,
-    // both written by the submission.
+    // 王老师 (T2101) has a security phone and the defaults: the message and an SMS copy
+    // queued for the worker, both written by the submission.
     let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
         "SELECT o.channel, o.idempotency_key, o.payload->>'text' FROM outbox o JOIN users u ON u.id = o.recipient_id
          WHERE u.account = 'T2101' ORDER BY o.id",
@@ -286,11 +286,17 @@ async fn a_transition_delivers_its_notices_and_queues_the_chosen_copies() {
     .fetch_all(&app.db)
     .await
     .unwrap();
-    assert_eq!(rows.len(), 2, "{rows:?}");
-    assert_eq!(rows[0].0, "inapp");
-    assert_eq!(rows[1].0, "sms");
-    assert_eq!(rows[1].1, format!("{}:sms", rows[0].1));
-    let sms = rows[1].2.clone().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0].0, "sms");
+    let key: String = sqlx::query_scalar(
+        "SELECT m.idempotency_key FROM messages m JOIN users u ON u.id = m.user_id
+         WHERE u.account = 'T2101'",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(rows[0].1, format!("{key}:sms"));
+    let sms = rows[0].2.clone().unwrap();
     assert!(
         sms.starts_with("【网上办事服务大厅】您有一条待办：学生请假（张三）")
             && sms.ends_with(&format!("/applications/{id}")),
@@ -311,8 +317,9 @@ async fn a_transition_delivers_its_notices_and_queues_the_chosen_copies() {
         .await;
     submit_leave(&app, &student).await;
     let (inapp, sms): (i64, i64) = sqlx::query_as(
-        "SELECT count(*) FILTER (WHERE channel = 'inapp'), count(*) FILTER (WHERE channel = 'sms')
-         FROM outbox o JOIN users u ON u.id = o.recipient_id WHERE u.account = 'T2101'",
+        "SELECT (SELECT count(*) FROM messages m JOIN users u ON u.id = m.user_id WHERE u.account = 'T2101'),
+                (SELECT count(*) FROM outbox o JOIN users u ON u.id = o.recipient_id
+                 WHERE u.account = 'T2101' AND o.channel = 'sms')",
     )
     .fetch_one(&app.db)
     .await

@@ -120,8 +120,8 @@ async fn student_leave_short_and_long() {
         .await
         .unwrap();
     assert_eq!(&serial2[serial2.len() - 6..], "000002");
-    // Outbox rows were written with the events.
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM outbox WHERE application_id = $1")
+    // Notices were written with the events.
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM messages WHERE application_id = $1")
         .bind(long)
         .fetch_one(&app.db)
         .await
@@ -606,6 +606,36 @@ async fn travel_abroad_condition_and_cc() {
         200,
         "CC recipients may read it"
     );
+    // 校领导 returns it to 国际交流处; approved again, the same node copies 人事处 once more,
+    // with a new CC task but no second notice (the message's key is per node and person).
+    let leader = signed_in(&app, "T3002").await;
+    let r = act(
+        &app,
+        &leader,
+        id,
+        "return",
+        "leader",
+        &[("to", "intl"), ("comment", "请核对行程")],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(pending_accounts(&app, id).await, vec!["T3001"]);
+    act(&app, &intl, id, "approve", "intl", &[("comment", "已核对")]).await;
+    assert_eq!(pending_accounts(&app, id).await, vec!["T3002"]);
+    let (tasks, notices, outbox): (i64, i64, i64) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM tasks t JOIN users u ON u.id = t.assignee_id
+                 WHERE t.application_id = $1 AND t.kind = 'cc' AND u.account = 'T3003'),
+                (SELECT count(*) FROM messages m JOIN users u ON u.id = m.user_id
+                 WHERE m.application_id = $1 AND m.kind = 'cc' AND u.account = 'T3003'),
+                (SELECT count(*) FROM outbox WHERE application_id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((tasks, notices), (2, 1));
+    // In-app notices are their own record: nothing was left for the worker to deliver.
+    assert_eq!(outbox, 0);
     assert_task_counts(&app).await;
 }
 
@@ -978,7 +1008,7 @@ async fn terminate_needs_a_comment_and_ends_everything_in_one_write() {
                    AND comment = '材料不全'),
                 (SELECT count(*) FROM audit_log WHERE target = 'application:' || $1
                    AND action = 'application.terminate'),
-                (SELECT count(*) FROM outbox WHERE application_id = $1 AND kind = 'terminated')",
+                (SELECT count(*) FROM messages WHERE application_id = $1 AND kind = 'terminated')",
     )
     .bind(id)
     .fetch_one(&app.db)

@@ -434,8 +434,8 @@ fn insert_app(
 /// the transition was computed from, and every other write hangs off that update's
 /// `RETURNING` — a stale version writes nothing at all. Parts with nothing to write are
 /// left out of the statement (each shape is prepared once per connection), and in-app
-/// messages are delivered here directly: the outbox row is written already delivered,
-/// with its message and the copies for the outside channels the recipient chose.
+/// messages are delivered here directly (the message row is the delivery), with outbox
+/// rows only for the copies on the outside channels the recipient chose.
 pub async fn write<'e, E>(
     exec: E,
     app: &AppRow,
@@ -545,16 +545,15 @@ where
                 copy_payload.push(payload);
             }
         }
+        // The message is the in-app delivery and its own record (its key makes it
+        // once-only); the outbox gets only the copies a worker must still send.
         q.push(
-            ", notes AS (INSERT INTO outbox (idempotency_key, recipient_id, application_id, kind, payload, \
-             created_at, next_attempt_at, delivered_at, attempts) SELECT x.key, x.recipient, upd.id, x.kind, x.payload, ",
+            ", inbox AS (INSERT INTO messages (idempotency_key, user_id, application_id, kind, text, link, created_at) \
+             SELECT x.key, x.recipient, upd.id, x.kind, COALESCE(x.payload->>'text', ''), \
+             COALESCE(x.payload->>'link', ''), ",
         )
         .push_bind(c.now)
-        .push(", ")
-        .push_bind(c.now)
-        .push(", ")
-        .push_bind(c.now)
-        .push(", 1 FROM upd, unnest(")
+        .push(" FROM upd, unnest(")
         .push_bind(plan.note_key)
         .push("::text[], ")
         .push_bind(plan.note_user)
@@ -564,18 +563,13 @@ where
         .push_bind(plan.note_payload)
         .push(
             "::jsonb[]) AS x(key, recipient, kind, payload) ON CONFLICT (idempotency_key) DO NOTHING \
-             RETURNING id, idempotency_key, recipient_id, application_id, kind, payload, created_at)",
-        );
-        q.push(
-            ", inbox AS (INSERT INTO messages (outbox_id, user_id, application_id, kind, text, link, created_at) \
-             SELECT n.id, n.recipient_id, n.application_id, n.kind, COALESCE(n.payload->>'text', ''), \
-             COALESCE(n.payload->>'link', ''), n.created_at FROM notes n)",
+             RETURNING idempotency_key, user_id, application_id, kind, created_at)",
         );
         if !copy_key.is_empty() {
             q.push(
                 ", copies AS (INSERT INTO outbox (idempotency_key, channel, recipient_id, application_id, kind, \
                  payload, created_at, next_attempt_at) SELECT n.idempotency_key || ':' || c.channel, c.channel, \
-                 n.recipient_id, n.application_id, n.kind, c.payload, n.created_at, n.created_at FROM notes n \
+                 n.user_id, n.application_id, n.kind, c.payload, n.created_at, n.created_at FROM inbox n \
                  JOIN unnest(",
             )
             .push_bind(copy_key)
@@ -585,7 +579,7 @@ where
             .push_bind(copy_payload)
             .push(
                 "::jsonb[]) AS c(key, channel, payload) ON c.key = n.idempotency_key \
-                 JOIN users u ON u.id = n.recipient_id LEFT JOIN notify_prefs p ON p.user_id = u.id WHERE ",
+                 JOIN users u ON u.id = n.user_id LEFT JOIN notify_prefs p ON p.user_id = u.id WHERE ",
             )
             .push(crate::notify::CHANNEL_WANTED)
             .push(" ON CONFLICT (idempotency_key) DO NOTHING)");
