@@ -916,6 +916,54 @@ async fn only_a_service_never_applied_for_may_be_deleted() {
     );
 }
 
+/// Applications name their service without a foreign key (migration 0017): a first
+/// application still being submitted when the service is deleted holds the delete off,
+/// which then sees it and refuses — no application is left without its service.
+#[tokio::test]
+async fn a_delete_waits_for_a_first_application_in_flight() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let id = create(&app, &admin, &full_form(&app, "SCCS", "删除测试").await).await;
+    // The submission's row is written; its transaction has not committed yet.
+    let mut tx = app.db.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO applications (service_id, applicant_id, form_def_id, workflow_def_id, title,
+                                   status, created_at, updated_at)
+         SELECT $1, u.id, (SELECT min(id) FROM form_definitions),
+                (SELECT min(id) FROM workflow_definitions), '删除测试', 'draft', now(), now()
+         FROM users u WHERE u.account = 'S2024001'",
+    )
+    .bind(id)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let path = format!("/admin/services/{id}/delete");
+    let fields = [
+        ("confirm", "yes".to_owned()),
+        ("confirm_password", DEMO_PASSWORD.to_owned()),
+    ];
+    let delete = post(&app, &admin, &path, &fields);
+    let commit = async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        tx.commit().await.unwrap();
+    };
+    let (r, ()) = tokio::join!(delete, commit);
+    assert_eq!(r.status(), 303);
+    let html = app
+        .get_with(&admin, &location(&r))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text_of_class(&html, "flash-error")
+            .unwrap_or_default()
+            .contains("下线"),
+        "{html}"
+    );
+    assert_eq!(status_of(&app, id).await, "draft");
+}
+
 #[tokio::test]
 async fn publishing_and_deleting_ask_for_the_password_after_fifteen_minutes() {
     let app = spawn_app().await;

@@ -179,9 +179,14 @@ pub(in crate::admin) async fn delete(
         return Ok(confirm_page);
     }
     let mut tx = state.db.begin().await?;
-    // The row lock holds off a new application until the delete commits; one that came
-    // first is seen here.
     store::lock(&mut tx, id).await?.ok_or(AppError::NotFound)?;
+    // Applications name their service without a foreign key (migration 0017: its check
+    // locked the service's row on every 提交). This lock waits for the submissions in
+    // flight, so the check below sees them, and holds off new ones until the delete
+    // commits: a moment's pause for everyone, on a rare administrator's action.
+    sqlx::query("LOCK TABLE applications IN SHARE MODE")
+        .execute(&mut *tx)
+        .await?;
     if versions::has_applications(&mut *tx, id).await? {
         drop(tx);
         flash(&flashes, "error", IN_USE);

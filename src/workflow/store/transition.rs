@@ -163,6 +163,10 @@ impl Plan {
         kind: &'static str,
         text: String,
     ) {
+        // One message per key within a statement too.
+        if self.note_key.contains(&key) {
+            return;
+        }
         self.note_key.push(key);
         self.note_user.push(recipient);
         self.note_kind.push(kind);
@@ -545,8 +549,11 @@ where
                 copy_payload.push(payload);
             }
         }
-        // The message is the in-app delivery and its own record (its key makes it
-        // once-only); the outbox gets only the copies a worker must still send.
+        // The message is the in-app delivery and its own record; the outbox gets only the
+        // copies a worker must still send. A key already used is left out (a 抄送 repeated
+        // after a 退回); checked rather than ON CONFLICT, whose speculative insert writes a
+        // WAL record more. Two statements cannot race on a key: keys name the
+        // application, and only one transition of it applies (the version check above).
         q.push(
             ", inbox AS (INSERT INTO messages (idempotency_key, user_id, application_id, kind, text, link, created_at) \
              SELECT x.key, x.recipient, upd.id, x.kind, COALESCE(x.payload->>'text', ''), \
@@ -562,7 +569,8 @@ where
         .push("::text[], ")
         .push_bind(plan.note_payload)
         .push(
-            "::jsonb[]) AS x(key, recipient, kind, payload) ON CONFLICT (idempotency_key) DO NOTHING \
+            "::jsonb[]) AS x(key, recipient, kind, payload) \
+             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.idempotency_key = x.key) \
              RETURNING idempotency_key, user_id, application_id, kind, created_at)",
         );
         if !copy_key.is_empty() {
