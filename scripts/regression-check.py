@@ -23,7 +23,7 @@ M = [
  ("6e picker scope", "src/workflow/web/people.rs", "Some(field) => picker_scope(&state.db, &user, q.service, q.app, field).await?,", "Some(_) => Within::ANYONE,", "the_person_picker_lists_only_whom_the_field_takes"),
  ("16 session person by id", "src/identity/session.rs", '            " OFFSET 0",', '            " AND u.status = \'active\'",', "the_session_query_reads_one_person_whatever_the_statistics"),
  ("16 service delete waits for submissions", "src/admin/services/status.rs", '    sqlx::query("LOCK TABLE applications IN SHARE MODE")', '    sqlx::query("SELECT 1")', "a_delete_waits_for_a_first_application_in_flight"),
- ("16 a repeated 抄送 stays silent", "src/workflow/store/transition.rs", "             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.idempotency_key = x.key) \\\n", "", "travel_abroad_condition_and_cc"),
+ ("16 a repeated 抄送 stays silent", "src/workflow/store/transition.rs", "             ON CONFLICT (idempotency_key) DO NOTHING \\\n", "", "travel_abroad_condition_and_cc"),
  ("crowd waits", "src/identity/login.rs", "        lockout::CROWDED_WAIT,", "        std::time::Duration::ZERO,", "a_crowd_behind_one_address_gets_in_at_the_first_try"),
  ("D6a 413", "src/forms/input.rs", "        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "        if false && e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "an_upload_past_the_limit_is_413_saying_the_limit"),
  ("D3 503 not 500", "src/error.rs", "    let mut res = ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE);", "    let mut res = ErrorPage::response(StatusCode::INTERNAL_SERVER_ERROR, UNAVAILABLE_MESSAGE);", "a_database_restart_under_load_shows_no_500"),

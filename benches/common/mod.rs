@@ -78,7 +78,7 @@ impl Server {
                             .append(true)
                             .open(dir.join("postgresql.conf"))?
                             .write_all(
-                                b"\nshared_preload_libraries = 'pg_stat_statements,auto_explain'\npg_stat_statements.track = all\nauto_explain.log_min_duration = '1ms'\nauto_explain.sample_rate = 0.05\nauto_explain.log_analyze = on\nauto_explain.log_buffers = on\n",
+                                b"\nshared_preload_libraries = 'pg_stat_statements,auto_explain'\npg_stat_statements.track = all\npg_stat_statements.track_planning = on\nauto_explain.log_min_duration = '1ms'\nauto_explain.sample_rate = 0.05\nauto_explain.log_analyze = on\nauto_explain.log_buffers = on\n",
                             )?;
                         let pg = service_hall::db::EmbeddedPostgres::start(&dir)?;
                         return Ok(Server {
@@ -297,30 +297,34 @@ pub async fn statements_print(pool: &sqlx::PgPool, events: f64) -> anyhow::Resul
     if !statements_wanted() {
         return Ok(());
     }
-    let rows: Vec<(String, i64, f64, i64, i64)> = sqlx::query_as(
+    let rows: Vec<(String, i64, f64, i64, i64, i64, f64)> = sqlx::query_as(
         "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, total_exec_time,
-                rows, wal_records
-         FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25",
+                rows, wal_records, plans, total_plan_time
+         FROM pg_stat_statements ORDER BY total_exec_time + total_plan_time DESC LIMIT 25",
     )
     .fetch_all(pool)
     .await?;
-    let total: f64 = sqlx::query_scalar("SELECT sum(total_exec_time) FROM pg_stat_statements")
-        .fetch_one(pool)
-        .await?;
+    let (total, planning): (f64, f64) =
+        sqlx::query_as("SELECT sum(total_exec_time), sum(total_plan_time) FROM pg_stat_statements")
+            .fetch_one(pool)
+            .await?;
     println!(
-        "statements (pg_stat_statements), per event: all {:.3} ms of execution",
-        total / events
+        "statements (pg_stat_statements), per event: all {:.3} ms of execution, {:.3} ms of planning",
+        total / events,
+        planning / events
     );
     println!(
-        "{:>8} {:>9} {:>7} {:>6}  statement",
-        "calls", "ms", "rows", "WAL"
+        "{:>8} {:>9} {:>7} {:>9} {:>7} {:>6}  statement",
+        "calls", "ms", "rows", "plan ms", "plans", "WAL"
     );
-    for (q, calls, ms, rows, wal) in rows {
+    for (q, calls, ms, rows, wal, plans, plan_ms) in rows {
         println!(
-            "{:>8.2} {:>9.3} {:>7.2} {:>6.1}  {}",
+            "{:>8.2} {:>9.3} {:>7.2} {:>9.3} {:>7.2} {:>6.1}  {}",
             calls as f64 / events,
             ms / events,
             rows as f64 / events,
+            plan_ms / events,
+            plans as f64 / events,
             wal as f64 / events,
             q.chars().take(160).collect::<String>()
         );

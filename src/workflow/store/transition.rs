@@ -551,9 +551,9 @@ where
         }
         // The message is the in-app delivery and its own record; the outbox gets only the
         // copies a worker must still send. A key already used is left out (a 抄送 repeated
-        // after a 退回); checked rather than ON CONFLICT, whose speculative insert writes a
-        // WAL record more. Two statements cannot race on a key: keys name the
-        // application, and only one transition of it applies (the version check above).
+        // after a 退回). ON CONFLICT's speculative insert writes one WAL record more than
+        // looking the key up first, but a lookup joined to the arrays made PostgreSQL plan
+        // this statement anew on every call (0.44 ms per 通过: `BENCH_STATEMENTS=1`).
         q.push(
             ", inbox AS (INSERT INTO messages (idempotency_key, user_id, application_id, kind, text, link, created_at) \
              SELECT x.key, x.recipient, upd.id, x.kind, COALESCE(x.payload->>'text', ''), \
@@ -570,7 +570,7 @@ where
         .push_bind(plan.note_payload)
         .push(
             "::jsonb[]) AS x(key, recipient, kind, payload) \
-             WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.idempotency_key = x.key) \
+             ON CONFLICT (idempotency_key) DO NOTHING \
              RETURNING idempotency_key, user_id, application_id, kind, created_at)",
         );
         if !copy_key.is_empty() {
