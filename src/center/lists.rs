@@ -41,10 +41,10 @@ impl ListQuery {
             .unwrap_or(1i64)
             .clamp(1, 10_000)
     }
-    fn service(&self) -> Option<i64> {
+    pub(super) fn service(&self) -> Option<i64> {
         self.service.as_deref().and_then(|s| s.parse().ok())
     }
-    fn date(v: &Option<String>) -> Option<NaiveDate> {
+    pub(super) fn date(v: &Option<String>) -> Option<NaiveDate> {
         v.as_deref()
             .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
     }
@@ -81,7 +81,7 @@ pub async fn tabs_for(state: &AppState, user: &CurrentUser) -> sqlx::Result<Vec<
     tabs(state, user, "").await
 }
 
-async fn tabs(_: &AppState, user: &CurrentUser, active: &str) -> sqlx::Result<Vec<Tab>> {
+pub(super) async fn tabs(_: &AppState, user: &CurrentUser, active: &str) -> sqlx::Result<Vec<Tab>> {
     // The counts come with the signed-in person (`USER_SQL`, from `task_counts` and
     // `draft_counts`): no query here.
     let (cc_unread, drafts) = (user.cc_unread, user.drafts);
@@ -157,22 +157,33 @@ fn rows(state: &AppState, data: Vec<RowData>) -> Vec<Row> {
 
 /// (service id, name, latest, all, running, finished, pending)
 type GroupRow = (i64, String, DateTime<Utc>, i64, i64, i64, i64);
+/// 我发起的's per-service row: a `GroupRow` and the withdrawn and stopped counts.
+type StartedRow = (i64, String, DateTime<Utc>, i64, i64, i64, i64, i64, i64);
 
 fn to_groups(state: &AppState, rows: Vec<GroupRow>) -> Vec<Group> {
-    let tz = state.settings.time_zone;
-    rows.into_iter()
-        .map(
-            |(service_id, service, latest, all, running, finished, pending)| Group {
-                service_id,
-                service,
-                latest: latest.with_timezone(&tz).format("%Y-%m-%d").to_string(),
-                all,
-                running,
-                finished,
-                pending,
-            },
-        )
-        .collect()
+    rows.into_iter().map(|r| group(state, r, 0, 0)).collect()
+}
+
+fn group(
+    state: &AppState,
+    (service_id, service, latest, all, running, finished, pending): GroupRow,
+    withdrawn: i64,
+    terminated: i64,
+) -> Group {
+    Group {
+        service_id,
+        service,
+        latest: latest
+            .with_timezone(&state.settings.time_zone)
+            .format("%Y-%m-%d")
+            .to_string(),
+        all,
+        running,
+        finished,
+        withdrawn,
+        terminated,
+        pending,
+    }
 }
 
 pub struct Group {
@@ -182,7 +193,24 @@ pub struct Group {
     pub all: i64,
     pub running: i64,
     pub finished: i64,
+    /// 我发起的 only: 已撤回 and 已中止 are neither running nor finished.
+    pub withdrawn: i64,
+    pub terminated: i64,
     pub pending: i64,
+}
+
+/// The applications an applicant's status filter (`tab` or `status`) keeps: 进行中 includes
+/// 已退回 (waiting for the applicant); 已办结 is completed only — withdrawn and stopped
+/// applications are shown as what they are.
+pub(super) fn push_status_filter(b: &mut QueryBuilder<'_, Postgres>, key: &str) {
+    let statuses = match key {
+        "running" => "('running', 'returned')",
+        "done" => "('completed')",
+        "withdrawn" => "('withdrawn')",
+        "terminated" => "('terminated')",
+        _ => return,
+    };
+    b.push(" AND a.status IN ").push(statuses);
 }
 
 #[derive(Template, WebTemplate)]
@@ -206,13 +234,13 @@ pub struct ListTemplate {
     pub cc_form: bool,
 }
 
-struct Page2 {
+pub(super) struct Page2 {
     rows: Vec<Row>,
     total: i64,
 }
 
 /// Run a list query (`SELECT … ` + where + order) with paging and a total.
-async fn fetch(
+pub(super) async fn fetch(
     state: &AppState,
     mut b: QueryBuilder<'_, Postgres>,
     q: &ListQuery,
@@ -238,11 +266,11 @@ fn pager(q: &ListQuery, base: &str, shown: usize, total: i64) -> (Option<String>
     (prev, next)
 }
 
-const ROW_SELECT: &str =
+pub(super) const ROW_SELECT: &str =
     "SELECT a.id AS app_id, a.title, a.serial_no, s.name AS service, ap.name AS applicant";
 
 #[allow(clippy::too_many_arguments)]
-fn template(
+pub(super) fn template(
     page: Page,
     heading: &'static str,
     base: &'static str,
@@ -376,16 +404,23 @@ pub async fn done(
     let tabs = tabs(&state, &user, "/center/done").await?;
     let mut b = QueryBuilder::new(ROW_SELECT);
     b.push(
-        ", t.node_name AS step, a.status, t.acted_at AS at, t.action AS note, false AS overdue, false AS unread
+        ", t.node_name AS step, a.status, t.acted_at AS at,
+           CASE WHEN t.status = 'cancelled' THEN '由 ' || COALESCE(dz.name, '他人') || ' 处理' ELSE t.action END AS note,
+           false AS overdue, false AS unread
          FROM tasks t JOIN applications a ON a.id = t.application_id
          JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
-         WHERE t.kind = 'approve' AND t.status = 'done' AND t.assignee_id = ",
+         LEFT JOIN users dz ON dz.id = t.decided_by
+         WHERE t.kind = 'approve' AND t.assignee_id = ",
     )
     .push_bind(user.id)
+    // Mine, and 或签 tasks someone else decided (issue 17, item 3).
+    .push(" AND (t.status = 'done' OR (t.status = 'cancelled' AND t.action = 'decided'))")
     .push(" ORDER BY t.acted_at DESC, t.id DESC");
     let mut p = fetch(&state, b, &q).await?;
     for r in &mut p.rows {
-        r.note = action_label(&r.note).to_owned();
+        if !r.note.starts_with("由 ") {
+            r.note = action_label(&r.note).to_owned();
+        }
     }
     Ok(template(
         page,
@@ -457,7 +492,7 @@ pub async fn cc_read(
     Ok(Redirect::to("/center/cc").into_response())
 }
 
-/// 我发起的: tabs 全部 / 进行中 / 已办结, and counts per service.
+/// 我发起的: tabs 全部 / 进行中 / 已办结 / 已撤回 / 已中止, and counts per service.
 pub async fn started(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -475,25 +510,19 @@ pub async fn started(
          WHERE a.status <> 'draft' AND a.applicant_id = ",
     )
     .push_bind(user.id);
-    match tab.as_str() {
-        "running" => {
-            b.push(" AND a.status IN ('running', 'returned')");
-        }
-        "done" => {
-            b.push(" AND a.status IN ('completed', 'terminated', 'withdrawn')");
-        }
-        _ => {}
-    }
+    push_status_filter(&mut b, &tab);
     if let Some(sid) = q.service() {
         b.push(" AND a.service_id = ").push_bind(sid);
     }
     b.push(" ORDER BY a.updated_at DESC, a.id DESC");
     let p = fetch(&state, b, &q).await?;
-    let groups: Vec<GroupRow> = sqlx::query_as(
+    let groups: Vec<StartedRow> = sqlx::query_as(
         "SELECT s.id, s.name, max(a.updated_at), count(*),
                 count(*) FILTER (WHERE a.status IN ('running', 'returned')),
-                count(*) FILTER (WHERE a.status IN ('completed', 'terminated', 'withdrawn')),
-                count(*) FILTER (WHERE a.status = 'returned')
+                count(*) FILTER (WHERE a.status = 'completed'),
+                count(*) FILTER (WHERE a.status = 'returned'),
+                count(*) FILTER (WHERE a.status = 'withdrawn'),
+                count(*) FILTER (WHERE a.status = 'terminated')
          FROM applications a JOIN services s ON s.id = a.service_id
          WHERE a.applicant_id = $1 AND a.status <> 'draft'
          GROUP BY s.id, s.name ORDER BY max(a.updated_at) DESC",
@@ -521,8 +550,18 @@ pub async fn started(
         subtab("/center/started", "全部", ""),
         subtab("/center/started?tab=running", "进行中", "running"),
         subtab("/center/started?tab=done", "已办结", "done"),
+        subtab("/center/started?tab=withdrawn", "已撤回", "withdrawn"),
+        subtab("/center/started?tab=terminated", "已中止", "terminated"),
     ];
-    t.groups = to_groups(&state, groups);
+    t.groups = groups
+        .into_iter()
+        .map(
+            |(id, name, latest, all, running, finished, returned, withdrawn, terminated)| {
+                let counts = (id, name, latest, all, running, finished, returned);
+                group(&state, counts, withdrawn, terminated)
+            },
+        )
+        .collect();
     Ok(t)
 }
 
@@ -584,102 +623,4 @@ pub async fn transferred(
         "没有转办过事项。",
         "transfer",
     ))
-}
-
-/// Search across the center: an exact 流水号 opens that application; otherwise keyword
-/// (title, service, applicant), service, status and date filters over what I may see.
-pub async fn search(
-    state: &AppState,
-    user: &CurrentUser,
-    page: Page,
-    q: ListQuery,
-) -> AppResult<Response> {
-    let term =
-        q.q.clone()
-            .unwrap_or_default()
-            .trim()
-            .chars()
-            .take(50)
-            .collect::<String>();
-    if !term.is_empty() {
-        let exact: Option<i64> = sqlx::query_scalar(
-            "SELECT a.id FROM applications a WHERE upper(a.serial_no) = upper($1)
-               AND (a.applicant_id = $2 OR EXISTS (SELECT 1 FROM tasks t WHERE t.application_id = a.id AND t.assignee_id = $2))",
-        )
-        .bind(&term)
-        .bind(user.id)
-        .fetch_optional(&state.db)
-        .await?;
-        if let Some(id) = exact {
-            return Ok(Redirect::to(&format!("/applications/{id}")).into_response());
-        }
-    }
-    let tabs = tabs(state, user, "/center").await?;
-    let mut b = QueryBuilder::new(ROW_SELECT);
-    b.push(
-        ", NULL::text AS step, a.status, a.updated_at AS at, NULL::text AS note, false AS overdue, false AS unread
-         FROM applications a JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
-         WHERE a.status <> 'draft' AND (a.applicant_id = ",
-    )
-    .push_bind(user.id)
-    .push(" OR EXISTS (SELECT 1 FROM tasks t WHERE t.application_id = a.id AND t.assignee_id = ")
-    .push_bind(user.id)
-    .push("))");
-    if !term.is_empty() {
-        let like = format!(
-            "%{}%",
-            term.replace('\\', "\\\\")
-                .replace('%', "\\%")
-                .replace('_', "\\_")
-        );
-        b.push(" AND (a.title ILIKE ")
-            .push_bind(like.clone())
-            .push(" OR s.name ILIKE ")
-            .push_bind(like.clone())
-            .push(" OR ap.name ILIKE ")
-            .push_bind(like.clone())
-            .push(" OR a.serial_no ILIKE ")
-            .push_bind(like)
-            .push(")");
-    }
-    if let Some(sid) = q.service() {
-        b.push(" AND a.service_id = ").push_bind(sid);
-    }
-    match q.status.as_deref() {
-        Some("running") => {
-            b.push(" AND a.status IN ('running', 'returned')");
-        }
-        Some("done") => {
-            b.push(" AND a.status IN ('completed', 'terminated', 'withdrawn')");
-        }
-        _ => {}
-    }
-    let tz = state.settings.time_zone;
-    let local_midnight = |d: NaiveDate| {
-        d.and_hms_opt(0, 0, 0)
-            .and_then(|t| t.and_local_timezone(tz).earliest())
-            .map(|t| t.with_timezone(&Utc))
-    };
-    if let Some(from) = ListQuery::date(&q.from).and_then(local_midnight) {
-        b.push(" AND a.updated_at >= ").push_bind(from);
-    }
-    if let Some(to) = ListQuery::date(&q.to)
-        .and_then(|d| d.succ_opt())
-        .and_then(local_midnight)
-    {
-        b.push(" AND a.updated_at < ").push_bind(to);
-    }
-    b.push(" ORDER BY a.updated_at DESC, a.id DESC");
-    let p = fetch(state, b, &q).await?;
-    Ok(template(
-        page,
-        "搜索结果",
-        "/center",
-        tabs,
-        p,
-        q,
-        "没有找到符合条件的事项。",
-        "none",
-    )
-    .into_response())
 }

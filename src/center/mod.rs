@@ -17,6 +17,7 @@ use crate::{
 
 pub mod badges;
 pub mod lists;
+pub mod search;
 pub mod settings;
 
 pub fn routes() -> Router<AppState> {
@@ -70,7 +71,7 @@ async fn center(
         .iter()
         .any(|v| v.as_deref().is_some_and(|v| !v.is_empty()));
     if searching {
-        return lists::search(&state, &user, page, q).await;
+        return search::search(&state, &user, page, q).await;
     }
     let (user_type, department, phone, email, id_card): (
         String,

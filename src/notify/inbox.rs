@@ -42,6 +42,7 @@ fn kind_label(k: &str) -> &'static str {
         "completed" => "办结",
         "terminated" => "中止",
         "withdrawn" => "撤回",
+        "task_closed" => "待办已结束",
         "cc" => "抄送",
         "urge" => "催办",
         "reminder" => "提醒",

@@ -103,10 +103,10 @@ async fn todo_grouped_flat_overdue_and_the_header_badge() {
     assert_task_counts(&app).await;
 }
 
-#[tokio::test]
-async fn an_or_sign_decided_by_someone_else_leaves_my_list() {
-    let app = spawn_app().await;
-    let teacher = signed_in(&app, "T2002").await;
+/// A 公章使用 application by 李小明 (T2002), approved by his 部门负责人: waiting for the two
+/// seal keepers (或签).
+async fn seal_waiting_for_the_keepers(app: &TestApp) -> i64 {
+    let teacher = signed_in(app, "T2002").await;
     let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'GZSY'")
         .fetch_one(&app.db)
         .await
@@ -132,8 +132,15 @@ async fn an_or_sign_decided_by_someone_else_leaves_my_list() {
         .trim_start_matches("/applications/")
         .parse()
         .unwrap();
-    let head = signed_in(&app, "T2001").await;
-    act(&app, &head, id, "approve", "head", &[]).await;
+    let head = signed_in(app, "T2001").await;
+    act(app, &head, id, "approve", "head", &[]).await;
+    id
+}
+
+#[tokio::test]
+async fn an_or_sign_decided_by_someone_else_leaves_my_list() {
+    let app = spawn_app().await;
+    let id = seal_waiting_for_the_keepers(&app).await;
     let k1 = signed_in(&app, "T3004").await;
     let k2 = signed_in(&app, "T3005").await;
     assert_eq!(
@@ -158,16 +165,18 @@ async fn an_or_sign_decided_by_someone_else_leaves_my_list() {
         )
         .is_empty()
     );
+    // In 我已办的, as decided by the other keeper (issue 17, item 3).
+    let done = items(
+        &app.get_with(&k2, "/center/done")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(done.len(), 1);
     assert!(
-        items(
-            &app.get_with(&k2, "/center/done")
-                .await
-                .text()
-                .await
-                .unwrap()
-        )
-        .is_empty(),
-        "not handled by me"
+        done[0].contains("由 钱印 处理") && !done[0].contains("我的处理"),
+        "{done:?}"
     );
     assert_task_counts(&app).await;
 }
@@ -361,4 +370,146 @@ async fn a_service_group_opens_that_services_open_tasks_only() {
         .await
         .unwrap();
     assert!(items(&none).is_empty());
+}
+
+/// 我发起的 (issue 17, item 1): withdrawn and stopped applications are neither running nor
+/// finished — their own columns, tabs and search filter, and their own badge in the list.
+#[tokio::test]
+async fn started_shows_withdrawn_and_stopped_as_what_they_are() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let (done, _) = leave(&app, &student, "1").await;
+    let (withdrawn, _) = leave(&app, &student, "1").await;
+    let (stopped, _) = leave(&app, &student, "1").await;
+    leave(&app, &student, "1").await;
+    act(&app, &counselor, done, "approve", "counselor", &[]).await;
+    act(&app, &student, withdrawn, "withdraw", "", &[]).await;
+    act(
+        &app,
+        &counselor,
+        stopped,
+        "terminate",
+        "counselor",
+        &[("comment", "不符合请假条件")],
+    )
+    .await;
+    let started = app
+        .get_with(&student, "/center/started")
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&started);
+    let head = scraper::Selector::parse(".group-table thead th").unwrap();
+    let heads: Vec<String> = doc.select(&head).map(|e| e.text().collect()).collect();
+    assert_eq!(
+        heads,
+        [
+            "服务",
+            "最近日期",
+            "全部",
+            "进行中",
+            "已办结",
+            "已撤回",
+            "已中止",
+            "待办"
+        ]
+    );
+    let cell = scraper::Selector::parse(".group-table tbody tr td").unwrap();
+    let cells: Vec<String> = doc
+        .select(&cell)
+        .map(|e| e.text().collect::<String>().trim().to_owned())
+        .collect();
+    assert_eq!(cells[0], "学生请假");
+    assert_eq!(&cells[2..], &["4", "1", "1", "1", "1", "0"]);
+    for (tab, id, label) in [
+        ("done", done, "已办结"),
+        ("withdrawn", withdrawn, "已撤回"),
+        ("terminated", stopped, "已中止"),
+    ] {
+        for url in [
+            format!("/center/started?tab={tab}"),
+            format!("/center?status={tab}"),
+        ] {
+            let html = app.get_with(&student, &url).await.text().await.unwrap();
+            let rows = items(&html);
+            assert_eq!(rows.len(), 1, "{url}: {rows:?}");
+            assert!(rows[0].contains(label), "{url}: {rows:?}");
+            assert!(
+                html.contains(&format!("href=\"/applications/{id}\"")),
+                "{url}"
+            );
+        }
+    }
+    let html = app
+        .get_with(&student, "/center/started?tab=running")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(items(&html).len(), 1);
+}
+
+/// 我发起的 with every kind of outcome, and a 或签 someone else decided (application page,
+/// 我已办的, 消息), in Chromium at 1280 and 390 px: nothing wider than the window, and a
+/// screenshot of each (issue 17, items 1 to 3).
+#[tokio::test]
+async fn browser_outcomes_and_a_task_someone_else_handled_at_both_widths() {
+    use crate::browser::{Browser, sign_in};
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let (done, _) = leave(&app, &student, "1").await;
+    let (withdrawn, _) = leave(&app, &student, "1").await;
+    let (stopped, _) = leave(&app, &student, "1").await;
+    leave(&app, &student, "1").await;
+    act(&app, &counselor, done, "approve", "counselor", &[]).await;
+    act(&app, &student, withdrawn, "withdraw", "", &[]).await;
+    act(
+        &app,
+        &counselor,
+        stopped,
+        "terminate",
+        "counselor",
+        &[("comment", "不符合请假条件")],
+    )
+    .await;
+    let seal = seal_waiting_for_the_keepers(&app).await;
+    let k1 = signed_in(&app, "T3004").await;
+    act(&app, &k1, seal, "approve", "seal", &[]).await;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        for (account, pages) in [
+            ("S2024001", vec![("started", "/center/started".to_owned())]),
+            (
+                "T3005",
+                vec![
+                    ("handled", format!("/applications/{seal}")),
+                    ("done", "/center/done".to_owned()),
+                    ("messages", "/messages".to_owned()),
+                ],
+            ),
+        ] {
+            let Some(b) = Browser::start(width, height).await else {
+                return;
+            };
+            sign_in(&b, &app, account).await;
+            for (name, path) in pages {
+                b.client.goto(&app.url(&path)).await.unwrap();
+                let fits: bool = b
+                    .client
+                    .execute(
+                        "return document.documentElement.scrollWidth <= window.innerWidth;",
+                        vec![],
+                    )
+                    .await
+                    .unwrap()
+                    .as_bool()
+                    .unwrap();
+                assert!(fits, "{path} at {width} px is wider than the window");
+                b.shot("center", &format!("{name}-{width}")).await;
+            }
+            b.close().await;
+        }
+    }
 }

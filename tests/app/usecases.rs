@@ -42,6 +42,7 @@ fn ctx(app: &TestApp, actor: i64) -> ActCtx {
     ActCtx {
         now: app.clock.now(),
         actor,
+        actor_name: "测试".into(),
         ip: None,
         tz: s.time_zone,
         fanout: Default::default(),

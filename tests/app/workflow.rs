@@ -438,6 +438,15 @@ async fn withdraw_only_before_anyone_acted() {
     assert_eq!(r.status(), 303);
     assert_eq!(status(&app, id).await, "withdrawn");
     assert!(pending_accounts(&app, id).await.is_empty());
+    // The counselor's 待办 notice is done with, and one line says why (issue 17, item 2).
+    let notices = messages_of(&app, "T2101", id).await;
+    assert_eq!(notices.len(), 2, "{notices:?}");
+    assert_eq!((notices[0].0.as_str(), notices[0].2), ("new_task", true));
+    assert_eq!(
+        (notices[1].0.as_str(), notices[1].2),
+        ("task_closed", false)
+    );
+    assert!(notices[1].1.contains("已被申请人撤回"), "{notices:?}");
     let id2 = apply_leave(&app, &student, "5").await;
     let counselor = signed_in(&app, "T2101").await;
     act(&app, &counselor, id2, "approve", "counselor", &[]).await;
@@ -534,7 +543,52 @@ async fn seal_or_sign_and_add_signer() {
     .await
     .unwrap();
     assert_eq!(decided, Some(user(&app, "T3004").await), "由 钱印 处理");
+    // Issue 17, items 2 and 3: the other keeper is told, their 待办 notice is done with,
+    // and the application page and 我已办的 say who handled it.
+    let notices = messages_of(&app, "T3005", id).await;
+    assert_eq!(
+        notices
+            .iter()
+            .map(|(k, _, read)| (k.as_str(), *read))
+            .collect::<Vec<_>>(),
+        vec![("new_task", true), ("task_closed", false)],
+        "{notices:?}"
+    );
+    assert!(notices[1].1.contains("已由 钱印 处理"), "{notices:?}");
+    let page = app
+        .get_with(&k2, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("您在“印章管理员用印”的待办已由 钱印 处理"));
+    let done = app
+        .get_with(&k2, "/center/done")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        done.contains(&format!("href=\"/applications/{id}\"")) && done.contains("由 钱印 处理"),
+        "{done}"
+    );
+    // The one who approved is told nothing of the kind.
+    let own = messages_of(&app, "T3004", id).await;
+    assert!(own.iter().all(|(k, _, _)| k != "task_closed"), "{own:?}");
     assert_task_counts(&app).await;
+}
+
+/// `account`'s messages about application `id`, oldest first: (kind, text, read).
+async fn messages_of(app: &TestApp, account: &str, id: i64) -> Vec<(String, String, bool)> {
+    sqlx::query_as(
+        "SELECT m.kind, m.text, m.read_at IS NOT NULL FROM messages m JOIN users u ON u.id = m.user_id
+         WHERE u.account = $1 AND m.application_id = $2 ORDER BY m.id",
+    )
+    .bind(account)
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap()
 }
 
 #[tokio::test]

@@ -23,7 +23,7 @@ use crate::{
     org::{departments, directory},
     web::AppState,
     web::page::{Flashes, Page, flash},
-    web::user::{AdminUser, ClientIp},
+    web::user::{AdminUser, ClientIp, CurrentUser},
     workflow::{
         store::open_work,
         usecase::{ActCtx, act::Outcome, reassign::reassign},
@@ -297,11 +297,12 @@ pub struct TransferForm {
     comment: String,
 }
 
-fn ctx(state: &AppState, admin: i64, ip: Option<std::net::IpAddr>) -> ActCtx {
+fn ctx(state: &AppState, admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> ActCtx {
     let s = &state.settings;
     ActCtx {
         now: state.now(),
-        actor: admin,
+        actor: admin.id,
+        actor_name: admin.name.clone(),
         ip,
         tz: s.time_zone,
         fanout: crate::notify::Fanout::from_settings(s),
@@ -330,7 +331,7 @@ pub async fn transfer(
     Form(form): Form<TransferForm>,
 ) -> AppResult<Response> {
     account_of(&state, id).await?;
-    let c = ctx(&state, admin.id, ip);
+    let c = ctx(&state, &admin, ip);
     let comment = comment_of(&form, &admin.name);
     match reassign(&state.db, &c, task, id, form.to.trim(), &comment).await? {
         Outcome::Done(m) => {
@@ -361,7 +362,7 @@ pub async fn transfer_all(
     let comment = comment_of(&form, &admin.name);
     let (mut done, mut refused) = (0, Vec::new());
     for t in tasks {
-        let c = ctx(&state, admin.id, ip);
+        let c = ctx(&state, &admin, ip);
         match reassign(&state.db, &c, t.task_id, id, form.to.trim(), &comment).await {
             Ok(Outcome::Done(_)) => done += 1,
             Ok(Outcome::Refused(m)) => refused.push(format!(

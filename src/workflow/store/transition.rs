@@ -17,6 +17,8 @@ use crate::workflow::{
 pub struct ActCtx {
     pub now: DateTime<Utc>,
     pub actor: UserId,
+    /// The actor's name, for notices that say who handled a task ("由 李老师 处理").
+    pub actor_name: String,
     pub ip: Option<std::net::IpAddr>,
     pub tz: chrono_tz::Tz,
     /// The outside channels configured here, for the copies of in-app messages.
@@ -135,6 +137,9 @@ pub struct Plan {
     note_user: Vec<UserId>,
     note_kind: Vec<&'static str>,
     note_payload: Vec<Value>,
+    // People whose task ended without their action: their task notices about this
+    // application are marked read.
+    clear_user: Vec<UserId>,
 }
 
 impl Plan {
@@ -232,16 +237,53 @@ impl Plan {
             {
                 continue;
             }
+            // Why it ended, kept on the task (我已办的 lists the 或签 ones as "由 X 处理")
+            // and told to its assignee in one line.
+            let has = |want: fn(&Effect) -> bool| fx.iter().any(want);
+            let (why, what) = if decided.contains_key(&(node.clone(), *user)) {
+                ("decided", format!("已由 {} 处理，无需再办理", c.actor_name))
+            } else if has(|f| matches!(f, Effect::Withdrawn)) {
+                ("withdrawn", "已被申请人撤回，无需再办理".to_owned())
+            } else if has(|f| matches!(f, Effect::Terminated)) {
+                (
+                    "terminated",
+                    format!("已由 {} 中止，无需再办理", c.actor_name),
+                )
+            } else if has(|f| matches!(f, Effect::Returned { .. })) {
+                (
+                    "returned",
+                    format!("已由 {} 退回，无需再办理", c.actor_name),
+                )
+            } else {
+                ("closed", format!("已由 {} 处理，无需再办理", c.actor_name))
+            };
             self.end_node.push(node.clone());
             self.end_user.push(*user);
             self.end_status.push("cancelled");
-            self.end_action.push(None);
+            self.end_action.push(Some(why));
             self.end_decided_by.push(
                 decided
                     .get(&(node.clone(), *user))
                     .copied()
                     .or(Some(c.actor)),
             );
+            if *user != c.actor {
+                self.notify(
+                    format!("closed:{}:{}:{}:{}", app.id, node, user, app.version + 1),
+                    *user,
+                    app,
+                    "task_closed",
+                    format!(
+                        "您的待办 {}（{}）{}",
+                        app.title,
+                        app.serial_no.as_deref().unwrap_or(""),
+                        what
+                    ),
+                );
+                if !self.clear_user.contains(user) {
+                    self.clear_user.push(*user);
+                }
+            }
             self.end_transferred_to.push(None);
         }
         for (node, user) in &now_pending {
@@ -592,6 +634,18 @@ where
             .push(crate::notify::CHANNEL_WANTED)
             .push(" ON CONFLICT (idempotency_key) DO NOTHING)");
         }
+    }
+    if !plan.clear_user.is_empty() {
+        // Their 待办, 催办 and 提醒 notices about this application are done with
+        // (messages_unread_idx finds them).
+        q.push(", cleared AS (UPDATE messages m SET read_at = ")
+            .push_bind(c.now)
+            .push(" FROM upd WHERE m.user_id = ANY(")
+            .push_bind(plan.clear_user)
+            .push(
+                "::int8[]) AND m.application_id = upd.id AND m.read_at IS NULL \
+                 AND m.kind IN ('new_task', 'urge', 'reminder'))",
+            );
     }
     q.push(
         ", audited AS (INSERT INTO audit_log (at, actor_id, action, target, ip, outcome, details) SELECT ",

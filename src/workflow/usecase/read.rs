@@ -57,6 +57,8 @@ pub struct AppView {
     pub can_withdraw: bool,
     pub can_edit: bool,
     pub is_applicant: bool,
+    /// The viewer's tasks here that someone else decided (或签): "环节：由 X 处理".
+    pub handled: Vec<String>,
     pub changed_note: bool,
     /// Nodes with open tasks the applicant may 催办: (id, name).
     pub urge_nodes: Vec<(String, String)>,
@@ -189,6 +191,15 @@ pub async fn application(
         })
         .unwrap_or_default();
     let is_applicant = app.applicant_id == user.id;
+    let handled: Vec<(String, String)> = sqlx::query_as(
+        "SELECT t.node_name, COALESCE(u.name, '他人') FROM tasks t LEFT JOIN users u ON u.id = t.decided_by
+         WHERE t.application_id = $1 AND t.assignee_id = $2 AND t.status = 'cancelled'
+           AND t.action = 'decided' ORDER BY t.id",
+    )
+    .bind(app.id)
+    .bind(user.id)
+    .fetch_all(db)
+    .await?;
     // Conditions are decided only on fields this viewer may see, else the 里程碑 bar and
     // the 流程图 would tell them.
     let visible = |k: &str| access.get(k).is_some_and(|a| *a != FieldAccess::Hidden);
@@ -242,6 +253,10 @@ pub async fn application(
         can_withdraw: is_applicant && running && st.as_ref().is_some_and(|s| !s.acted),
         can_edit: is_applicant && app.status == AppStatus::Returned,
         is_applicant,
+        handled: handled
+            .into_iter()
+            .map(|(node, by)| format!("您在“{node}”的待办已由 {by} 处理，无需再办理。"))
+            .collect(),
         urge_nodes,
         diagram,
         can_rate: is_applicant && app.status == AppStatus::Completed && app.rating.is_none(),

@@ -38,6 +38,7 @@ fn ctx(state: &AppState, user: &CurrentUser, ip: Option<std::net::IpAddr>) -> Ac
     ActCtx {
         now: state.now(),
         actor: user.id,
+        actor_name: user.name.clone(),
         ip,
         tz: s.time_zone,
         fanout: crate::notify::Fanout::from_settings(s),
