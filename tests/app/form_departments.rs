@@ -99,3 +99,65 @@ async fn a_retired_department_is_offered_only_where_a_draft_already_names_it() {
             .unwrap();
     assert_eq!(after, n + 1);
 }
+
+/// A reopened draft keeps its person picks (issue 17, item 5): drafts keep what was posted
+/// (a string), a submitted form a number; both read back into the same pickers. The
+/// counselor (a role's list) comes back selected; a picker typed by account or chosen from
+/// the suggestions comes back naming the person.
+#[tokio::test]
+async fn a_reopened_draft_keeps_its_person_picks() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = user(&app, "T2101").await.to_string();
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let r = post_form(
+        &app,
+        &student,
+        &page,
+        &page,
+        "draft",
+        &[("f.counselor", counselor.clone())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let edit = location(&r);
+    let html = app.get_with(&student, &edit).await.text().await.unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let sel = scraper::Selector::parse("select[name=\"f.counselor\"] option[selected]").unwrap();
+    let chosen: Vec<String> = doc
+        .select(&sel)
+        .map(|o| o.value().attr("value").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(chosen, vec![counselor], "the counselor comes back selected");
+
+    // 毕业设计: the 指导教师 picker (教职工), typed as the suggestion list fills it in.
+    let sid = service(&app, "BYSJXT").await;
+    let page = format!("/services/{sid}/apply");
+    for typed in ["T2002", "李晓梅（T2002）"] {
+        let r = post_form(
+            &app,
+            &student,
+            &page,
+            &page,
+            "draft",
+            &[("f.supervisor", typed.to_owned())],
+        )
+        .await;
+        assert_eq!(r.status(), 303);
+        let edit = location(&r);
+        let html = app.get_with(&student, &edit).await.text().await.unwrap();
+        let doc = scraper::Html::parse_document(&html);
+        let sel = scraper::Selector::parse("input[name=\"f.supervisor\"]").unwrap();
+        let value = doc
+            .select(&sel)
+            .next()
+            .and_then(|i| i.value().attr("value"))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            value.contains("T2002"),
+            "typed {typed}: the picker comes back as {value:?}"
+        );
+    }
+}
