@@ -24,6 +24,7 @@ M = [
  ("16 session person by id", "src/identity/session.rs", '            " OFFSET 0",', '            " AND u.status = \'active\'",', "the_session_query_reads_one_person_whatever_the_statistics"),
  ("16 service delete waits for submissions", "src/admin/services/status.rs", '    sqlx::query("LOCK TABLE applications IN SHARE MODE")', '    sqlx::query("SELECT 1")', "a_delete_waits_for_a_first_application_in_flight"),
  ("16 a repeated 抄送 stays silent", "src/workflow/store/transition.rs", "             ON CONFLICT (idempotency_key) DO NOTHING \\\n", "", "travel_abroad_condition_and_cc"),
+ ("17.6 加签 after oneself keeps the task open", "src/workflow/store/transition.rs", "            && !now_pending.iter().any(|(n, u)| n == node && *u == user)\n", "", "a_transfer_after_adding_a_signer_is_in_my_transfers"),
  ("crowd waits", "src/identity/login.rs", "        lockout::CROWDED_WAIT,", "        std::time::Duration::ZERO,", "a_crowd_behind_one_address_gets_in_at_the_first_try"),
  ("D6a 413", "src/forms/input.rs", "        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "        if false && e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "an_upload_past_the_limit_is_413_saying_the_limit"),
  ("D3 503 not 500", "src/error.rs", "    let mut res = ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE);", "    let mut res = ErrorPage::response(StatusCode::INTERNAL_SERVER_ERROR, UNAVAILABLE_MESSAGE);", "a_database_restart_under_load_shows_no_500"),

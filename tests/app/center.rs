@@ -106,6 +106,14 @@ async fn todo_grouped_flat_overdue_and_the_header_badge() {
 /// A 公章使用 application by 李小明 (T2002), approved by his 部门负责人: waiting for the two
 /// seal keepers (或签).
 async fn seal_waiting_for_the_keepers(app: &TestApp) -> i64 {
+    let id = seal_submitted(app).await;
+    let head = signed_in(app, "T2001").await;
+    act(app, &head, id, "approve", "head", &[]).await;
+    id
+}
+
+/// A 公章使用 application by 李小明 (T2002), waiting for his 部门负责人 (T2001).
+async fn seal_submitted(app: &TestApp) -> i64 {
     let teacher = signed_in(app, "T2002").await;
     let sid: i64 = sqlx::query_scalar("SELECT id FROM services WHERE code = 'GZSY'")
         .fetch_one(&app.db)
@@ -132,8 +140,6 @@ async fn seal_waiting_for_the_keepers(app: &TestApp) -> i64 {
         .trim_start_matches("/applications/")
         .parse()
         .unwrap();
-    let head = signed_in(app, "T2001").await;
-    act(app, &head, id, "approve", "head", &[]).await;
     id
 }
 
@@ -512,4 +518,53 @@ async fn browser_outcomes_and_a_task_someone_else_handled_at_both_widths() {
             b.close().await;
         }
     }
+}
+
+/// 加签 after oneself leaves one's own task open (one still approves first); a 转办 made
+/// then is one's own and shows in 我转办的 (issue 17, item 6).
+#[tokio::test]
+async fn a_transfer_after_adding_a_signer_is_in_my_transfers() {
+    let app = spawn_app().await;
+    let id = seal_submitted(&app).await;
+    let head = signed_in(&app, "T2001").await;
+    act(
+        &app,
+        &head,
+        id,
+        "add_signer",
+        "head",
+        &[("account", "T2102"), ("position", "after")],
+    )
+    .await;
+    let open: Vec<(String, Option<String>)> = sqlx::query_as(
+        "SELECT t.status, t.action FROM tasks t JOIN users u ON u.id = t.assignee_id
+         WHERE t.application_id = $1 AND u.account = 'T2001' ORDER BY t.id",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        open,
+        vec![("pending".to_owned(), None)],
+        "still mine to approve"
+    );
+    let todo = app
+        .get_with(&head, "/center/todo?view=flat")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(items(&todo).len(), 1, "still in 我待办的");
+    act(&app, &head, id, "transfer", "head", &[("account", "T2003")]).await;
+    let transferred = items(
+        &app.get_with(&head, "/center/transferred")
+            .await
+            .text()
+            .await
+            .unwrap(),
+    );
+    assert_eq!(transferred.len(), 1, "{transferred:?}");
+    assert!(transferred[0].contains("转办给："), "{transferred:?}");
+    assert_task_counts(&app).await;
 }

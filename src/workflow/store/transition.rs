@@ -210,8 +210,12 @@ impl Plan {
         c: &ActCtx,
     ) {
         let now_pending = engine::pending(after);
-        // The actor's own task: done, with what they did.
-        if let Some((node, user, action, transferred_to)) = actor_task {
+        // The actor's own task: done, with what they did — unless it is still theirs to
+        // act on (加签 after oneself: one still approves first, and a 转办 made then must
+        // find the task open).
+        if let Some((node, user, action, transferred_to)) = actor_task
+            && !now_pending.iter().any(|(n, u)| n == node && *u == user)
+        {
             self.end_node.push(node.to_owned());
             self.end_user.push(user);
             self.end_status.push("done");
