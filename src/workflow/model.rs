@@ -101,6 +101,16 @@ impl Mode {
             Mode::Sequential => "依次审批",
         }
     }
+
+    /// What the mode asks of the approvers, in plain words (shown where more than one
+    /// person is at the node).
+    pub fn plain(self) -> &'static str {
+        match self {
+            Mode::Any => "任一人审批即可",
+            Mode::All => "需全部审批",
+            Mode::Sequential => "需按顺序依次审批",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -31,6 +31,26 @@
     }
   });
 })();
+// 退回至 shows when 退回 is chosen: the first press of 退回 opens the choice, the second
+// sends it. Without script the choice is always shown.
+(function () {
+  "use strict";
+  var fields = document.querySelectorAll("[data-return-to]");
+  Array.prototype.forEach.call(fields, function (field) {
+    var form = field.closest ? field.closest("form") : null;
+    var button = form && form.querySelector("button[name=op][value=return]");
+    if (!button) return;
+    field.hidden = true;
+    button.addEventListener("click", function (e) {
+      if (!field.hidden) return;
+      e.preventDefault();
+      field.hidden = false;
+      button.textContent = "确认退回";
+      var select = field.querySelector("select");
+      if (select) select.focus();
+    });
+  });
+})();
 // 打印: a plain link without script would do nothing, so it is shown only with script.
 (function () {
   "use strict";

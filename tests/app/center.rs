@@ -568,3 +568,81 @@ async fn a_transfer_after_adding_a_signer_is_in_my_transfers() {
     assert!(transferred[0].contains("转办给："), "{transferred:?}");
     assert_task_counts(&app).await;
 }
+
+/// Plain words on the task panel (issue 17, item 9): the mode only where more than one
+/// person is at the node, and 退回至 only where there is a choice — shown, with script,
+/// once 退回 is pressed.
+#[tokio::test]
+async fn the_task_panel_names_the_mode_only_for_several_people() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let (leave_id, _) = leave(&app, &student, "1").await;
+    let html = app
+        .get_with(&counselor, &format!("/applications/{leave_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("待我审批：辅导员审批</h2>"),
+        "no mode for one person"
+    );
+    assert!(!html.contains("或签") && !html.contains("任一人"));
+    assert!(
+        !html.contains("name=\"to\"><option") && html.contains("name=\"to\" value=\"applicant\""),
+        "one place to return to: no choice shown"
+    );
+    let seal = seal_waiting_for_the_keepers(&app).await;
+    let keeper = signed_in(&app, "T3004").await;
+    let html = app
+        .get_with(&keeper, &format!("/applications/{seal}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("共 2 人，任一人审批即可"), "{html}");
+    assert!(html.contains("data-return-to") && html.contains("<option value=\"head\">"));
+
+    use crate::browser::{Browser, sign_in};
+    use fantoccini::Locator;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let Some(b) = Browser::start(width, height).await else {
+            return;
+        };
+        sign_in(&b, &app, "T3004").await;
+        let c = &b.client;
+        c.goto(&app.url(&format!("/applications/{seal}")))
+            .await
+            .unwrap();
+        let select = c
+            .find(Locator::Css("[data-return-to] select"))
+            .await
+            .unwrap();
+        assert!(!select.is_displayed().await.unwrap(), "hidden until 退回");
+        crate::browser::click(c, ".task-panel button[value=return]").await;
+        assert!(
+            select.is_displayed().await.unwrap(),
+            "shown once 退回 is pressed"
+        );
+        let label = c
+            .find(Locator::Css(".task-panel button[value=return]"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(label, "确认退回");
+        assert_eq!(status_of(&app, seal).await, "running", "nothing sent yet");
+        b.shot("center", &format!("return-to-{width}")).await;
+        b.close().await;
+    }
+}
+
+async fn status_of(app: &TestApp, id: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM applications WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}

@@ -34,7 +34,9 @@ pub struct TaskView {
     pub node_name: String,
     pub comment_required: bool,
     pub return_targets: Vec<(String, String)>,
-    pub mode: &'static str,
+    /// How the node's approvers decide, in plain words; empty when only one person is
+    /// involved (issue 17, item 9).
+    pub mode: String,
 }
 
 /// Everything the application page shows.
@@ -134,7 +136,14 @@ pub async fn application(
                 node_name: node.name.clone(),
                 comment_required: *comment_required,
                 return_targets: targets,
-                mode: mode.label(),
+                mode: match st
+                    .as_ref()
+                    .and_then(|s| s.tokens.iter().find(|t| t.node == *n))
+                    .map_or(0, |t| t.slots.len())
+                {
+                    0 | 1 => String::new(),
+                    people => format!("共 {people} 人，{}", mode.plain()),
+                },
             });
         }
     }
