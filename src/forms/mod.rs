@@ -575,6 +575,15 @@ pub struct CheckCtx {
 /// Validate the fields that `access` makes editable; returns normalised data (values of
 /// other fields kept as they were) or the errors.
 /// A picker's id as stored: a number once validated, the posted string in a draft.
+/// The account in what a person picker posts: "张三（S2024001）" as picked from the
+/// suggestions, or a bare account as typed.
+pub fn picked_account(s: &str) -> &str {
+    match (s.rfind('（'), s.rfind('）')) {
+        (Some(a), Some(b)) if a < b => s[a + '（'.len_utf8()..b].trim(),
+        _ => s.trim(),
+    }
+}
+
 pub fn id_value(v: &Value) -> Option<i64> {
     v.as_i64()
         .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))

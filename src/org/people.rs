@@ -206,7 +206,7 @@ const WITHIN: &str = "u.status = 'active' AND u.user_type = ANY($2)
         JOIN departments p ON p.id = d.parent_id AND p.parent_id IS NULL
         WHERE me.id = $3))";
 
-/// Ten active people within `within` whose account or name starts with `term`.
+/// Ten active people within `within` whose account, name or department starts with `term`.
 pub async fn search(db: &PgPool, term: &str, within: Within<'_>) -> sqlx::Result<Vec<PersonHit>> {
     let like = format!(
         "{}%",
@@ -217,7 +217,7 @@ pub async fn search(db: &PgPool, term: &str, within: Within<'_>) -> sqlx::Result
     sqlx::query_as(&format!(
         "SELECT u.id, u.name, u.account, d.name AS department FROM users u
          LEFT JOIN departments d ON d.id = u.department_id
-         WHERE {WITHIN} AND (u.account ILIKE $1 OR u.name LIKE $1)
+         WHERE {WITHIN} AND (u.account ILIKE $1 OR u.name LIKE $1 OR d.name LIKE $1)
          ORDER BY u.name, u.account LIMIT 10"
     ))
     .bind(like)

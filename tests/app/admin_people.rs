@@ -213,7 +213,8 @@ async fn a_disabled_person_is_out_at_once_and_their_tasks_go_to_another() {
             &admin,
             &page,
             &format!("{page}/tasks/{task}/transfer"),
-            &[("to", "T2002")],
+            // As the person picker fills it in.
+            &[("to", "李晓梅（T2002）")],
         )
         .await;
     assert_eq!(r.status(), 303);

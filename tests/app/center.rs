@@ -635,6 +635,28 @@ async fn the_task_panel_names_the_mode_only_for_several_people() {
         assert_eq!(label, "确认退回");
         assert_eq!(status_of(&app, seal).await, "running", "nothing sent yet");
         b.shot("center", &format!("return-to-{width}")).await;
+        // 转办 / 加签: the person picker suggests colleagues as one types (item 4).
+        crate::browser::click(c, ".more-actions summary").await;
+        c.find(Locator::Css("#acct-seal"))
+            .await
+            .unwrap()
+            .send_keys("周")
+            .await
+            .unwrap();
+        c.wait()
+            .for_element(Locator::Css("#acct-list-seal option"))
+            .await
+            .unwrap();
+        let mut offered = Vec::new();
+        for o in c
+            .find_all(Locator::Css("#acct-list-seal option"))
+            .await
+            .unwrap()
+        {
+            offered.push(o.attr("value").await.unwrap().unwrap_or_default());
+        }
+        assert!(offered.contains(&"周明（T2102）".to_owned()), "{offered:?}");
+        b.shot("center", &format!("handover-{width}")).await;
         b.close().await;
     }
 }
@@ -645,4 +667,59 @@ async fn status_of(app: &TestApp, id: i64) -> String {
         .fetch_one(&app.db)
         .await
         .unwrap()
+}
+
+/// 转办 and 加签 pick a colleague the way forms pick people (issue 17, item 4): by name,
+/// department or account, from suggestions naming their department; only someone with an
+/// open task on the application may search, and what the list fills in is accepted.
+#[tokio::test]
+async fn handover_picks_a_colleague_by_name_or_department() {
+    let app = spawn_app().await;
+    let seal = seal_waiting_for_the_keepers(&app).await;
+    let keeper = signed_in(&app, "T3004").await;
+    let search = |c: reqwest::Client, q: &str| {
+        let req = c.get(app.url("/people")).query(&[
+            ("q", q.to_owned()),
+            ("app", seal.to_string()),
+            ("field", "_handover".to_owned()),
+        ]);
+        async move { req.send().await.unwrap() }
+    };
+    let hits: Vec<serde_json::Value> = search(keeper.clone(), "周").await.json().await.unwrap();
+    assert!(
+        hits.iter()
+            .any(|h| h["account"] == "T2102" && h["department"].is_string()),
+        "{hits:?}"
+    );
+    let by_dept: Vec<serde_json::Value> =
+        search(keeper.clone(), "计算机").await.json().await.unwrap();
+    assert!(!by_dept.is_empty(), "by department");
+    assert!(
+        by_dept
+            .iter()
+            .all(|h| !h["account"].as_str().unwrap().starts_with('S')),
+        "colleagues only: {by_dept:?}"
+    );
+    // Someone without a task here may not search this way.
+    let student = signed_in(&app, "S2024001").await;
+    assert_eq!(search(student, "周").await.status(), 404);
+    // What the suggestion list fills in is taken.
+    act(
+        &app,
+        &keeper,
+        seal,
+        "transfer",
+        "seal",
+        &[("account", "周明（T2102）")],
+    )
+    .await;
+    let pending: Vec<String> = sqlx::query_scalar(
+        "SELECT u.account FROM tasks t JOIN users u ON u.id = t.assignee_id
+         WHERE t.application_id = $1 AND t.status = 'pending' ORDER BY u.account",
+    )
+    .bind(seal)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(pending, vec!["T2102", "T3005"]);
 }

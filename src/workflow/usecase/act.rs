@@ -210,8 +210,9 @@ pub async fn act(
             (action, "已中止。")
         }
         Op::Transfer { node, account } => {
-            let Some(to) = people::active_by_account(db, account.trim()).await? else {
-                return refused("找不到该账号，请输入对方的学号/工号。");
+            let Some(to) = people::active_by_account(db, forms::picked_account(account)).await?
+            else {
+                return refused("找不到此人，请输入姓名或学号/工号后从列表中选择。");
             };
             let action = Action::Transfer {
                 node: node.clone(),
@@ -225,8 +226,10 @@ pub async fn act(
             account,
             before,
         } => {
-            let Some(signer) = people::active_by_account(db, account.trim()).await? else {
-                return refused("找不到该账号，请输入对方的学号/工号。");
+            let Some(signer) =
+                people::active_by_account(db, forms::picked_account(account)).await?
+            else {
+                return refused("找不到此人，请输入姓名或学号/工号后从列表中选择。");
             };
             let action = Action::AddSigner {
                 node: node.clone(),

@@ -158,6 +158,9 @@ async fn startable(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<Starta
 /// this person is filling: the form of a service they may start (`service`), or of an
 /// application they can see (`app`: a draft, a returned one, a task's fields). Anything
 /// else is 404: the directory is searched only for a form that asks for a person.
+/// The picker of 转办 and 加签 names itself with this in place of a form field's key.
+pub const HANDOVER_FIELD: &str = "_handover";
+
 pub async fn picker_scope(
     db: &PgPool,
     user: &CurrentUser,
@@ -165,6 +168,17 @@ pub async fn picker_scope(
     app: Option<i64>,
     field: &str,
 ) -> AppResult<crate::org::people::Within<'static>> {
+    if field == HANDOVER_FIELD {
+        // 转办 / 加签: colleagues, for whoever has an open task on the application.
+        let app = load_visible(db, app.ok_or(AppError::NotFound)?, user.id).await?;
+        if super::open_nodes(app.engine_state().as_ref(), user.id).is_empty() {
+            return Err(AppError::NotFound);
+        }
+        return Ok(super::person_within(
+            forms::PersonScope::Staff,
+            app.applicant_id,
+        ));
+    }
     let (schema, applicant) = match (service, app) {
         (Some(id), None) => (startable(db, user, id).await?.current.schema, user.id),
         (None, Some(id)) => {

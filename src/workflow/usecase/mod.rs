@@ -163,11 +163,7 @@ async fn resolve_accounts(
             continue;
         }
         if let Some(Value::String(s)) = data.get(&f.key).cloned() {
-            // "张三（S2024001）" as picked from the search list, or a bare account.
-            let s = match (s.rfind('（'), s.rfind('）')) {
-                (Some(a), Some(b)) if a < b => s[a + '（'.len_utf8()..b].trim().to_owned(),
-                _ => s.trim().to_owned(),
-            };
+            let s = forms::picked_account(&s).to_owned();
             if s.is_empty() || s.parse::<i64>().is_ok() && f.role.is_some() {
                 continue;
             }

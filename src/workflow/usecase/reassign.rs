@@ -33,7 +33,7 @@ pub async fn reassign(
     let Some((app_id, node)) = open_work::pending_task(&mut conn, task_id, holder).await? else {
         return Ok(Outcome::Refused("该待办已办理或已转走。"));
     };
-    let Some(to) = people::active_by_account(db, to.trim()).await? else {
+    let Some(to) = people::active_by_account(db, crate::forms::picked_account(to)).await? else {
         return Ok(Outcome::Refused("找不到该账号，请输入对方的学号/工号。"));
     };
     let app = load_app(&mut conn, app_id)
