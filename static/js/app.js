@@ -51,6 +51,42 @@
     });
   });
 })();
+// Chip rows that scroll sideways on phones: the chosen chip is brought into view, and the
+// row fades at the edge while more chips lie past it.
+(function () {
+  "use strict";
+  var rows = document.querySelectorAll(".chips");
+  function mark(row) {
+    row.classList.toggle("overflows-right", row.scrollLeft + row.clientWidth < row.scrollWidth - 2);
+  }
+  Array.prototype.forEach.call(rows, function (row) {
+    var active = row.querySelector(".chip.active");
+    if (active) {
+      var left = active.getBoundingClientRect().left - row.getBoundingClientRect().left + row.scrollLeft;
+      if (left + active.offsetWidth > row.clientWidth) row.scrollLeft = left - 24;
+    }
+    mark(row);
+    row.addEventListener("scroll", function () { mark(row); }, { passive: true });
+  });
+  window.addEventListener("resize", function () { Array.prototype.forEach.call(rows, mark); });
+})();
+// A field focused behind the sticky 提交/存草稿 bar (the next field, tabbing down the form
+// or pressing the phone keyboard's "next") is scrolled clear of it: the browser scrolls only
+// fields outside the window, and this one is inside it, under the bar.
+(function () {
+  "use strict";
+  var bar = document.querySelector(".form-actions");
+  if (!bar) return;
+  function clear(el) {
+    if (!el || !el.getBoundingClientRect || bar.contains(el)) return;
+    var r = el.getBoundingClientRect(), b = bar.getBoundingClientRect();
+    if (r.bottom > b.top && r.top < b.bottom) window.scrollBy(0, r.bottom - b.top + 12);
+  }
+  document.addEventListener("focusin", function (e) { clear(e.target); });
+  if (window.visualViewport) {
+    window.visualViewport.addEventListener("resize", function () { clear(document.activeElement); });
+  }
+})();
 // 打印: a plain link without script would do nothing, so it is shown only with script.
 (function () {
   "use strict";

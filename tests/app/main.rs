@@ -37,6 +37,7 @@ mod notify;
 mod packages;
 mod pages;
 // PostgreSQL restarts and one-transaction submissions (issue 15).
+mod phone;
 mod resolve;
 mod restart;
 mod security;
