@@ -75,12 +75,16 @@
 // fields outside the window, and this one is inside it, under the bar.
 (function () {
   "use strict";
-  var bar = document.querySelector(".form-actions");
-  if (!bar) return;
   function clear(el) {
-    if (!el || !el.getBoundingClientRect || bar.contains(el)) return;
+    if (!el || !el.closest) return;
+    // The bar of the field's own form, where it floats (not a designer's preview beside it).
+    var form = el.closest("form");
+    var bar = form && form.querySelector(".form-actions");
+    if (!bar || bar.contains(el) || getComputedStyle(bar).position !== "sticky") return;
     var r = el.getBoundingClientRect(), b = bar.getBoundingClientRect();
-    if (r.bottom > b.top && r.top < b.bottom) window.scrollBy(0, r.bottom - b.top + 12);
+    if (r.bottom > b.top && r.top < b.bottom && r.right > b.left && r.left < b.right) {
+      window.scrollBy(0, r.bottom - b.top + 12);
+    }
   }
   document.addEventListener("focusin", function (e) { clear(e.target); });
   if (window.visualViewport) {
