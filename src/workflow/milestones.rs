@@ -10,6 +10,15 @@ pub struct Milestone {
     pub state: &'static str,
     /// Only a condition on the form brings this step in (视情况).
     pub maybe: bool,
+    /// Steps that run at the same time (branches of one parallel split) are one milestone
+    /// listing them, each with its state; empty for an ordinary step.
+    pub branches: Vec<Branch>,
+    split: Option<String>,
+}
+
+pub struct Branch {
+    pub name: String,
+    pub state: &'static str,
 }
 
 /// The 里程碑 bar. With the application's data (`form`), steps its conditions leave out
@@ -22,7 +31,9 @@ pub fn milestones(
     visible: &dyn Fn(&str) -> bool,
 ) -> Vec<Milestone> {
     let completed = st.is_some_and(|s| s.status == engine::Status::Completed);
-    def.milestones_on(form, visible)
+    let parallel = def.parallel_branch_of();
+    let steps = def
+        .milestones_on(form, visible)
         .into_iter()
         .filter_map(|(n, on_path)| {
             let state = match st {
@@ -44,9 +55,57 @@ pub fn milestones(
                 },
                 state,
                 maybe: on_path.is_none() && state == "todo",
+                branches: Vec::new(),
+                split: parallel.get(n.id.as_str()).map(|(p, _)| p.id.clone()),
             })
-        })
-        .collect()
+        });
+    // The branches of one split become one step: current while any branch is, done when
+    // all are.
+    let mut out: Vec<Milestone> = Vec::new();
+    for m in steps {
+        let Some(split) = m.split.clone() else {
+            out.push(m);
+            continue;
+        };
+        let branch = Branch {
+            name: m.name,
+            state: m.state,
+        };
+        match out.last_mut() {
+            Some(g) if g.split.as_deref() == Some(split.as_str()) => {
+                g.branches.push(branch);
+                g.state = group_state(&g.branches);
+                g.maybe = g.maybe && m.maybe;
+            }
+            _ => {
+                let name = def
+                    .node(&split)
+                    .map(|p| p.name.clone())
+                    .filter(|n| !n.is_empty())
+                    .unwrap_or_else(|| "同时办理".to_owned());
+                out.push(Milestone {
+                    name,
+                    state: group_state(std::slice::from_ref(&branch)),
+                    maybe: m.maybe,
+                    branches: vec![branch],
+                    split: Some(split),
+                });
+            }
+        }
+    }
+    out
+}
+
+fn group_state(branches: &[Branch]) -> &'static str {
+    if branches.iter().any(|b| b.state == "current") {
+        "current"
+    } else if branches.iter().all(|b| b.state == "done") {
+        "done"
+    } else if branches.iter().any(|b| b.state == "done") {
+        "current"
+    } else {
+        "todo"
+    }
 }
 
 /// For pages without an application's data: no field decides anything.

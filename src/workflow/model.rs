@@ -455,6 +455,33 @@ impl Definition {
         out
     }
 
+    /// The parallel split each node runs under, with its branch's index: the nodes from a
+    /// branch's first node up to the join (a nested split or a condition ends the walk, so
+    /// what lies past them shows as steps of their own).
+    pub fn parallel_branch_of(&self) -> BTreeMap<&str, (&Node, usize)> {
+        let mut out = BTreeMap::new();
+        for p in &self.nodes {
+            let NodeKind::Parallel { branches } = &p.kind else {
+                continue;
+            };
+            for (i, first) in branches.iter().enumerate() {
+                let mut at = Some(first.as_str());
+                // Definitions are acyclic when saved; a broken one must not loop here.
+                for _ in 0..self.nodes.len() {
+                    let Some(n) = at.and_then(|id| self.node(id)) else {
+                        break;
+                    };
+                    if !matches!(n.kind, NodeKind::Approval { .. } | NodeKind::Cc { .. }) {
+                        break;
+                    }
+                    out.entry(n.id.as_str()).or_insert((p, i));
+                    at = self.successors(&n.id).first().copied();
+                }
+            }
+        }
+        out
+    }
+
     /// The 里程碑 of an application: every approval node with whether it lies on the path:
     /// `Some(true)` surely, `None` depending on conditions not decided here (视情况),
     /// `Some(false)` not at all. Conditions are decided on `form` (the application's data)

@@ -1428,14 +1428,22 @@ async fn applicant_view(app: &TestApp, id: i64) -> (Vec<String>, usize) {
     (hidden, visible)
 }
 
+/// The text of `css`, found again if the live preview redrew it between the finding and
+/// the reading (a stale element under load).
 async fn text_of(b: &Browser, css: &str) -> String {
-    b.client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
+    for _ in 0..20 {
+        let e = b.client.find(Locator::Css(css)).await.unwrap();
+        match e.text().await {
+            Ok(t) => return t,
+            Err(fantoccini::error::CmdError::Standard(w))
+                if w.error == fantoccini::error::ErrorStatus::StaleElementReference =>
+            {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(e) => panic!("{css}: {e}"),
+        }
+    }
+    panic!("{css} kept being redrawn")
 }
 
 /// Waits until the text of `css` contains `needle`.

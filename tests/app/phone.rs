@@ -187,3 +187,42 @@ async fn browser_phone_pages_hide_and_cover_nothing() {
     let _ = c.find(Locator::Css(field)).await.unwrap();
     b.close().await;
 }
+
+/// 里程碑 with parallel branches (issue 17, item 7): one step listing the departments, on
+/// screen at both widths, labels apart.
+#[tokio::test]
+async fn browser_parallel_branches_are_one_milestone_at_both_widths() {
+    let app = spawn_app().await;
+    let sid = service(&app, "RXSX").await;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let Some(b) = Browser::start(width, height).await else {
+            return;
+        };
+        sign_in(&b, &app, "T3003").await;
+        let c = &b.client;
+        c.goto(&app.url(&format!("/services/{sid}/apply")))
+            .await
+            .unwrap();
+        fits(c, "the 入校 form").await;
+        let shape = js(
+            c,
+            "return [document.querySelectorAll('ol.milestones > li').length,
+                     document.querySelectorAll('ol.milestones .ms-branch').length];",
+            vec![],
+        )
+        .await;
+        assert_eq!(shape, json!([3, 6]), "提交申请, 各部门会签 (six), 办结");
+        let past_edge = js(
+            c,
+            "return [...document.querySelectorAll('ol.milestones .ms-branch')]
+               .filter(e => e.getBoundingClientRect().right > window.innerWidth).length;",
+            vec![],
+        )
+        .await;
+        assert_eq!(past_edge, json!(0));
+        crate::browser::center(c, "ol.milestones").await;
+        b.shot("phone", &format!("parallel-milestone-{width}"))
+            .await;
+        b.close().await;
+    }
+}

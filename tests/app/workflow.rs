@@ -762,6 +762,47 @@ async fn onboarding_parallel_sections() {
         assert_eq!(r.status(), 303);
         assert_eq!(status(&app, id).await, "running", "join waits for everyone");
     }
+    // 里程碑 (issue 17, item 7): the six departments are one step, 各部门会签, listing them
+    // with their own states — five done, 网络信息中心 still at it — not six numbered steps.
+    let page = app
+        .get_with(&hr, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&page);
+    let steps = scraper::Selector::parse("ol.milestones > li").unwrap();
+    let steps: Vec<String> = doc
+        .select(&steps)
+        .map(|li| li.value().attr("class").unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(steps.len(), 3, "提交申请, 各部门会签, 办结: {steps:?}");
+    assert_eq!(steps[1], "ms current ms-group");
+    let branch = scraper::Selector::parse("ol.milestones > li.ms-group .ms-branch").unwrap();
+    let branches: Vec<(String, String)> = doc
+        .select(&branch)
+        .map(|li| {
+            (
+                li.text().next().unwrap_or("").to_owned(),
+                li.value().attr("class").unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(branches.len(), 6, "{branches:?}");
+    assert_eq!(
+        branches
+            .iter()
+            .filter(|(_, c)| c == "ms-branch done")
+            .count(),
+        5,
+        "{branches:?}"
+    );
+    assert!(
+        branches
+            .iter()
+            .any(|(n, c)| n.contains("网络信息中心") && c == "ms-branch current"),
+        "{branches:?}"
+    );
     // 网络信息中心 returns it; the resubmission keeps what the departments filled in (the
     // applicant's form has no say over their sections) and marks nothing of theirs changed.
     let nic = signed_in(&app, "T3011").await;
