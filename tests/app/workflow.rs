@@ -1061,6 +1061,28 @@ async fn the_guide_previews_the_steps() {
     for step in ["部门负责人审批", "国际交流处审核", "校领导审批"] {
         assert!(html.contains(step), "{step}");
     }
+    // Parallel branches are one step naming them, as in the 里程碑 bar (issue 17, item 7).
+    let sid = service(&app, "RXSX").await;
+    let html = app
+        .get(&format!("/services/{sid}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let sel = scraper::Selector::parse("ol.milestones > li").unwrap();
+    let steps: Vec<String> = doc
+        .select(&sel)
+        .map(|li| li.text().collect::<String>().trim().to_owned())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "提交申请",
+            "各部门会签：组织处、财务处、工会、保卫处、医政处、网络信息中心",
+            "办结"
+        ]
+    );
 }
 
 #[tokio::test]

@@ -262,22 +262,30 @@ async fn reader_hidden(
     Ok(hidden)
 }
 
-/// The 办事指南's step list of a service's current workflow; steps only a condition on the
-/// form brings in say so. Empty when the service has no workflow.
+/// The 办事指南's step list of a service's current workflow, as the 里程碑 bar has it:
+/// steps only a condition on the form brings in say so, and parallel branches are one step
+/// naming them. Empty when the service has no workflow.
 pub async fn guide_steps(db: &PgPool, service_id: i64) -> anyhow::Result<Vec<String>> {
     Ok(match store::definitions::current(db, service_id).await? {
-        Some(c) => c
-            .def
-            .milestones_on(None, &|_| false)
-            .into_iter()
-            .map(|(n, always)| {
-                if always == Some(true) {
-                    n.name.clone()
-                } else {
-                    format!("{}（视情况）", n.name)
-                }
-            })
-            .collect(),
+        Some(c) => crate::workflow::milestones::milestones(
+            &c.def,
+            None,
+            None,
+            &crate::workflow::milestones::nothing_visible,
+        )
+        .into_iter()
+        .map(|m| {
+            let mut step = m.name;
+            if !m.branches.is_empty() {
+                let names: Vec<&str> = m.branches.iter().map(|b| b.name.as_str()).collect();
+                step = format!("{step}：{}", names.join("、"));
+            }
+            if m.maybe {
+                step.push_str("（视情况）");
+            }
+            step
+        })
+        .collect(),
         None => Vec::new(),
     })
 }
