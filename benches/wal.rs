@@ -57,18 +57,7 @@ async fn run(server: &common::Server) -> anyhow::Result<()> {
     };
 
     let counselor = counselor.to_string();
-    let submit_form = [
-        ("_csrf", s_token.as_str()),
-        ("intent", "submit"),
-        ("f.phone", "13800138000"),
-        ("f.kind", "事假"),
-        ("f.period.from", "2026-12-01"),
-        ("f.period.to", "2026-12-01"),
-        ("f.days", "1"),
-        ("f.reason", "基准测试"),
-        ("f.leave_campus", "否"),
-        ("f.counselor", counselor.as_str()),
-    ];
+    let submit_form = common::leave_form(&s_token, &counselor);
     let rounds = env("BENCH_ROUNDS", 3);
     for round in 0..=rounds {
         let measured = round == rounds;

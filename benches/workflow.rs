@@ -194,18 +194,7 @@ async fn run(
             let mut lat = Vec::new();
             let mut ids = Vec::new();
             for _ in 0..per_client {
-                let form = [
-                    ("_csrf", token.as_str()),
-                    ("intent", "submit"),
-                    ("f.phone", "13800138000"),
-                    ("f.kind", "事假"),
-                    ("f.period.from", "2026-12-01"),
-                    ("f.period.to", "2026-12-01"),
-                    ("f.days", "1"),
-                    ("f.reason", "基准测试"),
-                    ("f.leave_campus", "否"),
-                    ("f.counselor", counselor.as_str()),
-                ];
+                let form = common::leave_form(&token, &counselor);
                 let t = Instant::now();
                 let r = c.post(&url).form(&form).send().await.expect("submit");
                 lat.push(t.elapsed());

@@ -41,6 +41,22 @@ pub async fn session(base: &str, account: &str) -> anyhow::Result<(reqwest::Clie
     Ok((c, token(&html)))
 }
 
+/// The 学生请假 form the benches submit: one day, naming counselor `counselor` (an id).
+pub fn leave_form<'a>(token: &'a str, counselor: &'a str) -> [(&'static str, &'a str); 10] {
+    [
+        ("_csrf", token),
+        ("intent", "submit"),
+        ("f.phone", "13800138000"),
+        ("f.kind", "事假"),
+        ("f.period.from", "2026-12-01"),
+        ("f.period.to", "2026-12-01"),
+        ("f.days", "1"),
+        ("f.reason", "基准测试"),
+        ("f.leave_campus", "否"),
+        ("f.counselor", counselor),
+    ]
+}
+
 pub fn token(html: &str) -> String {
     let m = "name=\"_csrf\" value=\"";
     let s = html.find(m).map(|i| i + m.len()).unwrap_or(0);

@@ -378,21 +378,19 @@ async fn a_service_group_opens_that_services_open_tasks_only() {
     assert!(items(&none).is_empty());
 }
 
-/// 我发起的 (issue 17, item 1): withdrawn and stopped applications are neither running nor
-/// finished — their own columns, tabs and search filter, and their own badge in the list.
-#[tokio::test]
-async fn started_shows_withdrawn_and_stopped_as_what_they_are() {
-    let app = spawn_app().await;
-    let student = signed_in(&app, "S2024001").await;
-    let counselor = signed_in(&app, "T2101").await;
-    let (done, _) = leave(&app, &student, "1").await;
-    let (withdrawn, _) = leave(&app, &student, "1").await;
-    let (stopped, _) = leave(&app, &student, "1").await;
-    leave(&app, &student, "1").await;
-    act(&app, &counselor, done, "approve", "counselor", &[]).await;
-    act(&app, &student, withdrawn, "withdraw", "", &[]).await;
+/// 张三's four 学生请假: 办结, 撤回, 中止 and one still running; his client and the first
+/// three ids.
+async fn four_outcomes(app: &TestApp) -> (reqwest::Client, [i64; 3]) {
+    let student = signed_in(app, "S2024001").await;
+    let counselor = signed_in(app, "T2101").await;
+    let (done, _) = leave(app, &student, "1").await;
+    let (withdrawn, _) = leave(app, &student, "1").await;
+    let (stopped, _) = leave(app, &student, "1").await;
+    leave(app, &student, "1").await;
+    act(app, &counselor, done, "approve", "counselor", &[]).await;
+    act(app, &student, withdrawn, "withdraw", "", &[]).await;
     act(
-        &app,
+        app,
         &counselor,
         stopped,
         "terminate",
@@ -400,6 +398,15 @@ async fn started_shows_withdrawn_and_stopped_as_what_they_are() {
         &[("comment", "不符合请假条件")],
     )
     .await;
+    (student, [done, withdrawn, stopped])
+}
+
+/// 我发起的 (issue 17, item 1): withdrawn and stopped applications are neither running nor
+/// finished — their own columns, tabs and search filter, and their own badge in the list.
+#[tokio::test]
+async fn started_shows_withdrawn_and_stopped_as_what_they_are() {
+    let app = spawn_app().await;
+    let (student, [done, withdrawn, stopped]) = four_outcomes(&app).await;
     let started = app
         .get_with(&student, "/center/started")
         .await
@@ -464,23 +471,7 @@ async fn started_shows_withdrawn_and_stopped_as_what_they_are() {
 async fn browser_outcomes_and_a_task_someone_else_handled_at_both_widths() {
     use crate::browser::{Browser, sign_in};
     let app = spawn_app().await;
-    let student = signed_in(&app, "S2024001").await;
-    let counselor = signed_in(&app, "T2101").await;
-    let (done, _) = leave(&app, &student, "1").await;
-    let (withdrawn, _) = leave(&app, &student, "1").await;
-    let (stopped, _) = leave(&app, &student, "1").await;
-    leave(&app, &student, "1").await;
-    act(&app, &counselor, done, "approve", "counselor", &[]).await;
-    act(&app, &student, withdrawn, "withdraw", "", &[]).await;
-    act(
-        &app,
-        &counselor,
-        stopped,
-        "terminate",
-        "counselor",
-        &[("comment", "不符合请假条件")],
-    )
-    .await;
+    four_outcomes(&app).await;
     let seal = seal_waiting_for_the_keepers(&app).await;
     let k1 = signed_in(&app, "T3004").await;
     act(&app, &k1, seal, "approve", "seal", &[]).await;

@@ -111,18 +111,7 @@ async fn a_reopened_draft_keeps_its_person_picks() {
     let counselor = user(&app, "T2101").await.to_string();
     let sid = service(&app, "XSQJ").await;
     let page = format!("/services/{sid}/apply");
-    let r = post_form(
-        &app,
-        &student,
-        &page,
-        &page,
-        "draft",
-        &[("f.counselor", counselor.clone())],
-    )
-    .await;
-    assert_eq!(r.status(), 303);
-    let edit = location(&r);
-    let html = app.get_with(&student, &edit).await.text().await.unwrap();
+    let html = draft_reopened(&app, &student, &page, "f.counselor", &counselor).await;
     let doc = scraper::Html::parse_document(&html);
     let sel = scraper::Selector::parse("select[name=\"f.counselor\"] option[selected]").unwrap();
     let chosen: Vec<String> = doc
@@ -135,18 +124,7 @@ async fn a_reopened_draft_keeps_its_person_picks() {
     let sid = service(&app, "BYSJXT").await;
     let page = format!("/services/{sid}/apply");
     for typed in ["T2002", "李晓梅（T2002）"] {
-        let r = post_form(
-            &app,
-            &student,
-            &page,
-            &page,
-            "draft",
-            &[("f.supervisor", typed.to_owned())],
-        )
-        .await;
-        assert_eq!(r.status(), 303);
-        let edit = location(&r);
-        let html = app.get_with(&student, &edit).await.text().await.unwrap();
+        let html = draft_reopened(&app, &student, &page, "f.supervisor", typed).await;
         let doc = scraper::Html::parse_document(&html);
         let sel = scraper::Selector::parse("input[name=\"f.supervisor\"]").unwrap();
         let value = doc
@@ -160,4 +138,17 @@ async fn a_reopened_draft_keeps_its_person_picks() {
             "typed {typed}: the picker comes back as {value:?}"
         );
     }
+}
+
+/// Saves a draft on `page` with `field` set to `value`, and returns the draft's page.
+async fn draft_reopened(
+    app: &TestApp,
+    c: &reqwest::Client,
+    page: &str,
+    field: &'static str,
+    value: &str,
+) -> String {
+    let r = post_form(app, c, page, page, "draft", &[(field, value.to_owned())]).await;
+    assert_eq!(r.status(), 303);
+    app.get_with(c, &location(&r)).await.text().await.unwrap()
 }
