@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Each regression test of issue 15 run against the code with its fix undone: it must fail.
 
-usage: scripts/regression-check.py   (from the repository; DATABASE_URL as for cargo test)
+usage: scripts/regression-check.py [NAME-PART]   (from the repository; DATABASE_URL as for
+cargo test; with NAME-PART, only the entries whose name contains it)
 
 For each defect: patch the fix out of one file (one exact anchor), run its test, restore
 the file. "FAILS with the fix undone" is the wanted verdict; "still passes" means the test
@@ -25,6 +26,10 @@ M = [
  ("16 service delete waits for submissions", "src/admin/services/status.rs", '    sqlx::query("LOCK TABLE applications IN SHARE MODE")', '    sqlx::query("SELECT 1")', "a_delete_waits_for_a_first_application_in_flight"),
  ("16 a repeated 抄送 stays silent", "src/workflow/store/transition.rs", "             ON CONFLICT (idempotency_key) DO NOTHING \\\n", "", "travel_abroad_condition_and_cc"),
  ("17.6 加签 after oneself keeps the task open", "src/workflow/store/transition.rs", "            && !now_pending.iter().any(|(n, u)| n == node && *u == user)\n", "", "a_transfer_after_adding_a_signer_is_in_my_transfers"),
+ ("17.10 the number on file stands", "src/forms/mod.rs", "        if (f.locked || f.autofill.as_deref() == Some(ID_CARD_SOURCE))\n", "        if f.locked\n", "the_id_number_on_file_is_filled_masked_and_cannot_be_changed"),
+ ("17.10 masked for the applicant", "src/forms/render.rs", "                    && lookups.mask_id_card\n", "                    && false\n", "the_id_number_on_file_is_filled_masked_and_cannot_be_changed"),
+ ("17.10 birth date against the number", "src/forms/mod.rs", "    cross_check(schema, access, &out, &mut errors);\n", "", "a_birth_date_is_in_the_past_and_agrees_with_the_id_number"),
+ ("17.10 copy kept on proof", "src/identity/flows/check.rs", "    if let Some(p) = &p {\n", "    if let Some(p) = p.as_ref().filter(|_| false) {\n", "proving_the_id_number_keeps_a_sealed_copy_for_forms"),
  ("crowd waits", "src/identity/login.rs", "        lockout::CROWDED_WAIT,", "        std::time::Duration::ZERO,", "a_crowd_behind_one_address_gets_in_at_the_first_try"),
  ("D6a 413", "src/forms/input.rs", "        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "        if false && e.status() == StatusCode::PAYLOAD_TOO_LARGE {", "an_upload_past_the_limit_is_413_saying_the_limit"),
  ("D3 503 not 500", "src/error.rs", "    let mut res = ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE);", "    let mut res = ErrorPage::response(StatusCode::INTERNAL_SERVER_ERROR, UNAVAILABLE_MESSAGE);", "a_database_restart_under_load_shows_no_500"),
@@ -34,7 +39,11 @@ M = [
 ]
 env = dict(os.environ, E2E_REQUIRED="1", RUST_BACKTRACE="0")
 env.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+import sys
+only = sys.argv[1] if len(sys.argv) > 1 else ""
 for name, path, old, new, test in M:
+    if only not in name:
+        continue
     src = open(path).read()
     if src.count(old) != 1:
         print(f"{name}: anchor not found once in {path}", flush=True); continue

@@ -283,7 +283,7 @@ pub static VARS: &[VarSpec] = &[
     VarSpec {
         name: "HALL_SECRET_KEY",
         default: Note("generated into `<HALL_DATA_DIR>/secret.key`"),
-        meaning: "key for the keyed hash of ID-card numbers; **set the same value on every instance** when running several",
+        meaning: "key for the keyed hash and the sealed copy of ID-card numbers; **set the same value on every instance** when running several",
         secret: true,
         read_by: None,
     },

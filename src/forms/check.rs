@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use super::{CheckCtx, Field, FieldKind, FormSchema, Profile};
+use super::{CheckCtx, Field, FieldKind, FormSchema, ID_CARD_SOURCE};
 
 /// Most fields in one form, columns in one sub-table, options of one field.
 pub const MAX_FIELDS: usize = 200;
@@ -25,7 +25,7 @@ pub const PATTERN_MESSAGE_MAX: usize = 200;
 pub const TEXT_MAX: usize = 5000;
 
 /// The profile keys auto-fill takes values from (`Profile`), with their names.
-pub const AUTOFILL: [(&str, &str); 8] = [
+pub const AUTOFILL: [(&str, &str); 9] = [
     ("name", "姓名"),
     ("account", "学号/工号"),
     ("gender", "性别"),
@@ -34,6 +34,7 @@ pub const AUTOFILL: [(&str, &str); 8] = [
     ("phone", "手机号"),
     ("email", "邮箱"),
     ("user_type", "人员类别"),
+    ("id_card", "在册身份证号"),
 ];
 
 impl FieldKind {
@@ -179,11 +180,20 @@ impl FieldKind {
         )
     }
 
+    /// Takes a 日期限制 (before / after today).
+    pub fn has_date_limit(self) -> bool {
+        matches!(
+            self,
+            FieldKind::Date | FieldKind::Datetime | FieldKind::DateRange
+        )
+    }
+
     /// May be filled from the profile (a text value).
     pub fn has_autofill(self) -> bool {
         matches!(
             self,
-            FieldKind::Text
+            FieldKind::IdCard
+                | FieldKind::Text
                 | FieldKind::Textarea
                 | FieldKind::Select
                 | FieldKind::Radio
@@ -213,6 +223,10 @@ pub enum Part {
     Columns,
     /// A person field's 可选人员 (a role or a scope).
     Role,
+    /// A date's 日期限制.
+    DateLimit,
+    /// A birth date's 身份证号 field.
+    BirthOf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -430,10 +444,21 @@ fn own(f: &Field, column: bool) -> Vec<Problem> {
             format!("格式提示不能超过 {PATTERN_MESSAGE_MAX} 个字"),
         ));
     }
-    if let Some(a) = &f.autofill
-        && Profile::default().get(a).is_none()
-    {
-        out.push(p(Part::Autofill, format!("自动填充来源“{a}”不受支持")));
+    if let Some(a) = &f.autofill {
+        if !AUTOFILL.iter().any(|(k, _)| k == a) {
+            out.push(p(Part::Autofill, format!("自动填充来源“{a}”不受支持")));
+        } else if (a == ID_CARD_SOURCE) != (f.kind == FieldKind::IdCard) {
+            out.push(p(
+                Part::Autofill,
+                "身份证号字段只能填入在册身份证号，在册身份证号也只能填入身份证号字段",
+            ));
+        }
+    }
+    if f.date_limit.is_some() && !f.kind.has_date_limit() {
+        out.push(p(Part::DateLimit, "只有日期字段能设置日期限制"));
+    }
+    if f.birth_of.is_some() && f.kind != FieldKind::Date {
+        out.push(p(Part::BirthOf, "只有日期字段能核对身份证号中的出生日期"));
     }
     if f.locked && f.autofill.is_none() {
         out.push(p(Part::Locked, "已锁定但没有设置自动填充来源"));
@@ -502,6 +527,14 @@ pub fn form(schema: &FormSchema) -> Vec<String> {
         }
         if f.kind == FieldKind::Table {
             out.extend(columns(f));
+        }
+        if let Some(of) = &f.birth_of
+            && !schema
+                .fields
+                .iter()
+                .any(|x| &x.key == of && x.kind == FieldKind::IdCard)
+        {
+            out.push(format!("{name}：核对出生日期的身份证号字段（{of}）不存在"));
         }
     }
     out

@@ -2,6 +2,7 @@
 //! field access.
 
 pub mod check;
+mod dates;
 pub mod files;
 pub mod input;
 pub mod render;
@@ -10,6 +11,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
+
+pub use dates::{DateLimit, id_card_birth};
+use dates::{cross_check, limit};
 
 use crate::identity::idcard;
 
@@ -102,6 +106,14 @@ pub struct Field {
     /// Absent: anyone (the forms made before scopes keep working as they did).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<PersonScope>,
+    /// Date fields: which days relative to the day of submission are accepted (a birth
+    /// date lies before today, a past leave not after it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date_limit: Option<DateLimit>,
+    /// A date field holding the birth date written in the 身份证号 field with this key:
+    /// the two must agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_of: Option<String>,
 }
 
 /// Whom a person field may name. The picker's search (`/people`) is limited to it, so a
@@ -307,10 +319,19 @@ pub struct Profile {
     pub phone: String,
     pub email: String,
     pub user_type: String,
+    /// The 身份证号 on file (decrypted), empty when none is.
+    pub id_card: String,
 }
+
+/// The 身份证号 source: filled only where a number is on file, and then always the one on
+/// file (it is who the applicant is, not something to edit).
+pub const ID_CARD_SOURCE: &str = "id_card";
 
 impl Profile {
     fn get(&self, key: &str) -> Option<&str> {
+        if key == ID_CARD_SOURCE {
+            return Some(self.id_card.as_str()).filter(|s| !s.is_empty());
+        }
         Some(match key {
             "name" => &self.name,
             "account" => &self.account,
@@ -341,10 +362,11 @@ pub fn initial_values(schema: &FormSchema, profile: &Profile) -> Map<String, Val
     m
 }
 
-/// Locked auto-filled fields always carry the profile's value, whatever was posted.
+/// Locked auto-filled fields always carry the profile's value, whatever was posted; so does
+/// a 身份证号 filled from the one on file.
 pub fn enforce_locked(schema: &FormSchema, profile: &Profile, data: &mut Map<String, Value>) {
     for f in &schema.fields {
-        if f.locked
+        if (f.locked || f.autofill.as_deref() == Some(ID_CARD_SOURCE))
             && let Some(v) = f.autofill.as_deref().and_then(|k| profile.get(k))
         {
             data.insert(f.key.clone(), Value::String(v.to_owned()));
@@ -451,11 +473,15 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
         FieldKind::Date => {
             if !valid_date(&s) {
                 errs.push(format!("{label}须为日期，如 2026-11-21"));
+            } else {
+                limit(f, label, &s, ctx, &mut errs);
             }
         }
         FieldKind::Datetime => {
             if !valid_datetime(&s) {
                 errs.push(format!("{label}须为日期时间"));
+            } else {
+                limit(f, label, &s[..10], ctx, &mut errs);
             }
         }
         FieldKind::DateRange => {
@@ -465,6 +491,10 @@ fn check(f: &Field, v: Option<&Value>, ctx: &CheckCtx) -> (Vec<String>, Option<V
                 errs.push(format!("请完整填写{label}的开始和结束日期"));
             } else if from > to {
                 errs.push(format!("{label}的结束日期不能早于开始日期"));
+            } else {
+                // Both ends: a past leave must have ended, a planned one not yet begun.
+                limit(f, &format!("{label}的开始日期"), &from, ctx, &mut errs);
+                limit(f, &format!("{label}的结束日期"), &to, ctx, &mut errs);
             }
         }
         FieldKind::Select | FieldKind::Radio => {
@@ -570,6 +600,9 @@ pub struct CheckCtx {
     /// (教职工): the people who may be picked (for a scope, those of the posted ones in
     /// it). Anyone else is refused, whatever the request says.
     pub choices: BTreeMap<String, Vec<i64>>,
+    /// The day of submission in the hall's time zone, for `date_limit` (none: not checked,
+    /// as for a designer's default value, which is checked on the day it is used).
+    pub today: Option<chrono::NaiveDate>,
 }
 
 /// Validate the fields that `access` makes editable; returns normalised data (values of
@@ -609,6 +642,7 @@ pub fn validate(
             out.insert(f.key.clone(), n);
         }
     }
+    cross_check(schema, access, &out, &mut errors);
     if errors.is_empty() {
         Ok(out)
     } else {

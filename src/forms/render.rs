@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Map, Value, json};
 
 use super::{Errors, FieldAccess, FieldKind, FormSchema};
+use crate::identity::idcard;
 
 /// Blank rows offered in a sub-table (more with 添加一行).
 pub const BLANK_ROWS: usize = 2;
@@ -102,6 +103,8 @@ pub struct FieldView {
     pub display: String,
     pub changed: bool,
     pub files: Vec<FileView>,
+    /// Shown under a read-only value (where a value on file comes from).
+    pub note: String,
 }
 
 impl FieldView {
@@ -164,6 +167,13 @@ pub struct Lookups {
     pub person_choices: BTreeMap<String, Vec<(i64, String)>>,
     /// Attachments per field: (id, file name, size in bytes).
     pub attachments: BTreeMap<String, Vec<(i64, String, i64)>>,
+    /// The applicant has a 身份证号 on file: fields filled from it are read-only.
+    pub id_card_on_file: bool,
+    /// The page is the applicant's own: a 身份证号 filled from the one on file is shown
+    /// masked (approvers, who need the number, see it whole).
+    pub mask_id_card: bool,
+    /// The day in the hall's time zone: date pickers offer only what `date_limit` accepts.
+    pub today: Option<chrono::NaiveDate>,
 }
 
 fn size_text(bytes: i64) -> String {
@@ -192,6 +202,8 @@ pub fn views(
         }
         let v = data.get(&f.key);
         let value = as_text(v);
+        let on_file_id =
+            f.autofill.as_deref() == Some(super::ID_CARD_SOURCE) && lookups.id_card_on_file;
         let mut view = FieldView {
             key: f.key.clone(),
             name: format!("f.{}", f.key),
@@ -200,7 +212,7 @@ pub fn views(
             required: f.required,
             help: f.help.clone(),
             placeholder: f.placeholder.clone(),
-            access: if acc == FieldAccess::Editable && !f.locked {
+            access: if acc == FieldAccess::Editable && !f.locked && !on_file_id {
                 "editable"
             } else {
                 "readonly"
@@ -220,6 +232,7 @@ pub fn views(
             rows: Vec::new(),
             extra_rows: 0,
             changed: changed.contains(&f.key),
+            note: String::new(),
             files: lookups
                 .attachments
                 .get(&f.key)
@@ -234,7 +247,36 @@ pub fn views(
                 })
                 .unwrap_or_default(),
         };
+        if let (Some(l), Some(today)) = (f.date_limit, lookups.today) {
+            // The picker's own bounds; the server checks again on submit.
+            let (lo, hi) = l.bounds(today);
+            let text = |d: Option<chrono::NaiveDate>, time: &str| {
+                d.map(|d| format!("{}{time}", d.format("%Y-%m-%d")))
+                    .unwrap_or_default()
+            };
+            let (lo_time, hi_time) = if f.kind == FieldKind::Datetime {
+                ("T00:00", "T23:59")
+            } else {
+                ("", "")
+            };
+            view.min = text(lo, lo_time);
+            view.max = text(hi, hi_time);
+        }
         match f.kind {
+            FieldKind::IdCard
+                if f.autofill.as_deref() == Some(super::ID_CARD_SOURCE)
+                    && lookups.mask_id_card
+                    && !view.value.is_empty() =>
+            {
+                // Neither the page nor a hidden input carries the whole number: the
+                // server fills it from the one on file.
+                view.display = idcard::mask(&view.value);
+                view.value = view.display.clone();
+                if on_file_id {
+                    view.note =
+                        "在册身份证号，不能修改；如有误请联系人事处或学生工作部门更正。".into();
+                }
+            }
             FieldKind::Select | FieldKind::Radio => {
                 view.options = f
                     .options

@@ -42,6 +42,7 @@ fn ctx() -> CheckCtx {
         people: vec![7],
         departments: vec![3],
         choices: BTreeMap::new(),
+        today: Some(chrono::NaiveDate::from_ymd_opt(2026, 12, 2).unwrap()),
     }
 }
 
@@ -213,4 +214,113 @@ fn bad_schemas_are_refused() {
     assert!(
         bad(json!({"fields": [{"key": "s", "type": "select", "label": "S"}]})).contains("选项")
     );
+}
+
+/// A form of dates with limits and a birth date checked against a 身份证号; `ctx()`'s
+/// today is 2026-12-02.
+fn dated() -> FormSchema {
+    serde_json::from_value(json!({"fields": [
+        {"key": "born", "type": "date", "label": "出生日期", "date_limit": "past", "birth_of": "id"},
+        {"key": "id", "type": "id_card", "label": "身份证号"},
+        {"key": "done", "type": "date", "label": "请假日期", "date_limit": "not_future"},
+        {"key": "trip", "type": "date_range", "label": "出行日期", "date_limit": "not_past"},
+        {"key": "at", "type": "datetime", "label": "出发时间", "date_limit": "future"}
+    ]}))
+    .unwrap()
+}
+
+fn errors_of(data: Value) -> Errors {
+    let s = dated();
+    validate(&s, &all_editable(&s), &obj(data), &ctx()).unwrap_err()
+}
+
+#[test]
+fn dates_outside_their_limit_are_refused_with_the_rule() {
+    let e = errors_of(json!({
+        "born": "2026-12-02", "done": "2026-12-03",
+        "trip": {"from": "2026-12-01", "to": "2026-12-05"}, "at": "2026-12-02T23:00"
+    }));
+    assert_eq!(e["born"], vec!["出生日期须早于今天"]);
+    assert_eq!(e["done"], vec!["请假日期不能晚于今天"]);
+    assert_eq!(e["trip"], vec!["出行日期的开始日期不能早于今天"]);
+    assert_eq!(e["at"], vec!["出发时间须晚于今天"]);
+    // The edges: yesterday, today, today, tomorrow.
+    let s = dated();
+    let ok = validate(
+        &s,
+        &all_editable(&s),
+        &obj(json!({
+            "born": "2026-12-01", "done": "2026-12-02",
+            "trip": {"from": "2026-12-02", "to": "2026-12-02"}, "at": "2026-12-03T00:00"
+        })),
+        &ctx(),
+    );
+    assert!(ok.is_ok(), "{ok:?}");
+    // Without a day to compare with (a designer's default), no limit applies.
+    let f = &s.fields[0];
+    assert!(
+        check(f, Some(&json!("2030-01-01")), &CheckCtx::default())
+            .0
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_birth_date_must_agree_with_the_id_number() {
+    assert_eq!(
+        id_card_birth("11010519491231002x")
+            .map(|d| d.to_string())
+            .as_deref(),
+        Some("1949-12-31")
+    );
+    assert_eq!(id_card_birth("110105194912310021"), None, "bad check digit");
+    let e = errors_of(json!({"born": "1949-12-30", "id": "11010519491231002X", "done": "x"}));
+    assert_eq!(
+        e["born"],
+        vec!["出生日期与身份证号中的出生日期（1949-12-31）不一致"]
+    );
+    // A matching date passes; an invalid number is reported at the number, not the date.
+    let e = errors_of(json!({"born": "1949-12-31", "id": "11010519491231002X", "done": "x"}));
+    assert!(!e.contains_key("born"), "{e:?}");
+    let e = errors_of(json!({"born": "1949-12-30", "id": "110105194912310021", "done": "x"}));
+    assert!(!e.contains_key("born") && e.contains_key("id"), "{e:?}");
+    // A birth date the submitter cannot change is not held against them.
+    let s = dated();
+    let mut access = all_editable(&s);
+    access.insert("born".into(), FieldAccess::Readonly);
+    let r = validate(
+        &s,
+        &access,
+        &obj(json!({"born": "1949-12-30", "id": "11010519491231002X"})),
+        &ctx(),
+    );
+    assert!(r.is_ok(), "{r:?}");
+}
+
+#[test]
+fn the_id_number_on_file_fills_its_field_whatever_is_posted() {
+    let s: FormSchema = serde_json::from_value(json!({"fields": [
+        {"key": "id", "type": "id_card", "label": "身份证号", "autofill": "id_card"}
+    ]}))
+    .unwrap();
+    let on_file = Profile {
+        id_card: "11010519491231002X".into(),
+        ..Profile::default()
+    };
+    assert_eq!(
+        initial_values(&s, &on_file)["id"],
+        json!("11010519491231002X")
+    );
+    let mut posted = obj(json!({"id": "44030619980512341X"}));
+    enforce_locked(&s, &on_file, &mut posted);
+    assert_eq!(
+        posted["id"],
+        json!("11010519491231002X"),
+        "not locked, still enforced"
+    );
+    // Nothing on file: the applicant's own typing stands.
+    let mut posted = obj(json!({"id": "44030619980512341X"}));
+    enforce_locked(&s, &Profile::default(), &mut posted);
+    assert_eq!(posted["id"], json!("44030619980512341X"));
+    assert!(!initial_values(&s, &Profile::default()).contains_key("id"));
 }

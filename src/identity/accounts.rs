@@ -56,20 +56,25 @@ async fn end_sessions(conn: &mut PgConnection, uid: i64, now: DateTime<Utc>) -> 
     Ok(())
 }
 
-/// Sets (or, with `None`, removes) the person's ID-card number: stored only as the keyed
-/// hash and the masked form, as everywhere. `Err(Taken)` when another person has it.
+/// Sets (or, with `None`, removes) the person's ID-card number: stored as the keyed hash,
+/// the masked form and the sealed copy forms fill in, never in the clear. `Err(Taken)`
+/// when another person has it.
 pub async fn set_id_card(
     conn: &mut PgConnection,
     key: &SecretKey,
     uid: i64,
     number: Option<&str>,
 ) -> sqlx::Result<Result<(), Taken>> {
-    let r = sqlx::query("UPDATE users SET id_card_hash = $2, id_card_masked = $3 WHERE id = $1")
-        .bind(uid)
-        .bind(number.map(|n| idcard::hash(key, n)))
-        .bind(number.map(idcard::mask))
-        .execute(conn)
-        .await;
+    let r = sqlx::query(
+        "UPDATE users SET id_card_hash = $2, id_card_masked = $3, id_card_sealed = $4
+         WHERE id = $1",
+    )
+    .bind(uid)
+    .bind(number.map(|n| idcard::hash(key, n)))
+    .bind(number.map(idcard::mask))
+    .bind(number.map(|n| idcard::seal(key, n)))
+    .execute(conn)
+    .await;
     match r {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Err(Taken)),
         other => other.map(|_| Ok(())),
@@ -138,6 +143,7 @@ pub struct Imported<'a> {
     pub phone: Option<&'a str>,
     pub id_card_hash: Option<Vec<u8>>,
     pub id_card_masked: Option<&'a str>,
+    pub id_card_sealed: Option<Vec<u8>>,
 }
 
 /// Writes an import batch's credentials inside the caller's transaction, after the
@@ -162,6 +168,7 @@ pub async fn write_imported(
     let phones: Vec<Option<&str>> = rows.iter().map(|r| r.phone).collect();
     let hashes: Vec<Option<Vec<u8>>> = rows.iter().map(|r| r.id_card_hash.clone()).collect();
     let masked: Vec<Option<&str>> = rows.iter().map(|r| r.id_card_masked).collect();
+    let sealed: Vec<Option<Vec<u8>>> = rows.iter().map(|r| r.id_card_sealed.clone()).collect();
     sqlx::query(
         "UPDATE users u SET phone = NULL
          FROM UNNEST($1::text[], $2::text[]) AS v(a, ph)
@@ -174,16 +181,20 @@ pub async fn write_imported(
     sqlx::query(
         "UPDATE users u SET phone = COALESCE(v.ph, u.phone),
                 id_card_hash = COALESCE(v.h, u.id_card_hash),
-                id_card_masked = COALESCE(v.m, u.id_card_masked)
-         FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[]) AS v(a, ph, h, m)
+                id_card_masked = COALESCE(v.m, u.id_card_masked),
+                id_card_sealed = COALESCE(v.s, u.id_card_sealed)
+         FROM UNNEST($1::text[], $2::text[], $3::bytea[], $4::text[], $5::bytea[])
+              AS v(a, ph, h, m, s)
          WHERE u.account = v.a
            AND (v.ph IS NOT NULL AND u.phone IS DISTINCT FROM v.ph
-                OR v.h IS NOT NULL AND u.id_card_hash IS DISTINCT FROM v.h)",
+                OR v.h IS NOT NULL AND u.id_card_hash IS DISTINCT FROM v.h
+                OR v.s IS NOT NULL AND u.id_card_sealed IS NULL)",
     )
     .bind(&accounts)
     .bind(&phones)
     .bind(&hashes)
     .bind(&masked)
+    .bind(&sealed)
     .execute(&mut *conn)
     .await?;
     Ok(())

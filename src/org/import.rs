@@ -24,6 +24,9 @@ pub struct Person {
     /// The ID number's keyed hash (hex) and masked form; never the number.
     pub id_hash: Option<String>,
     pub id_masked: Option<String>,
+    /// The number sealed (`idcard::seal`, hex), for forms to fill in.
+    #[serde(default)]
+    pub id_sealed: Option<String>,
     /// (role id, department scope) to grant; grants held already are kept, none revoked.
     pub roles: Vec<(i64, Option<i64>)>,
 }
@@ -252,6 +255,7 @@ pub async fn write(
             phone: p.phone.as_deref(),
             id_card_hash: id_bytes(p),
             id_card_masked: p.id_masked.as_deref(),
+            id_card_sealed: p.id_sealed.as_deref().and_then(|h| hex::decode(h).ok()),
         })
         .collect();
     accounts::write_imported(conn, &credentials, &created).await?;

@@ -14,16 +14,31 @@ pub struct PersonProfile {
     pub phone: Option<String>,
     pub email: Option<String>,
     pub user_type: String,
+    /// The 身份证号's keyed hash and sealed copy (`idcard::open` takes both).
+    pub id_card_hash: Option<Vec<u8>>,
+    pub id_card_sealed: Option<Vec<u8>>,
 }
 
 pub async fn profile(db: &PgPool, user_id: i64) -> sqlx::Result<PersonProfile> {
     sqlx::query_as(
-        "SELECT u.name, u.account, u.gender, d.name AS department, u.title, u.phone, u.email, u.user_type
+        "SELECT u.name, u.account, u.gender, d.name AS department, u.title, u.phone, u.email,
+                u.user_type, u.id_card_hash, u.id_card_sealed
          FROM users u LEFT JOIN departments d ON d.id = u.department_id WHERE u.id = $1",
     )
     .bind(user_id)
     .fetch_one(db)
     .await
+}
+
+/// Whether a sealed 身份证号 is on file for this person (forms fill it in, read-only).
+pub async fn id_card_on_file(db: &PgPool, user_id: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT id_card_sealed IS NOT NULL AND id_card_hash IS NOT NULL FROM users WHERE id = $1",
+    )
+    .bind(user_id)
+    .fetch_optional(db)
+    .await
+    .map(|r| r.unwrap_or(false))
 }
 
 /// `张三（S2024001）`: a person as forms and pages name them.

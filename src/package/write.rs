@@ -43,6 +43,8 @@ const KEY_ORDER: &[&str] = &[
     "locked",
     "role",
     "scope",
+    "date_limit",
+    "birth_of",
     "levels_up",
     "accounts",
     "account",

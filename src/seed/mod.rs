@@ -114,11 +114,11 @@ pub async fn seed_demo(db: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO users (account, name, user_type, department_id, gender, title, phone, email,
                                 id_card_hash, id_card_masked, status, password_hash, must_change_password,
-                                activated_at)
+                                activated_at, id_card_sealed)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
                      CASE WHEN $11::text IS NULL THEN 'inactive' ELSE 'active' END, $11,
                      $12 AND $11::text IS NOT NULL,
-                     CASE WHEN $11::text IS NULL THEN NULL ELSE now() END)
+                     CASE WHEN $11::text IS NULL THEN NULL ELSE now() END, $13)
              ON CONFLICT (account) DO NOTHING RETURNING id",
         )
         .bind(&u.account)
@@ -133,6 +133,7 @@ pub async fn seed_demo(db: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
         .bind(u.id_card.as_deref().map(idcard::mask))
         .bind(&hash)
         .bind(u.password != Password::Demo)
+        .bind(u.id_card.as_deref().map(|c| idcard::seal(key, c)))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(id) = id else { continue };

@@ -27,4 +27,11 @@ impl AppState {
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
     }
+
+    /// Today in the hall's time zone (for dates a form accepts).
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now()
+            .with_timezone(&self.settings.time_zone)
+            .date_naive()
+    }
 }

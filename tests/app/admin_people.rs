@@ -600,6 +600,14 @@ async fn a_new_person_gets_an_activation_code_and_a_locked_one_is_released() {
         (status.as_str(), masked.as_deref()),
         ("inactive", Some("1101**********002X"))
     );
+    // The sealed copy forms fill in: nonce, number, tag; not the number in the clear.
+    let sealed: Vec<u8> = sqlx::query_scalar("SELECT id_card_sealed FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(sealed.len(), 24 + 18 + 16);
+    assert!(!sealed.windows(6).any(|w| w == b"110105"));
     // 激活码: shown once on the page, stored as a keyed hash, audited as the admin's.
     let page = format!("/admin/people/{id}");
     let r = app

@@ -112,7 +112,8 @@ async fn five_thousand_people_twice_the_second_time_changes_nothing() {
     assert_eq!(imported(&app).await, 5000);
     let (inactive, no_password, masked): (i64, i64, i64) = sqlx::query_as(
         "SELECT count(*) FILTER (WHERE status = 'inactive'), count(*) FILTER (WHERE password_hash IS NULL),
-                count(*) FILTER (WHERE id_card_masked LIKE '1101**********%' AND length(id_card_hash) = 32)
+                count(*) FILTER (WHERE id_card_masked LIKE '1101**********%' AND length(id_card_hash) = 32
+                                        AND length(id_card_sealed) = 24 + 18 + 16)
          FROM users WHERE account LIKE 'P%'",
     )
     .fetch_one(&app.db)

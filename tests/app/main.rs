@@ -27,6 +27,7 @@ mod generate;
 mod helpers;
 mod identity;
 // Bad input and small protocol defects (issue 15).
+mod id_card;
 mod input;
 // The house rules of src/ (imports, file sizes).
 mod admin_people_import;

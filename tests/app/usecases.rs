@@ -48,6 +48,7 @@ fn ctx(app: &TestApp, actor: i64) -> ActCtx {
         fanout: Default::default(),
         upload_max_file: s.upload_max_file,
         upload_max_total: s.upload_max_total,
+        secret: std::sync::Arc::new(service_hall::secret::SecretKey::from_secret("test")),
     }
 }
 

@@ -25,7 +25,8 @@ use crate::{
     admin::{access::Manager, head::ServiceHead},
     error::{AppError, AppResult},
     forms::{
-        Field, FieldKind, FormSchema, PersonScope, check, input::NUL_MESSAGE, render::FieldView,
+        DateLimit, Field, FieldKind, FormSchema, PersonScope, check, input::NUL_MESSAGE,
+        render::FieldView,
     },
     web::{
         AppState,
@@ -63,6 +64,10 @@ pub struct EditorTemplate {
     pub roles: Vec<Choice>,
     /// Person fields: the scopes (教职工, 学生, 学院), offered in the same list as roles.
     pub scopes: Vec<Choice>,
+    /// Dates: the 日期限制 choices.
+    pub date_limits: Vec<Choice>,
+    /// A date field: the form's 身份证号 fields its birth date may be checked against.
+    pub id_cards: Vec<Choice>,
     pub column: bool,
     /// Where the workflow refers to this field.
     pub refs: Vec<String>,
@@ -142,6 +147,15 @@ fn siblings<'a>(form: &'a FormSchema, key: &str, col: Option<&str>) -> Vec<(&'a 
     out
 }
 
+/// The keys of the form's 身份证号 fields.
+fn id_cards(form: &FormSchema) -> Vec<&str> {
+    form.fields
+        .iter()
+        .filter(|f| f.kind == FieldKind::IdCard)
+        .map(|f| f.key.as_str())
+        .collect()
+}
+
 fn editor_url(id: i64, key: &str, col: Option<&str>) -> String {
     match col {
         None => view::field_url(id, key),
@@ -171,17 +185,18 @@ pub(super) async fn render(
     let roles = view::roles(&state.db).await?;
     let codes: Vec<String> = roles.iter().map(|(c, _)| c.clone()).collect();
     let others = siblings(&wc.form, key, col);
+    let ids = id_cards(&wc.form);
     let column = col.is_some();
     let (form, errors) = match typed {
         Some(t) => t,
         None => {
             // As saved, with whatever is wrong with it already shown.
             let typed = FieldForm::of(base);
-            let (_, e) = input::build(&typed, base, column, &others, &codes);
+            let (_, e) = input::build(&typed, base, column, &others, &codes, &ids);
             (typed, e)
         }
     };
-    let (as_typed, _) = input::build(&form, base, column, &others, &codes);
+    let (as_typed, _) = input::build(&form, base, column, &others, &codes, &ids);
     let kind = as_typed.kind;
     let mut previewed = wc.form.clone();
     replace(&mut previewed, key, col, as_typed);
@@ -249,6 +264,25 @@ pub(super) async fn render(
                     value,
                     label: format!("仅限{}", sc.label()),
                 }
+            })
+            .collect(),
+        date_limits: DateLimit::ALL
+            .into_iter()
+            .map(|d| Choice {
+                value: d.code().to_owned(),
+                label: d.label().to_owned(),
+                selected: form.date_limit == d.code(),
+            })
+            .collect(),
+        id_cards: wc
+            .form
+            .fields
+            .iter()
+            .filter(|f| f.kind == FieldKind::IdCard)
+            .map(|f| Choice {
+                value: f.key.clone(),
+                label: format!("{}（{}）", f.label, f.key),
+                selected: form.birth_of == f.key,
             })
             .collect(),
         column,
@@ -408,7 +442,14 @@ async fn save(
         .collect();
     let (field, errors) = {
         let others = siblings(&wc.form, key, col);
-        input::build(&typed, &base, col.is_some(), &others, &codes)
+        input::build(
+            &typed,
+            &base,
+            col.is_some(),
+            &others,
+            &codes,
+            &id_cards(&wc.form),
+        )
     };
     let again = |status: StatusCode,
                  typed: FieldForm,
@@ -528,7 +569,14 @@ async fn preview(
     }
     let wc = uc::working_copy(&state.db, id).await?;
     let base = find(&wc.form, key, col).ok_or(AppError::NotFound)?;
-    let (field, _) = input::build(&FieldForm::posted(&posted), base, col.is_some(), &[], &[]);
+    let (field, _) = input::build(
+        &FieldForm::posted(&posted),
+        base,
+        col.is_some(),
+        &[],
+        &[],
+        &id_cards(&wc.form),
+    );
     let mut form = wc.form.clone();
     replace(&mut form, key, col, field);
     Ok(PreviewTemplate {

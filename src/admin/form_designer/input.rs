@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use crate::forms::{
-    Field, FieldKind, PersonScope,
+    DateLimit, Field, FieldKind, PersonScope,
     check::{self, Part},
 };
 
@@ -75,6 +75,10 @@ pub struct FieldForm {
     pub locked: bool,
     pub role: String,
     pub text: String,
+    /// A `DateLimit` code, or empty.
+    pub date_limit: String,
+    /// The 身份证号 field's key, or empty.
+    pub birth_of: String,
 }
 
 fn number_text(n: Option<f64>) -> String {
@@ -115,6 +119,11 @@ impl FieldForm {
                 _ => String::new(),
             },
             text: f.text.clone(),
+            date_limit: f
+                .date_limit
+                .map(|d| d.code().to_owned())
+                .unwrap_or_default(),
+            birth_of: f.birth_of.clone().unwrap_or_default(),
         }
     }
 
@@ -139,6 +148,8 @@ impl FieldForm {
             locked: p.has("locked"),
             role: s("role"),
             text: s("text"),
+            date_limit: s("date_limit"),
+            birth_of: s("birth_of"),
         }
     }
 }
@@ -157,6 +168,10 @@ pub struct Shown {
     pub autofill: bool,
     pub role: bool,
     pub text: bool,
+    /// Dates: 日期限制.
+    pub date_limit: bool,
+    /// A date field: 核对身份证号中的出生日期.
+    pub birth_of: bool,
 }
 
 impl Shown {
@@ -174,6 +189,8 @@ impl Shown {
             autofill: top && kind.has_autofill(),
             role: top && kind == FieldKind::Person,
             text: top && kind == FieldKind::Static,
+            date_limit: kind.has_date_limit(),
+            birth_of: top && kind == FieldKind::Date,
         }
     }
 
@@ -194,6 +211,8 @@ impl Shown {
             Part::Autofill | Part::Locked if self.autofill => "autofill",
             Part::Text if self.text => "text",
             Part::Role if self.role => "role",
+            Part::DateLimit if self.date_limit => "date_limit",
+            Part::BirthOf if self.birth_of => "birth_of",
             _ => return None,
         })
     }
@@ -212,13 +231,15 @@ const RAW_MAX: usize = 20_000;
 /// Builds the field the editor's inputs describe, starting from `base` (what is saved),
 /// with a message per input for everything wrong. The field is built even when there are
 /// errors (the live preview shows it as typed); it is saved only without them.
-/// `siblings`: the other fields' (or columns') keys and labels; `roles`: role codes.
+/// `siblings`: the other fields' (or columns') keys and labels; `roles`: role codes;
+/// `id_cards`: the keys of the form's 身份证号 fields (a birth date may name one).
 pub fn build(
     form: &FieldForm,
     base: &Field,
     column: bool,
     siblings: &[(&str, &str)],
     roles: &[String],
+    id_cards: &[&str],
 ) -> (Field, InputErrors) {
     let mut errors = InputErrors::new();
     let kind = match FieldKind::from_code(form.kind.trim()) {
@@ -274,6 +295,8 @@ pub fn build(
             text: String::new(),
             role: None,
             scope: None,
+            date_limit: None,
+            birth_of: None,
         };
         f = keep;
     }
@@ -348,6 +371,24 @@ pub fn build(
     }
     if show.text {
         f.text = form.text.trim().to_owned();
+    }
+    if show.date_limit {
+        let code = form.date_limit.trim();
+        f.date_limit = DateLimit::from_code(code);
+        if f.date_limit.is_none() && !code.is_empty() {
+            err(&mut errors, "date_limit", "没有这个日期限制");
+        }
+    } else {
+        f.date_limit = None;
+    }
+    if show.birth_of {
+        let key = form.birth_of.trim();
+        f.birth_of = Some(key.to_owned()).filter(|k| !k.is_empty());
+        if !key.is_empty() && !id_cards.contains(&key) {
+            err(&mut errors, "birth_of", "请选择表单中的身份证号字段");
+        }
+    } else {
+        f.birth_of = None;
     }
     // The same checks as publishing, each next to its input.
     let problems = if column {
@@ -443,7 +484,7 @@ mod tests {
         t.min = "5".into();
         t.max = "1".into();
         t.default = "abc".into();
-        let (f, e) = build(&t, &base("number"), false, &[], &[]);
+        let (f, e) = build(&t, &base("number"), false, &[], &[], &[]);
         assert_eq!(f.min, Some(5.0));
         assert_eq!(
             e.get("limits").unwrap(),
@@ -454,7 +495,7 @@ mod tests {
             &vec!["默认值“abc”不是数字".to_owned()]
         );
         t.min = "五".into();
-        let (_, e) = build(&t, &base("number"), false, &[], &[]);
+        let (_, e) = build(&t, &base("number"), false, &[], &[], &[]);
         assert_eq!(e.get("min").unwrap(), &vec!["请填写数字".to_owned()]);
     }
 
@@ -466,6 +507,7 @@ mod tests {
             false,
             &[("days", "天数")],
             &[],
+            &[],
         );
         assert_eq!(
             e.get("key").unwrap(),
@@ -473,7 +515,7 @@ mod tests {
         );
         let mut t = typed("text");
         t.key = "请假".into();
-        let (_, e) = build(&t, &base("text"), false, &[], &[]);
+        let (_, e) = build(&t, &base("text"), false, &[], &[], &[]);
         assert!(e.get("key").unwrap()[0].starts_with("标识只能"));
     }
 
@@ -484,23 +526,23 @@ mod tests {
         b.pattern = Some("[a-z]+".into());
         let mut t = typed("radio");
         t.options = "是\n\n否\n".into();
-        let (f, e) = build(&t, &b, false, &[], &[]);
+        let (f, e) = build(&t, &b, false, &[], &[], &[]);
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(f.options, vec!["是", "否"]);
         assert_eq!((f.max_len, f.pattern), (None, None));
         // Without options a choice is refused, next to the options.
-        let (_, e) = build(&typed("select"), &b, false, &[], &[]);
+        let (_, e) = build(&typed("select"), &b, false, &[], &[], &[]);
         assert_eq!(e.get("options").unwrap().len(), 1);
         // A sub-table keeps its type; other fields do not become one.
-        let (_, e) = build(&typed("text"), &base("table"), false, &[], &[]);
+        let (_, e) = build(&typed("text"), &base("table"), false, &[], &[], &[]);
         assert!(e.contains_key("kind"));
-        let (_, e) = build(&typed("table"), &b, false, &[], &[]);
+        let (_, e) = build(&typed("table"), &b, false, &[], &[], &[]);
         assert!(e.contains_key("kind"));
     }
 
     #[test]
     fn columns_refuse_kinds_a_cell_cannot_hold() {
-        let (_, e) = build(&typed("person"), &base("text"), true, &[], &[]);
+        let (_, e) = build(&typed("person"), &base("text"), true, &[], &[], &[]);
         assert_eq!(
             e.get("kind").unwrap(),
             &vec!["子表的列不能是人员".to_owned()]
@@ -513,11 +555,11 @@ mod tests {
         t.role = "counselor".into();
         t.min = "x".into();
         let roles = vec!["counselor".to_owned()];
-        let (f, e) = build(&t, &base("person"), false, &[], &roles);
+        let (f, e) = build(&t, &base("person"), false, &[], &roles, &[]);
         assert!(e.is_empty(), "{e:?}");
         assert_eq!(f.role.as_deref(), Some("counselor"));
         t.role = "wizard".into();
-        let (_, e) = build(&t, &base("person"), false, &[], &roles);
+        let (_, e) = build(&t, &base("person"), false, &[], &roles, &[]);
         assert_eq!(e.get("role").unwrap(), &vec!["没有这个角色".to_owned()]);
     }
 

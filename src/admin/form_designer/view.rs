@@ -179,8 +179,13 @@ async fn profile(db: &PgPool, user: i64) -> sqlx::Result<Profile> {
         phone: r.phone.unwrap_or_default(),
         email: r.email.unwrap_or_default(),
         user_type: user_type_label(&r.user_type).into(),
+        // Not the designer's own number: GB 11643's published example, shown masked as
+        // an applicant with a number on file sees theirs.
+        id_card: PREVIEW_ID_CARD.into(),
     })
 }
+
+const PREVIEW_ID_CARD: &str = "11010519491231002X";
 
 /// Some holders of a role anywhere: the preview's choices when none is near the
 /// designer (an applicant sees those of their own college).
@@ -209,6 +214,8 @@ pub async fn preview(
     let data = forms::initial_values(form, &p);
     let mut l = Lookups {
         departments: people::department_choices(db, &[]).await?,
+        id_card_on_file: true,
+        mask_id_card: true,
         ..Lookups::default()
     };
     for f in &form.fields {

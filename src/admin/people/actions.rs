@@ -308,6 +308,7 @@ fn ctx(state: &AppState, admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> A
         fanout: crate::notify::Fanout::from_settings(s),
         upload_max_file: s.upload_max_file,
         upload_max_total: s.upload_max_total,
+        secret: state.secret_key.clone(),
     }
 }
 

@@ -207,6 +207,9 @@ pub fn check(
                 .as_deref()
                 .map(|i| hex::encode(idcard::hash(key, i))),
             id_masked: valid_id.as_deref().map(idcard::mask),
+            id_sealed: valid_id
+                .as_deref()
+                .map(|i| hex::encode(idcard::seal(key, i))),
             roles: grants,
         });
     }

@@ -86,9 +86,16 @@ pub(in crate::admin) async fn trial_page(
     }
     match trial::applicant(&state.db, &typed).await? {
         Some((person, label)) => {
-            let s = trial::sample(&state.db, &wc.form, &wc.workflow, person, None)
-                .await
-                .map_err(AppError::Internal)?;
+            let s = trial::sample(
+                &state.db,
+                &wc.form,
+                &wc.workflow,
+                person,
+                None,
+                state.today(),
+            )
+            .await
+            .map_err(AppError::Internal)?;
             t.fields = s.fields;
             t.chosen = Some(label);
             Ok(t.into_response())
@@ -139,9 +146,16 @@ pub(in crate::admin) async fn trial_post(
         t.applicant_error = Some(UNKNOWN.into());
         return Ok((StatusCode::UNPROCESSABLE_ENTITY, t).into_response());
     };
-    let s = trial::sample(&state.db, &wc.form, &wc.workflow, person, Some(&pairs))
-        .await
-        .map_err(AppError::Internal)?;
+    let s = trial::sample(
+        &state.db,
+        &wc.form,
+        &wc.workflow,
+        person,
+        Some(&pairs),
+        state.today(),
+    )
+    .await
+    .map_err(AppError::Internal)?;
     let result = trial::run(&state.db, id, &wc.form, &wc.workflow, person, &s.data)
         .await
         .map_err(AppError::Internal)?;

@@ -209,10 +209,54 @@ fn unknown_autofill_source() {
         one(json!({"key": "n", "type": "text", "label": "姓名", "autofill": "nickname"})),
         vec!["字段“姓名”（n）：自动填充来源“nickname”不受支持"]
     );
-    // Every source offered is one the profile has.
+    // Every source offered is one the profile has; the 身份证号 on file goes only into a
+    // 身份证号 field, and such a field takes nothing else.
     for (k, _) in AUTOFILL {
-        assert!(one(json!({"key": "n", "type": "text", "label": "x", "autofill": k})).is_empty());
+        let kind = if k == "id_card" { "id_card" } else { "text" };
+        assert!(one(json!({"key": "n", "type": kind, "label": "x", "autofill": k})).is_empty());
     }
+    let both = "身份证号字段只能填入在册身份证号，在册身份证号也只能填入身份证号字段";
+    assert_eq!(
+        one(json!({"key": "n", "type": "text", "label": "x", "autofill": "id_card"})),
+        vec![format!("字段“x”（n）：{both}")]
+    );
+    assert_eq!(
+        one(json!({"key": "n", "type": "id_card", "label": "x", "autofill": "name"})),
+        vec![format!("字段“x”（n）：{both}")]
+    );
+}
+
+#[test]
+fn date_limits_and_birth_dates_belong_to_dates() {
+    assert_eq!(
+        one(json!({"key": "n", "type": "text", "label": "x", "date_limit": "past"})),
+        vec!["字段“x”（n）：只有日期字段能设置日期限制"]
+    );
+    for kind in ["date", "datetime", "date_range"] {
+        assert!(
+            one(json!({"key": "n", "type": kind, "label": "x", "date_limit": "not_future"}))
+                .is_empty()
+        );
+    }
+    assert_eq!(
+        one(json!({"key": "n", "type": "datetime", "label": "x", "birth_of": "id"})),
+        vec![
+            "字段“x”（n）：只有日期字段能核对身份证号中的出生日期",
+            "字段“x”（n）：核对出生日期的身份证号字段（id）不存在",
+        ]
+    );
+    // The named field must be a 身份证号 of the same form.
+    let form = |id_kind: &str| FormSchema {
+        fields: vec![
+            field_of(json!({"key": "born", "type": "date", "label": "出生日期", "birth_of": "id"})),
+            field_of(json!({"key": "id", "type": id_kind, "label": "证件"})),
+        ],
+    };
+    assert!(super::form(&form("id_card")).is_empty());
+    assert_eq!(
+        super::form(&form("text")),
+        vec!["字段“出生日期”（born）：核对出生日期的身份证号字段（id）不存在"]
+    );
 }
 
 #[test]

@@ -210,10 +210,22 @@ pub(super) async fn matching_person(
     .bind(f.account.trim())
     .fetch_optional(&state.db)
     .await?;
-    Ok(p.filter(|p| {
+    let p = p.filter(|p| {
         p.name == f.name.trim()
             && p.id_card_hash
                 .as_deref()
                 .is_some_and(|h| idcard::matches(&state.secret_key, f.id_card.trim(), h))
-    }))
+    });
+    if let Some(p) = &p {
+        // The person just proved the number: keep a sealed copy for forms to fill in,
+        // if the account (imported before copies were kept) has none.
+        sqlx::query(
+            "UPDATE users SET id_card_sealed = $2 WHERE id = $1 AND id_card_sealed IS NULL",
+        )
+        .bind(p.id)
+        .bind(idcard::seal(&state.secret_key, f.id_card.trim()))
+        .execute(&state.db)
+        .await?;
+    }
+    Ok(p)
 }

@@ -26,6 +26,15 @@ pub struct ActCtx {
     /// Attachment limits (bytes): one file, and all files of one application.
     pub upload_max_file: u64,
     pub upload_max_total: u64,
+    /// The installation's key: opens the 身份证号 on file that forms fill in.
+    pub secret: std::sync::Arc<crate::secret::SecretKey>,
+}
+
+impl ActCtx {
+    /// The day of the action in the hall's time zone.
+    pub fn today(&self) -> chrono::NaiveDate {
+        self.now.with_timezone(&self.tz).date_naive()
+    }
 }
 
 pub fn node_name(def: &Definition, id: &str) -> String {

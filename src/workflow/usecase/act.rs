@@ -267,7 +267,7 @@ pub async fn act(
         let mut data = parse_post(schema, &req.pairs);
         data.retain(|k, _| access.get(k) == Some(&FieldAccess::Editable));
         resolve_accounts(db, schema, &mut data).await?;
-        let check = check_ctx(db, schema, &data, app.applicant_id).await?;
+        let check = check_ctx(db, schema, &data, app.applicant_id, c.today()).await?;
         match forms::validate(schema, &access, &data, &check) {
             Ok(clean) => {
                 let mut only = Map::new();

@@ -19,6 +19,7 @@ use crate::{
         input::FormInput,
         render::{FieldView, MAX_EXTRA_ROWS, parse_post, views},
     },
+    secret::SecretKey,
     web::user::CurrentUser,
     workflow::{
         milestones::{Milestone, milestones, nothing_visible},
@@ -72,6 +73,8 @@ pub enum NotStartable {
 #[tracing::instrument(skip_all, fields(service = id))]
 pub async fn open(
     db: &PgPool,
+    key: &SecretKey,
+    today: chrono::NaiveDate,
     user: Option<&CurrentUser>,
     id: i64,
 ) -> AppResult<Result<(Startable, FormView), NotStartable>> {
@@ -100,9 +103,9 @@ pub async fn open(
     let Some(current) = store::definitions::current(db, id).await? else {
         return Ok(Err(NotStartable::NoForm));
     };
-    let p = profile(db, user.id).await?;
+    let p = profile(db, user.id, Some(key)).await?;
     let data = forms::initial_values(&current.schema, &p);
-    let l = lookups(db, &current.schema, &data, user.id, None).await?;
+    let l = lookups(db, &current.schema, &data, user.id, user.id, None, today).await?;
     let access = applicant_access(&current.schema, &current.def);
     let view = FormView {
         service_id: s.id,
@@ -236,7 +239,12 @@ async fn editable(db: &PgPool, id: i64, user: &CurrentUser) -> AppResult<Editabl
 
 /// The edit page of the applicant's draft or returned application.
 #[tracing::instrument(skip_all, fields(app = id, user = user.id))]
-pub async fn edit(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<FormView> {
+pub async fn edit(
+    db: &PgPool,
+    today: chrono::NaiveDate,
+    user: &CurrentUser,
+    id: i64,
+) -> AppResult<FormView> {
     let Editable {
         app,
         service: s,
@@ -244,7 +252,7 @@ pub async fn edit(db: &PgPool, user: &CurrentUser, id: i64) -> AppResult<FormVie
         def,
     } = editable(db, id, user).await?;
     let data = app.data_map();
-    let l = lookups(db, &schema, &data, user.id, Some(app.id)).await?;
+    let l = lookups(db, &schema, &data, user.id, user.id, Some(app.id), today).await?;
     let st = app.engine_state();
     Ok(FormView {
         service_id: s.id,
@@ -406,7 +414,7 @@ pub async fn post(
         files: uploads,
         file_errors,
     } = input;
-    let p = profile(db, user.id).await?;
+    let p = profile(db, user.id, Some(&c.secret)).await?;
     let access = applicant_access(&schema, &def);
     // Only what the applicant may edit comes from the request; every other field keeps
     // what the application holds (what a department filled in at its own step, or the
@@ -512,7 +520,7 @@ pub async fn post(
             message,
         });
     }
-    let check = check_ctx(db, &schema, &data, user.id).await?;
+    let check = check_ctx(db, &schema, &data, user.id, c.today()).await?;
     let validated = if intent == Intent::AddRow {
         Err(Errors::new())
     } else {
@@ -527,7 +535,16 @@ pub async fn post(
             for (k, v) in errors {
                 field_errors.entry(k).or_default().extend(v);
             }
-            let l = lookups(db, &schema, &data, user.id, (app_id != 0).then_some(app_id)).await?;
+            let l = lookups(
+                db,
+                &schema,
+                &data,
+                user.id,
+                user.id,
+                (app_id != 0).then_some(app_id),
+                c.today(),
+            )
+            .await?;
             Ok(Posted::Form(FormView {
                 invalid: !field_errors.is_empty(),
                 service_id: s.id,

@@ -25,7 +25,9 @@ use super::{
 use crate::{
     error::AppError,
     forms::{self, CheckCtx, FieldAccess, FormSchema, Profile, render::Lookups},
+    identity::idcard,
     org::people,
+    secret::SecretKey,
     web::user::user_type_label,
 };
 
@@ -48,10 +50,16 @@ impl From<StoreError> for AppError {
     }
 }
 
-/// The applicant's profile, for auto-fill.
-async fn profile(db: &PgPool, user_id: i64) -> sqlx::Result<Profile> {
+/// The applicant's profile, for auto-fill. With `key`, the 身份证号 on file too (opened
+/// here, for this form only; never for a trial).
+async fn profile(db: &PgPool, user_id: i64, key: Option<&SecretKey>) -> sqlx::Result<Profile> {
     let r = people::profile(db, user_id).await?;
+    let id_card = match (key, &r.id_card_sealed, &r.id_card_hash) {
+        (Some(k), Some(s), Some(h)) => idcard::open(k, s, h).unwrap_or_default(),
+        _ => String::new(),
+    };
     Ok(Profile {
+        id_card,
         name: r.name,
         account: r.account,
         gender: r.gender.unwrap_or_default(),
@@ -63,15 +71,30 @@ async fn profile(db: &PgPool, user_id: i64) -> sqlx::Result<Profile> {
     })
 }
 
-/// Names for people and departments shown in the form, pickers' choices and the files.
+/// Names for people and departments shown in the form, pickers' choices and the files;
+/// whether the applicant's 身份证号 is on file (and masked, for `viewer` the applicant);
+/// `today` for the date pickers' bounds.
 async fn lookups(
     db: &PgPool,
     schema: &FormSchema,
     data: &Map<String, Value>,
     applicant: i64,
+    viewer: i64,
     app_id: Option<i64>,
+    today: chrono::NaiveDate,
 ) -> sqlx::Result<Lookups> {
-    let mut l = Lookups::default();
+    let mut l = Lookups {
+        mask_id_card: viewer == applicant,
+        today: Some(today),
+        ..Lookups::default()
+    };
+    if schema
+        .fields
+        .iter()
+        .any(|f| f.autofill.as_deref() == Some(forms::ID_CARD_SOURCE))
+    {
+        l.id_card_on_file = people::id_card_on_file(db, applicant).await?;
+    }
     if let Some(app_id) = app_id {
         for f in store::attachments::list(&mut *db.acquire().await?, app_id).await? {
             l.attachments
@@ -116,6 +139,7 @@ async fn check_ctx(
     schema: &FormSchema,
     data: &Map<String, Value>,
     applicant: i64,
+    today: chrono::NaiveDate,
 ) -> sqlx::Result<CheckCtx> {
     let ids: Vec<i64> = data.values().filter_map(forms::id_value).collect();
     let mut choices: BTreeMap<String, Vec<i64>> = BTreeMap::new();
@@ -141,6 +165,7 @@ async fn check_ctx(
         people: people::active_ids(db, &ids).await?,
         departments: people::active_department_ids(db, &ids).await?,
         choices,
+        today: Some(today),
     })
 }
 

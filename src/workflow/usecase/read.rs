@@ -156,7 +156,18 @@ pub async fn application(
         }
         None => (Errors::new(), String::new()),
     };
-    let l = lookups(db, schema, &data, app.applicant_id, Some(app.id)).await?;
+    // The date pickers' bounds only (the server checks against the action's own day).
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let l = lookups(
+        db,
+        schema,
+        &data,
+        app.applicant_id,
+        user.id,
+        Some(app.id),
+        today,
+    )
+    .await?;
     let changed = if my_nodes.is_empty() {
         Vec::new()
     } else {

@@ -81,38 +81,48 @@ pub(super) async fn open(
     page: Page,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    Ok(match form::open(&state.db, user.as_ref(), id).await? {
-        Ok((_, view)) => render(page, view),
-        Err(NotStartable::SignIn) => Redirect::to(&format!(
-            "/login?next={}",
-            urlencode(&format!("/services/{id}"))
-        ))
-        .into_response(),
-        Err(NotStartable::Elsewhere(url)) => Redirect::to(&url).into_response(),
-        Err(NotStartable::Refused {
-            service,
-            reason,
-            who,
-        }) => (
-            StatusCode::FORBIDDEN,
-            NoPermissionTemplate {
-                page,
-                s: *service,
+    Ok(
+        match form::open(
+            &state.db,
+            &state.secret_key,
+            state.today(),
+            user.as_ref(),
+            id,
+        )
+        .await?
+        {
+            Ok((_, view)) => render(page, view),
+            Err(NotStartable::SignIn) => Redirect::to(&format!(
+                "/login?next={}",
+                urlencode(&format!("/services/{id}"))
+            ))
+            .into_response(),
+            Err(NotStartable::Elsewhere(url)) => Redirect::to(&url).into_response(),
+            Err(NotStartable::Refused {
+                service,
                 reason,
                 who,
-            },
-        )
-            .into_response(),
-        Err(NotStartable::NoForm) => {
-            // A service marked online whose form has not been designed yet.
-            flash(
-                &flashes,
-                "info",
-                "该服务的在线表单尚未开放，请按服务指南办理。",
-            );
-            Redirect::to(&format!("/services/{id}")).into_response()
-        }
-    })
+            }) => (
+                StatusCode::FORBIDDEN,
+                NoPermissionTemplate {
+                    page,
+                    s: *service,
+                    reason,
+                    who,
+                },
+            )
+                .into_response(),
+            Err(NotStartable::NoForm) => {
+                // A service marked online whose form has not been designed yet.
+                flash(
+                    &flashes,
+                    "info",
+                    "该服务的在线表单尚未开放，请按服务指南办理。",
+                );
+                Redirect::to(&format!("/services/{id}")).into_response()
+            }
+        },
+    )
 }
 
 fn posted(flashes: &Flashes, page: Page, p: Posted) -> Response {
@@ -173,7 +183,10 @@ pub(super) async fn edit_page(
     page: Page,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    Ok(render(page, form::edit(&state.db, &user, id).await?))
+    Ok(render(
+        page,
+        form::edit(&state.db, state.today(), &user, id).await?,
+    ))
 }
 
 pub(super) async fn delete_draft(

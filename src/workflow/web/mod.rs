@@ -44,5 +44,6 @@ fn ctx(state: &AppState, user: &CurrentUser, ip: Option<std::net::IpAddr>) -> Ac
         fanout: crate::notify::Fanout::from_settings(s),
         upload_max_file: s.upload_max_file,
         upload_max_total: s.upload_max_total,
+        secret: state.secret_key.clone(),
     }
 }

@@ -288,3 +288,55 @@ async fn no_phone_swap_after_verification() {
         .unwrap();
     assert_eq!(status, "inactive");
 }
+
+#[tokio::test]
+async fn proving_the_id_number_keeps_a_sealed_copy_for_forms() {
+    // An account imported before copies were kept: the identity step fills it in.
+    let (app, _sms) = spawn_with_sms().await;
+    let sealed = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, Option<Vec<u8>>>(
+                "SELECT id_card_sealed FROM users WHERE account = 'S2025001'",
+            )
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    sqlx::query("UPDATE users SET id_card_sealed = NULL WHERE account = 'S2025001'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let c = new_client();
+    // A wrong name proves nothing and keeps nothing.
+    post(
+        &app,
+        &c,
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "王五"),
+            ("id_card", "110108200703150514"),
+        ],
+    )
+    .await;
+    assert_eq!(sealed(&app).await, None);
+    let (status, _, _) = post(
+        &app,
+        &c,
+        "/activate",
+        "/activate",
+        &[
+            ("account", "S2025001"),
+            ("name", "李四"),
+            ("id_card", "110108200703150514"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 303);
+    let s = sealed(&app).await.expect("a sealed copy");
+    assert_eq!(s.len(), 24 + 18 + 16);
+    assert!(!s.windows(6).any(|w| w == b"110108"));
+}
