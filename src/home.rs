@@ -13,9 +13,12 @@ use crate::{
         model::{kind_label, viewer_audience},
         notices::{self, NoticeItem},
     },
-    error::AppResult,
+    error::{AppError, AppResult},
     web::AppState,
-    web::{page::Page, user::MaybeUser},
+    web::{
+        page::Page,
+        user::{CurrentUser, MaybeUser},
+    },
 };
 
 pub struct Recommended {
@@ -50,10 +53,39 @@ pub struct HomeTemplate {
     pub fav_systems: Vec<SystemView>,
     /// 我常用的: services I started most (top 8).
     pub frequent: Vec<Recommended>,
+    /// 常用系统: the campus systems I opened most from the hall (top 6).
+    pub common_systems: Vec<SystemView>,
 }
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/", get(home))
+    Router::new()
+        .route("/", get(home))
+        .route("/systems/{id}/opened", axum::routing::post(opened))
+}
+
+/// A campus system opened from the hall (the page script posts it as the link opens):
+/// counted for 常用系统. 204; an unknown system is 404.
+async fn opened(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> AppResult<axum::http::StatusCode> {
+    let n = sqlx::query(
+        "INSERT INTO system_opens (user_id, system_id, last_at)
+         SELECT $1, c.id, $3 FROM campus_systems c WHERE c.id = $2
+         ON CONFLICT (user_id, system_id)
+         DO UPDATE SET opens = system_opens.opens + 1, last_at = EXCLUDED.last_at",
+    )
+    .bind(user.id)
+    .bind(id)
+    .bind(state.now())
+    .execute(&state.db)
+    .await?
+    .rows_affected();
+    if n == 0 {
+        return Err(AppError::NotFound);
+    }
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 async fn home(
@@ -101,6 +133,21 @@ async fn home(
         }
         None => Vec::new(),
     };
+    let common_systems: Vec<SystemView> = match &user {
+        Some(u) => {
+            sqlx::query_as(
+                "SELECT c.id, c.name, c.url, c.icon, c.description FROM system_opens o
+                 JOIN campus_systems c ON c.id = o.system_id
+                 WHERE o.user_id = $1 AND (cardinality(c.audiences) = 0 OR $2 = ANY(c.audiences))
+                 ORDER BY o.opens DESC, o.last_at DESC LIMIT 6",
+            )
+            .bind(u.id)
+            .bind(aud)
+            .fetch_all(db)
+            .await?
+        }
+        None => Vec::new(),
+    };
     let (fav_services, fav_systems) = match &user {
         Some(u) => (
             catalog::favorite_services(db, u.id).await?,
@@ -136,6 +183,7 @@ async fn home(
         notices: notices::latest(&state, aud, 6, 0).await?,
         fav_services,
         fav_systems,
+        common_systems,
         frequent: frequent
             .into_iter()
             .map(|(id, name, department, kind)| Recommended {

@@ -606,6 +606,8 @@ pub async fn favorite_systems(db: &sqlx::PgPool, user_id: i64) -> sqlx::Result<V
 #[template(path = "catalog/favorites.html")]
 pub struct FavoritesTemplate {
     pub page: Page,
+    /// 我的收藏 is one of 个人中心's tabs.
+    pub tabs: Vec<crate::center::lists::Tab>,
     pub services: Vec<FavService>,
     pub systems: Vec<SystemView>,
 }
@@ -617,6 +619,7 @@ async fn favorites_page(
 ) -> AppResult<FavoritesTemplate> {
     Ok(FavoritesTemplate {
         page,
+        tabs: crate::center::lists::tabs_at(&state, &user, "/favorites").await?,
         services: favorite_services(&state.db, user.id).await?,
         systems: favorite_systems(&state.db, user.id).await?,
     })

@@ -16,7 +16,7 @@ use crate::{
     web::AppState,
     web::page::{Flashes, Page, flash},
     web::user::CurrentUser,
-    workflow::store::{action_label, status_label},
+    workflow::store::status_label,
 };
 
 const PAGE: i64 = 20;
@@ -71,6 +71,8 @@ impl ListQuery {
 
 pub struct Tab {
     pub href: &'static str,
+    /// Appended to `href` (a sub-tab's `?tab=…`).
+    pub query: &'static str,
     pub label: &'static str,
     pub count: Option<i64>,
     pub active: bool,
@@ -81,23 +83,36 @@ pub async fn tabs_for(state: &AppState, user: &CurrentUser) -> sqlx::Result<Vec<
     tabs(state, user, "").await
 }
 
+/// The tabs on a page of another module that is one of them (我的收藏).
+pub async fn tabs_at(
+    state: &AppState,
+    user: &CurrentUser,
+    active: &'static str,
+) -> sqlx::Result<Vec<Tab>> {
+    tabs(state, user, active).await
+}
+
 pub(super) async fn tabs(_: &AppState, user: &CurrentUser, active: &str) -> sqlx::Result<Vec<Tab>> {
     // The counts come with the signed-in person (`USER_SQL`, from `task_counts` and
     // `draft_counts`): no query here.
     let (cc_unread, drafts) = (user.cc_unread, user.drafts);
     let t = |href, label, count: Option<i64>| Tab {
         href,
+        query: "",
         label,
         count: count.filter(|c| *c > 0),
         active: href == active,
     };
     Ok(vec![
         t("/center/todo", "我待办的", Some(user.pending)),
+        t("/center/ongoing", "进行中事项", None),
+        t("/center/finished", "已完成事项", None),
         t("/center/done", "我已办的", None),
         t("/center/cc", "抄送给我", Some(cc_unread)),
         t("/center/started", "我发起的", None),
         t("/center/drafts", "草稿箱", Some(drafts)),
         t("/center/transferred", "我转办的", None),
+        t("/favorites", "我的收藏", None),
     ])
 }
 
@@ -158,13 +173,13 @@ fn rows(state: &AppState, data: Vec<RowData>) -> Vec<Row> {
 /// (service id, name, latest, all, running, finished, pending)
 type GroupRow = (i64, String, DateTime<Utc>, i64, i64, i64, i64);
 /// 我发起的's per-service row: a `GroupRow` and the withdrawn and stopped counts.
-type StartedRow = (i64, String, DateTime<Utc>, i64, i64, i64, i64, i64, i64);
+pub(super) type StartedRow = (i64, String, DateTime<Utc>, i64, i64, i64, i64, i64, i64);
 
 fn to_groups(state: &AppState, rows: Vec<GroupRow>) -> Vec<Group> {
     rows.into_iter().map(|r| group(state, r, 0, 0)).collect()
 }
 
-fn group(
+pub(super) fn group(
     state: &AppState,
     (service_id, service, latest, all, running, finished, pending): GroupRow,
     withdrawn: i64,
@@ -235,8 +250,8 @@ pub struct ListTemplate {
 }
 
 pub(super) struct Page2 {
-    rows: Vec<Row>,
-    total: i64,
+    pub(super) rows: Vec<Row>,
+    pub(super) total: i64,
 }
 
 /// Run a list query (`SELECT … ` + where + order) with paging and a total.
@@ -394,46 +409,6 @@ pub async fn todo(
     Ok(t)
 }
 
-/// 我已办的: tasks I acted on, with my action and time.
-pub async fn done(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    page: Page,
-    Query(q): Query<ListQuery>,
-) -> AppResult<ListTemplate> {
-    let tabs = tabs(&state, &user, "/center/done").await?;
-    let mut b = QueryBuilder::new(ROW_SELECT);
-    b.push(
-        ", t.node_name AS step, a.status, t.acted_at AS at,
-           CASE WHEN t.status = 'cancelled' THEN '由 ' || COALESCE(dz.name, '他人') || ' 处理' ELSE t.action END AS note,
-           false AS overdue, false AS unread
-         FROM tasks t JOIN applications a ON a.id = t.application_id
-         JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
-         LEFT JOIN users dz ON dz.id = t.decided_by
-         WHERE t.kind = 'approve' AND t.assignee_id = ",
-    )
-    .push_bind(user.id)
-    // Mine, and 或签 tasks someone else decided (issue 17, item 3).
-    .push(" AND (t.status = 'done' OR (t.status = 'cancelled' AND t.action = 'decided'))")
-    .push(" ORDER BY t.acted_at DESC, t.id DESC");
-    let mut p = fetch(&state, b, &q).await?;
-    for r in &mut p.rows {
-        if !r.note.starts_with("由 ") {
-            r.note = action_label(&r.note).to_owned();
-        }
-    }
-    Ok(template(
-        page,
-        "我已办的",
-        "/center/done",
-        tabs,
-        p,
-        q,
-        "还没有办理过事项。",
-        "note",
-    ))
-}
-
 /// 抄送给我: unread first marked; "全部标为已读" or one at a time.
 pub async fn cc(
     State(state): State<AppState>,
@@ -490,79 +465,6 @@ pub async fn cc_read(
     .await?;
     flash(&flashes, "success", format!("已标为已读（{n} 条）。"));
     Ok(Redirect::to("/center/cc").into_response())
-}
-
-/// 我发起的: tabs 全部 / 进行中 / 已办结 / 已撤回 / 已中止, and counts per service.
-pub async fn started(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    page: Page,
-    Query(q): Query<ListQuery>,
-) -> AppResult<ListTemplate> {
-    let tabs_ = tabs(&state, &user, "/center/started").await?;
-    let tab = q.tab.clone().unwrap_or_default();
-    let mut b = QueryBuilder::new(ROW_SELECT);
-    b.push(
-        ", (SELECT string_agg(DISTINCT t.node_name, '、') FROM tasks t
-            WHERE t.application_id = a.id AND t.status = 'pending') AS step,
-           a.status, a.updated_at AS at, NULL::text AS note, false AS overdue, false AS unread
-         FROM applications a JOIN services s ON s.id = a.service_id JOIN users ap ON ap.id = a.applicant_id
-         WHERE a.status <> 'draft' AND a.applicant_id = ",
-    )
-    .push_bind(user.id);
-    push_status_filter(&mut b, &tab);
-    if let Some(sid) = q.service() {
-        b.push(" AND a.service_id = ").push_bind(sid);
-    }
-    b.push(" ORDER BY a.updated_at DESC, a.id DESC");
-    let p = fetch(&state, b, &q).await?;
-    let groups: Vec<StartedRow> = sqlx::query_as(
-        "SELECT s.id, s.name, max(a.updated_at), count(*),
-                count(*) FILTER (WHERE a.status IN ('running', 'returned')),
-                count(*) FILTER (WHERE a.status = 'completed'),
-                count(*) FILTER (WHERE a.status = 'returned'),
-                count(*) FILTER (WHERE a.status = 'withdrawn'),
-                count(*) FILTER (WHERE a.status = 'terminated')
-         FROM applications a JOIN services s ON s.id = a.service_id
-         WHERE a.applicant_id = $1 AND a.status <> 'draft'
-         GROUP BY s.id, s.name ORDER BY max(a.updated_at) DESC",
-    )
-    .bind(user.id)
-    .fetch_all(&state.db)
-    .await?;
-    let subtab = |href: &'static str, label: &'static str, key: &str| Tab {
-        href,
-        label,
-        count: None,
-        active: tab == key,
-    };
-    let mut t = template(
-        page,
-        "我发起的",
-        "/center/started",
-        tabs_,
-        p,
-        q,
-        "还没有发起过申请。",
-        "step",
-    );
-    t.subtabs = vec![
-        subtab("/center/started", "全部", ""),
-        subtab("/center/started?tab=running", "进行中", "running"),
-        subtab("/center/started?tab=done", "已办结", "done"),
-        subtab("/center/started?tab=withdrawn", "已撤回", "withdrawn"),
-        subtab("/center/started?tab=terminated", "已中止", "terminated"),
-    ];
-    t.groups = groups
-        .into_iter()
-        .map(
-            |(id, name, latest, all, running, finished, returned, withdrawn, terminated)| {
-                let counts = (id, name, latest, all, running, finished, returned);
-                group(&state, counts, withdrawn, terminated)
-            },
-        )
-        .collect();
-    Ok(t)
 }
 
 pub async fn drafts(

@@ -17,6 +17,7 @@ use crate::{
 
 pub mod badges;
 pub mod lists;
+mod outcomes;
 pub mod search;
 pub mod settings;
 
@@ -24,10 +25,12 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/center", get(center))
         .route("/center/todo", get(lists::todo))
-        .route("/center/done", get(lists::done))
+        .route("/center/done", get(outcomes::done))
+        .route("/center/ongoing", get(outcomes::ongoing))
+        .route("/center/finished", get(outcomes::finished))
         .route("/center/cc", get(lists::cc))
         .route("/center/cc/read", axum::routing::post(lists::cc_read))
-        .route("/center/started", get(lists::started))
+        .route("/center/started", get(outcomes::started))
         .route("/center/drafts", get(lists::drafts))
         .route("/center/transferred", get(lists::transferred))
         .route("/center/settings", get(settings::show).post(settings::save))

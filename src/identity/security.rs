@@ -238,7 +238,9 @@ fn new_phone_template(
         } else {
             "更换安全手机"
         },
-        steps: None,
+        // The seed's 信息完善 shows where the person is: signed in (基础信息验证 done),
+        // binding now, then into the hall.
+        steps: first_time.then(crate::identity::flows::Steps::complete_info),
         intro: if first_time {
             "您的账号尚未绑定安全手机。请先绑定：用于登录、找回密码和接收办事提醒。".into()
         } else {

@@ -38,6 +38,7 @@ mod notify;
 mod packages;
 mod pages;
 // PostgreSQL restarts and one-transaction submissions (issue 15).
+mod personal_center;
 mod phone;
 mod resolve;
 mod restart;

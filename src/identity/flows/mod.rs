@@ -74,6 +74,13 @@ impl Steps {
             current,
         }
     }
+    /// 信息完善 at sign-in: the account is proven by signing in; a 安全手机 is next.
+    pub fn complete_info() -> Self {
+        Steps {
+            names: vec!["基础信息验证", "信息完善", "完成"],
+            current: 2,
+        }
+    }
     fn recover(current: usize) -> Self {
         Steps {
             names: vec!["填写账号信息", "身份验证", "重置密码", "完成"],

@@ -37,6 +37,24 @@ async fn information_completion_binds_a_phone_before_anything_else() {
         .await
         .unwrap();
     assert!(page.contains("信息完善"));
+    // The seed's progress bar: signed in (done), 信息完善 (here), then into the hall.
+    let doc = scraper::Html::parse_document(&page);
+    let sel = scraper::Selector::parse("ol.steps li").unwrap();
+    let steps: Vec<(String, String)> = doc
+        .select(&sel)
+        .map(|e| {
+            let class = e.value().attr("class").unwrap_or("").to_owned();
+            (e.text().collect(), class)
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("基础信息验证".to_owned(), "ms done".to_owned()),
+            ("信息完善".to_owned(), "ms current".to_owned()),
+            ("完成".to_owned(), "ms ".to_owned()),
+        ]
+    );
     app.submit(
         &c,
         "/security/phone",
