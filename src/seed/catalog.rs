@@ -74,6 +74,32 @@ pub(super) async fn seed_catalog(tx: &mut PgConnection, demo: &Demo) -> anyhow::
 
 /// Forms and workflows of the demo services, published as version 1 where a service has
 /// none yet.
+/// The 一事联办 bundles that are missing, with their services in order.
+pub(super) async fn seed_bundles(tx: &mut PgConnection, demo: &Demo) -> anyhow::Result<()> {
+    for b in &demo.bundles {
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bundles (code, name, summary) VALUES ($1, $2, $3)
+             ON CONFLICT (code) DO NOTHING RETURNING id",
+        )
+        .bind(&b.code)
+        .bind(&b.name)
+        .bind(&b.summary)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(id) = id else { continue };
+        sqlx::query(
+            "INSERT INTO bundle_members (bundle_id, service_id, position)
+             SELECT $1, s.id, m.n FROM UNNEST($2::text[]) WITH ORDINALITY AS m(code, n)
+             JOIN services s ON s.code = m.code",
+        )
+        .bind(id)
+        .bind(&b.services)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
 pub(super) async fn seed_flows(tx: &mut PgConnection, demo: &Demo) -> anyhow::Result<()> {
     for p in &demo.services {
         let (Some(form), Some(flow)) = (&p.form, &p.workflow) else {

@@ -171,6 +171,20 @@ struct ServicesFile {
     #[serde(rename = "format")]
     _format: i64,
     order: Vec<String>,
+    /// 一事联办: bundles of the services above.
+    #[serde(default)]
+    bundles: Vec<Bundle>,
+}
+
+/// A 一事联办 bundle: its services, in the order the form shows them.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Bundle {
+    pub code: String,
+    pub name: String,
+    #[serde(default)]
+    pub summary: String,
+    pub services: Vec<String>,
 }
 
 /// The whole demo data set, checked.
@@ -184,6 +198,7 @@ pub struct Demo {
     pub notices: Vec<Notice>,
     /// In the order of `services.toml`.
     pub services: Vec<ServicePackage>,
+    pub bundles: Vec<Bundle>,
 }
 
 impl Demo {
@@ -365,6 +380,32 @@ pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<
         }
         _ => Vec::new(),
     };
+    let mut bundles = Vec::new();
+    if let Some((f, text)) = &order {
+        for (i, b) in f.bundles.iter().enumerate() {
+            for (j, code) in b.services.iter().enumerate() {
+                let at = [
+                    Seg::from("bundles"),
+                    Seg::Index(i),
+                    Seg::from("services"),
+                    Seg::Index(j),
+                ];
+                if !f.order.contains(code) {
+                    problems.push(
+                        text.source()
+                            .problem(&at, format!("no service `{code}` in `order`")),
+                    );
+                }
+            }
+            if b.services.len() < 2 {
+                problems.push(text.source().problem(
+                    &[Seg::from("bundles"), Seg::Index(i), Seg::from("services")],
+                    "a bundle joins at least two services",
+                ));
+            }
+        }
+        bundles = f.bundles.clone();
+    }
 
     if !problems.is_empty() {
         return Err(Problems(problems));
@@ -382,6 +423,7 @@ pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<
         links: s.0.links,
         notices: n.0.notices,
         services,
+        bundles,
     })
 }
 

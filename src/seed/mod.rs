@@ -147,6 +147,7 @@ pub async fn seed_demo(db: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
     }
     catalog::seed_catalog(&mut tx, &demo).await?;
     catalog::seed_flows(&mut tx, &demo).await?;
+    catalog::seed_bundles(&mut tx, &demo).await?;
     sqlx::query(
         "INSERT INTO app_meta (key, value) VALUES ('demo_data', 'present')
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

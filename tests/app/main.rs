@@ -13,6 +13,7 @@ mod admin_services;
 mod attachments;
 mod bootstrap;
 mod browser;
+mod bundles;
 mod catalog;
 // Shared: filling in the standard forms and acting on applications.
 mod center;

@@ -3,6 +3,7 @@
 //! Each returns what the page needs; the handlers only parse and render.
 
 pub mod act;
+pub mod bundle;
 pub mod files;
 pub mod form;
 pub mod read;

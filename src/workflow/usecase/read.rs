@@ -74,6 +74,8 @@ pub struct AppView {
     pub comment: String,
     /// Shown again because of errors (answered with 422).
     pub invalid: bool,
+    /// For the applicant: the 一事联办 run this application was started with (id, name).
+    pub bundle: Option<(i64, String)>,
 }
 
 /// What an approver typed when 通过 was refused: shown again with the messages.
@@ -250,7 +252,13 @@ pub async fn application(
     } else {
         Vec::new()
     };
+    let bundle = if is_applicant {
+        super::bundle::run_of(db, app.id).await?
+    } else {
+        None
+    };
     Ok(Page::View(Box::new(AppView {
+        bundle,
         invalid,
         error_summary,
         comment,

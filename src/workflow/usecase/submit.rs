@@ -67,34 +67,94 @@ pub async fn submit_new(
 ) -> Result<AppRow, StoreError> {
     crate::db::health::retry_once("submit a new application", retryable, || async {
         let mut tx = db.begin().await?;
-        // The id first (notices link to it); the row is written once, as submitted.
-        let id: i64 = sqlx::query_scalar("SELECT nextval('applications_id_seq')")
-            .fetch_one(&mut *tx)
-            .await?;
-        let app = AppRow {
-            id,
-            service_id: new.service_id,
-            applicant_id: new.applicant_id,
-            form_def_id: new.form_def_id,
-            workflow_def_id: new.workflow_def_id,
-            serial_no: None,
-            title: new.title.to_owned(),
-            status: AppStatus::Draft,
-            data: new.data.clone(),
-            submitted_data: None,
-            changed_fields: Vec::new(),
-            state: None,
-            version: 0,
-            rating: None,
-            rating_comment: None,
-            created_at: new.at,
-            updated_at: new.at,
-            submitted_at: None,
-            finished_at: None,
-        };
+        let app = new_row(&mut tx, &new).await?;
         let app = submit_in(db, &mut tx, app, data.clone(), service_code, c, true).await?;
         commit(tx).await?;
         Ok(app)
+    })
+    .await
+}
+
+/// A new application's row as it will be submitted: the id drawn first (notices link to
+/// it); the row is written once, as submitted.
+async fn new_row(tx: &mut PgConnection, new: &drafts::NewDraft<'_>) -> Result<AppRow, StoreError> {
+    let id: i64 = sqlx::query_scalar("SELECT nextval('applications_id_seq')")
+        .fetch_one(&mut *tx)
+        .await?;
+    Ok(AppRow {
+        id,
+        service_id: new.service_id,
+        applicant_id: new.applicant_id,
+        form_def_id: new.form_def_id,
+        workflow_def_id: new.workflow_def_id,
+        serial_no: None,
+        title: new.title.to_owned(),
+        status: AppStatus::Draft,
+        data: new.data.clone(),
+        submitted_data: None,
+        changed_fields: Vec::new(),
+        state: None,
+        version: 0,
+        rating: None,
+        rating_comment: None,
+        created_at: new.at,
+        updated_at: new.at,
+        submitted_at: None,
+        finished_at: None,
+    })
+}
+
+/// One application of a 一事联办 run: the new row, its validated data, its service code.
+pub struct BundleItem<'a> {
+    pub new: drafts::NewDraft<'a>,
+    pub data: Map<String, Value>,
+    pub service_code: &'a str,
+}
+
+/// 提交 of a 一事联办 bundle: every service's application, each with its own 流水号 and
+/// workflow, and the run that lists them, in one transaction — all or none.
+#[tracing::instrument(skip_all, fields(bundle = bundle_id))]
+pub async fn submit_bundle(
+    db: &PgPool,
+    bundle_id: i64,
+    items: &[BundleItem<'_>],
+    c: &ActCtx,
+) -> Result<(i64, Vec<AppRow>), StoreError> {
+    crate::db::health::retry_once("submit a bundle", retryable, || async {
+        let mut tx = db.begin().await?;
+        // Each service's 流水号 counter row stays locked to the commit: taken in service id
+        // order, so two bundles sharing services cannot deadlock on them.
+        let mut order: Vec<usize> = (0..items.len()).collect();
+        order.sort_by_key(|&i| items[i].new.service_id);
+        let mut placed: Vec<Option<AppRow>> = (0..items.len()).map(|_| None).collect();
+        for i in order {
+            let it = &items[i];
+            let app = new_row(&mut tx, &it.new).await?;
+            let app =
+                submit_in(db, &mut tx, app, it.data.clone(), it.service_code, c, true).await?;
+            placed[i] = Some(app);
+        }
+        let apps: Vec<AppRow> = placed.into_iter().flatten().collect();
+        let run: i64 = sqlx::query_scalar(
+            "INSERT INTO bundle_runs (bundle_id, applicant_id, created_at)
+             VALUES ($1, $2, $3) RETURNING id",
+        )
+        .bind(bundle_id)
+        .bind(c.actor)
+        .bind(c.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        let ids: Vec<i64> = apps.iter().map(|a| a.id).collect();
+        sqlx::query(
+            "INSERT INTO bundle_run_apps (run_id, application_id, position)
+             SELECT $1, a, n FROM UNNEST($2::int8[]) WITH ORDINALITY AS t(a, n)",
+        )
+        .bind(run)
+        .bind(&ids)
+        .execute(&mut *tx)
+        .await?;
+        commit(tx).await?;
+        Ok((run, apps))
     })
     .await
 }

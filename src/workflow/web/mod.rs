@@ -5,6 +5,7 @@ mod act;
 mod application;
 mod apply;
 mod attachments;
+mod bundles;
 mod people;
 
 use axum::{
@@ -30,6 +31,13 @@ pub fn routes() -> Router<AppState> {
         .route("/applications/{id}/delete", post(apply::delete_draft))
         .route("/attachments/{id}", get(attachments::download))
         .route("/people", get(people::search))
+        .route("/bundles", get(bundles::list))
+        .route("/bundles/{id}", get(bundles::guide))
+        .route(
+            "/bundles/{id}/apply",
+            get(bundles::form).post(bundles::submit),
+        )
+        .route("/bundles/runs/{id}", get(bundles::run))
 }
 
 /// The use cases' context for a request by `user`.

@@ -1,0 +1,302 @@
+//! 一事联办 (issue 17, item 11): one form starts each member service's own application —
+//! shared answers asked once, each member's rules applied next to the joint field, all
+//! submitted or none — and the run's page follows them together; the applicant's only.
+
+use reqwest::Client;
+
+use crate::helpers::*;
+
+async fn bundle_id(app: &TestApp) -> i64 {
+    sqlx::query_scalar("SELECT id FROM bundles WHERE code = 'RZYJS'")
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+}
+
+async fn count(app: &TestApp, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(&app.db).await.unwrap()
+}
+
+/// 新教职工入职一件事 as a new teacher fills it: 体检, 邮箱, VPN, 车辆.
+fn answers() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("f.phone", "13900001002"),
+        ("f.exam_type", "教职工年度健康体检"),
+        ("f.exam_date", "2026-12-20"),
+        ("f.slot", "8:30–9:30"),
+        ("f.mailbox_type", "个人邮箱"),
+        ("f.prefix", "lixm"),
+        ("f.for_whom", "本人"),
+        ("f.resources", "教务系统"),
+        ("f.resources", "OA 办公系统"),
+        ("f.period.from", "2026-12-10"),
+        ("f.period.to", "2027-06-30"),
+        ("f.purpose", "教学与科研通信"),
+        ("f.vpns_purpose", "居家办公访问校内系统"),
+        ("f.pass_type", "长期通行"),
+        ("f.plate", "鲁A12345"),
+        ("f.vehicle_type", "小型汽车"),
+        ("f.clrx_period.from", "2026-12-10"),
+        ("f.clrx_period.to", "2027-12-09"),
+        ("f.reason", "上下班通勤"),
+    ]
+}
+
+async fn submit(app: &TestApp, c: &Client, fields: &[(&str, &str)]) -> reqwest::Response {
+    let page = format!("/bundles/{}/apply", bundle_id(app).await);
+    app.submit(c, &page, &page, fields).await
+}
+
+#[tokio::test]
+async fn one_form_starts_every_services_own_application() {
+    let app = spawn_app().await;
+    let id = bundle_id(&app).await;
+    let teacher = signed_in(&app, "T2002").await;
+    let list = app
+        .get_with(&teacher, "/bundles")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        list.contains("新教职工入职一件事") && list.contains("体检预约（校医院）"),
+        "{list}"
+    );
+    let guide = app
+        .get_with(&teacher, &format!("/bundles/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        guide.contains(&format!("href=\"/bundles/{id}/apply\"")),
+        "{guide}"
+    );
+    let form = app
+        .get_with(&teacher, &format!("/bundles/{id}/apply"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    // The phone all four ask for, once; the two 用途 and the two 期限 apart.
+    assert_eq!(form.matches("name=\"f.phone\"").count(), 1);
+    assert!(form.contains("name=\"f.purpose\"") && form.contains("name=\"f.vpns_purpose\""));
+    assert!(form.contains("name=\"f.clrx_period.from\""));
+    for name in ["体检预约", "邮箱申请", "VPN 账号申请", "车辆入校"] {
+        assert!(form.contains(name), "{name}");
+    }
+    // A member's own rule refuses, next to the joint field; nothing is created.
+    let mut bad = answers();
+    bad.retain(|(k, _)| *k != "f.plate");
+    bad.push(("f.plate", "abc"));
+    bad.retain(|(k, _)| *k != "f.prefix");
+    let r = submit(&app, &teacher, &bad).await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("请填写正确的车牌号"), "{html}");
+    assert!(html.contains("请填写期望的邮箱前缀"));
+    assert!(
+        html.contains(">居家办公访问校内系统</textarea>"),
+        "typed answers kept"
+    );
+    assert_eq!(count(&app, "SELECT count(*) FROM applications").await, 0);
+    // All four at once, each in its service with its own 流水号, and the run.
+    let r = submit(&app, &teacher, &answers()).await;
+    assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());
+    let run = location(&r);
+    assert!(run.starts_with("/bundles/runs/"), "{run}");
+    let serials: Vec<String> = sqlx::query_scalar(
+        "SELECT a.serial_no FROM bundle_run_apps ra JOIN applications a ON a.id = ra.application_id
+         ORDER BY ra.position",
+    )
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(serials.len(), 4);
+    for (s, code) in serials.iter().zip(["TJYY", "YXSQ", "VPNS", "CLRX"]) {
+        assert!(s.starts_with(&format!("{code}-")), "{s}");
+    }
+    let shared: Vec<String> =
+        sqlx::query_scalar("SELECT data->>'phone' FROM applications ORDER BY id")
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert!(shared.iter().all(|p| p == "13900001002"));
+    let purposes: (String, String) = sqlx::query_as(
+        "SELECT (SELECT data->>'purpose' FROM applications a JOIN services s ON s.id = a.service_id WHERE s.code = 'VPNS'),
+                (SELECT data->>'reason' FROM applications a JOIN services s ON s.id = a.service_id WHERE s.code = 'CLRX')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(
+        purposes,
+        ("居家办公访问校内系统".into(), "上下班通勤".into())
+    );
+    assert!(count(&app, "SELECT count(*) FROM tasks WHERE status = 'pending'").await >= 4);
+    let page = app.get_with(&teacher, &run).await.text().await.unwrap();
+    assert!(page.contains("已办结 0 / 4 项"), "{page}");
+    for s in &serials {
+        assert!(page.contains(s.as_str()));
+    }
+    // Each application names its run; the run is the applicant's alone.
+    let app_id: i64 = count(&app, "SELECT min(application_id) FROM bundle_run_apps").await;
+    let one = app
+        .get_with(&teacher, &format!("/applications/{app_id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(one.contains(&format!("href=\"{run}\"")), "{one}");
+    let other = signed_in(&app, "T2001").await;
+    assert_eq!(app.get_with(&other, &run).await.status(), 404);
+    assert_eq!(
+        app.get("/bundles/runs/999999").await.status().as_u16() / 100,
+        3
+    );
+}
+
+#[tokio::test]
+async fn a_member_this_person_may_not_start_keeps_them_out() {
+    let app = spawn_app().await;
+    let id = bundle_id(&app).await;
+    let student = signed_in(&app, "S2024001").await;
+    let guide = app
+        .get_with(&student, &format!("/bundles/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        guide.contains("您暂不能在线发起这项联办") && guide.contains("车辆入校"),
+        "{guide}"
+    );
+    assert!(!guide.contains(&format!("href=\"/bundles/{id}/apply\"")));
+    let r = app
+        .get_with(&student, &format!("/bundles/{id}/apply"))
+        .await;
+    assert_eq!(location(&r), format!("/bundles/{id}"));
+    // A forged post changes nothing either.
+    let home = app.get_with(&student, "/").await.text().await.unwrap();
+    let mut form: Vec<(&str, String)> = answers()
+        .into_iter()
+        .map(|(k, v)| (k, v.to_owned()))
+        .collect();
+    form.push(("_csrf", csrf_from(&home)));
+    let r = student
+        .post(app.url(&format!("/bundles/{id}/apply")))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(count(&app, "SELECT count(*) FROM applications").await, 0);
+}
+
+#[tokio::test]
+async fn a_failure_in_any_member_submits_none() {
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    // The database refuses the last member's application (a fault injected for the test).
+    sqlx::raw_sql(
+        "CREATE FUNCTION refuse_clrx() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF NEW.title LIKE '车辆入校%' THEN RAISE EXCEPTION 'injected'; END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER refuse_clrx BEFORE INSERT OR UPDATE ON applications
+           FOR EACH ROW EXECUTE FUNCTION refuse_clrx();",
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let r = submit(&app, &teacher, &answers()).await;
+    let status = r.status();
+    assert!(
+        status.is_server_error(),
+        "{status}: {}",
+        r.text().await.unwrap()
+    );
+    for table in [
+        "applications",
+        "tasks",
+        "bundle_runs",
+        "bundle_run_apps",
+        "flow_records",
+    ] {
+        assert_eq!(
+            count(&app, &format!("SELECT count(*) FROM {table}")).await,
+            0,
+            "{table}"
+        );
+    }
+}
+
+/// In Chromium at 1280 and 390 px: the joint form and the run's page no wider than the
+/// window, the joint form submitted through the browser (its own validation passing).
+#[tokio::test]
+async fn browser_the_joint_form_and_the_run_at_both_widths() {
+    use fantoccini::Locator;
+    let app = spawn_app().await;
+    let id = bundle_id(&app).await;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let Some(b) = crate::browser::Browser::start(width, height).await else {
+            return;
+        };
+        crate::browser::sign_in(&b, &app, "T2002").await;
+        let c = &b.client;
+        c.goto(&app.url(&format!("/bundles/{id}"))).await.unwrap();
+        b.shot("bundle", &format!("guide-{width}")).await;
+        c.goto(&app.url(&format!("/bundles/{id}/apply")))
+            .await
+            .unwrap();
+        let fits = "return document.documentElement.scrollWidth <= window.innerWidth;";
+        assert_eq!(
+            c.execute(fits, vec![]).await.unwrap(),
+            serde_json::json!(true),
+            "form at {width}"
+        );
+        b.shot("bundle", &format!("form-{width}")).await;
+        // Fill it the way a person does, then 提交.
+        let set = "const [name, value] = arguments;
+             const els = document.getElementsByName(name);
+             for (const e of els) {
+               if (e.type === 'radio' || e.type === 'checkbox') { if (e.value === value) e.checked = true; }
+               else e.value = value;
+             }";
+        for (k, v) in answers() {
+            c.execute(set, vec![serde_json::json!(k), serde_json::json!(v)])
+                .await
+                .unwrap();
+        }
+        c.find(Locator::Css(".form-actions button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !c
+            .current_url()
+            .await
+            .unwrap()
+            .path()
+            .starts_with("/bundles/runs/")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no run page at {width}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(
+            c.execute(fits, vec![]).await.unwrap(),
+            serde_json::json!(true),
+            "run at {width}"
+        );
+        let items = c.find_all(Locator::Css(".bundle-run li")).await.unwrap();
+        assert_eq!(items.len(), 4);
+        b.shot("bundle", &format!("run-{width}")).await;
+        b.close().await;
+    }
+}
