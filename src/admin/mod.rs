@@ -5,6 +5,7 @@
 
 pub mod access;
 mod audit;
+mod bundles;
 mod confirm;
 mod content;
 mod departments;
@@ -110,6 +111,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/admin/departments/{id}/activate",
             post(departments::activate),
         )
+        .route("/admin/bundles", get(bundles::list).post(bundles::create))
+        .route(
+            "/admin/bundles/{id}",
+            get(bundles::edit).post(bundles::update),
+        )
+        .route("/admin/bundles/{id}/status", post(bundles::status))
         .route("/admin/audit", get(audit::page))
         .route("/admin/audit/export", get(audit::export))
         .route("/admin/outbox", get(outbox::page))

@@ -300,3 +300,167 @@ async fn browser_the_joint_form_and_the_run_at_both_widths() {
         b.close().await;
     }
 }
+
+/// 一事联办管理: a 系统管理员 builds a bundle from service codes, sees every mistake next to
+/// its input with what was typed kept, and publishes it; nobody else may; all audited.
+#[tokio::test]
+async fn an_administrator_builds_and_publishes_a_bundle() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let teacher = signed_in(&app, "T2002").await;
+    assert_eq!(app.get_with(&teacher, "/admin/bundles").await.status(), 403);
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[("code", "XX"), ("name", "网络一件事"), ("services", "YXSQ")],
+            "请填写 2–8 个服务编码，每行一个",
+        ),
+        (
+            &[
+                ("code", "XX"),
+                ("name", "网络一件事"),
+                ("services", "YXSQ\nNOPE"),
+            ],
+            "没有服务编码 NOPE（或已下线）",
+        ),
+        (
+            &[
+                ("code", "XX"),
+                ("name", "网络一件事"),
+                ("services", "YXSQ\nXFJN"),
+            ],
+            "XFJN 不是在线办理的服务",
+        ),
+        (
+            &[
+                ("code", "RZYJS"),
+                ("name", "网络一件事"),
+                ("services", "YXSQ VPNS"),
+            ],
+            "编码已被其他联办事项使用",
+        ),
+    ];
+    for (fields, message) in cases {
+        let r = app
+            .submit(&admin, "/admin/bundles", "/admin/bundles", fields)
+            .await;
+        assert_eq!(r.status(), 422, "{message}");
+        let html = r.text().await.unwrap();
+        assert!(html.contains(message), "{message}: {html}");
+        assert!(html.contains("value=\"网络一件事\""), "typed kept");
+    }
+    assert_eq!(count(&app, "SELECT count(*) FROM bundles").await, 1);
+    let r = app
+        .submit(
+            &admin,
+            "/admin/bundles",
+            "/admin/bundles",
+            &[
+                ("code", "wlyjs"),
+                ("name", "网络一件事"),
+                ("services", "YXSQ、VPNS"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let edit = location(&r);
+    let id: i64 = edit.rsplit('/').next().unwrap().parse().unwrap();
+    // A draft until published: not listed, its page 404.
+    let list = app
+        .get_with(&teacher, "/bundles")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!list.contains("网络一件事"));
+    assert_eq!(
+        app.get_with(&teacher, &format!("/bundles/{id}"))
+            .await
+            .status(),
+        404
+    );
+    let r = app
+        .submit(
+            &admin,
+            &edit,
+            &format!("{edit}/status"),
+            &[("to", "published")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let list = app
+        .get_with(&teacher, "/bundles")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(list.contains("网络一件事") && list.contains("邮箱申请（网络与信息中心）"));
+    // Reordered: the form follows.
+    let r = app
+        .submit(
+            &admin,
+            &edit,
+            &edit,
+            &[
+                ("code", "WLYJS"),
+                ("name", "网络一件事"),
+                ("services", "VPNS\nYXSQ"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let form = app
+        .get_with(&teacher, &format!("/bundles/{id}/apply"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(form.find("VPN 账号申请").unwrap() < form.find("邮箱申请").unwrap());
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE target = $1 ORDER BY id")
+            .bind(format!("bundle:{id}"))
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(
+        audited,
+        ["bundle.create", "bundle.publish", "bundle.update"]
+    );
+}
+
+/// The admin pages touched by issue 17.10–11 in Chromium at both widths: 一事联办管理 and
+/// the field editor's 日期限制 / 核对出生日期; nothing wider than the window.
+#[tokio::test]
+async fn browser_admin_pages_of_bundles_and_dates_at_both_widths() {
+    let app = spawn_app().await;
+    let id = bundle_id(&app).await;
+    let cgcj: i64 = count(&app, "SELECT id FROM services WHERE code = 'CGCJ'").await;
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let Some(b) = crate::browser::Browser::start(width, height).await else {
+            return;
+        };
+        crate::browser::sign_in(&b, &app, "admin").await;
+        let c = &b.client;
+        for (path, name) in [
+            (format!("/admin/bundles/{id}"), "admin-bundles"),
+            (
+                format!("/admin/services/{cgcj}/form/fields/birth_date"),
+                "designer-birth-date",
+            ),
+        ] {
+            c.goto(&app.url(&path)).await.unwrap();
+            let fits = c
+                .execute(
+                    "return document.documentElement.scrollWidth <= window.innerWidth;",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            assert_eq!(fits, serde_json::json!(true), "{path} at {width}");
+            if name == "designer-birth-date" {
+                crate::browser::center(c, "#fd-birth-of").await;
+            }
+            b.shot("bundle", &format!("{name}-{width}")).await;
+        }
+        b.close().await;
+    }
+}

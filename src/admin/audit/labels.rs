@@ -40,6 +40,10 @@ pub fn action_label(action: &str) -> Option<&'static str> {
         "application.rate" => "评价",
         "audit.export" => "导出审计日志",
         "outbox.retry" => "重试消息投递",
+        "bundle.create" => "新建一事联办",
+        "bundle.update" => "修改一事联办",
+        "bundle.publish" => "发布一事联办",
+        "bundle.unpublish" => "停用一事联办",
         _ => return None,
     })
 }

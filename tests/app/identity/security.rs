@@ -240,3 +240,57 @@ async fn security_center_lists_devices_and_signs_out_the_others() {
     let html = app.get_with(&desk, "/security").await.text().await.unwrap();
     assert_eq!(html.matches("本机").count(), 1);
 }
+
+/// 信息完善 with the seed's progress bar, in Chromium at 1280 and 390 px (issue 17.11):
+/// nothing wider than the window; screenshots `info-*`.
+#[tokio::test]
+async fn browser_information_completion_at_both_widths() {
+    use fantoccini::Locator;
+    let (app, _sms) = spawn_with_sms().await;
+    // A person with a password of their own and no phone.
+    sqlx::query("UPDATE users SET must_change_password = false WHERE account = 'T2003'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    for (width, height) in [(1280, 900), (390, 844)] {
+        let Some(b) = crate::browser::Browser::start(width, height).await else {
+            return;
+        };
+        let c = &b.client;
+        c.goto(&app.url("/login")).await.unwrap();
+        c.find(Locator::Id("account"))
+            .await
+            .unwrap()
+            .send_keys("T2003")
+            .await
+            .unwrap();
+        c.find(Locator::Id("password"))
+            .await
+            .unwrap()
+            .send_keys("151004")
+            .await
+            .unwrap();
+        c.find(Locator::Css("form button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while c.current_url().await.unwrap().path() != "/security/phone" {
+            assert!(std::time::Instant::now() < deadline, "信息完善 at {width}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let fits = c
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth
+                   && document.querySelectorAll('ol.steps li').length === 3;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(fits, serde_json::json!(true), "{width}");
+        b.shot("info", &format!("complete-{width}")).await;
+        b.close().await;
+    }
+}
