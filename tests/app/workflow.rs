@@ -1586,3 +1586,52 @@ async fn serial_numbers_stay_unique_under_concurrent_submissions() {
     let want: Vec<String> = (42..62).map(|n| format!("XSQJ-{year}-{n:06}")).collect();
     assert_eq!(serials, want);
 }
+
+/// The 流转记录's 办结 line is read from the application row, not stored (issue 16, goal
+/// 2: two WAL records fewer per 通过 that ends one); one stored before still shows once.
+#[tokio::test]
+async fn the_end_line_comes_from_the_application_row() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let id = apply_leave(&app, &student, "1").await;
+    let r = act(&app, &counselor, id, "approve", "counselor", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(status(&app, id).await, "completed");
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM flow_records WHERE application_id = $1 ORDER BY id")
+            .bind(id)
+            .fetch_all(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(stored, ["submit", "approve"]);
+    let rows = |html: &str| -> Vec<String> {
+        let doc = scraper::Html::parse_document(html);
+        let sel = scraper::Selector::parse(".flow-table tbody tr td:first-child").unwrap();
+        doc.select(&sel)
+            .map(|e| e.text().collect::<String>().trim().to_owned())
+            .collect()
+    };
+    let page = |c: &reqwest::Client| {
+        let c = c.clone();
+        let url = app.url(&format!("/applications/{id}"));
+        async move { c.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let shown = rows(&page(&student).await);
+    assert_eq!(shown.last().map(String::as_str), Some("办结"), "{shown:?}");
+    assert_eq!(shown.len(), 3);
+    sqlx::query(
+        "INSERT INTO flow_records (application_id, node_id, node_name, action, comment, details, at)
+         VALUES ($1, 'end', '办结', 'complete', '', '{}', now())",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let shown = rows(&page(&counselor).await);
+    assert_eq!(
+        shown.iter().filter(|r| *r == "办结").count(),
+        1,
+        "{shown:?}"
+    );
+}

@@ -72,9 +72,20 @@ pub struct FlowRow {
 }
 
 pub async fn flows(conn: &mut PgConnection, app: i64) -> sqlx::Result<Vec<FlowRow>> {
+    // The 办结 line comes from the application row (its status and finished_at), last;
+    // applications completed before it was derived have it stored, and show that one.
     sqlx::query_as(
-        "SELECT f.node_name, u.name AS actor, f.action, f.comment, f.at FROM flow_records f
-         LEFT JOIN users u ON u.id = f.actor_id WHERE f.application_id = $1 ORDER BY f.id",
+        "SELECT node_name, actor, action, comment, at FROM (
+             SELECT f.id, f.node_name, u.name AS actor, f.action, f.comment, f.at
+             FROM flow_records f LEFT JOIN users u ON u.id = f.actor_id
+             WHERE f.application_id = $1
+             UNION ALL
+             SELECT 9223372036854775807, '办结', NULL, 'complete', '', a.finished_at
+             FROM applications a
+             WHERE a.id = $1 AND a.status = 'completed' AND a.finished_at IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM flow_records c
+                               WHERE c.application_id = $1 AND c.action = 'complete')
+         ) r ORDER BY id",
     )
     .bind(app)
     .fetch_all(conn)
