@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use super::{
     ActCtx, check_ctx, lookups, profile, resolve_accounts,
-    submit::{BundleItem, submit_bundle},
+    submit::{BundleItem, BundleSubmitted, submit_bundle},
     summary,
 };
 use crate::{
@@ -230,6 +230,8 @@ pub fn join(members: &[(&str, &str, &FormSchema, &BTreeMap<String, FieldAccess>)
 /// The joint form page.
 pub struct BundleForm {
     pub bundle: BundleInfo,
+    /// The form's one-time key (kept when the form comes back with messages).
+    pub once: uuid::Uuid,
     pub fields: Vec<FieldView>,
     pub error_summary: Vec<(String, String)>,
     pub invalid: bool,
@@ -265,6 +267,7 @@ pub async fn open(
     let l = lookups(db, &joint.schema, &data, user.id, user.id, None, today).await?;
     Ok(BundleForm {
         bundle,
+        once: uuid::Uuid::new_v4(),
         fields: views(
             &joint.schema,
             &data,
@@ -285,6 +288,10 @@ pub enum BundlePosted {
         run_id: i64,
         serials: Vec<String>,
     },
+    /// This form was submitted before: that run's page.
+    Again {
+        run_id: i64,
+    },
     Form(BundleForm),
 }
 
@@ -299,6 +306,13 @@ pub async fn post(
     pairs: &[(String, String)],
 ) -> AppResult<BundlePosted> {
     let joint = joint_of(ms);
+    // A form without a valid key (typed by hand, an old page) gets one: it can then be
+    // submitted, just not recognised as a repeat.
+    let once = pairs
+        .iter()
+        .find(|(k, _)| k == "once")
+        .and_then(|(_, v)| uuid::Uuid::parse_str(v.trim()).ok())
+        .unwrap_or_else(uuid::Uuid::new_v4);
     let p = profile(db, user.id, Some(&c.secret)).await?;
     let mut posted = forms::initial_values(&joint.schema, &p);
     for (k, v) in parse_post(&joint.schema, pairs) {
@@ -363,6 +377,7 @@ pub async fn post(
                 &BTreeMap::new(),
             ),
             bundle,
+            once,
             invalid: true,
         }));
     }
@@ -388,10 +403,12 @@ pub async fn post(
             service_code: &m.service.code,
         })
         .collect();
-    let (run_id, apps) = submit_bundle(db, bundle.id, &items, c).await?;
-    Ok(BundlePosted::Run {
-        run_id,
-        serials: apps.into_iter().filter_map(|a| a.serial_no).collect(),
+    Ok(match submit_bundle(db, bundle.id, once, &items, c).await? {
+        BundleSubmitted::New(run_id, apps) => BundlePosted::Run {
+            run_id,
+            serials: apps.into_iter().filter_map(|a| a.serial_no).collect(),
+        },
+        BundleSubmitted::Again(run_id) => BundlePosted::Again { run_id },
     })
 }
 

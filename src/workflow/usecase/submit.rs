@@ -111,17 +111,51 @@ pub struct BundleItem<'a> {
     pub service_code: &'a str,
 }
 
+/// What a bundle's 提交 did.
+pub enum BundleSubmitted {
+    /// The run, and its applications in the bundle's order.
+    New(i64, Vec<AppRow>),
+    /// The form was posted before (its one-time key is used): that run, nothing new.
+    Again(i64),
+}
+
 /// 提交 of a 一事联办 bundle: every service's application, each with its own 流水号 and
-/// workflow, and the run that lists them, in one transaction — all or none.
+/// workflow, and the run that lists them, in one transaction — all or none. `once`: the
+/// form's one-time key; a second post of it (even at the same moment) starts nothing.
 #[tracing::instrument(skip_all, fields(bundle = bundle_id))]
 pub async fn submit_bundle(
     db: &PgPool,
     bundle_id: i64,
+    once: uuid::Uuid,
     items: &[BundleItem<'_>],
     c: &ActCtx,
-) -> Result<(i64, Vec<AppRow>), StoreError> {
+) -> Result<BundleSubmitted, StoreError> {
     crate::db::health::retry_once("submit a bundle", retryable, || async {
         let mut tx = db.begin().await?;
+        // The run first: a concurrent post of the same form waits here for this one to
+        // end, then finds the key used.
+        let run: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO bundle_runs (bundle_id, applicant_id, created_at, submission_key)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (applicant_id, submission_key) DO NOTHING RETURNING id",
+        )
+        .bind(bundle_id)
+        .bind(c.actor)
+        .bind(c.now)
+        .bind(once)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(run) = run else {
+            drop(tx);
+            let earlier: i64 = sqlx::query_scalar(
+                "SELECT id FROM bundle_runs WHERE applicant_id = $1 AND submission_key = $2",
+            )
+            .bind(c.actor)
+            .bind(once)
+            .fetch_one(db)
+            .await?;
+            return Ok(BundleSubmitted::Again(earlier));
+        };
         // Each service's 流水号 counter row stays locked to the commit: taken in service id
         // order, so two bundles sharing services cannot deadlock on them.
         let mut order: Vec<usize> = (0..items.len()).collect();
@@ -135,15 +169,6 @@ pub async fn submit_bundle(
             placed[i] = Some(app);
         }
         let apps: Vec<AppRow> = placed.into_iter().flatten().collect();
-        let run: i64 = sqlx::query_scalar(
-            "INSERT INTO bundle_runs (bundle_id, applicant_id, created_at)
-             VALUES ($1, $2, $3) RETURNING id",
-        )
-        .bind(bundle_id)
-        .bind(c.actor)
-        .bind(c.now)
-        .fetch_one(&mut *tx)
-        .await?;
         let ids: Vec<i64> = apps.iter().map(|a| a.id).collect();
         sqlx::query(
             "INSERT INTO bundle_run_apps (run_id, application_id, position)
@@ -154,7 +179,7 @@ pub async fn submit_bundle(
         .execute(&mut *tx)
         .await?;
         commit(tx).await?;
-        Ok((run, apps))
+        Ok(BundleSubmitted::New(run, apps))
     })
     .await
 }

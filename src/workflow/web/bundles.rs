@@ -78,6 +78,7 @@ pub struct FormTemplate {
     pub b: BundleInfo,
     pub fields: Vec<FieldView>,
     pub error_summary: Vec<(String, String)>,
+    pub once: String,
 }
 
 fn render(page: Page, f: BundleForm) -> Response {
@@ -93,6 +94,7 @@ fn render(page: Page, f: BundleForm) -> Response {
             b: f.bundle,
             fields: f.fields,
             error_summary: f.error_summary,
+            once: f.once.to_string(),
         },
     )
         .into_response()
@@ -155,6 +157,14 @@ pub(super) async fn submit(
                         serials.len(),
                         serials.join("、")
                     ),
+                );
+                Redirect::to(&format!("/bundles/runs/{run_id}")).into_response()
+            }
+            BundlePosted::Again { run_id } => {
+                flash(
+                    &flashes,
+                    "info",
+                    "这份表单已经提交过，以下是当时发起的事项。",
                 );
                 Redirect::to(&format!("/bundles/runs/{run_id}")).into_response()
             }
