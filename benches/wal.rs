@@ -57,14 +57,14 @@ async fn run(server: &common::Server) -> anyhow::Result<()> {
     };
 
     let counselor = counselor.to_string();
-    let submit_form = common::leave_form(&s_token, &counselor);
     let rounds = env("BENCH_ROUNDS", 3);
     for round in 0..=rounds {
         let measured = round == rounds;
         let before = lsn().await?;
+        let once = uuid::Uuid::new_v4().to_string();
         let r = student
             .post(format!("{base}/services/{service}/apply"))
-            .form(&submit_form)
+            .form(&common::leave_form(&s_token, &counselor, &once))
             .send()
             .await?;
         anyhow::ensure!(r.status() == 303, "submit: {}", r.status());

@@ -194,7 +194,8 @@ async fn run(
             let mut lat = Vec::new();
             let mut ids = Vec::new();
             for _ in 0..per_client {
-                let form = common::leave_form(&token, &counselor);
+                let once = uuid::Uuid::new_v4().to_string();
+                let form = common::leave_form(&token, &counselor, &once);
                 let t = Instant::now();
                 let r = c.post(&url).form(&form).send().await.expect("submit");
                 lat.push(t.elapsed());

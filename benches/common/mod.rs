@@ -41,10 +41,16 @@ pub async fn session(base: &str, account: &str) -> anyhow::Result<(reqwest::Clie
     Ok((c, token(&html)))
 }
 
-/// The 学生请假 form the benches submit: one day, naming counselor `counselor` (an id).
-pub fn leave_form<'a>(token: &'a str, counselor: &'a str) -> [(&'static str, &'a str); 10] {
+/// The 学生请假 form the benches submit: one day, naming counselor `counselor` (an id),
+/// with the one-time key a browser's form carries (`once`, a fresh UUID per 提交).
+pub fn leave_form<'a>(
+    token: &'a str,
+    counselor: &'a str,
+    once: &'a str,
+) -> [(&'static str, &'a str); 11] {
     [
         ("_csrf", token),
+        ("once", once),
         ("intent", "submit"),
         ("f.phone", "13800138000"),
         ("f.kind", "事假"),

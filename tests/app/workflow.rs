@@ -1635,3 +1635,52 @@ async fn the_end_line_comes_from_the_application_row() {
         "{shown:?}"
     );
 }
+
+/// 提交 of a new application posted twice — a double click, a retried request, or both
+/// at once — makes one application; the repeat is sent to it.
+#[tokio::test]
+async fn a_new_application_posted_twice_is_submitted_once() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let sid = crate::forms::service(&app, "XSQJ").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = leave_fields(&app, "1").await;
+    let post_twice = |parallel: bool| {
+        let (app, student, page, fields) = (&app, &student, &page, &fields);
+        async move {
+            let html = app.get_with(student, page).await.text().await.unwrap();
+            let marker = "name=\"once\" value=\"";
+            let at = html.find(marker).expect("a one-time key") + marker.len();
+            let mut form: Vec<(String, String)> = fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect();
+            form.push(("_csrf".into(), csrf_from(&html)));
+            form.push(("intent".into(), "submit".into()));
+            form.push(("once".into(), html[at..at + 36].to_owned()));
+            let send = || student.post(app.url(page)).form(&form).send();
+            let (a, b) = if parallel {
+                let (a, b) = tokio::join!(send(), send());
+                (a.unwrap(), b.unwrap())
+            } else {
+                let a = send().await.unwrap();
+                (a, send().await.unwrap())
+            };
+            assert_eq!((a.status().as_u16(), b.status().as_u16()), (303, 303));
+            (location(&a), location(&b))
+        }
+    };
+    let (first, again) = post_twice(false).await;
+    assert_eq!(first, again);
+    let (one, two) = post_twice(true).await;
+    assert_eq!(one, two);
+    assert_ne!(one, first);
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM applications")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    let said = app.get_with(&student, &first).await.text().await.unwrap();
+    assert!(said.contains("这份申请已经提交过"), "the repeat is told so");
+    assert_task_counts(&app).await;
+}

@@ -44,6 +44,8 @@ pub struct FormView {
     pub returned: bool,
     /// Shown again because of errors (answered with 422).
     pub invalid: bool,
+    /// A new application's one-time key (kept when the form comes back with messages).
+    pub once: String,
 }
 
 /// A published online service this person may start, with its current definitions.
@@ -128,6 +130,7 @@ pub async fn open(
         version: 0,
         returned: false,
         invalid: false,
+        once: uuid::Uuid::new_v4().to_string(),
     };
     Ok(Ok((
         Startable {
@@ -275,6 +278,8 @@ pub async fn edit(
         version: app.version,
         returned: app.status == AppStatus::Returned,
         invalid: false,
+        // Stored already: its version guards a repeated 提交.
+        once: String::new(),
     })
 }
 
@@ -431,6 +436,11 @@ pub async fn post(
     forms::enforce_locked(&schema, &p, &mut data);
     resolve_accounts(db, &schema, &mut data).await?;
     let intent = intent(&pairs);
+    // A new application's one-time key, if the form sent a valid one.
+    let once = pairs
+        .iter()
+        .find(|(k, _)| k == "once")
+        .and_then(|(_, v)| uuid::Uuid::parse_str(v.trim()).ok());
     let removals: Vec<i64> = pairs
         .iter()
         .filter(|(k, _)| k == "remove")
@@ -546,6 +556,7 @@ pub async fn post(
             )
             .await?;
             Ok(Posted::Form(FormView {
+                once: once.map(|k| k.to_string()).unwrap_or_default(),
                 invalid: !field_errors.is_empty(),
                 service_id: s.id,
                 service_name: s.name.clone(),
@@ -576,7 +587,7 @@ pub async fn post(
             let app = match &current {
                 // A new application: inserted and submitted in one transaction.
                 Some(current) if app_id == 0 => {
-                    submit::submit_new(
+                    let done = submit::submit_new(
                         db,
                         store::drafts::NewDraft {
                             service_id: s.id,
@@ -590,8 +601,19 @@ pub async fn post(
                         clean,
                         &s.code,
                         c,
+                        once,
                     )
-                    .await?
+                    .await?;
+                    match done {
+                        Ok(app) => app,
+                        Err(earlier) => {
+                            return Ok(Posted::Redirect {
+                                to: format!("/applications/{earlier}"),
+                                ok: true,
+                                message: "这份申请已经提交过，无需重复提交。".into(),
+                            });
+                        }
+                    }
                 }
                 _ => submit(db, app_id, version, clean, &s.code, c).await?,
             };

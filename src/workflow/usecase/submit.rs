@@ -58,19 +58,46 @@ pub async fn submit(
 /// 提交 of a new application: the row, the start of the flow, the 流水号, tasks,
 /// notices and audit in one transaction, so a failure anywhere leaves no draft behind.
 #[tracing::instrument(skip_all, fields(service = new.service_id))]
+/// `once`: the form's one-time key; when it was used already (the same form posted again,
+/// even at the same moment) nothing is written and `Err` names the application it made.
 pub async fn submit_new(
     db: &PgPool,
     new: drafts::NewDraft<'_>,
     data: Map<String, Value>,
     service_code: &str,
     c: &ActCtx,
-) -> Result<AppRow, StoreError> {
+    once: Option<uuid::Uuid>,
+) -> Result<Result<AppRow, i64>, StoreError> {
     crate::db::health::retry_once("submit a new application", retryable, || async {
         let mut tx = db.begin().await?;
         let app = new_row(&mut tx, &new).await?;
+        if let Some(key) = once {
+            // First: a concurrent post of the same form waits here for this one to end.
+            let fresh: Option<i32> = sqlx::query_scalar(
+                "INSERT INTO submission_keys (user_id, key, application_id, created_at)
+                 VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING RETURNING 1",
+            )
+            .bind(c.actor)
+            .bind(key)
+            .bind(app.id)
+            .bind(c.now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if fresh.is_none() {
+                drop(tx);
+                let earlier: i64 = sqlx::query_scalar(
+                    "SELECT application_id FROM submission_keys WHERE user_id = $1 AND key = $2",
+                )
+                .bind(c.actor)
+                .bind(key)
+                .fetch_one(db)
+                .await?;
+                return Ok(Err(earlier));
+            }
+        }
         let app = submit_in(db, &mut tx, app, data.clone(), service_code, c, true).await?;
         commit(tx).await?;
-        Ok(app)
+        Ok(Ok(app))
     })
     .await
 }

@@ -41,6 +41,7 @@ pub struct ApplyTemplate {
     pub picker: String,
     pub version: i32,
     pub returned: bool,
+    pub once: String,
 }
 
 fn render(page: Page, v: FormView) -> Response {
@@ -67,6 +68,7 @@ fn render(page: Page, v: FormView) -> Response {
             },
             version: v.version,
             returned: v.returned,
+            once: v.once,
         },
     )
         .into_response()
