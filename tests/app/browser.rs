@@ -431,6 +431,16 @@ async fn browser_favorite_toggles_in_place() {
 }
 
 pub async fn sign_in(b: &Browser, app: &TestApp, account: &str) {
+    sign_in_with(b, app, account, DEMO_PASSWORD).await;
+    b.client
+        .wait()
+        .for_element(Locator::Css(".account .who"))
+        .await
+        .unwrap();
+}
+
+/// Fills and sends the login page; where it leads is the caller's to wait for.
+pub async fn sign_in_with(b: &Browser, app: &TestApp, account: &str, password: &str) {
     let c = &b.client;
     c.goto(&app.url("/login")).await.unwrap();
     c.find(Locator::Id("account"))
@@ -442,17 +452,13 @@ pub async fn sign_in(b: &Browser, app: &TestApp, account: &str) {
     c.find(Locator::Id("password"))
         .await
         .unwrap()
-        .send_keys(DEMO_PASSWORD)
+        .send_keys(password)
         .await
         .unwrap();
     c.find(Locator::Css("main form button[type=submit]"))
         .await
         .unwrap()
         .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Css(".account .who"))
         .await
         .unwrap();
 }

@@ -4,7 +4,7 @@
 
 use reqwest::Client;
 
-use crate::helpers::*;
+use crate::{forms::post_twice, helpers::*};
 
 async fn bundle_id(app: &TestApp) -> i64 {
     sqlx::query_scalar("SELECT id FROM bundles WHERE code = 'RZYJS'")
@@ -473,35 +473,14 @@ async fn a_form_posted_twice_starts_once() {
     let id = bundle_id(&app).await;
     let teacher = signed_in(&app, "T2002").await;
     let page = format!("/bundles/{id}/apply");
-    let post_twice = |parallel: bool| {
-        let (app, teacher, page) = (&app, &teacher, &page);
-        async move {
-            let html = app.get_with(teacher, page).await.text().await.unwrap();
-            let marker = "name=\"once\" value=\"";
-            let at = html.find(marker).expect("a one-time key") + marker.len();
-            let once = html[at..at + 36].to_owned();
-            let mut form: Vec<(&str, String)> = answers()
-                .into_iter()
-                .map(|(k, v)| (k, v.to_owned()))
-                .collect();
-            form.push(("_csrf", csrf_from(&html)));
-            form.push(("once", once));
-            let send = || teacher.post(app.url(page)).form(&form).send();
-            let (a, b) = if parallel {
-                let (a, b) = tokio::join!(send(), send());
-                (a.unwrap(), b.unwrap())
-            } else {
-                let a = send().await.unwrap();
-                (a, send().await.unwrap())
-            };
-            assert_eq!((a.status().as_u16(), b.status().as_u16()), (303, 303));
-            (location(&a), location(&b))
-        }
-    };
-    let (first, again) = post_twice(false).await;
+    let fields: Vec<(String, String)> = answers()
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect();
+    let (first, again) = post_twice(&app, &teacher, &page, &fields, false).await;
     assert_eq!(first, again);
     assert!(first.starts_with("/bundles/runs/"));
-    let (one, two) = post_twice(true).await;
+    let (one, two) = post_twice(&app, &teacher, &page, &fields, true).await;
     assert_eq!(one, two);
     assert_ne!(one, first);
     assert_eq!(count(&app, "SELECT count(*) FROM bundle_runs").await, 2);

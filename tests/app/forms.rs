@@ -142,3 +142,30 @@ pub async fn republish_form(
         .await
         .unwrap();
 }
+
+/// GETs `page` for its token and one-time key, then POSTs `fields` with them twice to
+/// `page` — one after the other, or at the same moment. Both must answer 303; where.
+pub async fn post_twice(
+    app: &TestApp,
+    c: &Client,
+    page: &str,
+    fields: &[(String, String)],
+    parallel: bool,
+) -> (String, String) {
+    let html = app.get_with(c, page).await.text().await.unwrap();
+    let marker = "name=\"once\" value=\"";
+    let at = html.find(marker).expect("a one-time key") + marker.len();
+    let mut form = fields.to_vec();
+    form.push(("_csrf".into(), csrf_from(&html)));
+    form.push(("once".into(), html[at..at + 36].to_owned()));
+    let send = || c.post(app.url(page)).form(&form).send();
+    let (a, b) = if parallel {
+        let (a, b) = tokio::join!(send(), send());
+        (a.unwrap(), b.unwrap())
+    } else {
+        let a = send().await.unwrap();
+        (a, send().await.unwrap())
+    };
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (303, 303));
+    (location(&a), location(&b))
+}

@@ -1645,34 +1645,14 @@ async fn a_new_application_posted_twice_is_submitted_once() {
     let sid = crate::forms::service(&app, "XSQJ").await;
     let page = format!("/services/{sid}/apply");
     let fields = leave_fields(&app, "1").await;
-    let post_twice = |parallel: bool| {
-        let (app, student, page, fields) = (&app, &student, &page, &fields);
-        async move {
-            let html = app.get_with(student, page).await.text().await.unwrap();
-            let marker = "name=\"once\" value=\"";
-            let at = html.find(marker).expect("a one-time key") + marker.len();
-            let mut form: Vec<(String, String)> = fields
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect();
-            form.push(("_csrf".into(), csrf_from(&html)));
-            form.push(("intent".into(), "submit".into()));
-            form.push(("once".into(), html[at..at + 36].to_owned()));
-            let send = || student.post(app.url(page)).form(&form).send();
-            let (a, b) = if parallel {
-                let (a, b) = tokio::join!(send(), send());
-                (a.unwrap(), b.unwrap())
-            } else {
-                let a = send().await.unwrap();
-                (a, send().await.unwrap())
-            };
-            assert_eq!((a.status().as_u16(), b.status().as_u16()), (303, 303));
-            (location(&a), location(&b))
-        }
-    };
-    let (first, again) = post_twice(false).await;
+    let mut fields: Vec<(String, String)> = fields
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    fields.push(("intent".into(), "submit".into()));
+    let (first, again) = crate::forms::post_twice(&app, &student, &page, &fields, false).await;
     assert_eq!(first, again);
-    let (one, two) = post_twice(true).await;
+    let (one, two) = crate::forms::post_twice(&app, &student, &page, &fields, true).await;
     assert_eq!(one, two);
     assert_ne!(one, first);
     let n: i64 = sqlx::query_scalar("SELECT count(*) FROM applications")

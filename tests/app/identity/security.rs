@@ -245,7 +245,6 @@ async fn security_center_lists_devices_and_signs_out_the_others() {
 /// nothing wider than the window; screenshots `info-*`.
 #[tokio::test]
 async fn browser_information_completion_at_both_widths() {
-    use fantoccini::Locator;
     let (app, _sms) = spawn_with_sms().await;
     // A person with a password of their own and no phone.
     sqlx::query("UPDATE users SET must_change_password = false WHERE account = 'T2003'")
@@ -257,25 +256,7 @@ async fn browser_information_completion_at_both_widths() {
             return;
         };
         let c = &b.client;
-        c.goto(&app.url("/login")).await.unwrap();
-        c.find(Locator::Id("account"))
-            .await
-            .unwrap()
-            .send_keys("T2003")
-            .await
-            .unwrap();
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys("151004")
-            .await
-            .unwrap();
-        c.find(Locator::Css("form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        crate::browser::sign_in_with(&b, &app, "T2003", "151004").await;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while c.current_url().await.unwrap().path() != "/security/phone" {
             assert!(std::time::Instant::now() < deadline, "信息完善 at {width}");
