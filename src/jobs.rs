@@ -7,16 +7,37 @@ use std::{sync::Arc, time::Duration};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use crate::{admin, clock::Clock, config::Settings, identity, notify, workflow};
+use crate::{
+    admin, calendar::CalendarCache, clock::Clock, config::Settings, identity, notify, stats,
+    workflow,
+};
 
-/// Polls every `every` until the process stops: identity's housekeeping hourly,
-/// reminders of overdue tasks, then delivery of notifications.
-pub async fn run(db: PgPool, clock: Arc<dyn Clock>, settings: Arc<Settings>, every: Duration) {
+/// Polls every `every` until the process stops: identity's housekeeping hourly, the
+/// efficiency figures, reminders of overdue tasks, then delivery of notifications.
+pub async fn run(
+    db: PgPool,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+    calendar: Arc<CalendarCache>,
+    every: Duration,
+) {
     let gw = notify::Gateways::from_settings(&settings);
     let fanout = notify::Fanout::from_settings(&settings);
     let mut swept_at: Option<DateTime<Utc>> = None;
+    let mut counted_at: Option<DateTime<Utc>> = None;
     loop {
         let now = clock.now();
+        // 效能数据's read model: every 15 s, or sooner while a rebuild has batches left.
+        if counted_at.is_none_or(|t| now - t >= chrono::Duration::seconds(15)) {
+            let cal = calendar.get().await;
+            match stats::refresh::refresh(&db, &cal, now).await {
+                Ok(r) if r.rebuilding => counted_at = None,
+                Ok(_) => counted_at = Some(now),
+                Err(e) => {
+                    tracing::warn!(error = %e, "efficiency figures not refreshed; will retry")
+                }
+            }
+        }
         if swept_at.is_none_or(|t| now - t > chrono::Duration::hours(1)) {
             match identity::housekeeping(&db, now).await {
                 Ok(()) => swept_at = Some(now),

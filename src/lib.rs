@@ -8,6 +8,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
 pub mod audit;
+pub mod calendar;
 pub mod catalog;
 pub mod center;
 pub mod clock;
@@ -27,6 +28,7 @@ pub mod routes;
 pub mod secret;
 pub mod seed;
 pub mod startup;
+pub mod stats;
 pub mod telemetry;
 pub mod web;
 pub mod workflow;

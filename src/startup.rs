@@ -47,8 +47,14 @@ impl Application {
     ) -> anyhow::Result<Self> {
         let secret_key = Arc::new(secret_key(&settings)?);
         let store = PgSessionStore::new(db.clone());
+        let calendar = Arc::new(crate::calendar::CalendarCache::new(
+            db.clone(),
+            settings.time_zone,
+            settings.work_week,
+        ));
         let state = AppState {
             db,
+            calendar,
             settings: Arc::new(settings),
             clock,
             secret_key,
@@ -83,6 +89,7 @@ impl Application {
                 self.state.db.clone(),
                 self.state.clock.clone(),
                 self.state.settings.clone(),
+                self.state.calendar.clone(),
                 std::time::Duration::from_secs(1),
             ))
         });
@@ -93,7 +100,11 @@ impl Application {
             crate::workflow::store::versions::CHANNEL,
             {
                 let facets = facets.clone();
-                move |_| facets.invalidate()
+                let calendar = self.state.calendar.clone();
+                move |_| {
+                    facets.invalidate();
+                    calendar.invalidate();
+                }
             },
         ));
         let app = crate::routes::router(self.state, self.store, facets);

@@ -6,6 +6,7 @@
 pub mod access;
 mod audit;
 mod bundles;
+mod calendar;
 mod confirm;
 mod content;
 mod departments;
@@ -112,6 +113,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(departments::activate),
         )
         .route("/admin/bundles", get(bundles::list).post(bundles::create))
+        .route("/admin/calendar", get(calendar::page).post(calendar::add))
+        .route("/admin/calendar/{id}/delete", post(calendar::delete))
         .route(
             "/admin/bundles/{id}",
             get(bundles::edit).post(bundles::update),

@@ -49,6 +49,10 @@ pub struct Settings {
     pub notify_max_attempts: i32,
     /// Per-request timeout towards gateways.
     pub notify_timeout: Duration,
+    /// Working weekdays, Monday first (`HALL_WORK_WEEK`).
+    pub work_week: [bool; 7],
+    /// 效能数据: a 通过 this soon after opening counts as 秒批.
+    pub quick_approval_secs: i64,
     /// Run the notification worker and reminders in this process (tests drive them by hand).
     pub background_jobs: bool,
     /// One-time codes: lifetime, wrong tries before a code is void, and send limits.
@@ -154,6 +158,29 @@ impl Env<'_> {
     }
 }
 
+/// `1-5`, `1-6`, `1,2,3,4,5,7`: the working weekdays, Monday = 1.
+pub fn parse_work_week(v: &str) -> anyhow::Result<[bool; 7]> {
+    let mut week = [false; 7];
+    let day = |s: &str| -> anyhow::Result<usize> {
+        match s.trim().parse::<usize>() {
+            Ok(d @ 1..=7) => Ok(d - 1),
+            _ => anyhow::bail!("HALL_WORK_WEEK: {s:?} is not a weekday from 1 (Monday) to 7"),
+        }
+    };
+    for part in v.split(',').filter(|p| !p.trim().is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (day(a)?, day(b)?);
+                anyhow::ensure!(a <= b, "HALL_WORK_WEEK: {part:?} runs backwards");
+                week[a..=b].iter_mut().for_each(|d| *d = true);
+            }
+            None => week[day(part)?] = true,
+        }
+    }
+    anyhow::ensure!(week.iter().any(|d| *d), "HALL_WORK_WEEK: no working day");
+    Ok(week)
+}
+
 impl Settings {
     /// Defaults, suitable for a developer machine (and the base of test settings): what an
     /// empty environment gives, except that no outside channel is on, not even the SMS log a
@@ -219,6 +246,8 @@ impl Settings {
         let upload_max_total = env.num::<u64>("HALL_UPLOAD_MAX_TOTAL_MB")? * 1024 * 1024;
         let notify_max_attempts = env.num("HALL_NOTIFY_MAX_ATTEMPTS")?;
         let notify_timeout = Duration::from_secs(env.num("HALL_NOTIFY_TIMEOUT_SECONDS")?);
+        let quick_approval_secs = env.num("HALL_QUICK_APPROVAL_SECONDS")?;
+        let work_week = parse_work_week(&env.value("HALL_WORK_WEEK")?)?;
         let sms = match env.get("HALL_SMS_PROVIDER").as_deref() {
             // On a developer's machine (a loopback base URL) codes go to the log, so 激活账号
             // and 找回密码 can be tried; anywhere else SMS is off until configured.
@@ -296,6 +325,8 @@ impl Settings {
             smtp,
             notify_max_attempts,
             notify_timeout,
+            quick_approval_secs,
+            work_week,
             background_jobs: true,
             code_ttl,
             code_max_attempts,

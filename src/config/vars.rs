@@ -386,6 +386,20 @@ pub static VARS: &[VarSpec] = &[
         read_by: None,
     },
     VarSpec {
+        name: "HALL_WORK_WEEK",
+        default: Value("1-5"),
+        meaning: "working weekdays (1 = Monday … 7 = Sunday, e.g. `1-5` or `1-6`): time limits and 效能数据 count only these days, less the 校历's holidays and plus its make-up days",
+        secret: false,
+        read_by: None,
+    },
+    VarSpec {
+        name: "HALL_QUICK_APPROVAL_SECONDS",
+        default: Value("10"),
+        meaning: "效能数据: a 通过 within this many seconds of opening the application counts as 秒批",
+        secret: false,
+        read_by: None,
+    },
+    VarSpec {
         name: "HALL_NOTIFY_TIMEOUT_SECONDS",
         default: Value("10"),
         meaning: "timeout of one gateway request",

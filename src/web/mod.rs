@@ -4,6 +4,7 @@
 
 pub mod assets;
 pub mod errors;
+pub mod export;
 pub mod limit;
 pub mod middleware;
 pub mod page;

@@ -5,7 +5,9 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use sqlx::PgPool;
 
-use crate::{clock::Clock, config::Settings, secret::SecretKey, web::assets::Assets};
+use crate::{
+    calendar::CalendarCache, clock::Clock, config::Settings, secret::SecretKey, web::assets::Assets,
+};
 
 /// Everything handlers share; cheap to clone.
 #[derive(Clone)]
@@ -15,6 +17,8 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub secret_key: Arc<SecretKey>,
     pub assets: Arc<Assets>,
+    /// The school calendar (time limits run on working days), per instance.
+    pub calendar: Arc<CalendarCache>,
 }
 
 impl FromRef<AppState> for PgPool {

@@ -49,6 +49,10 @@ fn ctx(app: &TestApp, actor: i64) -> ActCtx {
         upload_max_file: s.upload_max_file,
         upload_max_total: s.upload_max_total,
         secret: std::sync::Arc::new(service_hall::secret::SecretKey::from_secret("test")),
+        calendar: std::sync::Arc::new(service_hall::calendar::Calendar::plain(
+            s.time_zone,
+            s.work_week,
+        )),
     }
 }
 

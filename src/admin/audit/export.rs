@@ -18,17 +18,9 @@ use crate::{
     audit::Entry,
     error::AppResult,
     web::AppState,
+    web::export::csv_cell,
     web::user::{AdminUser, ClientIp},
 };
-
-/// A cell Excel would take for a formula gets a leading apostrophe (CSV injection).
-fn cell(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{s}")
-    } else {
-        s.to_owned()
-    }
-}
 
 /// `GET /admin/audit/export`: the rows the same filters show, newest first, at most
 /// `EXPORT_MAX`, as UTF-8 CSV with a BOM (so Excel reads the Chinese). Streamed in
@@ -153,14 +145,14 @@ async fn write_csv(
                 r.at.with_timezone(&tz)
                     .format("%Y-%m-%d %H:%M:%S")
                     .to_string(),
-                cell(r.account.as_deref().unwrap_or("")),
-                cell(r.name.as_deref().unwrap_or("")),
-                cell(&r.action),
+                csv_cell(r.account.as_deref().unwrap_or("")),
+                csv_cell(r.name.as_deref().unwrap_or("")),
+                csv_cell(&r.action),
                 action_label(&r.action).unwrap_or("").to_owned(),
-                cell(&r.target),
+                csv_cell(&r.target),
                 r.ip.map(|i| i.ip().to_string()).unwrap_or_default(),
                 outcome_label(&r.outcome).to_owned(),
-                cell(&r.details.to_string()),
+                csv_cell(&r.details.to_string()),
             ])?;
         }
         if tx.send(Ok(finish(out)?)).await.is_err() {

@@ -297,7 +297,7 @@ pub struct TransferForm {
     comment: String,
 }
 
-fn ctx(state: &AppState, admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> ActCtx {
+async fn ctx(state: &AppState, admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> ActCtx {
     let s = &state.settings;
     ActCtx {
         now: state.now(),
@@ -309,6 +309,7 @@ fn ctx(state: &AppState, admin: &CurrentUser, ip: Option<std::net::IpAddr>) -> A
         upload_max_file: s.upload_max_file,
         upload_max_total: s.upload_max_total,
         secret: state.secret_key.clone(),
+        calendar: state.calendar.get().await,
     }
 }
 
@@ -332,7 +333,7 @@ pub async fn transfer(
     Form(form): Form<TransferForm>,
 ) -> AppResult<Response> {
     account_of(&state, id).await?;
-    let c = ctx(&state, &admin, ip);
+    let c = ctx(&state, &admin, ip).await;
     let comment = comment_of(&form, &admin.name);
     match reassign(&state.db, &c, task, id, form.to.trim(), &comment).await? {
         Outcome::Done(m) => {
@@ -363,7 +364,7 @@ pub async fn transfer_all(
     let comment = comment_of(&form, &admin.name);
     let (mut done, mut refused) = (0, Vec::new());
     for t in tasks {
-        let c = ctx(&state, &admin, ip);
+        let c = ctx(&state, &admin, ip).await;
         match reassign(&state.db, &c, t.task_id, id, form.to.trim(), &comment).await {
             Ok(Outcome::Done(_)) => done += 1,
             Ok(Outcome::Refused(m)) => refused.push(format!(

@@ -28,6 +28,8 @@ pub struct ActCtx {
     pub upload_max_total: u64,
     /// The installation's key: opens the 身份证号 on file that forms fill in.
     pub secret: std::sync::Arc<crate::secret::SecretKey>,
+    /// The school calendar: a node's time limit runs on working days only.
+    pub calendar: std::sync::Arc<crate::calendar::Calendar>,
 }
 
 impl ActCtx {
@@ -309,10 +311,7 @@ impl Plan {
                     time_limit_hours: Some(h),
                     escalate,
                     ..
-                }) => (
-                    Some(c.now + chrono::Duration::hours(i64::from(*h))),
-                    *escalate,
-                ),
+                }) => (c.calendar.add_work(c.now, i64::from(*h) * 3600), *escalate),
                 _ => (None, false),
             };
             self.new_task(node, &name, *user, "approve", due, escalate);

@@ -27,7 +27,7 @@ pub(super) async fn post(
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let req = Request::parse(pairs)?;
-    let c = ctx(&state, &user, ip);
+    let c = ctx(&state, &user, ip).await;
     let back = Redirect::to(&format!("/applications/{id}"));
     Ok(match act::act(&state.db, &c, &user, id, req).await? {
         Outcome::Done(msg) => {

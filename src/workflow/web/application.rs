@@ -50,7 +50,12 @@ pub(super) async fn show(
     let tz = state.settings.time_zone;
     Ok(
         match read::application(&state.db, &user, tz, id, None).await? {
-            read::Page::View(v) => render(page, *v),
+            read::Page::View(v) => {
+                if !v.tasks.is_empty() {
+                    read::mark_opened(&state.db, id, user.id, state.now()).await?;
+                }
+                render(page, *v)
+            }
             read::Page::Draft => Redirect::to(&format!("/applications/{id}/edit")).into_response(),
         },
     )

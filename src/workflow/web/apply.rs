@@ -174,7 +174,7 @@ async fn post(
     target: Target,
     input: FormInput,
 ) -> AppResult<Response> {
-    let c = ctx(state, user, ip);
+    let c = ctx(state, user, ip).await;
     let p = form::post(&state.db, &c, user, target, input).await?;
     Ok(posted(flashes, page, p))
 }

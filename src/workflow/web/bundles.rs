@@ -144,7 +144,7 @@ pub(super) async fn submit(
     let Ok(ms) = bundle::members(&state.db, &user, &b).await? else {
         return Ok(blocked(&flashes, id));
     };
-    let c = ctx(&state, &user, ip);
+    let c = ctx(&state, &user, ip).await;
     Ok(
         match bundle::post(&state.db, &c, &user, b, &ms, &pairs).await? {
             BundlePosted::Form(f) => render(page, f),

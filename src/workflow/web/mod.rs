@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The use cases' context for a request by `user`.
-fn ctx(state: &AppState, user: &CurrentUser, ip: Option<std::net::IpAddr>) -> ActCtx {
+async fn ctx(state: &AppState, user: &CurrentUser, ip: Option<std::net::IpAddr>) -> ActCtx {
     let s = &state.settings;
     ActCtx {
         now: state.now(),
@@ -53,5 +53,6 @@ fn ctx(state: &AppState, user: &CurrentUser, ip: Option<std::net::IpAddr>) -> Ac
         upload_max_file: s.upload_max_file,
         upload_max_total: s.upload_max_total,
         secret: state.secret_key.clone(),
+        calendar: state.calendar.get().await,
     }
 }
