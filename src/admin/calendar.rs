@@ -138,10 +138,7 @@ pub(super) async fn page(
 pub type Checked = (String, String, NaiveDate, NaiveDate);
 
 /// Checks a posted range (pure but for the other terms, passed in).
-pub fn check(
-    f: &RangeForm,
-    terms: &[Range],
-) -> Result<Checked, Vec<(&'static str, String)>> {
+pub fn check(f: &RangeForm, terms: &[Range]) -> Result<Checked, Vec<(&'static str, String)>> {
     let mut e = vec![];
     let kind = f.kind.trim();
     if !KINDS.iter().any(|(k, _)| *k == kind) {

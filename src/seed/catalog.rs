@@ -72,6 +72,31 @@ pub(super) async fn seed_catalog(tx: &mut PgConnection, demo: &Demo) -> anyhow::
     Ok(())
 }
 
+/// The demo 校历 rows that are missing (same kind, name and first day).
+pub(super) async fn seed_calendar(
+    tx: &mut PgConnection,
+    demo: &Demo,
+    now: chrono::DateTime<chrono::Utc>,
+) -> anyhow::Result<()> {
+    for r in &demo.calendar {
+        let Some((from, to)) = r.days() else { continue };
+        sqlx::query(
+            "INSERT INTO calendar_ranges (kind, name, starts_on, ends_on, created_at)
+             SELECT $1, $2, $3, $4, $5
+             WHERE NOT EXISTS (SELECT 1 FROM calendar_ranges
+                               WHERE kind = $1 AND name = $2 AND starts_on = $3)",
+        )
+        .bind(&r.kind)
+        .bind(&r.name)
+        .bind(from)
+        .bind(to)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Forms and workflows of the demo services, published as version 1 where a service has
 /// none yet.
 /// The 一事联办 bundles that are missing, with their services in order.

@@ -176,6 +176,36 @@ struct ServicesFile {
     bundles: Vec<Bundle>,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CalendarFile {
+    #[serde(rename = "format")]
+    _format: i64,
+    #[serde(default)]
+    ranges: Vec<CalendarRange>,
+}
+
+/// A 校历 row: holiday, vacation, workday (调休上班) or term, both days included.
+#[derive(Deserialize, Debug, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarRange {
+    pub kind: String,
+    pub name: String,
+    pub from: toml::value::Datetime,
+    pub to: toml::value::Datetime,
+}
+
+impl CalendarRange {
+    /// The two days as dates (checked by `load_folder`).
+    pub fn days(&self) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+        let day = |d: &toml::value::Datetime| {
+            let d = d.date.filter(|_| d.time.is_none() && d.offset.is_none())?;
+            chrono::NaiveDate::from_ymd_opt(i32::from(d.year), u32::from(d.month), u32::from(d.day))
+        };
+        Some((day(&self.from)?, day(&self.to)?))
+    }
+}
+
 /// A 一事联办 bundle: its services, in the order the form shows them.
 #[derive(Deserialize, Debug, Clone)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +229,7 @@ pub struct Demo {
     /// In the order of `services.toml`.
     pub services: Vec<ServicePackage>,
     pub bundles: Vec<Bundle>,
+    pub calendar: Vec<CalendarRange>,
 }
 
 impl Demo {
@@ -295,6 +326,25 @@ pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<
     let systems = parse::<SystemsFile>(folder, "systems.toml", &mut problems);
     let notices = parse::<NoticesFile>(folder, "notices.toml", &mut problems);
     let order = parse::<ServicesFile>(folder, "services.toml", &mut problems);
+    let calendar = parse::<CalendarFile>(folder, "calendar.toml", &mut problems);
+    if let Some((f, text)) = &calendar {
+        for (i, r) in f.ranges.iter().enumerate() {
+            let at = |k: &str| [Seg::from("ranges"), Seg::Index(i), Seg::from(k)];
+            if !crate::calendar::KINDS.iter().any(|(k, _)| *k == r.kind) {
+                problems.push(text.source().problem(
+                    &at("kind"),
+                    format!("`{}` is not holiday, vacation, workday or term", r.kind),
+                ));
+            }
+            match r.days() {
+                None => problems.push(text.source().problem(&at("from"), "not two dates")),
+                Some((a, b)) if b < a => {
+                    problems.push(text.source().problem(&at("to"), "before `from`"))
+                }
+                Some(_) => {}
+            }
+        }
+    }
 
     let mut known = Known {
         roles: roles.cloned(),
@@ -410,8 +460,8 @@ pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<
     if !problems.is_empty() {
         return Err(Problems(problems));
     }
-    let (Some(d), Some(p), Some(c), Some(s), Some(n)) =
-        (departments, people, categories, systems, notices)
+    let (Some(d), Some(p), Some(c), Some(s), Some(n), Some(cal)) =
+        (departments, people, categories, systems, notices, calendar)
     else {
         unreachable!("a file that was not read is a problem");
     };
@@ -424,6 +474,7 @@ pub fn load_folder(folder: &Folder, roles: Option<&BTreeSet<String>>) -> Result<
         notices: n.0.notices,
         services,
         bundles,
+        calendar: cal.0.ranges,
     })
 }
 

@@ -148,6 +148,7 @@ pub async fn seed_demo(db: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
     catalog::seed_catalog(&mut tx, &demo).await?;
     catalog::seed_flows(&mut tx, &demo).await?;
     catalog::seed_bundles(&mut tx, &demo).await?;
+    catalog::seed_calendar(&mut tx, &demo, chrono::Utc::now()).await?;
     sqlx::query(
         "INSERT INTO app_meta (key, value) VALUES ('demo_data', 'present')
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

@@ -85,16 +85,16 @@ pub enum Scope<'a> {
 }
 
 const APPS_COLUMNS: &str = "
-    count(*) FILTER (WHERE submitted_at >= $2 AND submitted_at < $3) AS started,
-    count(*) FILTER (WHERE status = 'completed' AND ended_at >= $2 AND ended_at < $3) AS finished,
-    count(*) FILTER (WHERE status = 'terminated' AND ended_at >= $2 AND ended_at < $3) AS stopped,
-    count(*) FILTER (WHERE status = 'withdrawn' AND ended_at >= $2 AND ended_at < $3) AS withdrawn,
-    percentile_cont(0.5) WITHIN GROUP (ORDER BY work_seconds)
-        FILTER (WHERE status = 'completed' AND ended_at >= $2 AND ended_at < $3) AS median,
-    percentile_cont(0.9) WITHIN GROUP (ORDER BY work_seconds)
-        FILTER (WHERE status = 'completed' AND ended_at >= $2 AND ended_at < $3) AS p90,
-    avg(rating)::float8 FILTER (WHERE rating IS NOT NULL AND ended_at >= $2 AND ended_at < $3) AS rating,
-    count(rating) FILTER (WHERE ended_at >= $2 AND ended_at < $3) AS rated";
+    count(*) FILTER (WHERE a.submitted_at >= $2 AND a.submitted_at < $3) AS started,
+    count(*) FILTER (WHERE a.status = 'completed' AND a.ended_at >= $2 AND a.ended_at < $3) AS finished,
+    count(*) FILTER (WHERE a.status = 'terminated' AND a.ended_at >= $2 AND a.ended_at < $3) AS stopped,
+    count(*) FILTER (WHERE a.status = 'withdrawn' AND a.ended_at >= $2 AND a.ended_at < $3) AS withdrawn,
+    percentile_cont(0.5) WITHIN GROUP (ORDER BY a.work_seconds)
+        FILTER (WHERE a.status = 'completed' AND a.ended_at >= $2 AND a.ended_at < $3) AS median,
+    percentile_cont(0.9) WITHIN GROUP (ORDER BY a.work_seconds)
+        FILTER (WHERE a.status = 'completed' AND a.ended_at >= $2 AND a.ended_at < $3) AS p90,
+    (avg(a.rating) FILTER (WHERE a.rating IS NOT NULL AND a.ended_at >= $2 AND a.ended_at < $3))::float8 AS rating,
+    count(a.rating) FILTER (WHERE a.ended_at >= $2 AND a.ended_at < $3) AS rated";
 
 /// Rows of `stats_apps` that began or ended in the period (an index range each).
 const APPS_IN_PERIOD: &str = "(a.submitted_at >= $2 AND a.submitted_at < $3

@@ -39,6 +39,7 @@ mod notify;
 mod packages;
 mod pages;
 // PostgreSQL restarts and one-transaction submissions (issue 15).
+mod efficiency;
 mod personal_center;
 mod phone;
 mod resolve;
