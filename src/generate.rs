@@ -179,6 +179,8 @@ pub async fn generate(db: &PgPool, sizes: Sizes, seed: f64) -> anyhow::Result<Re
     )
     .execute(&mut *conn)
     .await?;
+    // 效能数据's read model is computed again, by the background job or the benchmark.
+    crate::stats::refresh::start_rebuild(&mut conn).await?;
     // 流水号 counters move past the generated numbers so new submissions stay unique.
     sqlx::query(
         "INSERT INTO serial_counters (service_code, year, last)
@@ -325,7 +327,7 @@ async fn chunks(
                  WHERE a.id BETWEEN $1 AND $2 OFFSET 0
              )
              INSERT INTO tasks (application_id, node_id, node_name, assignee_id, kind, status, action,
-                                created_at, acted_at, due_at, service_id, app_open)
+                                created_at, acted_at, due_at, service_id, app_open, opened_at)
              SELECT g.app_id, 'n' || g.j, '审批环节' || g.j, ap.id,
                     CASE WHEN g.j % 4 = 0 AND g.j < g.n THEN 'cc' ELSE 'approve' END,
                     CASE WHEN g.j % 4 = 0 AND g.j < g.n THEN (CASE WHEN g.j % 8 = 0 THEN 'unread' ELSE 'read' END)
@@ -341,7 +343,12 @@ async fn chunks(
                          ELSE g.submitted_at + g.j * interval '1 hour' + interval '30 minutes' END,
                     CASE WHEN g.j = g.n AND g.app_status = 'running'
                          THEN g.submitted_at + g.j * interval '1 hour' + interval '72 hours' END,
-                    g.service_id, g.app_status IN ('running', 'returned')
+                    g.service_id, g.app_status IN ('running', 'returned'),
+                    -- Opened between 2 seconds and 25 minutes before the decision (秒批 in 效能数据).
+                    CASE WHEN g.j % 4 = 0 AND g.j < g.n THEN NULL
+                         WHEN g.j = g.n AND g.app_status = 'running' THEN NULL
+                         ELSE g.submitted_at + g.j * interval '1 hour' + interval '28 minutes'
+                              - power(random(), 3) * interval '25 minutes' END
              FROM g JOIN gen_approvers ap ON ap.k = g.ak
              ORDER BY g.app_id, g.j",
         )

@@ -17,6 +17,7 @@ const KERNEL: &[&str] = &[
     "secret",
     "mask",
     "telemetry",
+    "calendar",
 ];
 
 /// Where modules are put together; they may import anything, and nothing imports them
