@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
 use crate::{
-    admin, calendar::CalendarCache, clock::Clock, config::Settings, identity, notify, stats,
-    workflow,
+    admin, calendar::CalendarCache, clock::Clock, collect, config::Settings, identity, notify,
+    stats, workflow,
 };
 
 /// Polls every `every` until the process stops: identity's housekeeping hourly, the
@@ -49,6 +49,9 @@ pub async fn run(
         }
         if let Err(e) = workflow::reminders::remind_overdue(&db, now).await {
             tracing::warn!(error = %e, "reminders failed; will retry");
+        }
+        if let Err(e) = collect::reminders::remind_before_close(&db, now).await {
+            tracing::warn!(error = %e, "填报任务 reminders failed; will retry");
         }
         notify::deliver_round(&db, &gw, &fanout, now).await;
         // Confirmed people imports, in their own task: a large one takes a while.

@@ -10,6 +10,7 @@ pub mod admin;
 pub mod audit;
 pub mod calendar;
 pub mod catalog;
+pub mod collect;
 pub mod center;
 pub mod clock;
 pub mod config;

@@ -63,6 +63,7 @@ pub fn router(
         )
         .merge(crate::center::routes())
         .merge(crate::stats::routes())
+        .merge(crate::collect::routes())
         .merge(crate::notify::inbox::routes())
         .merge(crate::admin::routes(&state).layer(Extension(facets)))
         .fallback(web::not_found)

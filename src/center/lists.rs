@@ -112,6 +112,7 @@ pub(super) async fn tabs(_: &AppState, user: &CurrentUser, active: &str) -> sqlx
         t("/center/started", "我发起的", None),
         t("/center/drafts", "草稿箱", Some(drafts)),
         t("/center/stats", "效能数据分享", None),
+        t("/center/collect", "填报任务", None),
         t("/center/transferred", "我转办的", None),
         t("/favorites", "我的收藏", None),
     ])

@@ -15,6 +15,7 @@ mod bootstrap;
 mod browser;
 mod bundles;
 mod catalog;
+mod collections;
 // Shared: filling in the standard forms and acting on applications.
 mod center;
 // The 流程图 on the application page.

@@ -148,6 +148,8 @@ async fn every_tab_is_on_every_tab_page() {
         ("/center/cc", "抄送给我"),
         ("/center/started", "我发起的"),
         ("/center/drafts", "草稿箱"),
+        ("/center/stats", "效能数据分享"),
+        ("/center/collect", "填报任务"),
         ("/center/transferred", "我转办的"),
         ("/favorites", "我的收藏"),
     ];

@@ -285,13 +285,13 @@ pub async fn edit(
 
 /// What a posted form asks for.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Intent {
+pub enum Intent {
     Submit,
     Draft,
     AddRow,
 }
 
-fn intent(pairs: &[(String, String)]) -> Intent {
+pub fn intent(pairs: &[(String, String)]) -> Intent {
     match pairs
         .iter()
         .find(|(k, _)| k == "intent")
@@ -305,7 +305,7 @@ fn intent(pairs: &[(String, String)]) -> Intent {
 
 /// The blank rows each sub-table showed beyond the usual two, one more after 添加一行
 /// (bounded: the number comes from the request).
-fn extra_rows(pairs: &[(String, String)], add: bool) -> BTreeMap<String, usize> {
+pub fn extra_rows(pairs: &[(String, String)], add: bool) -> BTreeMap<String, usize> {
     let mut m = BTreeMap::new();
     for (k, v) in pairs {
         if k == "rows"

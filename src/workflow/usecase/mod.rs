@@ -53,7 +53,7 @@ impl From<StoreError> for AppError {
 
 /// The applicant's profile, for auto-fill. With `key`, the 身份证号 on file too (opened
 /// here, for this form only; never for a trial).
-async fn profile(db: &PgPool, user_id: i64, key: Option<&SecretKey>) -> sqlx::Result<Profile> {
+pub async fn profile(db: &PgPool, user_id: i64, key: Option<&SecretKey>) -> sqlx::Result<Profile> {
     let r = people::profile(db, user_id).await?;
     let id_card = match (key, &r.id_card_sealed, &r.id_card_hash) {
         (Some(k), Some(s), Some(h)) => idcard::open(k, s, h).unwrap_or_default(),
@@ -75,7 +75,7 @@ async fn profile(db: &PgPool, user_id: i64, key: Option<&SecretKey>) -> sqlx::Re
 /// Names for people and departments shown in the form, pickers' choices and the files;
 /// whether the applicant's 身份证号 is on file (and masked, for `viewer` the applicant);
 /// `today` for the date pickers' bounds.
-async fn lookups(
+pub async fn lookups(
     db: &PgPool,
     schema: &FormSchema,
     data: &Map<String, Value>,
@@ -135,7 +135,7 @@ async fn lookups(
 /// role or a scope, whether the posted person is one it takes (around `applicant`'s
 /// college). Only the posted people are looked up: listing every holder of the role on
 /// each 提交 cost a fifth of its PostgreSQL time (issue 16).
-async fn check_ctx(
+pub async fn check_ctx(
     db: &PgPool,
     schema: &FormSchema,
     data: &Map<String, Value>,
@@ -179,7 +179,7 @@ pub fn person_within(scope: forms::PersonScope, applicant: i64) -> people::Withi
 }
 
 /// Person fields typed as an account (学号/工号) become the person's id.
-async fn resolve_accounts(
+pub async fn resolve_accounts(
     db: &PgPool,
     schema: &FormSchema,
     data: &mut Map<String, Value>,
