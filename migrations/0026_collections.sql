@@ -58,3 +58,19 @@ CREATE TABLE collection_reminders (
     sent_at        timestamptz NOT NULL,
     PRIMARY KEY (collection_id, days_before)
 );
+
+-- Files of responses (attachment fields), like an application's attachments.
+CREATE TABLE collection_files (
+    id             bigserial PRIMARY KEY,
+    collection_id  bigint NOT NULL,
+    user_id        bigint NOT NULL,
+    field_key      text NOT NULL,
+    file_name      text NOT NULL,
+    content_type   text NOT NULL,
+    size           bigint NOT NULL,
+    sha256         text NOT NULL,
+    data           bytea NOT NULL,
+    created_at     timestamptz NOT NULL,
+    FOREIGN KEY (collection_id, user_id) REFERENCES collection_members (collection_id, user_id) ON DELETE CASCADE
+);
+CREATE INDEX collection_files_member_idx ON collection_files (collection_id, user_id);

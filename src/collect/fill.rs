@@ -18,7 +18,7 @@ use chrono_tz::Tz;
 use serde_json::{Map, Value, json};
 
 use super::{
-    Status,
+    Status, files,
     store::{self, MemberRow, TaskRow},
 };
 use crate::{
@@ -183,17 +183,29 @@ fn all(schema: &forms::FormSchema, a: FieldAccess) -> BTreeMap<String, FieldAcce
     schema.fields.iter().map(|f| (f.key.clone(), a)).collect()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What the form shows: the answers, messages by field, blank sub-table rows beyond the
+/// usual, and the files on file by field.
+struct Shown<'a> {
+    data: &'a Map<String, Value>,
+    errors: &'a Errors,
+    extra: &'a BTreeMap<String, usize>,
+    files: BTreeMap<String, Vec<(i64, String, i64)>>,
+}
+
 async fn render(
     state: &AppState,
     user: &CurrentUser,
     page: Page,
     t: &TaskRow,
     m: &MemberRow,
-    data: &Map<String, Value>,
-    errors: &Errors,
-    extra: &BTreeMap<String, usize>,
+    shown: Shown<'_>,
 ) -> AppResult<Response> {
+    let Shown {
+        data,
+        errors,
+        extra,
+        files: on_file,
+    } = shown;
     let now = state.now();
     let tz = state.settings.time_zone;
     let closed = may_write(t, m, now).err();
@@ -205,7 +217,7 @@ async fn render(
             FieldAccess::Editable
         },
     );
-    let l = uc::lookups(
+    let mut l = uc::lookups(
         &state.db,
         &t.form,
         data,
@@ -215,6 +227,8 @@ async fn render(
         state.today(),
     )
     .await?;
+    l.attachments = on_file;
+    l.files_at = files::FILES_AT;
     let status = if errors.is_empty() {
         StatusCode::OK
     } else {
@@ -258,27 +272,32 @@ async fn open(
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
     let (t, m) = load(&state, &user, id).await?;
-    let data = match &m.data {
+    let mut data = match &m.data {
         Some(Value::Object(d)) => d.clone(),
         _ => {
             let p = uc::profile(&state.db, user.id, Some(&state.secret_key)).await?;
             forms::initial_values(&t.form, &p)
         }
     };
-    render(
-        &state,
-        &user,
-        page,
-        &t,
-        &m,
-        &data,
-        &Errors::new(),
-        &BTreeMap::new(),
+    let files = files::attach(
+        &mut *state.db.acquire().await?,
+        &t.form,
+        id,
+        user.id,
+        &mut data,
     )
-    .await
+    .await?;
+    let shown = Shown {
+        data: &data,
+        errors: &Errors::new(),
+        extra: &BTreeMap::new(),
+        files,
+    };
+    render(&state, &user, page, &t, &m, shown).await
 }
 
-/// `POST /collect/{id}`: 存草稿, 添加一行 or 提交, at the version the page showed.
+/// `POST /collect/{id}`: 存草稿, 添加一行 or 提交, at the version the page showed. The
+/// files, the response and the audit entry are one transaction under the member's row.
 async fn post(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -295,52 +314,107 @@ async fn post(
         flash(&flashes, "error", why);
         return Ok(Redirect::to(&here).into_response());
     }
-    let posted: i32 = input
-        .pairs
+    let FormInput {
+        pairs,
+        files: uploads,
+        file_errors,
+    } = input;
+    let posted: i32 = pairs
         .iter()
         .find(|(k, _)| k == "version")
         .and_then(|(_, v)| v.parse().ok())
         .unwrap_or(-1);
+    let stale = AppError::Conflict("填报内容已在别处修改，请刷新后再试");
     if posted != m.version {
-        return Err(AppError::Conflict("填报内容已在别处修改，请刷新后再试"));
+        return Err(stale);
     }
     let p = uc::profile(&state.db, user.id, Some(&state.secret_key)).await?;
     let mut data = match &m.data {
         Some(Value::Object(d)) => d.clone(),
         _ => forms::initial_values(&t.form, &p),
     };
-    for (k, v) in parse_post(&t.form, &input.pairs) {
+    for (k, v) in parse_post(&t.form, &pairs) {
         data.insert(k, v);
     }
     forms::enforce_locked(&t.form, &p, &mut data);
     uc::resolve_accounts(&state.db, &t.form, &mut data).await?;
-    let intent = intent(&input.pairs);
-    let extra = extra_rows(&input.pairs, intent == Intent::AddRow);
+    let intent = intent(&pairs);
+    let extra = extra_rows(&pairs, intent == Intent::AddRow);
     let filled = matches!(m.state.as_str(), "submitted" | "confirmed");
     if intent == Intent::Draft && filled {
         flash(&flashes, "error", "已提交的填报请修改后直接提交。");
         return Ok(Redirect::to(&here).into_response());
     }
+    let removals: Vec<i64> = pairs
+        .iter()
+        .filter(|(k, _)| k == "remove")
+        .filter_map(|(_, v)| v.parse().ok())
+        .collect();
+    let mut tx = state.db.begin().await?;
+    let locked: Option<i32> = sqlx::query_scalar(
+        "SELECT version FROM collection_members
+         WHERE collection_id = $1 AND user_id = $2 FOR UPDATE",
+    )
+    .bind(id)
+    .bind(user.id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    if locked != Some(m.version) {
+        return Err(stale);
+    }
+    let mut errors: Errors = file_errors;
+    files::change(
+        &mut tx,
+        &t.form,
+        id,
+        user.id,
+        uploads,
+        &removals,
+        (
+            state.settings.upload_max_file,
+            state.settings.upload_max_total,
+        ),
+        now,
+        &mut errors,
+    )
+    .await?;
+    let on_file = files::attach(&mut tx, &t.form, id, user.id, &mut data).await?;
     let access = all(&t.form, FieldAccess::Editable);
     let clean = match intent {
-        Intent::AddRow => {
-            return render(&state, &user, page, &t, &m, &data, &Errors::new(), &extra).await;
-        }
-        Intent::Draft => data.clone(),
+        Intent::AddRow => None,
+        Intent::Draft => Some(data.clone()),
         Intent::Submit => {
             let check = uc::check_ctx(&state.db, &t.form, &data, user.id, state.today()).await?;
             match forms::validate(&t.form, &access, &data, &check) {
-                Ok(clean) => clean,
-                Err(errors) => {
-                    return render(&state, &user, page, &t, &m, &data, &errors, &extra).await;
+                Ok(clean) if errors.is_empty() => Some(clean),
+                Ok(_) => None,
+                Err(e) => {
+                    for (k, v) in e {
+                        errors.entry(k).or_default().extend(v);
+                    }
+                    None
                 }
             }
         }
     };
+    let Some(clean) = clean else {
+        // The files stay with the response (as with an application's draft), so the
+        // person need not upload them again; the answers are not saved.
+        tx.commit().await?;
+        let m = store::member(&state.db, id, user.id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+        let shown = Shown {
+            data: &data,
+            errors: &errors,
+            extra: &extra,
+            files: on_file,
+        };
+        return render(&state, &user, page, &t, &m, shown).await;
+    };
     let submit = intent == Intent::Submit;
     let late = now >= t.closes_at;
-    let mut tx = state.db.begin().await?;
-    let saved = store::save_response(
+    if store::save_response(
         &mut tx,
         id,
         user.id,
@@ -350,9 +424,10 @@ async fn post(
         late,
         now,
     )
-    .await?;
-    if saved.is_none() {
-        return Err(AppError::Conflict("填报内容已在别处修改，请刷新后再试"));
+    .await?
+    .is_none()
+    {
+        return Err(stale);
     }
     if submit {
         Entry::about(format!("collection:{id}"), "collection.submit")
@@ -366,14 +441,19 @@ async fn post(
     flash(
         &flashes,
         "success",
-        if submit {
-            if filled {
-                "已更新填报内容。"
-            } else {
-                "已提交。"
-            }
-        } else {
-            "已存草稿，截止前可继续填写。"
+        match (submit, filled, errors.is_empty()) {
+            (true, true, _) => "已更新填报内容。".to_owned(),
+            (true, false, _) => "已提交。".to_owned(),
+            (false, _, true) => "已存草稿，截止前可继续填写。".to_owned(),
+            (false, _, false) => format!(
+                "已存草稿，但有附件未能添加：{}",
+                errors
+                    .values()
+                    .flatten()
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("；")
+            ),
         },
     );
     Ok(Redirect::to(&here).into_response())

@@ -9,6 +9,7 @@
 //! - `progress.rs` — completion, 催办, the responses table, confirmation, export.
 //! - `reminders.rs` — reminders before the close (the background job).
 
+pub mod files;
 pub mod fill;
 pub mod manage;
 pub mod progress;
@@ -32,6 +33,7 @@ pub fn routes() -> Router<AppState> {
         .merge(manage::routes())
         .merge(fill::routes())
         .merge(progress::routes())
+        .route("/collect/files/{id}", axum::routing::get(files::download))
 }
 
 /// May `user` create 填报任务: a 系统管理员 or a 服务管理员.

@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use sqlx::PgPool;
 
-use super::{Status, store};
+use super::{Status, files, store};
 use crate::{
     audit::Entry,
     error::{AppError, AppResult},
@@ -199,6 +199,12 @@ const WHERE_SQL: &str = "m.collection_id = $1
 
 fn text_of(v: &FieldView) -> String {
     match v.kind {
+        "attachments" => v
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect::<Vec<_>>()
+            .join("、"),
         "date_range" if !v.from.is_empty() || !v.to.is_empty() => format!("{} 至 {}", v.from, v.to),
         _ if !v.display.is_empty() => v.display.clone(),
         _ => v.value.clone(),
@@ -294,12 +300,14 @@ async fn page(
     };
     let q = f.q.trim().chars().take(50).collect::<String>();
     let dept: Option<i64> = f.dept.trim().parse().ok();
+    let zip = f.export == "zip";
     let export = match f.export.as_str() {
-        "" => None,
-        s => Some(Format::parse(s).ok_or(AppError::BadRequest("导出格式只能是 csv 或 xlsx"))?),
+        "" | "zip" => None,
+        s => Some(Format::parse(s).ok_or(AppError::BadRequest("导出格式只能是 csv、xlsx 或 zip"))?),
     };
     let page_no = f.page.unwrap_or(1).clamp(1, 100_000);
     let (limit, offset) = match export {
+        _ if zip => (i64::MAX, 0),
         Some(_) => (i64::MAX, 0),
         None => (PAGE, (page_no - 1) * PAGE),
     };
@@ -352,38 +360,50 @@ async fn page(
         table_rows.insert(field.key.clone(), most);
     }
     let cols = columns(&t.form, &table_rows);
-    let rows: Vec<RespRow> = resp
-        .into_iter()
-        .map(|r| {
-            let st = Status::of(&r.state, t.closes_at, now);
-            let data = match &r.data {
-                Some(Value::Object(d)) if st != Status::Pending && st != Status::Overdue => {
-                    values(&t.form, d, &l, &table_rows)
-                }
-                _ => vec![String::new(); cols.len()],
-            };
-            RespRow {
-                may_confirm: v.confirms
-                    && st == Status::Filled
-                    && (user.is_admin
-                        || r.department_id.is_some_and(|d| v.departments.contains(&d))),
-                user_id: r.user_id,
-                account: r.account,
-                name: r.name,
-                department: r.department.unwrap_or_default(),
-                status: st,
-                submitted: r
-                    .submitted_at
-                    .map(|d| at(tz, d) + if r.late { "（补填）" } else { "" })
-                    .unwrap_or_default(),
-                confirmed: match (r.confirmed_at, r.confirmer) {
-                    (Some(d), Some(n)) => format!("{n} {}", at(tz, d)),
-                    _ => String::new(),
-                },
-                values: data,
+    let users: Vec<i64> = resp.iter().map(|r| r.user_id).collect();
+    if zip {
+        return zip_of(&state, &t, &resp).await;
+    }
+    // Each response's files, for the attachment fields' cells.
+    let mut files: BTreeMap<i64, BTreeMap<String, Vec<(i64, String, i64)>>> = BTreeMap::new();
+    for f in store::files_of(&mut *state.db.acquire().await?, id, &users).await? {
+        files
+            .entry(f.user_id)
+            .or_default()
+            .entry(f.field_key)
+            .or_default()
+            .push((f.id, f.file_name, f.size));
+    }
+    let mut rows: Vec<RespRow> = Vec::with_capacity(resp.len());
+    for r in resp {
+        let st = Status::of(&r.state, t.closes_at, now);
+        l.attachments = files.remove(&r.user_id).unwrap_or_default();
+        let data = match &r.data {
+            Some(Value::Object(d)) if st != Status::Pending && st != Status::Overdue => {
+                values(&t.form, d, &l, &table_rows)
             }
-        })
-        .collect();
+            _ => vec![String::new(); cols.len()],
+        };
+        rows.push(RespRow {
+            may_confirm: v.confirms
+                && st == Status::Filled
+                && (user.is_admin || r.department_id.is_some_and(|d| v.departments.contains(&d))),
+            user_id: r.user_id,
+            account: r.account,
+            name: r.name,
+            department: r.department.unwrap_or_default(),
+            status: st,
+            submitted: r
+                .submitted_at
+                .map(|d| at(tz, d) + if r.late { "（补填）" } else { "" })
+                .unwrap_or_default(),
+            confirmed: match (r.confirmed_at, r.confirmer) {
+                (Some(d), Some(n)) => format!("{n} {}", at(tz, d)),
+                _ => String::new(),
+            },
+            values: data,
+        });
+    }
     if let Some(format) = export {
         let mut headers: Vec<String> = ["账号", "姓名", "部门", "状态", "提交时间", "确认"]
             .map(String::from)
@@ -499,6 +519,58 @@ async fn page(
         page,
     }
     .into_response())
+}
+
+/// The files of `resp` (the filtered members) as one ZIP: a folder per department, one per
+/// person (account and name), files named after their field.
+async fn zip_of(state: &AppState, t: &store::TaskRow, resp: &[Resp]) -> AppResult<Response> {
+    let users: Vec<i64> = resp.iter().map(|r| r.user_id).collect();
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(sum(size), 0)::bigint FROM collection_files
+         WHERE collection_id = $1 AND user_id = ANY($2)",
+    )
+    .bind(t.id)
+    .bind(&users)
+    .fetch_one(&state.db)
+    .await?;
+    if total > files::ZIP_MAX {
+        return Err(AppError::BadRequest(
+            "附件总量超过 512 MB，请按部门或状态筛选后分批下载",
+        ));
+    }
+    let labels: BTreeMap<&str, &str> = t
+        .form
+        .fields
+        .iter()
+        .map(|f| (f.key.as_str(), f.label.as_str()))
+        .collect();
+    let who: BTreeMap<i64, &Resp> = resp.iter().map(|r| (r.user_id, r)).collect();
+    let rows: Vec<(i64, String, String, Vec<u8>)> = sqlx::query_as(
+        "SELECT user_id, field_key, file_name, data FROM collection_files
+         WHERE collection_id = $1 AND user_id = ANY($2) ORDER BY user_id, id",
+    )
+    .bind(t.id)
+    .bind(&users)
+    .fetch_all(&state.db)
+    .await?;
+    // Names inside the archive: no path separators from what people typed.
+    let clean = |s: &str| s.replace(['/', '\\', ':'], "_");
+    let entries = rows
+        .into_iter()
+        .map(|(u, key, name, data)| {
+            let r = who[&u];
+            let path = format!(
+                "{}/{}-{}/{}-{}",
+                clean(r.department.as_deref().unwrap_or("无部门")),
+                clean(&r.account),
+                clean(&r.name),
+                clean(labels.get(key.as_str()).copied().unwrap_or(&key)),
+                clean(&name)
+            );
+            (path, data)
+        })
+        .collect();
+    files::zip(entries, &format!("{}-附件", t.title)).await
 }
 
 /// `POST /collect/{id}/urge`: 一键催办 to everyone who has not filled, each at most once a

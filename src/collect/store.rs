@@ -353,3 +353,100 @@ pub async fn save_response(
     .fetch_optional(conn)
     .await
 }
+
+/// A stored file of a response.
+#[derive(sqlx::FromRow)]
+pub struct FileRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub field_key: String,
+    pub file_name: String,
+    pub size: i64,
+}
+
+/// The files of the responses of `users` to task `id`.
+pub async fn files_of(
+    conn: &mut PgConnection,
+    id: i64,
+    users: &[i64],
+) -> sqlx::Result<Vec<FileRow>> {
+    sqlx::query_as(
+        "SELECT id, user_id, field_key, file_name, size FROM collection_files
+         WHERE collection_id = $1 AND user_id = ANY($2) ORDER BY id",
+    )
+    .bind(id)
+    .bind(users)
+    .fetch_all(conn)
+    .await
+}
+
+pub struct NewFile<'a> {
+    pub id: i64,
+    pub user: i64,
+    pub field_key: &'a str,
+    pub file_name: &'a str,
+    pub content_type: &'a str,
+    pub data: &'a [u8],
+    pub sha256: &'a str,
+    pub at: DateTime<Utc>,
+}
+
+pub async fn insert_file(conn: &mut PgConnection, f: NewFile<'_>) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT INTO collection_files (collection_id, user_id, field_key, file_name, content_type,
+                                       size, sha256, data, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(f.id)
+    .bind(f.user)
+    .bind(f.field_key)
+    .bind(f.file_name)
+    .bind(f.content_type)
+    .bind(f.data.len() as i64)
+    .bind(f.sha256)
+    .bind(f.data)
+    .bind(f.at)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// Removes the member's own files among `ids`.
+pub async fn remove_files(
+    conn: &mut PgConnection,
+    id: i64,
+    user: i64,
+    ids: &[i64],
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "DELETE FROM collection_files WHERE collection_id = $1 AND user_id = $2 AND id = ANY($3)",
+    )
+    .bind(id)
+    .bind(user)
+    .bind(ids)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// A file with what deciding who may download it needs.
+#[derive(sqlx::FromRow)]
+pub struct FileData {
+    pub collection_id: i64,
+    pub user_id: i64,
+    pub department_id: Option<i64>,
+    pub file_name: String,
+    pub data: Vec<u8>,
+}
+
+pub async fn file(db: &PgPool, file: i64) -> sqlx::Result<Option<FileData>> {
+    sqlx::query_as(
+        "SELECT f.collection_id, f.user_id, m.department_id, f.file_name, f.data
+         FROM collection_files f
+         JOIN collection_members m ON m.collection_id = f.collection_id AND m.user_id = f.user_id
+         WHERE f.id = $1",
+    )
+    .bind(file)
+    .fetch_optional(db)
+    .await
+}

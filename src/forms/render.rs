@@ -67,6 +67,8 @@ pub struct FileView {
     pub id: i64,
     pub name: String,
     pub size: String,
+    /// Where the file downloads from.
+    pub href: String,
 }
 
 pub struct CellView {
@@ -174,6 +176,19 @@ pub struct Lookups {
     pub mask_id_card: bool,
     /// The day in the hall's time zone: date pickers offer only what `date_limit` accepts.
     pub today: Option<chrono::NaiveDate>,
+    /// Where attachments download from (`/attachments/` when empty; a 填报任务's
+    /// files live elsewhere).
+    pub files_at: &'static str,
+}
+
+impl Lookups {
+    fn file_base(&self) -> &'static str {
+        if self.files_at.is_empty() {
+            "/attachments/"
+        } else {
+            self.files_at
+        }
+    }
 }
 
 fn size_text(bytes: i64) -> String {
@@ -242,6 +257,7 @@ pub fn views(
                             id: *id,
                             name: name.clone(),
                             size: size_text(*size),
+                            href: format!("{}{id}", lookups.file_base()),
                         })
                         .collect()
                 })

@@ -621,3 +621,178 @@ async fn late_filling_where_allowed_and_unpublished_tasks_stay_hidden() {
     assert_eq!(r.status(), 303);
     assert_eq!(scalar(&app, "SELECT count(*) FROM collections").await, 1);
 }
+
+const PNG: &[u8] = &[
+    0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 0x0D, b'I', b'H', b'D', b'R', 1, 2, 3,
+    4,
+];
+
+/// Files in responses: uploaded with the form, removed by ticking, downloaded by the person
+/// and the owner only, and all of them in one ZIP by person.
+#[tokio::test]
+async fn response_files_download_only_for_those_who_see_them_and_zip_by_person() {
+    use reqwest::multipart::{Form, Part};
+    let app = spawn_app().await;
+    let owner = signed_in(&app, "admin").await;
+    let now = app.clock.now();
+    let r = post(
+        &app,
+        &owner,
+        "/admin/collections/new",
+        "/admin/collections",
+        &[
+            ("title", "材料收集"),
+            ("accounts", "S2024001, T2101"),
+            ("opens_at", &local(now - chrono::Duration::hours(1))),
+            ("closes_at", &local(now + chrono::Duration::days(3))),
+            ("editable", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let id: i64 = scalar(&app, "SELECT max(id) FROM collections").await;
+    sqlx::query(
+        r#"UPDATE collections SET form = '{"fields": [
+            {"key": "note", "type": "text", "label": "说明"},
+            {"key": "proof", "type": "attachments", "label": "证明材料", "required": true}]}',
+           published_at = now()"#,
+    )
+    .execute(&app.db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO collection_members (collection_id, user_id, department_id)
+         SELECT $1, id, department_id FROM users WHERE account IN ('S2024001', 'T2101')",
+    )
+    .bind(id)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let student = signed_in(&app, "S2024001").await;
+    let fill = format!("/collect/{id}");
+    let send =
+        |c: Client, fields: Vec<(&'static str, String)>, file: Option<(&'static str, Vec<u8>)>| {
+            let app = &app;
+            let fill = fill.clone();
+            async move {
+                let html = app.get_with(&c, &fill).await.text().await.unwrap();
+                let token = csrf_from(&html);
+                let mut form = Form::new();
+                for (k, v) in fields {
+                    form = form.text(k, v);
+                }
+                if let Some((name, data)) = file {
+                    form = form.part("file.proof", Part::bytes(data).file_name(name));
+                }
+                c.post(app.url(&format!("{fill}?_csrf={token}")))
+                    .multipart(form)
+                    .send()
+                    .await
+                    .unwrap()
+            }
+        };
+    // 提交 without the required file: refused, nothing saved.
+    let r = send(
+        student.clone(),
+        vec![("version", "0".into()), ("f.note", "见附件".into())],
+        None,
+    )
+    .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("见附件"));
+    // A file that is not what its name says is refused next to the field.
+    let r = send(
+        student.clone(),
+        vec![("version", "0".into()), ("intent", "draft".into())],
+        Some(("a.png", b"not a png".to_vec())),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        scalar(&app, "SELECT count(*) FROM collection_files").await,
+        0
+    );
+    // The draft with a file, then a second file and the first removed, then 提交.
+    let r = send(
+        student.clone(),
+        vec![("version", "1".into()), ("intent", "draft".into())],
+        Some(("first.png", PNG.to_vec())),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let first: i64 = scalar(&app, "SELECT max(id) FROM collection_files").await;
+    let r = send(
+        student.clone(),
+        vec![
+            ("version", "2".into()),
+            ("f.note", "见附件".into()),
+            ("remove", first.to_string()),
+        ],
+        Some(("proof.png", PNG.to_vec())),
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let (files, state): (i64, String) = sqlx::query_as(
+        "SELECT (SELECT count(*) FROM collection_files), (SELECT state FROM collection_members m JOIN users u ON u.id = m.user_id WHERE u.account = 'S2024001')",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!((files, state.as_str()), (1, "submitted"));
+    let file: i64 = scalar(&app, "SELECT max(id) FROM collection_files").await;
+    let html = app.get_with(&student, &fill).await.text().await.unwrap();
+    assert!(html.contains(&format!("/collect/files/{file}")) && html.contains("proof.png"));
+
+    // Who downloads: the person and the owner; another member and anyone else get 404.
+    for (c, status) in [(&student, 200), (&owner, 200)] {
+        let r = app.get_with(c, &format!("/collect/files/{file}")).await;
+        assert_eq!(r.status(), status);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), PNG);
+    }
+    let teacher = signed_in(&app, "T2101").await;
+    assert_eq!(
+        app.get_with(&teacher, &format!("/collect/files/{file}"))
+            .await
+            .status(),
+        404
+    );
+    let other = signed_in(&app, "T4401").await;
+    assert_eq!(
+        app.get_with(&other, &format!("/collect/files/{file}"))
+            .await
+            .status(),
+        404
+    );
+    assert_eq!(
+        app.get_with(&other, &format!("/collect/{id}/responses?export=zip"))
+            .await
+            .status(),
+        404
+    );
+
+    // The table names the file; the ZIP holds it under the person's folder.
+    let csv = app
+        .get_with(&owner, &format!("/collect/{id}/responses?export=csv"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.contains("见附件,proof.png"), "{csv}");
+    let r = app
+        .get_with(&owner, &format!("/collect/{id}/responses?export=zip"))
+        .await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let bytes = r.bytes().await.unwrap();
+    let mut z = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    assert_eq!(z.len(), 1);
+    let name = z.by_index(0).unwrap().name().unwrap().to_string();
+    assert!(
+        name.ends_with("/S2024001-张三/证明材料-proof.png"),
+        "{name}"
+    );
+    let mut data = Vec::new();
+    std::io::Read::read_to_end(&mut z.by_index(0).unwrap(), &mut data).unwrap();
+    assert_eq!(data, PNG);
+}
