@@ -428,7 +428,7 @@ async fn page(
                 })
                 .collect(),
         };
-        return download(&table, format, &t.title);
+        return download(&table, format, &format!("collection-{id}-responses"));
     }
     let counts: Vec<DeptCount> = sqlx::query_as(
         "SELECT m.department_id, d.name AS department, count(*) AS members,

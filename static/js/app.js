@@ -289,3 +289,26 @@
     }).catch(function () {});
   });
 })();
+
+// Live figures (填报情况): a block with data-live="N" and an id is fetched again every N
+// seconds from the same address and replaced, while the tab is visible; the rest of the
+// page (filters being typed) is left alone.
+(function () {
+  var blocks = document.querySelectorAll("[data-live][id]");
+  if (!blocks.length) return;
+  var secs = Math.max(10, parseInt(blocks[0].getAttribute("data-live"), 10) || 30);
+  setInterval(function () {
+    if (document.hidden) return;
+    fetch(location.href, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (html) {
+        if (!html) return;
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        blocks.forEach(function (b) {
+          var fresh = doc.getElementById(b.id);
+          if (fresh) b.innerHTML = fresh.innerHTML;
+        });
+      })
+      .catch(function () {});
+  }, secs * 1000);
+})();

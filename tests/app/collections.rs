@@ -609,6 +609,37 @@ async fn late_filling_where_allowed_and_unpublished_tasks_stay_hidden() {
     assert_eq!((state.as_str(), late), ("submitted", true));
     let html = app.get_with(&student, &fill).await.text().await.unwrap();
     assert!(html.contains("截止后补填") && html.contains("填报已截止，不能再修改"));
+    // A group by role: everyone holding it, counted before publishing.
+    let r = post(
+        &app,
+        &owner,
+        "/admin/collections/new",
+        "/admin/collections",
+        &[
+            ("title", "负责人调查"),
+            ("role", "dept_head"),
+            ("opens_at", &local(app.clock.now())),
+            (
+                "closes_at",
+                &local(app.clock.now() + chrono::Duration::days(1)),
+            ),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let heads = scalar(&app, "SELECT count(DISTINCT ur.user_id) FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE r.code = 'dept_head'").await;
+    assert!(heads > 0);
+    let second: i64 = scalar(&app, "SELECT max(id) FROM collections").await;
+    let html = app
+        .get_with(&owner, &format!("/admin/collections/{second}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains(&format!("按当前设置共 {heads} 人")),
+        "{heads}"
+    );
     // Deleting is only for unpublished tasks.
     let r = post(
         &app,
@@ -619,7 +650,18 @@ async fn late_filling_where_allowed_and_unpublished_tasks_stay_hidden() {
     )
     .await;
     assert_eq!(r.status(), 303);
+    assert_eq!(scalar(&app, "SELECT count(*) FROM collections").await, 2);
+    let r = post(
+        &app,
+        &owner,
+        &format!("/admin/collections/{second}"),
+        &format!("/admin/collections/{second}/delete"),
+        &[],
+    )
+    .await;
+    assert_eq!(location(&r), "/admin/collections");
     assert_eq!(scalar(&app, "SELECT count(*) FROM collections").await, 1);
+    assert_eq!(app.audit_count("collection.delete", "success").await, 1);
 }
 
 const PNG: &[u8] = &[

@@ -16,6 +16,7 @@ mod browser;
 mod bundles;
 mod catalog;
 mod collections;
+mod collections_browser;
 // Shared: filling in the standard forms and acting on applications.
 mod center;
 // The 流程图 on the application page.
