@@ -162,6 +162,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(people_import::codes),
         )
         .merge(one_service)
+        // A 填报任务's form: its own access check (the owner or a 系统管理员), not the
+        // service guard's.
+        .merge(form_designer::collection_routes())
 }
 
 /// The 系统管理员's figures on the overview.

@@ -15,6 +15,7 @@ mod bootstrap;
 mod browser;
 mod bundles;
 mod catalog;
+mod collection_form;
 mod collections;
 mod collections_browser;
 // Shared: filling in the standard forms and acting on applications.

@@ -16,13 +16,13 @@ use axum::{
 };
 
 use super::{
-    PreviewQuery, STALE, designer, designer_url,
+    PreviewQuery, designer,
+    host::{Designer, HostHead, STALE},
     input::{self, FieldForm, InputErrors, Posted, Shown},
     refs, revision_text,
     view::{self, KindOption, Row},
 };
 use crate::{
-    admin::{access::Manager, head::ServiceHead},
     error::{AppError, AppResult},
     forms::{
         DateLimit, Field, FieldKind, FormSchema, PersonScope, check, input::NUL_MESSAGE,
@@ -33,7 +33,6 @@ use crate::{
         page::{Flashes, Page, flash},
         user::ClientIp,
     },
-    workflow::usecase::versions::{self as uc, VersionError},
 };
 
 pub struct Choice {
@@ -43,10 +42,10 @@ pub struct Choice {
 }
 
 #[derive(Template, WebTemplate)]
-#[template(path = "admin/form_designer_field.html")]
+#[template(path = "admin/form_designer_editor.html")]
 pub struct EditorTemplate {
     pub page: Page,
-    pub head: ServiceHead,
+    pub host: HostHead,
     pub js: String,
     pub revision: String,
     pub title: String,
@@ -156,29 +155,22 @@ fn id_cards(form: &FormSchema) -> Vec<&str> {
         .collect()
 }
 
-fn editor_url(id: i64, key: &str, col: Option<&str>) -> String {
-    match col {
-        None => view::field_url(id, key),
-        Some(c) => view::column_url(id, key, c),
-    }
-}
-
 /// The editor page of field `key` (or its column `col`), as saved or as typed. `None`
 /// when there is no such field.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn render(
     state: &AppState,
-    m: &Manager,
+    d: &Designer,
     page: Page,
-    id: i64,
     key: &str,
     col: Option<&str>,
     typed: Option<(FieldForm, InputErrors)>,
     error: Option<String>,
     phone: bool,
 ) -> AppResult<Option<EditorTemplate>> {
-    let head = ServiceHead::load(&state.db, id, "form").await?;
-    let wc = uc::working_copy(&state.db, id).await?;
+    let host = d.host;
+    let head = host.head(state).await?;
+    let wc = host.load(state).await?;
     let Some(base) = find(&wc.form, key, col) else {
         return Ok(None);
     };
@@ -200,7 +192,7 @@ pub(super) async fn render(
     let kind = as_typed.kind;
     let mut previewed = wc.form.clone();
     replace(&mut previewed, key, col, as_typed);
-    let fields = view::preview(&state.db, &m.user, &previewed, &wc.workflow).await?;
+    let fields = view::preview(&state.db, &d.user, &previewed, wc.workflow.as_ref()).await?;
     let table = wc.form.fields.iter().find(|f| f.key == key);
     let named = |f: &Field| {
         if f.label.trim().is_empty() {
@@ -221,15 +213,18 @@ pub(super) async fn render(
         }
         column_problems.extend(check::columns(base));
     }
-    let editor = editor_url(id, key, col);
+    let editor = match col {
+        None => host.field_url(key),
+        Some(c) => host.column_url(key, c),
+    };
     Ok(Some(EditorTemplate {
         js: state.assets.url("js/form-designer.js"),
         revision: revision_text(wc.revision),
         title,
         back: if column {
-            view::field_url(id, key)
+            host.field_url(key)
         } else {
-            designer_url(id)
+            host.url()
         },
         back_label: if column {
             "返回子表"
@@ -286,19 +281,18 @@ pub(super) async fn render(
             })
             .collect(),
         column,
-        refs: if column {
-            vec![]
-        } else {
-            refs::references(&wc.workflow, key)
+        refs: match &wc.workflow {
+            Some(w) if !column => refs::references(w, key),
+            _ => vec![],
         },
         is_table,
         rows: if is_table {
-            view::rows(&base.columns, true, |c| view::column_url(id, key, c))
+            view::rows(&base.columns, true, |c| host.column_url(key, c))
         } else {
             vec![]
         },
-        order_url: format!("{}/column-order", view::field_url(id, key)),
-        columns_url: format!("{}/columns", view::field_url(id, key)),
+        order_url: format!("{}/column-order", host.field_url(key)),
+        columns_url: format!("{}/columns", host.field_url(key)),
         column_kinds: FieldKind::ALL
             .into_iter()
             .filter(|k| k.column_allowed())
@@ -314,10 +308,10 @@ pub(super) async fn render(
         action: editor,
         fields,
         phone,
-        error,
+        error: error.or_else(|| wc.frozen.map(str::to_owned)),
         form,
         errors,
-        head,
+        host: head,
         page,
     }))
 }
@@ -325,13 +319,12 @@ pub(super) async fn render(
 /// `GET …/form/fields/{key}`
 pub(super) async fn edit_field(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
-    Path((id, key)): Path<(i64, String)>,
+    Path((_, key)): Path<(i64, String)>,
     Query(q): Query<PreviewQuery>,
 ) -> AppResult<EditorTemplate> {
-    m.service(&state.db, id).await?;
-    render(&state, &m, page, id, &key, None, None, None, q.phone())
+    render(&state, &d, page, &key, None, None, None, q.phone())
         .await?
         .ok_or(AppError::NotFound)
 }
@@ -339,68 +332,45 @@ pub(super) async fn edit_field(
 /// `GET …/form/fields/{key}/columns/{col}`
 pub(super) async fn edit_column(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
-    Path((id, key, col)): Path<(i64, String, String)>,
+    Path((_, key, col)): Path<(i64, String, String)>,
     Query(q): Query<PreviewQuery>,
 ) -> AppResult<EditorTemplate> {
-    m.service(&state.db, id).await?;
-    render(
-        &state,
-        &m,
-        page,
-        id,
-        &key,
-        Some(&col),
-        None,
-        None,
-        q.phone(),
-    )
-    .await?
-    .ok_or(AppError::NotFound)
+    render(&state, &d, page, &key, Some(&col), None, None, q.phone())
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 /// `POST …/form/fields/{key}`
 pub(super) async fn save_field(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path((id, key)): Path<(i64, String)>,
+    Path((_, key)): Path<(i64, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
-    save(
-        &state,
-        &m,
-        page,
-        &flashes,
-        ip,
-        id,
-        &key,
-        None,
-        Posted(posted),
-    )
-    .await
+    save(&state, &d, page, &flashes, ip, &key, None, Posted(posted)).await
 }
 
 /// `POST …/form/fields/{key}/columns/{col}`
 pub(super) async fn save_column(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path((id, key, col)): Path<(i64, String, String)>,
+    Path((_, key, col)): Path<(i64, String, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     save(
         &state,
-        &m,
+        &d,
         page,
         &flashes,
         ip,
-        id,
         &key,
         Some(&col),
         Posted(posted),
@@ -411,26 +381,27 @@ pub(super) async fn save_column(
 #[allow(clippy::too_many_arguments)]
 async fn save(
     state: &AppState,
-    m: &Manager,
+    d: &Designer,
     page: Page,
     flashes: &Flashes,
     ip: Option<IpAddr>,
-    id: i64,
     key: &str,
     col: Option<&str>,
     posted: Posted,
 ) -> AppResult<Response> {
-    m.service(&state.db, id).await?;
     if posted.has_nul() {
         return Err(AppError::BadRequest(NUL_MESSAGE));
     }
+    let host = d.host;
     let typed = FieldForm::posted(&posted);
-    let mut wc = uc::working_copy(&state.db, id).await?;
+    let mut wc = host.load(state).await?;
     let stale = posted.revision() != Ok(wc.revision);
     let Some(base) = find(&wc.form, key, col).cloned() else {
-        if stale {
-            // Deleted by someone else meanwhile: the list as it is now.
-            let page = designer(state, m, page, id, false, Some(STALE.into())).await?;
+        if stale || wc.frozen.is_some() {
+            // Deleted by someone else meanwhile (or no longer to be changed): the list
+            // as it is now.
+            let why = wc.frozen.unwrap_or(STALE);
+            let page = designer(state, d, page, false, Some(why.into())).await?;
             return Ok((StatusCode::CONFLICT, page).into_response());
         }
         return Err(AppError::NotFound);
@@ -457,9 +428,8 @@ async fn save(
                  error: Option<String>| async move {
         let t = render(
             state,
-            m,
+            d,
             page,
-            id,
             key,
             col,
             Some((typed, errors)),
@@ -475,6 +445,9 @@ async fn save(
         let errors = errors.into_iter().filter(|(k, _)| *k == "kind").collect();
         return again(StatusCode::OK, typed, errors, None).await;
     }
+    if let Some(why) = wc.frozen {
+        return again(StatusCode::CONFLICT, typed, errors, Some(why.into())).await;
+    }
     if stale {
         return again(StatusCode::CONFLICT, typed, errors, Some(STALE.into())).await;
     }
@@ -487,36 +460,19 @@ async fn save(
         )
         .await;
     }
-    let renamed = if col.is_none() && base.key != field.key {
-        refs::rename(&mut wc.workflow, &base.key, &field.key)
-    } else {
-        0
+    let renamed = match &mut wc.workflow {
+        Some(w) if col.is_none() && base.key != field.key => refs::rename(w, &base.key, &field.key),
+        _ => 0,
     };
     replace(&mut wc.form, key, col, field.clone());
-    match uc::save(
-        &state.db,
-        id,
-        &wc.form,
-        &wc.workflow,
-        wc.base_number,
-        wc.revision,
-        m.id(),
-        ip,
-        state.now(),
-    )
-    .await
-    {
-        Ok(_) => {}
-        Err(VersionError::Stale) => {
-            return again(
-                StatusCode::CONFLICT,
-                typed,
-                InputErrors::new(),
-                Some(STALE.into()),
-            )
-            .await;
-        }
-        Err(e) => return Err(e.into()),
+    if let Err(u) = host.save(state, &wc, d.user.id, ip).await? {
+        return again(
+            StatusCode::CONFLICT,
+            typed,
+            InputErrors::new(),
+            Some(u.message().into()),
+        )
+        .await;
     }
     let what = if col.is_some() { "列" } else { "字段" };
     let mut text = format!("已保存{what}“{}”。", field.label);
@@ -529,8 +485,8 @@ async fn save(
     }
     flash(flashes, "success", text);
     let to = match col {
-        None => format!("{}#{}", designer_url(id), view::anchor(&field.key)),
-        Some(_) => format!("{}#{}", view::field_url(id, key), view::anchor(&field.key)),
+        None => format!("{}#{}", host.url(), view::anchor(&field.key)),
+        Some(_) => format!("{}#{}", host.field_url(key), view::anchor(&field.key)),
     };
     Ok(Redirect::to(&to).into_response())
 }
@@ -538,36 +494,34 @@ async fn save(
 /// `POST …/form/fields/{key}/preview`: the preview with the field as typed (not saved).
 pub(super) async fn preview_field(
     State(state): State<AppState>,
-    m: Manager,
-    Path((id, key)): Path<(i64, String)>,
+    d: Designer,
+    Path((_, key)): Path<(i64, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<PreviewTemplate> {
-    preview(&state, &m, id, &key, None, Posted(posted)).await
+    preview(&state, &d, &key, None, Posted(posted)).await
 }
 
 /// `POST …/columns/{col}/preview`
 pub(super) async fn preview_column(
     State(state): State<AppState>,
-    m: Manager,
-    Path((id, key, col)): Path<(i64, String, String)>,
+    d: Designer,
+    Path((_, key, col)): Path<(i64, String, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<PreviewTemplate> {
-    preview(&state, &m, id, &key, Some(&col), Posted(posted)).await
+    preview(&state, &d, &key, Some(&col), Posted(posted)).await
 }
 
 async fn preview(
     state: &AppState,
-    m: &Manager,
-    id: i64,
+    d: &Designer,
     key: &str,
     col: Option<&str>,
     posted: Posted,
 ) -> AppResult<PreviewTemplate> {
-    m.service(&state.db, id).await?;
     if posted.has_nul() {
         return Err(AppError::BadRequest(NUL_MESSAGE));
     }
-    let wc = uc::working_copy(&state.db, id).await?;
+    let wc = d.host.load(state).await?;
     let base = find(&wc.form, key, col).ok_or(AppError::NotFound)?;
     let (field, _) = input::build(
         &FieldForm::posted(&posted),
@@ -580,6 +534,6 @@ async fn preview(
     let mut form = wc.form.clone();
     replace(&mut form, key, col, field);
     Ok(PreviewTemplate {
-        fields: view::preview(&state.db, &m.user, &form, &wc.workflow).await?,
+        fields: view::preview(&state.db, &d.user, &form, wc.workflow.as_ref()).await?,
     })
 }

@@ -1,6 +1,6 @@
 //! The actions on a list of fields (or a sub-table's columns): add, 上移 / 下移, delete,
-//! and a new order of keys (the drag and drop). Each saves the working copy at the
-//! revision the page showed; a refusal shows the page again with the reason.
+//! and a new order of keys (the drag and drop). Each saves the form at the revision the
+//! page showed; a refusal shows the page again with the reason.
 
 use std::{borrow::Cow, net::IpAddr};
 
@@ -12,9 +12,13 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{STALE, designer, designer_url, editor, input::Posted, refs, view};
+use super::{
+    designer, editor,
+    host::{Designer, Unsaved},
+    input::Posted,
+    refs, view,
+};
 use crate::{
-    admin::access::Manager,
     error::{AppError, AppResult, ErrorPage},
     forms::{Field, FieldKind, check, input::NUL_MESSAGE},
     web::{
@@ -22,10 +26,7 @@ use crate::{
         page::{Flashes, Page, flash},
         user::ClientIp,
     },
-    workflow::{
-        model::Definition,
-        usecase::versions::{self as uc, VersionError},
-    },
+    workflow::model::Definition,
 };
 
 /// Which list an action changes: the form's fields, or one sub-table's columns.
@@ -42,7 +43,8 @@ struct Done {
 
 /// Why a list action was not done.
 enum Refused {
-    Stale,
+    /// Stale, or a form that no longer changes.
+    Unsaved(Unsaved),
     Gone(Cow<'static, str>),
     Bad(Cow<'static, str>),
 }
@@ -50,7 +52,7 @@ enum Refused {
 impl Refused {
     fn status(&self) -> StatusCode {
         match self {
-            Refused::Stale => StatusCode::CONFLICT,
+            Refused::Unsaved(_) => StatusCode::CONFLICT,
             Refused::Gone(_) => StatusCode::NOT_FOUND,
             Refused::Bad(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
@@ -58,7 +60,7 @@ impl Refused {
 
     fn message(&self) -> String {
         match self {
-            Refused::Stale => STALE.to_owned(),
+            Refused::Unsaved(u) => u.message().to_owned(),
             Refused::Gone(m) | Refused::Bad(m) => m.to_string(),
         }
     }
@@ -66,38 +68,38 @@ impl Refused {
     /// The message as the error pages take it (those with a variable part say less).
     fn page_message(&self) -> &'static str {
         match self {
-            Refused::Stale => STALE,
+            Refused::Unsaved(u) => u.message(),
             Refused::Gone(Cow::Borrowed(m)) | Refused::Bad(Cow::Borrowed(m)) => m,
             _ => "无法完成该操作，请刷新后再试。",
         }
     }
 }
 
-/// Applies `act` to the list `scope` names in the working copy at the posted revision and
-/// saves it.
+const STALE: Refused = Refused::Unsaved(Unsaved::Stale);
+
+/// Applies `act` to the list `scope` names in the form at the posted revision and saves
+/// it. `act` is also given the service's workflow (a 填报任务 has none).
 async fn list_action(
     state: &AppState,
-    m: &Manager,
+    d: &Designer,
     ip: Option<IpAddr>,
-    id: i64,
     scope: &Scope,
     posted: &Posted,
-    act: impl FnOnce(&mut Vec<Field>, &mut Definition) -> Result<Done, Refused>,
+    act: impl FnOnce(&mut Vec<Field>, Option<&Definition>) -> Result<Done, Refused>,
 ) -> AppResult<Result<(Done, i32), Refused>> {
-    m.service(&state.db, id).await?;
     if posted.has_nul() {
         return Err(AppError::BadRequest(NUL_MESSAGE));
     }
-    let Ok(seen) = posted.revision() else {
-        return Ok(Err(Refused::Stale));
-    };
-    let mut wc = uc::working_copy(&state.db, id).await?;
-    if seen != wc.revision {
-        return Ok(Err(Refused::Stale));
+    let mut copy = d.host.load(state).await?;
+    if let Some(why) = copy.frozen {
+        return Ok(Err(Refused::Unsaved(Unsaved::Frozen(why))));
+    }
+    if posted.revision() != Ok(copy.revision) {
+        return Ok(Err(STALE));
     }
     let list = match scope {
-        Scope::Form => &mut wc.form.fields,
-        Scope::Columns(key) => match wc
+        Scope::Form => &mut copy.form.fields,
+        Scope::Columns(key) => match copy
             .form
             .fields
             .iter_mut()
@@ -107,36 +109,23 @@ async fn list_action(
             None => return Ok(Err(Refused::Gone("没有这个子表，可能已被删除。".into()))),
         },
     };
-    let done = match act(list, &mut wc.workflow) {
-        Ok(d) => d,
+    let done = match act(list, copy.workflow.as_ref()) {
+        Ok(done) => done,
         Err(r) => return Ok(Err(r)),
     };
-    match uc::save(
-        &state.db,
-        id,
-        &wc.form,
-        &wc.workflow,
-        wc.base_number,
-        seen,
-        m.id(),
-        ip,
-        state.now(),
-    )
-    .await
-    {
-        Ok(revision) => Ok(Ok((done, revision))),
-        Err(VersionError::Stale) => Ok(Err(Refused::Stale)),
-        Err(e) => Err(e.into()),
-    }
+    Ok(d.host
+        .save(state, &copy, d.user.id, ip)
+        .await?
+        .map(|revision| (done, revision))
+        .map_err(Refused::Unsaved))
 }
 
 /// A list action's answer: a redirect with a flash, or the page again with the reason.
 async fn answer(
     state: &AppState,
-    m: &Manager,
+    d: &Designer,
     page: Page,
     flashes: &Flashes,
-    id: i64,
     scope: &Scope,
     result: Result<(Done, i32), Refused>,
 ) -> AppResult<Response> {
@@ -149,15 +138,14 @@ async fn answer(
             let status = r.status();
             let message = Some(r.message());
             match scope {
-                Scope::Form => Ok(
-                    (status, designer(state, m, page, id, false, message).await?).into_response(),
-                ),
+                Scope::Form => {
+                    Ok((status, designer(state, d, page, false, message).await?).into_response())
+                }
                 Scope::Columns(key) => {
                     let t = editor::render(
                         state,
-                        m,
+                        d,
                         page.clone(),
-                        id,
                         key,
                         None,
                         None,
@@ -167,10 +155,8 @@ async fn answer(
                     .await?;
                     match t {
                         Some(t) => Ok((status, t).into_response()),
-                        None => Ok(
-                            (status, designer(state, m, page, id, false, message).await?)
-                                .into_response(),
-                        ),
+                        None => Ok((status, designer(state, d, page, false, message).await?)
+                            .into_response()),
                     }
                 }
             }
@@ -286,23 +272,22 @@ fn wants_json(headers: &HeaderMap) -> bool {
 /// then its editor.
 pub(super) async fn add_field(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path(id): Path<i64>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
-    let r = list_action(&state, &m, ip, id, &Scope::Form, &posted, |list, _| {
+    let r = list_action(&state, &d, ip, &Scope::Form, &posted, |list, _| {
         let (_, f) = add(list, &posted, false)?;
         Ok(Done {
             flash: format!("已添加{}字段，请完成设置。", f.kind.label()),
-            to: view::field_url(id, &f.key),
+            to: d.host.field_url(&f.key),
         })
     })
     .await?;
-    answer(&state, &m, page, &flashes, id, &Scope::Form, r).await
+    answer(&state, &d, page, &flashes, &Scope::Form, r).await
 }
 
 /// `POST …/form/order`: the fields in the posted order of keys (the drag and drop of
@@ -310,39 +295,37 @@ pub(super) async fn add_field(
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn order_fields(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Path(id): Path<i64>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
-    let r = list_action(&state, &m, ip, id, &Scope::Form, &posted, |list, _| {
+    let r = list_action(&state, &d, ip, &Scope::Form, &posted, |list, _| {
         reorder(list, &posted)?;
         Ok(Done {
             flash: "已调整字段顺序。".into(),
-            to: designer_url(id),
+            to: d.host.url(),
         })
     })
     .await?;
-    ordered(&state, &m, page, &flashes, &headers, id, &Scope::Form, r).await
+    ordered(&state, &d, page, &flashes, &headers, &Scope::Form, r).await
 }
 
 #[allow(clippy::too_many_arguments)]
 async fn ordered(
     state: &AppState,
-    m: &Manager,
+    d: &Designer,
     page: Page,
     flashes: &Flashes,
     headers: &HeaderMap,
-    id: i64,
     scope: &Scope,
     r: Result<(Done, i32), Refused>,
 ) -> AppResult<Response> {
     if !wants_json(headers) {
-        return answer(state, m, page, flashes, id, scope, r).await;
+        return answer(state, d, page, flashes, scope, r).await;
     }
     Ok(match r {
         Ok((done, revision)) => {
@@ -357,156 +340,148 @@ async fn ordered(
 /// `POST …/form/fields/{key}/move`: 上移 / 下移 (`dir`).
 pub(super) async fn move_field(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path((id, key)): Path<(i64, String)>,
+    Path((_, key)): Path<(i64, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
-    let r = list_action(&state, &m, ip, id, &Scope::Form, &posted, |list, _| {
+    let r = list_action(&state, &d, ip, &Scope::Form, &posted, |list, _| {
         let name = move_in(list, &key, &posted, "字段")?;
         Ok(Done {
             flash: format!("已移动字段{name}。"),
-            to: format!("{}#{}", designer_url(id), view::anchor(&key)),
+            to: format!("{}#{}", d.host.url(), view::anchor(&key)),
         })
     })
     .await?;
-    answer(&state, &m, page, &flashes, id, &Scope::Form, r).await
+    answer(&state, &d, page, &flashes, &Scope::Form, r).await
 }
 
 /// `POST …/form/fields/{key}/delete`: the field goes; what the workflow still says about
 /// it is named (the problems list shows it until the workflow designer changes it).
 pub(super) async fn delete_field(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path((id, key)): Path<(i64, String)>,
+    Path((_, key)): Path<(i64, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
-    let r = list_action(
-        &state,
-        &m,
-        ip,
-        id,
-        &Scope::Form,
-        &posted,
-        |list, workflow| {
-            let i = index(list, &key, "字段")?;
-            let f = list.remove(i);
-            let mut flash = format!("已删除字段{}。", named(&f));
-            let used = refs::references(workflow, &f.key);
-            if !used.is_empty() {
-                flash.push_str(&format!(
-                    "流程中仍引用了它（{}），请在“流程设计”中修改。",
-                    used.join("、")
-                ));
-            }
-            Ok(Done {
-                flash,
-                to: designer_url(id),
-            })
-        },
-    )
+    let r = list_action(&state, &d, ip, &Scope::Form, &posted, |list, workflow| {
+        let i = index(list, &key, "字段")?;
+        let f = list.remove(i);
+        let mut flash = format!("已删除字段{}。", named(&f));
+        let used = workflow.map_or_else(Vec::new, |w| refs::references(w, &f.key));
+        if !used.is_empty() {
+            flash.push_str(&format!(
+                "流程中仍引用了它（{}），请在“流程设计”中修改。",
+                used.join("、")
+            ));
+        }
+        Ok(Done {
+            flash,
+            to: d.host.url(),
+        })
+    })
     .await?;
-    answer(&state, &m, page, &flashes, id, &Scope::Form, r).await
+    answer(&state, &d, page, &flashes, &Scope::Form, r).await
 }
 
 /// `POST …/form/fields/{key}/columns`: a new column of the posted type; then its editor.
 pub(super) async fn add_column(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path((id, key)): Path<(i64, String)>,
+    Path((_, key)): Path<(i64, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
     let scope = Scope::Columns(key.clone());
-    let r = list_action(&state, &m, ip, id, &scope, &posted, |list, _| {
+    let r = list_action(&state, &d, ip, &scope, &posted, |list, _| {
         let (_, c) = add(list, &posted, true)?;
         Ok(Done {
             flash: format!("已添加{}列，请完成设置。", c.kind.label()),
-            to: view::column_url(id, &key, &c.key),
+            to: d.host.column_url(&key, &c.key),
         })
     })
     .await?;
-    answer(&state, &m, page, &flashes, id, &scope, r).await
+    answer(&state, &d, page, &flashes, &scope, r).await
 }
 
 /// `POST …/form/fields/{key}/column-order`: the columns in the posted order of keys.
 #[allow(clippy::too_many_arguments)]
 pub(super) async fn order_columns(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Path((id, key)): Path<(i64, String)>,
+    Path((_, key)): Path<(i64, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
     let scope = Scope::Columns(key.clone());
-    let r = list_action(&state, &m, ip, id, &scope, &posted, |list, _| {
+    let r = list_action(&state, &d, ip, &scope, &posted, |list, _| {
         reorder(list, &posted)?;
         Ok(Done {
             flash: "已调整列的顺序。".into(),
-            to: view::field_url(id, &key),
+            to: d.host.field_url(&key),
         })
     })
     .await?;
-    ordered(&state, &m, page, &flashes, &headers, id, &scope, r).await
+    ordered(&state, &d, page, &flashes, &headers, &scope, r).await
 }
 
 /// `POST …/columns/{col}/move`
 pub(super) async fn move_column(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path((id, key, col)): Path<(i64, String, String)>,
+    Path((_, key, col)): Path<(i64, String, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
     let scope = Scope::Columns(key.clone());
-    let r = list_action(&state, &m, ip, id, &scope, &posted, |list, _| {
+    let r = list_action(&state, &d, ip, &scope, &posted, |list, _| {
         let name = move_in(list, &col, &posted, "列")?;
         Ok(Done {
             flash: format!("已移动列{name}。"),
-            to: format!("{}#{}", view::field_url(id, &key), view::anchor(&col)),
+            to: format!("{}#{}", d.host.field_url(&key), view::anchor(&col)),
         })
     })
     .await?;
-    answer(&state, &m, page, &flashes, id, &scope, r).await
+    answer(&state, &d, page, &flashes, &scope, r).await
 }
 
 /// `POST …/columns/{col}/delete`
 pub(super) async fn delete_column(
     State(state): State<AppState>,
-    m: Manager,
+    d: Designer,
     page: Page,
     flashes: Flashes,
     ClientIp(ip): ClientIp,
-    Path((id, key, col)): Path<(i64, String, String)>,
+    Path((_, key, col)): Path<(i64, String, String)>,
     Form(posted): Form<Vec<(String, String)>>,
 ) -> AppResult<Response> {
     let posted = Posted(posted);
     let scope = Scope::Columns(key.clone());
-    let r = list_action(&state, &m, ip, id, &scope, &posted, |list, _| {
+    let r = list_action(&state, &d, ip, &scope, &posted, |list, _| {
         let i = index(list, &col, "列")?;
         let c = list.remove(i);
         Ok(Done {
             flash: format!("已删除列{}。", named(&c)),
-            to: view::field_url(id, &key),
+            to: d.host.field_url(&key),
         })
     })
     .await?;
-    answer(&state, &m, page, &flashes, id, &scope, r).await
+    answer(&state, &d, page, &flashes, &scope, r).await
 }

@@ -11,7 +11,7 @@ use crate::{
         render::{FieldView, Lookups, views},
     },
     org::people,
-    web::user::{CurrentUser, urlencode, user_type_label},
+    web::user::{CurrentUser, user_type_label},
     workflow::model::Definition,
 };
 
@@ -31,15 +31,6 @@ pub struct Row {
     /// The editor; actions post to `{edit_url}/move` and `{edit_url}/delete`.
     pub edit_url: String,
     pub anchor: String,
-}
-
-/// `/admin/services/1/form/fields/days`
-pub fn field_url(service: i64, key: &str) -> String {
-    format!("/admin/services/{service}/form/fields/{}", urlencode(key))
-}
-
-pub fn column_url(service: i64, table: &str, col: &str) -> String {
-    format!("{}/columns/{}", field_url(service, table), urlencode(col))
 }
 
 /// An HTML id for a key (keys may, in an imported draft, hold any character).
@@ -202,13 +193,13 @@ async fn any_holders(db: &PgPool, role: &str) -> sqlx::Result<Vec<(i64, String)>
 }
 
 /// The form as an applicant sees it on 立即办理: the applicant's field permissions of the
-/// working copy's workflow, defaults and auto-fill (from the designer's own profile),
-/// departments and role holders to pick from.
+/// working copy's workflow (without one, a 填报任务's, every field editable), defaults and
+/// auto-fill (from the designer's own profile), departments and role holders to pick from.
 pub async fn preview(
     db: &PgPool,
     user: &CurrentUser,
     form: &FormSchema,
-    workflow: &Definition,
+    workflow: Option<&Definition>,
 ) -> sqlx::Result<Vec<FieldView>> {
     let p = profile(db, user.id).await?;
     let data = forms::initial_values(form, &p);
@@ -233,7 +224,10 @@ pub async fn preview(
             l.person_choices.insert(f.key.clone(), choices);
         }
     }
-    let access = form.access(&workflow.applicant_fields, FieldAccess::Editable);
+    let access = match workflow {
+        Some(w) => form.access(&w.applicant_fields, FieldAccess::Editable),
+        None => form.access(&BTreeMap::new(), FieldAccess::Editable),
+    };
     Ok(views(
         form,
         &data,
