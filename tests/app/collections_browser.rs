@@ -126,11 +126,8 @@ async fn fill_on(width: u32, height: u32) {
     };
     assert!(totals().await.contains("已填1"), "{}", totals().await);
     owner.shot("collect", &format!("responses-{width}")).await;
-    if width < 1000 {
-        owner.close().await;
-        return;
-    }
-    sqlx::query(
+    if width >= 1000 {
+        sqlx::query(
         "UPDATE collection_members m SET state = 'submitted', submitted_at = now(), version = 1,
                 data = '{\"stay\": \"离校\", \"mobile\": \"13800000000\"}'
          FROM users u WHERE u.id = m.user_id AND u.account = 'T2101'",
@@ -138,10 +135,29 @@ async fn fill_on(width: u32, height: u32) {
     .execute(&app.db)
     .await
     .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(45);
-    while !totals().await.contains("已填2") {
-        assert!(Instant::now() < deadline, "the counts did not follow");
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        let deadline = Instant::now() + Duration::from_secs(45);
+        while !totals().await.contains("已填2") {
+            assert!(Instant::now() < deadline, "the counts did not follow");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    for (path, name) in [
+        ("/admin/collections".to_owned(), "list"),
+        ("/admin/collections/new".to_owned(), "new"),
+        (format!("/admin/collections/{id}"), "settings"),
+    ] {
+        o.goto(&app.url(&path)).await.unwrap();
+        let wide: bool = o
+            .execute(
+                "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_bool()
+            .unwrap();
+        assert!(!wide, "{path} scrolls sideways at {width}");
+        owner.shot("collect", &format!("{name}-{width}")).await;
     }
     owner.close().await;
 }
