@@ -20,6 +20,9 @@ use crate::{
     web::{AppState, user::CurrentUser},
 };
 
+/// A response's files by field: (id, name, size).
+pub type ByField = BTreeMap<String, Vec<(i64, String, i64)>>;
+
 /// Where a response's files download from.
 pub const FILES_AT: &str = "/collect/files/";
 
@@ -98,8 +101,8 @@ pub async fn attach(
     id: i64,
     user: i64,
     data: &mut Map<String, Value>,
-) -> sqlx::Result<BTreeMap<String, Vec<(i64, String, i64)>>> {
-    let mut by_field: BTreeMap<String, Vec<(i64, String, i64)>> = BTreeMap::new();
+) -> sqlx::Result<ByField> {
+    let mut by_field = ByField::new();
     for f in store::files_of(conn, id, &[user]).await? {
         by_field
             .entry(f.field_key)

@@ -189,7 +189,7 @@ struct Shown<'a> {
     data: &'a Map<String, Value>,
     errors: &'a Errors,
     extra: &'a BTreeMap<String, usize>,
-    files: BTreeMap<String, Vec<(i64, String, i64)>>,
+    files: files::ByField,
 }
 
 async fn render(

@@ -365,7 +365,7 @@ async fn page(
         return zip_of(&state, &t, &resp).await;
     }
     // Each response's files, for the attachment fields' cells.
-    let mut files: BTreeMap<i64, BTreeMap<String, Vec<(i64, String, i64)>>> = BTreeMap::new();
+    let mut files: BTreeMap<i64, files::ByField> = BTreeMap::new();
     for f in store::files_of(&mut *state.db.acquire().await?, id, &users).await? {
         files
             .entry(f.user_id)

@@ -322,6 +322,7 @@ pub async fn member(db: &PgPool, id: i64, user: i64) -> sqlx::Result<Option<Memb
 
 /// Writes a member's draft or response at `version`; `None` when it moved on since (another
 /// tab, a double click). A new submission clears a confirmation: what was confirmed changed.
+#[allow(clippy::too_many_arguments)]
 pub async fn save_response(
     conn: &mut PgConnection,
     id: i64,
