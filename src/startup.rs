@@ -55,6 +55,11 @@ impl Application {
         let state = AppState {
             db,
             calendar,
+            // A few hundred pages' figures; a minute at most, as "当前超时" moves with time.
+            memo: Arc::new(crate::web::memo::Memo::new(
+                500,
+                std::time::Duration::from_secs(60),
+            )),
             settings: Arc::new(settings),
             clock,
             secret_key,

@@ -87,11 +87,14 @@ pub async fn refresh(db: &PgPool, cal: &Calendar, now: DateTime<Utc>) -> sqlx::R
     }
     out.rebuilding = next_rebuild.is_some();
     sqlx::query(
-        "UPDATE stats_meta SET audit_mark = $1, rebuild_after = $2, refreshed_at = $3 WHERE id = 1",
+        "UPDATE stats_meta SET audit_mark = $1, rebuild_after = $2, refreshed_at = $3,
+                version = version + CASE WHEN $4 THEN 1 ELSE 0 END
+         WHERE id = 1",
     )
     .bind(settled)
     .bind(next_rebuild)
     .bind(now)
+    .bind(out.followed + out.rebuilt > 0)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;

@@ -194,6 +194,7 @@ pub(super) async fn center(
     let quick = state.settings.quick_approval_secs;
     let now = state.now();
 
+    let (at, rebuilding, version) = figures::freshness(db).await?;
     let me = Scope::Person(user.id);
     let t = figures::tasks(db, me, lo, hi, quick).await?;
     let (open, overdue_now) = figures::open_now(db, me, now).await?;
@@ -250,7 +251,12 @@ pub(super) async fn center(
                 format!("其中已超时 {overdue_now} 件"),
             ),
         ];
-        for c in figures::compared(db, user.id, lo, hi).await? {
+        let key = format!("stats:compared:{}:{lo}:{hi}", user.id);
+        let rows = state
+            .memo
+            .get_or_try(key, version, || figures::compared(db, user.id, lo, hi))
+            .await?;
+        for c in rows.iter().cloned() {
             let verdict = match (c.my_median, c.all_median) {
                 (Some(m), Some(a)) if a > 0.0 && m < a * 0.9 => {
                     format!("快 {:.0}%", (1.0 - m / a) * 100.0)
@@ -280,18 +286,31 @@ pub(super) async fn center(
 
     let reach = Reach::of(db, &user).await?;
     let mut departments = view::group_grid("departments", "各部门效能", "部门", false);
-    for r in figures::groups(db, true, None, lo, hi, now).await? {
+    // The school-wide tables are the same for everyone: computed once per version.
+    let by_department = state
+        .memo
+        .get_or_try(format!("stats:departments:{lo}:{hi}"), version, || {
+            figures::groups(db, true, None, lo, hi, now)
+        })
+        .await?;
+    for r in by_department.iter() {
         let link = reach
             .department(r.id)
             .then(|| format!("/stats/departments/{}?{}", r.id, period_query(&p)));
-        departments.push(link, view::group_row(&r, false));
+        departments.push(link, view::group_row(r, false));
     }
     let mut services = view::group_grid("services", "各服务效能", "服务", true);
-    for r in figures::groups(db, false, None, lo, hi, now).await? {
+    let by_service = state
+        .memo
+        .get_or_try(format!("stats:services:{lo}:{hi}"), version, || {
+            figures::groups(db, false, None, lo, hi, now)
+        })
+        .await?;
+    for r in by_service.iter() {
         let link = reach
             .service(r.id)
             .then(|| format!("/stats/services/{}?{}", r.id, period_query(&p)));
-        services.push(link, view::group_row(&r, true));
+        services.push(link, view::group_row(r, true));
     }
     let mut grids = vec![&compared, &departments, &services];
     if let Some(f) = &my_spread {
@@ -304,7 +323,6 @@ pub(super) async fn center(
         Some(ids) if !ids.is_empty() => top_departments(db, ids).await?,
         _ => vec![],
     };
-    let (at, rebuilding) = figures::freshness(db).await?;
     Ok(CenterPage {
         tabs: crate::center::lists::tabs_at(&state, &user, "/center/stats").await?,
         page,
@@ -432,6 +450,17 @@ pub(super) async fn department(
 }
 
 #[allow(clippy::too_many_arguments)]
+/// What a service's or a department's page shows, computed once per read-model version.
+struct DetailFigures {
+    a: figures::Apps,
+    t: figures::Tasks,
+    overdue_now: i64,
+    node_rows: Vec<figures::NodeRow>,
+    counts: Vec<(chrono::NaiveDate, i64)>,
+    groups: Vec<figures::GroupRow>,
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn detail(
     state: &AppState,
     page: Page,
@@ -448,11 +477,28 @@ async fn detail(
     let db = &state.db;
     let quick = state.settings.quick_approval_secs;
     let now = state.now();
-    let scope = Scope::Services(services);
-    let a = figures::apps(db, services, lo, hi).await?;
-    let t = figures::tasks(db, scope, lo, hi, quick).await?;
-    let (_, overdue_now) = figures::open_now(db, scope, now).await?;
-    let node_rows = figures::nodes(db, services, lo, hi, quick).await?;
+    let (at, rebuilding, version) = figures::freshness(db).await?;
+    let key = format!("stats:{path}:{lo}:{hi}");
+    let tz = state.settings.time_zone;
+    let f = state
+        .memo
+        .get_or_try(key, version, || async {
+            let scope = Scope::Services(services);
+            Ok::<_, sqlx::Error>(DetailFigures {
+                a: figures::apps(db, services, lo, hi).await?,
+                t: figures::tasks(db, scope, lo, hi, quick).await?,
+                overdue_now: figures::open_now(db, scope, now).await?.1,
+                node_rows: figures::nodes(db, services, lo, hi, quick).await?,
+                counts: figures::weekly_finished(db, services, lo, hi, tz).await?,
+                groups: if many {
+                    figures::groups(db, false, Some(services), lo, hi, now).await?
+                } else {
+                    vec![]
+                },
+            })
+        })
+        .await?;
+    let (a, t, overdue_now, node_rows) = (&f.a, &f.t, f.overdue_now, &f.node_rows);
     let slowest = node_rows.first().filter(|n| n.median.is_some());
     let cards = vec![
         card("发起", format!("{} 件", a.started), ""),
@@ -498,16 +544,15 @@ async fn detail(
             ),
         ),
     ];
-    let counts = figures::weekly_finished(db, services, lo, hi, state.settings.time_zone).await?;
-    let (wg, wsvg) = view::weeks(&p.mondays(), &counts);
-    let nodes_svg = view::node_chart(&node_rows, many);
-    let nodes = view::nodes_grid(&node_rows, many, quick);
-    let (sg, ssvg) = view::spread(&t, "spread", "办理用时分布");
+    let (wg, wsvg) = view::weeks(&p.mondays(), &f.counts);
+    let nodes_svg = view::node_chart(node_rows, many);
+    let nodes = view::nodes_grid(node_rows, many, quick);
+    let (sg, ssvg) = view::spread(t, "spread", "办理用时分布");
     let per_service = if many {
         let mut g = view::group_grid("services", "各服务效能", "服务", false);
-        for r in figures::groups(db, false, Some(services), lo, hi, now).await? {
+        for r in &f.groups {
             let link = format!("/stats/services/{}?{}", r.id, period_query(&p));
-            g.push(Some(link), view::group_row(&r, false));
+            g.push(Some(link), view::group_row(r, false));
         }
         Some(g)
     } else {
@@ -521,7 +566,6 @@ async fn detail(
     if let Some(r) = exported(q, &grids, &stem) {
         return r;
     }
-    let (at, rebuilding) = figures::freshness(db).await?;
     Ok(DetailPage {
         page,
         heading,

@@ -6,6 +6,7 @@ pub mod assets;
 pub mod errors;
 pub mod export;
 pub mod limit;
+pub mod memo;
 pub mod middleware;
 pub mod page;
 pub mod retry;

@@ -19,6 +19,8 @@ pub struct AppState {
     pub assets: Arc<Assets>,
     /// The school calendar (time limits run on working days), per instance.
     pub calendar: Arc<CalendarCache>,
+    /// Figures computed from the database, kept until their source changes (效能数据).
+    pub memo: Arc<crate::web::memo::Memo>,
 }
 
 impl FromRef<AppState> for PgPool {
