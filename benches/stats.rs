@@ -50,7 +50,9 @@ struct Row {
 }
 
 /// `n` loops of GET `path` (client i uses `clients[i % len]`) for `secs`; every answer
-/// must be a 200 holding each of `must_contain`.
+/// must be a 200 holding each of `must_contain`. With `cold`, the read model's version
+/// moves before each request, so the server computes the figures again.
+#[allow(clippy::too_many_arguments)]
 async fn load(
     name: &str,
     base: &str,
@@ -59,6 +61,7 @@ async fn load(
     path: &str,
     must_contain: &[String],
     secs: u64,
+    cold: Option<&PgPool>,
 ) -> Row {
     // Warm-up: a few requests (a page may take seconds; connections open as they go).
     for c in clients.iter().take(n.min(3)) {
@@ -71,11 +74,20 @@ async fn load(
         let c = clients[i % clients.len()].clone();
         let url = format!("{base}{path}");
         let must: Vec<String> = must_contain.to_vec();
+        let cold = cold.cloned();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0;
             let mut sample = None;
             while Instant::now() < deadline {
+                if let Some(db) = &cold {
+                    // As after a refresh that wrote rows: the instance's kept figures are
+                    // stale, so this request computes them (not timed).
+                    sqlx::query("UPDATE stats_meta SET version = version + 1 WHERE id = 1")
+                        .execute(db)
+                        .await
+                        .expect("bump the read model's version");
+                }
                 let t = Instant::now();
                 let r = c.get(&url).send().await.expect("request");
                 let status = r.status();
@@ -385,16 +397,23 @@ async fn run(opts: PgConnectOptions, fresh: bool) -> anyhow::Result<()> {
             "/select1",
             &["1".to_owned()],
             secs,
+            None,
         )
         .await,
         n,
     )];
     for (name, clients, path, must) in &pages {
-        rows.push((load(name, &base, clients, n, path, must, secs).await, n));
+        rows.push((
+            load(name, &base, clients, n, path, must, secs, None).await,
+            n,
+        ));
     }
-    // One client at a time: what a page costs when nobody else is asking.
+    // One client at a time, each request after the read model's version moved: what a
+    // page costs when its figures must be computed (the first view after a change).
     for (name, clients, path, must) in &pages {
-        rows.push((load(name, &base, clients, 1, path, must, secs).await, 1));
+        let name = format!("{name}, cold");
+        let row = load(&name, &base, clients, 1, path, must, secs, Some(&pool)).await;
+        rows.push((row, 1));
     }
     let reference_rate = rows[0].0.rate;
     println!("\n{n} clients, {secs} s per row, period {label}");

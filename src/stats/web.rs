@@ -196,8 +196,22 @@ pub(super) async fn center(
 
     let (at, rebuilding, version) = figures::freshness(db).await?;
     let me = Scope::Person(user.id);
-    let t = figures::tasks(db, me, lo, hi, quick).await?;
-    let (open, overdue_now) = figures::open_now(db, me, now).await?;
+    // My own figures, kept like the others: a reload, or going back to a period, is free.
+    let key = format!("stats:mine:{}:{lo}:{hi}", user.id);
+    let my = state
+        .memo
+        .get_or_try(key, version, || async {
+            let t = figures::tasks(db, me, lo, hi, quick).await?;
+            let open = figures::open_now(db, me, now).await?;
+            let rating = if t.decided > 0 || open.0 > 0 {
+                figures::ratings_of(db, user.id, lo, hi).await?
+            } else {
+                (None, 0)
+            };
+            Ok::<_, sqlx::Error>((t, open, rating))
+        })
+        .await?;
+    let (t, (open, overdue_now), (rating, rated)) = (my.0.clone(), my.1, my.2);
     let mut mine = vec![];
     let mut my_spread = None;
     let mut compared = Grid::new(
@@ -214,7 +228,6 @@ pub(super) async fn center(
         ],
     );
     if t.decided > 0 || open > 0 {
-        let (rating, rated) = figures::ratings_of(db, user.id, lo, hi).await?;
         mine = vec![
             card(
                 "办理",
