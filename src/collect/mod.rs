@@ -9,6 +9,7 @@
 //! - `progress.rs` — completion, 催办, the responses table, confirmation, export.
 //! - `reminders.rs` — reminders before the close (the background job).
 
+pub mod cells;
 pub mod files;
 pub mod fill;
 pub mod manage;

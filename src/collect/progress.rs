@@ -15,17 +15,18 @@ use axum::{
 };
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use super::{Status, files, store};
+use super::{
+    Status,
+    cells::{columns, values},
+    files, store,
+};
 use crate::{
     audit::Entry,
     error::{AppError, AppResult},
-    forms::{
-        FieldAccess, FormSchema,
-        render::{FieldView, Lookups, views},
-    },
+    forms::render::Lookups,
     org::people,
     web::{
         AppState,
@@ -196,84 +197,6 @@ const WHERE_SQL: &str = "m.collection_id = $1
         ELSE true END
     AND ($4::bigint IS NULL OR m.department_id = $4)
     AND ($5 = '' OR u.name LIKE '%' || $5 || '%' OR u.account = $5)";
-
-fn text_of(v: &FieldView) -> String {
-    match v.kind {
-        "attachments" => v
-            .files
-            .iter()
-            .map(|f| f.name.as_str())
-            .collect::<Vec<_>>()
-            .join("、"),
-        "date_range" if !v.from.is_empty() || !v.to.is_empty() => format!("{} 至 {}", v.from, v.to),
-        _ if !v.display.is_empty() => v.display.clone(),
-        _ => v.value.clone(),
-    }
-}
-
-/// Labels of a form's fields as columns; a sub-table spread over `rows` rows of columns.
-fn columns(form: &FormSchema, table_rows: &BTreeMap<String, usize>) -> Vec<String> {
-    let mut out = Vec::new();
-    for f in form.fields.iter().filter(|f| !f.kind.is_decoration()) {
-        if f.columns.is_empty() {
-            out.push(f.label.clone());
-            continue;
-        }
-        for i in 1..=table_rows.get(&f.key).copied().unwrap_or(0) {
-            for c in &f.columns {
-                out.push(format!("{}{}·{}", f.label, i, c.label));
-            }
-        }
-    }
-    out
-}
-
-/// One response's values in the order of `columns`.
-fn values(
-    form: &FormSchema,
-    data: &Map<String, Value>,
-    l: &Lookups,
-    table_rows: &BTreeMap<String, usize>,
-) -> Vec<String> {
-    let access: BTreeMap<String, FieldAccess> = form
-        .fields
-        .iter()
-        .map(|f| (f.key.clone(), FieldAccess::Readonly))
-        .collect();
-    let shown = views(
-        form,
-        data,
-        &access,
-        &BTreeMap::new(),
-        l,
-        &[],
-        &BTreeMap::new(),
-    );
-    let mut out = Vec::new();
-    for v in shown
-        .iter()
-        .filter(|v| !matches!(v.kind, "section" | "static"))
-    {
-        match table_rows.get(&v.key) {
-            None if v.columns.is_empty() => out.push(text_of(v)),
-            None => {}
-            Some(n) => {
-                for i in 0..*n {
-                    for c in 0..v.columns.len() {
-                        out.push(
-                            v.rows
-                                .get(i)
-                                .and_then(|r| r.get(c))
-                                .map(|c| c.value.clone())
-                                .unwrap_or_default(),
-                        );
-                    }
-                }
-            }
-        }
-    }
-    out
-}
 
 fn at(tz: chrono_tz::Tz, d: DateTime<Utc>) -> String {
     d.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string()
