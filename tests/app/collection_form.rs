@@ -6,7 +6,11 @@
 use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-use crate::{forms::user, helpers::*};
+use crate::{
+    form_designer::{attrs, html, select},
+    forms::user,
+    helpers::*,
+};
 
 const STALE: &str = "草稿已被他人修改，请刷新后再试";
 const PUBLISHED: &str = "填报任务已发布，表单不能再修改";
@@ -50,33 +54,11 @@ async fn keys(app: &TestApp, id: i64) -> Vec<String> {
         .collect()
 }
 
-fn select(html: &str, css: &str) -> Vec<String> {
-    let doc = scraper::Html::parse_document(html);
-    let sel = scraper::Selector::parse(css).unwrap();
-    doc.select(&sel)
-        .map(|e| e.text().collect::<String>().trim().to_owned())
-        .collect()
-}
-
-fn attrs(html: &str, css: &str, attr: &str) -> Vec<String> {
-    let doc = scraper::Html::parse_document(html);
-    let sel = scraper::Selector::parse(css).unwrap();
-    doc.select(&sel)
-        .filter_map(|e| e.value().attr(attr).map(str::to_owned))
-        .collect()
-}
-
 fn revision_of(html: &str) -> String {
     attrs(html, "input[name='revision']", "value")
         .into_iter()
         .next()
         .expect("a revision input")
-}
-
-async fn html(app: &TestApp, c: &Client, path: &str) -> String {
-    let r = app.get_with(c, path).await;
-    assert_eq!(r.status(), 200, "GET {path}");
-    r.text().await.unwrap()
 }
 
 /// POSTs `fields` with the session's token and `revision`.

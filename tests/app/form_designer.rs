@@ -38,7 +38,7 @@ fn input_value(html: &str, name: &str) -> String {
         .unwrap_or_else(|| panic!("no input {name}"))
 }
 
-fn select(html: &str, css: &str) -> Vec<String> {
+pub fn select(html: &str, css: &str) -> Vec<String> {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse(css).unwrap();
     doc.select(&sel)
@@ -46,7 +46,7 @@ fn select(html: &str, css: &str) -> Vec<String> {
         .collect()
 }
 
-fn attrs(html: &str, css: &str, attr: &str) -> Vec<String> {
+pub fn attrs(html: &str, css: &str, attr: &str) -> Vec<String> {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse(css).unwrap();
     doc.select(&sel)
@@ -69,7 +69,7 @@ fn submittable(html: &str) -> bool {
     any
 }
 
-async fn html(app: &TestApp, c: &Client, path: &str) -> String {
+pub async fn html(app: &TestApp, c: &Client, path: &str) -> String {
     let r = app.get_with(c, path).await;
     assert_eq!(r.status(), 200, "GET {path}");
     r.text().await.unwrap()
