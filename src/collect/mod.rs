@@ -6,7 +6,9 @@
 //! - `target.rs` — who is in the group.
 //! - `manage.rs` — the owner's pages under `/admin/collections` (list, settings, publish).
 //! - `fill.rs` — the 填报任务 tab of 个人中心 and the fill page `/collect/{id}`.
+//! - `files.rs` — files of responses: stored with the form, downloads, the ZIP.
 //! - `progress.rs` — completion, 催办, the responses table, confirmation, export.
+//! - `cells.rs` — a response as table cells (sub-tables spread into columns).
 //! - `reminders.rs` — reminders before the close (the background job).
 
 pub mod cells;
