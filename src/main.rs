@@ -60,6 +60,41 @@ enum Command {
         #[arg(long, default_value = "系统管理员")]
         name: String,
     },
+    /// Campus systems that sign in through the hall (CAS and OpenID Connect clients).
+    #[command(subcommand)]
+    SsoClient(SsoClientCommand),
+    /// Make a new id_token signing key; the old one stays published for a day.
+    SsoRotateKey,
+}
+
+#[derive(Subcommand)]
+enum SsoClientCommand {
+    /// Register a system; prints its client id and secret (the secret only this once).
+    Add {
+        #[arg(long)]
+        name: String,
+        /// An OpenID Connect redirect URI (repeat for several).
+        #[arg(long)]
+        redirect: Vec<String>,
+        /// A CAS service URL pattern, a regular expression matched against the whole URL
+        /// (repeat for several).
+        #[arg(long)]
+        cas_service: Vec<String>,
+        /// Scopes it may ask for (default: openid profile).
+        #[arg(long, value_delimiter = ',')]
+        scope: Vec<String>,
+        /// Where RP-initiated logout may return to (repeat for several).
+        #[arg(long)]
+        post_logout_redirect: Vec<String>,
+        /// OIDC front-channel logout URI.
+        #[arg(long)]
+        frontchannel_logout: Option<String>,
+        /// A campus-internal system: no consent screen.
+        #[arg(long)]
+        internal: bool,
+    },
+    /// List the registered systems.
+    List,
 }
 
 #[tokio::main]
@@ -157,7 +192,79 @@ async fn run() -> anyhow::Result<()> {
             database.pool.close().await;
             Ok(())
         }
+        Command::SsoClient(c) => sso_client(&settings, c).await,
+        Command::SsoRotateKey => {
+            let database = db::open(&settings).await?;
+            let kid = service_hall::identity::sso::keys::rotate(
+                &database.pool,
+                &secret_key(&settings)?,
+                None,
+                chrono::Utc::now(),
+            )
+            .await?;
+            println!("new signing key {kid}");
+            database.pool.close().await;
+            Ok(())
+        }
     }
+}
+
+async fn sso_client(settings: &Settings, c: SsoClientCommand) -> anyhow::Result<()> {
+    use service_hall::identity::sso::clients;
+    let database = db::open(settings).await?;
+    let result = match c {
+        SsoClientCommand::Add {
+            name,
+            redirect,
+            cas_service,
+            scope,
+            post_logout_redirect,
+            frontchannel_logout,
+            internal,
+        } => {
+            let scopes = if scope.is_empty() {
+                vec!["openid".to_owned(), "profile".to_owned()]
+            } else {
+                scope
+            };
+            let reg = clients::Registration {
+                name,
+                redirect_uris: redirect.join("\n"),
+                post_logout_redirect_uris: post_logout_redirect.join("\n"),
+                frontchannel_logout_uri: frontchannel_logout.unwrap_or_default(),
+                cas_service_patterns: cas_service.join("\n"),
+                scopes,
+                internal: internal.then(|| "on".to_owned()),
+                launch_url: String::new(),
+            };
+            match clients::check(&reg) {
+                Err(p) => Err(anyhow::anyhow!(p.lines().join("; "))),
+                Ok(checked) => {
+                    let (_, id, secret) =
+                        clients::create(&database.pool, &checked, None, chrono::Utc::now())
+                            .await?;
+                    println!("client_id: {id}");
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown only now)");
+                    Ok(())
+                }
+            }
+        }
+        SsoClientCommand::List => {
+            for c in clients::all(&database.pool).await? {
+                println!(
+                    "{}\t{}\t{}{}",
+                    c.client_id,
+                    c.name,
+                    c.allowed_scopes.join(" "),
+                    if c.enabled() { "" } else { "\t(disabled)" }
+                );
+            }
+            Ok(())
+        }
+    };
+    database.pool.close().await;
+    result
 }
 
 fn print_demo_accounts() {

@@ -90,6 +90,13 @@ pub fn router(
         .route("/healthz", get(web::healthz))
         .route("/readyz", get(web::readyz))
         .route("/static/{*path}", get(assets::serve))
+        // CAS validation, the token and userinfo endpoints, discovery: called by systems,
+        // without the session and CSRF layers.
+        .merge(
+            crate::identity::sso::machine_routes()
+                .layer(CatchPanicLayer::custom(errors::panic_response))
+                .layer(from_fn(middleware::refuse_unfit_input)),
+        )
         .merge(pages)
         .layer(
             ServiceBuilder::new()

@@ -17,6 +17,7 @@ mod packages;
 mod people;
 pub mod people_import;
 mod services;
+mod sso;
 mod versions;
 mod workflow_designer;
 
@@ -115,6 +116,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/bundles", get(bundles::list).post(bundles::create))
         .route("/admin/calendar", get(calendar::page).post(calendar::add))
         .route("/admin/calendar/{id}/delete", post(calendar::delete))
+        .route("/admin/sso", get(sso::list).post(sso::create))
+        .route("/admin/sso/new", get(sso::new))
+        .route("/admin/sso/keys/rotate", post(sso::rotate_key))
+        .route("/admin/sso/{id}", get(sso::edit).post(sso::update))
+        .route("/admin/sso/{id}/secret", post(sso::secret))
+        .route("/admin/sso/{id}/status", post(sso::status))
         .route(
             "/admin/bundles/{id}",
             get(bundles::edit).post(bundles::update),

@@ -20,7 +20,7 @@ use crate::{
     identity::{
         idcard, lockout, password,
         session::{
-            AUTH_AT, CSRF, ClientIp, CurrentUser, DEVICE, EPOCH, MaybeUser, SEEN_AT, UID,
+            AUTH_AT, CSRF, ClientIp, CurrentUser, DEVICE, EPOCH, SEEN_AT, UID,
             safe_next, user_agent,
         },
         set_password::{Why, set_password},
@@ -49,6 +49,9 @@ pub struct LoginTemplate {
 #[derive(Deserialize)]
 pub struct NextQuery {
     next: Option<String>,
+    /// A system asks for the password again (CAS renew, OIDC prompt=login): the form is
+    /// shown even to a signed-in person.
+    renew: Option<String>,
 }
 
 async fn demo_present(state: &AppState) -> AppResult<bool> {
@@ -68,7 +71,7 @@ pub async fn login_page(
 ) -> AppResult<Response> {
     page.ensure_csrf(&session).await?;
     let next = safe_next(q.next.as_deref());
-    if page.user.is_some() {
+    if page.user.is_some() && q.renew.is_none() {
         return Ok(Redirect::to(&next).into_response());
     }
     Ok(LoginTemplate {
@@ -346,32 +349,6 @@ pub async fn start_session(
     session.insert(CSRF, new_token()).await?;
     session.insert(DEVICE, device).await?;
     Ok(())
-}
-
-pub async fn logout(
-    State(state): State<AppState>,
-    session: Session,
-    flashes: Flashes,
-    ClientIp(ip): ClientIp,
-    MaybeUser(user): MaybeUser,
-) -> AppResult<Response> {
-    if let Some(u) = user {
-        Entry::user(u.id, "logout")
-            .ip(ip)
-            .record(&state.db, state.now())
-            .await?;
-    }
-    if let Some(device) = session.get::<String>(DEVICE).await? {
-        sqlx::query("UPDATE sign_ins SET ended_at = $2 WHERE device = $1 AND ended_at IS NULL")
-            .bind(device)
-            .bind(state.now())
-            .execute(&state.db)
-            .await?;
-    }
-    // Deletes the session row: the old cookie is worthless from now on.
-    session.flush().await?;
-    flash(&flashes, "success", "您已安全退出。");
-    Ok(Redirect::to("/").into_response())
 }
 
 #[derive(Template, WebTemplate)]

@@ -15,6 +15,7 @@ pub mod reconfirm;
 pub mod security;
 pub mod session;
 pub mod set_password;
+pub mod sso;
 pub mod store;
 
 use axum::{Router, routing::get};
@@ -27,8 +28,8 @@ pub fn routes() -> Router<AppState> {
         .merge(security::routes())
         .merge(qr::routes())
         .merge(email::routes())
+        .merge(sso::routes())
         .route("/login", get(login::login_page).post(login::login))
-        .route("/logout", axum::routing::post(login::logout))
         .route(
             "/password/change",
             get(login::change_password_page).post(login::change_password),
@@ -50,5 +51,5 @@ pub async fn housekeeping(
     ] {
         sqlx::query(sql).bind(now).execute(db).await?;
     }
-    Ok(())
+    sso::housekeeping(db, now).await
 }

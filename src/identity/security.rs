@@ -83,6 +83,16 @@ pub struct SecurityTemplate {
     pub password_changed: String,
     pub active: Vec<SignInView>,
     pub recent: Vec<SignInView>,
+    /// Systems signed in to through the hall (统一身份认证).
+    pub systems: Vec<SystemSignIn>,
+}
+
+pub struct SystemSignIn {
+    pub system: String,
+    pub at: String,
+    pub protocol: &'static str,
+    pub this_device: bool,
+    pub logged_out: bool,
 }
 
 fn method_label(m: &str) -> &'static str {
@@ -192,6 +202,17 @@ async fn overview(
             .unwrap_or_default(),
         active: active.iter().map(view).collect(),
         recent: recent.iter().map(view).collect(),
+        systems: crate::identity::sso::signins::recent(&state.db, user.id, device.as_deref())
+            .await?
+            .into_iter()
+            .map(|s| SystemSignIn {
+                system: s.system,
+                at: s.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
+                protocol: if s.protocol == "cas" { "CAS" } else { "OpenID Connect" },
+                this_device: s.this_device,
+                logged_out: s.logged_out,
+            })
+            .collect(),
     }
     .into_response())
 }

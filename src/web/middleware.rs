@@ -129,8 +129,8 @@ pub fn make_span(req: &Request) -> Span {
 pub async fn security_headers(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
+    // A page that frames other origins (single logout) sets its own, stricter-than-none.
+    h.entry(header::CONTENT_SECURITY_POLICY).or_insert(
         HeaderValue::from_static(
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
              font-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; \
