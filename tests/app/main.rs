@@ -49,6 +49,7 @@ mod resolve;
 mod restart;
 mod security;
 mod smtp;
+mod sso;
 mod usecases;
 mod versions;
 mod wecom;
