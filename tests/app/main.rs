@@ -50,6 +50,7 @@ mod restart;
 mod security;
 mod smtp;
 mod sso;
+mod sso_browser;
 mod usecases;
 mod versions;
 mod wecom;
