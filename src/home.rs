@@ -106,8 +106,9 @@ async fn home(
     .fetch_all(db)
     .await?;
     let systems: Vec<SystemView> = sqlx::query_as(
-        "SELECT id, name, url, icon, description FROM campus_systems
-         WHERE cardinality(audiences) = 0 OR $1 = ANY(audiences) ORDER BY sort_order, id",
+        // A system registered with the sign-in provider opens through it (signed in).
+        "SELECT c.id, c.name, CASE WHEN c.sso_client_id IS NULL THEN c.url ELSE '/systems/' || c.id || '/go' END AS url, c.icon, c.description FROM campus_systems c
+         WHERE cardinality(c.audiences) = 0 OR $1 = ANY(c.audiences) ORDER BY c.sort_order, c.id",
     )
     .bind(aud)
     .fetch_all(db)
@@ -136,7 +137,7 @@ async fn home(
     let common_systems: Vec<SystemView> = match &user {
         Some(u) => {
             sqlx::query_as(
-                "SELECT c.id, c.name, c.url, c.icon, c.description FROM system_opens o
+                "SELECT c.id, c.name, CASE WHEN c.sso_client_id IS NULL THEN c.url ELSE '/systems/' || c.id || '/go' END AS url, c.icon, c.description FROM system_opens o
                  JOIN campus_systems c ON c.id = o.system_id
                  WHERE o.user_id = $1 AND (cardinality(c.audiences) = 0 OR $2 = ANY(c.audiences))
                  ORDER BY o.opens DESC, o.last_at DESC LIMIT 6",

@@ -236,13 +236,13 @@ async fn sso_client(settings: &Settings, c: SsoClientCommand) -> anyhow::Result<
                 scopes,
                 internal: internal.then(|| "on".to_owned()),
                 launch_url: String::new(),
+                campus_system: String::new(),
             };
             match clients::check(&reg) {
                 Err(p) => Err(anyhow::anyhow!(p.lines().join("; "))),
                 Ok(checked) => {
                     let (_, id, secret) =
-                        clients::create(&database.pool, &checked, None, chrono::Utc::now())
-                            .await?;
+                        clients::create(&database.pool, &checked, None, chrono::Utc::now()).await?;
                     println!("client_id: {id}");
                     println!("client_secret: {secret}");
                     println!("(the secret is shown only now)");

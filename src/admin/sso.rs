@@ -82,11 +82,24 @@ pub struct EditTemplate {
     /// A secret just made, shown this once.
     pub secret: Option<String>,
     pub issuer: String,
+    /// 推荐系统 tiles: (id, name, linked to another client).
+    pub tiles: Vec<(i64, String, bool)>,
 }
 
 impl EditTemplate {
-    fn new(state: &AppState, page: Page, client: Option<Client>, form: Registration) -> Self {
-        EditTemplate {
+    async fn new(
+        state: &AppState,
+        page: Page,
+        client: Option<Client>,
+        form: Registration,
+    ) -> AppResult<Self> {
+        let me = client.as_ref().map(|c| c.id);
+        let tiles = clients::tiles(&state.db)
+            .await?
+            .into_iter()
+            .map(|(id, name, linked)| (id, name, linked.is_some() && linked != me))
+            .collect();
+        Ok(EditTemplate {
             page,
             client,
             form,
@@ -94,7 +107,12 @@ impl EditTemplate {
             scopes: SCOPES.to_vec(),
             secret: None,
             issuer: sso::issuer(state),
-        }
+            tiles,
+        })
+    }
+
+    pub fn tile_selected(&self, id: &i64) -> bool {
+        self.form.campus_system == id.to_string()
     }
 
     pub fn has_scope(&self, s: &str) -> bool {
@@ -102,8 +120,8 @@ impl EditTemplate {
     }
 }
 
-fn form_of(c: &Client) -> Registration {
-    Registration {
+async fn form_of(state: &AppState, c: &Client) -> AppResult<Registration> {
+    Ok(Registration {
         name: c.name.clone(),
         redirect_uris: c.redirect_uris.join("\n"),
         post_logout_redirect_uris: c.post_logout_redirect_uris.join("\n"),
@@ -112,7 +130,11 @@ fn form_of(c: &Client) -> Registration {
         scopes: c.allowed_scopes.clone(),
         internal: c.internal.then(|| "on".into()),
         launch_url: c.launch_url.clone().unwrap_or_default(),
-    }
+        campus_system: clients::tile_of(&state.db, c.id)
+            .await?
+            .map(|i| i.to_string())
+            .unwrap_or_default(),
+    })
 }
 
 /// The posted form (checkboxes repeat `scopes`).
@@ -129,6 +151,7 @@ fn parse(body: &[u8]) -> Registration {
             "scopes" => r.scopes.push(v),
             "internal" => r.internal = Some(v),
             "launch_url" => r.launch_url = v,
+            "campus_system" => r.campus_system = v,
             _ => {}
         }
     }
@@ -139,13 +162,13 @@ pub(super) async fn new(
     State(state): State<AppState>,
     AdminUser(_): AdminUser,
     page: Page,
-) -> EditTemplate {
+) -> AppResult<EditTemplate> {
     let form = Registration {
         scopes: vec!["openid".into(), "profile".into()],
         internal: Some("on".into()),
         ..Default::default()
     };
-    EditTemplate::new(&state, page, None, form)
+    EditTemplate::new(&state, page, None, form).await
 }
 
 fn refused(mut t: EditTemplate, problems: Problems) -> Response {
@@ -162,17 +185,27 @@ pub(super) async fn create(
     let form = parse(&body);
     let checked: Checked = match clients::check(&form) {
         Ok(c) => c,
-        Err(p) => return Ok(refused(EditTemplate::new(&state, page, None, form), p)),
+        Err(p) => {
+            return Ok(refused(
+                EditTemplate::new(&state, page, None, form).await?,
+                p,
+            ));
+        }
     };
     let (id, _, secret) = clients::create(&state.db, &checked, Some(admin.id), state.now()).await?;
-    let client = clients::by_id(&state.db, id).await?.ok_or(AppError::NotFound)?;
-    let mut t = EditTemplate::new(&state, page, Some(client.clone()), form_of(&client));
+    let client = clients::by_id(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let form = form_of(&state, &client).await?;
+    let mut t = EditTemplate::new(&state, page, Some(client), form).await?;
     t.secret = Some(secret);
     Ok((StatusCode::CREATED, t).into_response())
 }
 
 async fn found(state: &AppState, id: i64) -> AppResult<Client> {
-    clients::by_id(&state.db, id).await?.ok_or(AppError::NotFound)
+    clients::by_id(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)
 }
 
 pub(super) async fn edit(
@@ -182,8 +215,8 @@ pub(super) async fn edit(
     Path(id): Path<i64>,
 ) -> AppResult<EditTemplate> {
     let c = found(&state, id).await?;
-    let form = form_of(&c);
-    Ok(EditTemplate::new(&state, page, Some(c), form))
+    let form = form_of(&state, &c).await?;
+    EditTemplate::new(&state, page, Some(c), form).await
 }
 
 pub(super) async fn update(
@@ -198,7 +231,12 @@ pub(super) async fn update(
     let form = parse(&body);
     let checked = match clients::check(&form) {
         Ok(c) => c,
-        Err(p) => return Ok(refused(EditTemplate::new(&state, page, Some(c), form), p)),
+        Err(p) => {
+            return Ok(refused(
+                EditTemplate::new(&state, page, Some(c), form).await?,
+                p,
+            ));
+        }
     };
     if !clients::update(&state.db, id, &checked, Some(admin.id), state.now()).await? {
         return Err(AppError::NotFound);
@@ -213,12 +251,13 @@ pub(super) async fn secret(
     page: Page,
     Path(id): Path<i64>,
 ) -> AppResult<Response> {
-    let Some(secret) = clients::new_secret(&state.db, id, Some(admin.id), state.now()).await? else {
+    let Some(secret) = clients::new_secret(&state.db, id, Some(admin.id), state.now()).await?
+    else {
         return Err(AppError::NotFound);
     };
     let c = found(&state, id).await?;
-    let form = form_of(&c);
-    let mut t = EditTemplate::new(&state, page, Some(c), form);
+    let form = form_of(&state, &c).await?;
+    let mut t = EditTemplate::new(&state, page, Some(c), form).await?;
     t.secret = Some(secret);
     Ok(t.into_response())
 }
@@ -243,7 +282,10 @@ pub(super) async fn status(
         &flashes,
         "success",
         if disable {
-            format!("已停用“{}”：它不能再通过大厅登录，已签发的令牌作废。", c.name)
+            format!(
+                "已停用“{}”：它不能再通过大厅登录，已签发的令牌作废。",
+                c.name
+            )
         } else {
             format!("已启用“{}”。", c.name)
         },

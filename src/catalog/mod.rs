@@ -593,7 +593,8 @@ pub async fn favorite_services(db: &sqlx::PgPool, user_id: i64) -> sqlx::Result<
 
 pub async fn favorite_systems(db: &sqlx::PgPool, user_id: i64) -> sqlx::Result<Vec<SystemView>> {
     sqlx::query_as(
-        "SELECT c.id, c.name, c.url, c.icon, c.description FROM favorites f
+        // A system registered with the sign-in provider opens through it (signed in).
+        "SELECT c.id, c.name, CASE WHEN c.sso_client_id IS NULL THEN c.url ELSE '/systems/' || c.id || '/go' END AS url, c.icon, c.description FROM favorites f
          JOIN campus_systems c ON c.id = f.target_id
          WHERE f.user_id = $1 AND f.kind = 'system' ORDER BY f.created_at DESC",
     )

@@ -20,8 +20,8 @@ use crate::{
     identity::{
         idcard, lockout, password,
         session::{
-            AUTH_AT, CSRF, ClientIp, CurrentUser, DEVICE, EPOCH, SEEN_AT, UID,
-            safe_next, user_agent,
+            AUTH_AT, CSRF, ClientIp, CurrentUser, DEVICE, EPOCH, SEEN_AT, UID, safe_next,
+            user_agent,
         },
         set_password::{Why, set_password},
     },

@@ -208,7 +208,11 @@ async fn overview(
             .map(|s| SystemSignIn {
                 system: s.system,
                 at: s.at.with_timezone(&tz).format("%Y-%m-%d %H:%M").to_string(),
-                protocol: if s.protocol == "cas" { "CAS" } else { "OpenID Connect" },
+                protocol: if s.protocol == "cas" {
+                    "CAS"
+                } else {
+                    "OpenID Connect"
+                },
                 this_device: s.this_device,
                 logged_out: s.logged_out,
             })

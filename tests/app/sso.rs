@@ -33,7 +33,9 @@ pub fn oidc_registration(name: &str, redirect: &str, internal: bool) -> Registra
         redirect_uris: redirect.into(),
         post_logout_redirect_uris: "http://127.0.0.1:9/bye".into(),
         frontchannel_logout_uri: "http://127.0.0.1:9/fc-logout".into(),
-        scopes: ["openid", "profile", "email", "phone", "campus"].map(String::from).to_vec(),
+        scopes: ["openid", "profile", "email", "phone", "campus"]
+            .map(String::from)
+            .to_vec(),
         internal: internal.then(|| "on".into()),
         ..Default::default()
     }
@@ -45,17 +47,32 @@ async fn follow_on_hall(app: &TestApp, c: &Client, mut url: String) -> reqwest::
     loop {
         let r = c.get(&url).send().await.unwrap();
         let loc = location(&r);
-        if !(r.status().is_redirection() && (loc.starts_with('/') || loc.starts_with(&app.address))) {
+        if !(r.status().is_redirection() && (loc.starts_with('/') || loc.starts_with(&app.address)))
+        {
             return r;
         }
-        url = if loc.starts_with('/') { app.url(&loc) } else { loc };
+        url = if loc.starts_with('/') {
+            app.url(&loc)
+        } else {
+            loc
+        };
     }
 }
 
 /// Signs `c` in through the login form a sign-in redirect led to (`login_location`).
 async fn login_at(app: &TestApp, c: &Client, login_location: &str, account: &str) -> String {
-    assert!(login_location.starts_with("/login?next="), "{login_location}");
-    let html = c.get(app.url(login_location)).send().await.unwrap().text().await.unwrap();
+    assert!(
+        login_location.starts_with("/login?next="),
+        "{login_location}"
+    );
+    let html = c
+        .get(app.url(login_location))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let next = scraper::Html::parse_document(&html)
         .select(&scraper::Selector::parse("input[name=next]").unwrap())
         .next()
@@ -89,7 +106,11 @@ fn ticket_of(loc: &str) -> String {
 }
 
 /// `/cas/p3/serviceValidate`: (user, attributes) on success, else the failure code.
-async fn validate(app: &TestApp, service: &str, ticket: &str) -> Result<(String, Vec<(String, String)>), String> {
+async fn validate(
+    app: &TestApp,
+    service: &str,
+    ticket: &str,
+) -> Result<(String, Vec<(String, String)>), String> {
     let body = app
         .client
         .get(app.url("/cas/p3/serviceValidate"))
@@ -102,7 +123,10 @@ async fn validate(app: &TestApp, service: &str, ticket: &str) -> Result<(String,
         .unwrap();
     let doc = roxmltree::Document::parse(&body).unwrap();
     let ns = "http://www.yale.edu/tp/cas";
-    if let Some(f) = doc.descendants().find(|n| n.has_tag_name((ns, "authenticationFailure"))) {
+    if let Some(f) = doc
+        .descendants()
+        .find(|n| n.has_tag_name((ns, "authenticationFailure")))
+    {
         return Err(f.attribute("code").unwrap().to_owned());
     }
     let user = doc
@@ -118,7 +142,12 @@ async fn validate(app: &TestApp, service: &str, ticket: &str) -> Result<(String,
         .unwrap()
         .children()
         .filter(|n| n.is_element())
-        .map(|n| (n.tag_name().name().to_owned(), n.text().unwrap_or("").to_owned()))
+        .map(|n| {
+            (
+                n.tag_name().name().to_owned(),
+                n.text().unwrap_or("").to_owned(),
+            )
+        })
         .collect();
     Ok((user, attrs))
 }
@@ -153,31 +182,55 @@ async fn cas_tickets_are_single_use_bound_to_their_service_and_short_lived() {
 
     let (user, attrs) = validate(&app, service, &ticket).await.expect("valid");
     assert_eq!(user, "S2024001");
-    let attr = |k: &str| attrs.iter().filter(|(n, _)| n == k).map(|(_, v)| v.clone()).collect::<Vec<_>>();
+    let attr = |k: &str| {
+        attrs
+            .iter()
+            .filter(|(n, _)| n == k)
+            .map(|(_, v)| v.clone())
+            .collect::<Vec<_>>()
+    };
     assert_eq!(attr("name"), vec!["张三"]);
     assert_eq!(attr("kind"), vec!["student"]);
     assert_eq!(attr("department"), vec!["计算机学院"]);
     assert_eq!(attr("account"), vec!["S2024001"]);
     // Replayed: refused.
-    assert_eq!(validate(&app, service, &ticket).await.unwrap_err(), "INVALID_TICKET");
+    assert_eq!(
+        validate(&app, service, &ticket).await.unwrap_err(),
+        "INVALID_TICKET"
+    );
 
     // Signed in now: the next ticket comes at once. Presented for another service: refused,
     // and spent by that attempt.
     let r = c.get(&cas_login).send().await.unwrap();
     let t2 = ticket_of(&location(&r));
     let other = "http://127.0.0.1:9/library/other";
-    assert_eq!(validate(&app, other, &t2).await.unwrap_err(), "INVALID_SERVICE");
-    assert_eq!(validate(&app, service, &t2).await.unwrap_err(), "INVALID_TICKET");
+    assert_eq!(
+        validate(&app, other, &t2).await.unwrap_err(),
+        "INVALID_SERVICE"
+    );
+    assert_eq!(
+        validate(&app, service, &t2).await.unwrap_err(),
+        "INVALID_TICKET"
+    );
 
     // Older than 10 s: refused.
     let r = c.get(&cas_login).send().await.unwrap();
     let t3 = ticket_of(&location(&r));
     app.clock.advance(Duration::from_secs(11));
-    assert_eq!(validate(&app, service, &t3).await.unwrap_err(), "INVALID_TICKET");
+    assert_eq!(
+        validate(&app, service, &t3).await.unwrap_err(),
+        "INVALID_TICKET"
+    );
 
     // A made-up ticket, a missing parameter.
-    assert_eq!(validate(&app, service, "ST-made-up").await.unwrap_err(), "INVALID_TICKET");
-    assert_eq!(validate(&app, service, "").await.unwrap_err(), "INVALID_REQUEST");
+    assert_eq!(
+        validate(&app, service, "ST-made-up").await.unwrap_err(),
+        "INVALID_TICKET"
+    );
+    assert_eq!(
+        validate(&app, service, "").await.unwrap_err(),
+        "INVALID_REQUEST"
+    );
 
     // CAS 1.0 and the JSON form answer the same way.
     let r = c.get(&cas_login).send().await.unwrap();
@@ -198,15 +251,25 @@ async fn cas_tickets_are_single_use_bound_to_their_service_and_short_lived() {
     let j: serde_json::Value = app
         .client
         .get(app.url("/cas/serviceValidate"))
-        .query(&[("service", service), ("ticket", t5.as_str()), ("format", "JSON")])
+        .query(&[
+            ("service", service),
+            ("ticket", t5.as_str()),
+            ("format", "JSON"),
+        ])
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(j["serviceResponse"]["authenticationSuccess"]["user"], "S2024001");
-    assert_eq!(j["serviceResponse"]["authenticationSuccess"]["attributes"]["name"][0], "张三");
+    assert_eq!(
+        j["serviceResponse"]["authenticationSuccess"]["user"],
+        "S2024001"
+    );
+    assert_eq!(
+        j["serviceResponse"]["authenticationSuccess"]["attributes"]["name"][0],
+        "张三"
+    );
 
     // A service URL no system registered: no ticket, a page saying so.
     let r = c
@@ -229,15 +292,43 @@ async fn cas_tickets_are_single_use_bound_to_their_service_and_short_lived() {
 
     // renew: a sign-in older than two minutes is not enough; 登录 asks again.
     app.clock.advance(Duration::from_secs(180));
-    let r = c.get(format!("{cas_login}&renew=true")).send().await.unwrap();
+    let r = c
+        .get(format!("{cas_login}&renew=true"))
+        .send()
+        .await
+        .unwrap();
     let loc = location(&r);
-    assert!(loc.starts_with("/login?next=") && loc.ends_with("&renew=1"), "{loc}");
-    let html = c.get(app.url(&loc)).send().await.unwrap().text().await.unwrap();
-    assert!(html.contains("name=\"password\""), "the form is shown to a signed-in person");
+    assert!(
+        loc.starts_with("/login?next=") && loc.ends_with("&renew=1"),
+        "{loc}"
+    );
+    let html = c
+        .get(app.url(&loc))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        html.contains("name=\"password\""),
+        "the form is shown to a signed-in person"
+    );
 
     // Each validated ticket is a sign-in listed in 安全中心 and audited; no ticket is logged.
-    let html = c.get(app.url("/security")).send().await.unwrap().text().await.unwrap();
-    assert!(texts_of_class(&html, "sso-signins").concat().contains("图书馆系统"));
+    let html = c
+        .get(app.url("/security"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        texts_of_class(&html, "sso-signins")
+            .concat()
+            .contains("图书馆系统")
+    );
     assert_eq!(app.audit_count("sso.sign_in", "success").await, 3);
     let details: Vec<String> = sqlx::query_scalar("SELECT details::text FROM audit_log")
         .fetch_all(&app.db)
@@ -260,14 +351,20 @@ type Rp = CoreClient<
 >;
 
 /// The relying party: discovery through the library, as a campus system would do it.
-pub async fn relying_party(app: &TestApp, id: &str, secret: &str, redirect: &str) -> (Rp, openidconnect::reqwest::Client) {
+pub async fn relying_party(
+    app: &TestApp,
+    id: &str,
+    secret: &str,
+    redirect: &str,
+) -> (Rp, openidconnect::reqwest::Client) {
     let http = openidconnect::reqwest::Client::builder()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let meta = CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
-        .await
-        .expect("discovery");
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.address.clone()).unwrap(), &http)
+            .await
+            .expect("discovery");
     let rp = CoreClient::from_provider_metadata(
         meta,
         ClientId::new(id.into()),
@@ -316,7 +413,10 @@ async fn oidc_code_flow_with_a_real_relying_party_library() {
     let r = follow_on_hall(&app, &c, app.url(&back)).await;
     let loc = location(&r);
     assert!(loc.starts_with(redirect), "{loc}");
-    assert_eq!(param(&loc, "state").as_deref(), Some(state.secret().as_str()));
+    assert_eq!(
+        param(&loc, "state").as_deref(),
+        Some(state.secret().as_str())
+    );
     assert_eq!(param(&loc, "iss").as_deref(), Some(app.address.as_str()));
     let code = param(&loc, "code").unwrap();
 
@@ -408,7 +508,10 @@ async fn oidc_code_flow_with_a_real_relying_party_library() {
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
 
     // A redirect URI not registered: a page on the hall, never a redirect there.
     let (url, ..) = auth_url(&rp, &[]);
@@ -432,10 +535,20 @@ async fn oidc_code_flow_with_a_real_relying_party_library() {
     assert_eq!(param(&loc, "error").as_deref(), Some("invalid_request"));
     assert!(param(&loc, "code").is_none());
     // prompt=none for someone not signed in: login_required.
-    let loc = location(&new_client().get(format!("{url}&prompt=none")).send().await.unwrap());
+    let loc = location(
+        &new_client()
+            .get(format!("{url}&prompt=none"))
+            .send()
+            .await
+            .unwrap(),
+    );
     assert_eq!(param(&loc, "error").as_deref(), Some("login_required"));
     // An unknown client: a page, no redirect.
-    let r = c.get(url.replace(&id, "hall-unknown")).send().await.unwrap();
+    let r = c
+        .get(url.replace(&id, "hall-unknown"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert!(location(&r).is_empty());
 }
@@ -454,7 +567,11 @@ async fn consent_key_rotation_logout_and_disabling() {
     assert_eq!(r.status(), 200);
     let html = r.text().await.unwrap();
     assert!(html.contains("校外合作平台"));
-    assert!(texts_of_class(&html, "sso-scopes").concat().contains("姓名"));
+    assert!(
+        texts_of_class(&html, "sso-scopes")
+            .concat()
+            .contains("姓名")
+    );
     let consent = |decision: &'static str, html: String| {
         let c = c.clone();
         let app_url = app.url("/oauth/authorize/consent");
@@ -462,14 +579,22 @@ async fn consent_key_rotation_logout_and_disabling() {
             let doc = scraper::Html::parse_document(&html);
             let mut form: Vec<(String, String)> = doc
                 .select(&scraper::Selector::parse("form.sso-consent input[type=hidden]").unwrap())
-                .map(|e| (e.value().attr("name").unwrap().to_owned(), e.value().attr("value").unwrap().to_owned()))
+                .map(|e| {
+                    (
+                        e.value().attr("name").unwrap().to_owned(),
+                        e.value().attr("value").unwrap().to_owned(),
+                    )
+                })
                 .collect();
             form.push(("decision".into(), decision.into()));
             c.post(app_url).form(&form).send().await.unwrap()
         }
     };
     let r = consent("deny", html.clone()).await;
-    assert_eq!(param(&location(&r), "error").as_deref(), Some("access_denied"));
+    assert_eq!(
+        param(&location(&r), "error").as_deref(),
+        Some("access_denied")
+    );
     let r = consent("allow", html).await;
     let code = param(&location(&r), "code").expect("a code after consent");
     // Asked once: the next request goes straight through.
@@ -489,9 +614,20 @@ async fn consent_key_rotation_logout_and_disabling() {
 
     // Rotation: a new key signs, the old one stays published; both tokens verify.
     let jwks = |app_url: String| async move {
-        reqwest::get(app_url).await.unwrap().json::<serde_json::Value>().await.unwrap()
+        reqwest::get(app_url)
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
     };
-    assert_eq!(jwks(app.url("/oauth/jwks")).await["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        jwks(app.url("/oauth/jwks")).await["keys"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     service_hall::identity::sso::keys::rotate(
         &app.db,
         &service_hall::secret::SecretKey::from_secret(TEST_SECRET),
@@ -519,7 +655,9 @@ async fn consent_key_rotation_logout_and_disabling() {
         let h = t.split('.').next().unwrap();
         use base64::Engine;
         let h: serde_json::Value = serde_json::from_slice(
-            &base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h).unwrap(),
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(h)
+                .unwrap(),
         )
         .unwrap();
         h["kid"].as_str().unwrap().to_owned()
@@ -544,10 +682,23 @@ async fn consent_key_rotation_logout_and_disabling() {
     let doc = scraper::Html::parse_document(&html);
     let form: Vec<(String, String)> = doc
         .select(&scraper::Selector::parse("form[action='/sso/logout'] input").unwrap())
-        .map(|e| (e.value().attr("name").unwrap().to_owned(), e.value().attr("value").unwrap().to_owned()))
+        .map(|e| {
+            (
+                e.value().attr("name").unwrap().to_owned(),
+                e.value().attr("value").unwrap().to_owned(),
+            )
+        })
         .collect();
-    let r = c.post(app.url("/sso/logout")).form(&form).send().await.unwrap();
-    let csp = r.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    let r = c
+        .post(app.url("/sso/logout"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert!(csp.contains("frame-src http://127.0.0.1:9"), "{csp}");
     let html = r.text().await.unwrap();
     let doc = scraper::Html::parse_document(&html);
@@ -566,7 +717,11 @@ async fn consent_key_rotation_logout_and_disabling() {
         .map(|f| f.value().attr("src").unwrap().to_owned())
         .collect();
     assert_eq!(frames.len(), 2);
-    assert!(frames.iter().all(|f| f.starts_with("http://127.0.0.1:9/fc-logout?iss=")));
+    assert!(
+        frames
+            .iter()
+            .all(|f| f.starts_with("http://127.0.0.1:9/fc-logout?iss="))
+    );
     let sids: Vec<String> = frames.iter().map(|f| param(f, "sid").unwrap()).collect();
     let claims_sid: serde_json::Value = {
         use base64::Engine;
@@ -584,7 +739,10 @@ async fn consent_key_rotation_logout_and_disabling() {
     let c = signed_in(&app, "T2002").await;
     let html = c
         .get(app.url("/oauth/logout"))
-        .query(&[("client_id", id.as_str()), ("post_logout_redirect_uri", "http://evil.example/")])
+        .query(&[
+            ("client_id", id.as_str()),
+            ("post_logout_redirect_uri", "http://evil.example/"),
+        ])
         .send()
         .await
         .unwrap()
@@ -601,7 +759,12 @@ async fn consent_key_rotation_logout_and_disabling() {
         .await
         .unwrap();
     let r = app
-        .submit(&admin, &format!("/admin/sso/{cid}"), &format!("/admin/sso/{cid}/status"), &[("disabled", "true")])
+        .submit(
+            &admin,
+            &format!("/admin/sso/{cid}"),
+            &format!("/admin/sso/{cid}/status"),
+            &[("disabled", "true")],
+        )
         .await;
     assert_eq!(r.status(), 303);
     let r = app
@@ -623,13 +786,17 @@ async fn slo_listener() -> (String, Arc<Mutex<Vec<String>>>) {
     let g = got.clone();
     let app = axum::Router::new().route(
         "/app/login",
-        axum::routing::post(move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
-            let g = g.clone();
-            async move {
-                g.lock().await.push(f.get("logoutRequest").cloned().unwrap_or_default());
-                "ok"
-            }
-        }),
+        axum::routing::post(
+            move |axum::Form(f): axum::Form<std::collections::HashMap<String, String>>| {
+                let g = g.clone();
+                async move {
+                    g.lock()
+                        .await
+                        .push(f.get("logoutRequest").cloned().unwrap_or_default());
+                    "ok"
+                }
+            },
+        ),
     );
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = format!("http://127.0.0.1:{}", l.local_addr().unwrap().port());
@@ -664,10 +831,23 @@ async fn the_halls_logout_offers_to_sign_out_of_the_systems_too() {
     // 退出: the hall is signed out at once; the next page offers the systems.
     let r = app.logout_with(&c).await;
     assert_eq!(location(&r), "/logout/systems");
-    let html = c.get(app.url("/logout/systems")).send().await.unwrap().text().await.unwrap();
-    assert!(texts_of_class(&html, "sso-systems").concat().contains("一卡通系统"));
+    let html = c
+        .get(app.url("/logout/systems"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        texts_of_class(&html, "sso-systems")
+            .concat()
+            .contains("一卡通系统")
+    );
     assert_eq!(app.signed_in_as(&c).await, None);
-    let r = app.submit(&c, "/logout/systems", "/logout/systems", &[]).await;
+    let r = app
+        .submit(&c, "/logout/systems", "/logout/systems", &[])
+        .await;
     let html = r.text().await.unwrap();
     assert!(html.contains("已退出网上办事服务大厅和以下系统"));
     // The system got its logoutRequest naming the ticket as the session.
@@ -679,14 +859,29 @@ async fn the_halls_logout_offers_to_sign_out_of_the_systems_too() {
     }
     let got = got.lock().await.clone();
     assert_eq!(got.len(), 1);
-    assert!(got[0].contains(&format!("<samlp:SessionIndex>{ticket}</samlp:SessionIndex>")), "{}", got[0]);
+    assert!(
+        got[0].contains(&format!(
+            "<samlp:SessionIndex>{ticket}</samlp:SessionIndex>"
+        )),
+        "{}",
+        got[0]
+    );
     // Offered once: the page is gone.
-    assert_eq!(location(&c.get(app.url("/logout/systems")).send().await.unwrap()), "/");
+    assert_eq!(
+        location(&c.get(app.url("/logout/systems")).send().await.unwrap()),
+        "/"
+    );
 }
 
 fn regex_escape(s: &str) -> String {
     s.chars()
-        .flat_map(|c| if ".?*+()[]{}|^$\\".contains(c) { vec!['\\', c] } else { vec![c] })
+        .flat_map(|c| {
+            if ".?*+()[]{}|^$\\".contains(c) {
+                vec!['\\', c]
+            } else {
+                vec![c]
+            }
+        })
         .collect()
 }
 
@@ -715,7 +910,10 @@ async fn systems_are_registered_in_admin_with_the_secret_shown_once() {
     assert!(errors.contains("正则表达式"), "{errors}");
     assert!(html.contains("jw.example.edu/cb") && html.contains("教务系统"));
     assert_eq!(
-        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sso_clients").fetch_one(&app.db).await.unwrap(),
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM sso_clients")
+            .fetch_one(&app.db)
+            .await
+            .unwrap(),
         0
     );
     let r = app
@@ -745,10 +943,91 @@ async fn systems_are_registered_in_admin_with_the_secret_shown_once() {
     assert!(c.secret_matches(&shown));
     assert_eq!(c.allowed_scopes, vec!["openid", "campus"]);
     // Never again: the edit page has no secret.
-    let html = app.get_with(&admin, &format!("/admin/sso/{}", c.id)).await.text().await.unwrap();
+    let html = app
+        .get_with(&admin, &format!("/admin/sso/{}", c.id))
+        .await
+        .text()
+        .await
+        .unwrap();
     assert!(!html.contains(&shown));
     // Only 系统管理员.
     let teacher = signed_in(&app, "T2001").await;
     assert_eq!(app.get_with(&teacher, "/admin/sso").await.status(), 403);
     assert_eq!(app.audit_count("sso_client.create", "success").await, 1);
+}
+
+#[tokio::test]
+async fn recommended_system_tiles_open_their_systems_signed_in() {
+    let app = spawn_app().await;
+    let (tile, tile_url): (i64, String) =
+        sqlx::query_as("SELECT id, url FROM campus_systems ORDER BY sort_order, id LIMIT 1")
+            .fetch_one(&app.db)
+            .await
+            .expect("the demo has 推荐系统");
+    let launch = "http://127.0.0.1:9/card/login";
+    register(
+        &app,
+        Registration {
+            name: "一卡通系统".into(),
+            cas_service_patterns: r"http://127\.0\.0\.1:9/card/.*".into(),
+            internal: Some("on".into()),
+            launch_url: launch.into(),
+            campus_system: tile.to_string(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let c = signed_in(&app, "S2024001").await;
+    let home = app.get_with(&c, "/").await.text().await.unwrap();
+    let go = format!("/systems/{tile}/go");
+    assert!(
+        home.contains(&format!("href=\"{go}\"")),
+        "the tile links through the hall"
+    );
+    // Through the hall: a ticket for the launch address, validated like any other.
+    let r = follow_on_hall(&app, &c, app.url(&go)).await;
+    let loc = location(&r);
+    assert!(loc.starts_with(launch), "{loc}");
+    let (user, _) = validate(&app, launch, &ticket_of(&loc)).await.unwrap();
+    assert_eq!(user, "S2024001");
+
+    // An OIDC system is asked to start its sign-in (third-party-initiated login).
+    let other: i64 =
+        sqlx::query_scalar("SELECT id FROM campus_systems WHERE id <> $1 ORDER BY id LIMIT 1")
+            .bind(tile)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    let other_url: String = sqlx::query_scalar("SELECT url FROM campus_systems WHERE id = $1")
+        .bind(other)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let mut r = oidc_registration("教务系统", "http://127.0.0.1:9/jw/cb", true);
+    r.launch_url = "http://127.0.0.1:9/jw/start".into();
+    r.campus_system = other.to_string();
+    register(&app, r).await;
+    let loc = location(
+        &c.get(app.url(&format!("/systems/{other}/go")))
+            .send()
+            .await
+            .unwrap(),
+    );
+    assert!(loc.starts_with("http://127.0.0.1:9/jw/start?"), "{loc}");
+    assert_eq!(param(&loc, "iss").as_deref(), Some(app.address.as_str()));
+    assert_eq!(
+        param(&loc, "target_link_uri").as_deref(),
+        Some(other_url.as_str())
+    );
+
+    // Disabled: the tile's own address.
+    sqlx::query("UPDATE sso_clients SET disabled_at = now()")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(
+        location(&c.get(app.url(&go)).send().await.unwrap()),
+        tile_url
+    );
+    assert_eq!(app.get_with(&c, "/systems/999999/go").await.status(), 404);
 }

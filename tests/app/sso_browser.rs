@@ -233,7 +233,11 @@ async fn cas_rp(app: &TestApp) -> Option<CasRp> {
         eprintln!("skipped: python-cas is not installed");
         return None;
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let here = format!("http://127.0.0.1:{port}");
     register(
         app,
@@ -252,7 +256,9 @@ async fn cas_rp(app: &TestApp) -> Option<CasRp> {
         .spawn()
         .expect("start the CAS client");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     assert_eq!(line.trim(), "ready");
     Some(CasRp { child, here })
 }
@@ -266,14 +272,23 @@ async fn wait_for(c: &fantoccini::Client, css: &str) {
 }
 
 async fn text(c: &fantoccini::Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 async fn systems_sign_in_through_the_hall(width: u32, height: u32) {
     let app = spawn_app().await;
     let (rp, rp_state) = oidc_rp(&app).await;
-    let Some(cas) = cas_rp(&app).await else { return };
-    let Some(b) = Browser::start(width, height).await else { return };
+    let Some(cas) = cas_rp(&app).await else {
+        return;
+    };
+    let Some(b) = Browser::start(width, height).await else {
+        return;
+    };
     let c = &b.client;
     let shots = "sso";
 
@@ -304,7 +319,10 @@ async fn systems_sign_in_through_the_hall(width: u32, height: u32) {
     // 安全中心 lists both systems.
     c.goto(&app.url("/security#systems")).await.unwrap();
     let listed = text(c, "table.sso-signins").await;
-    assert!(listed.contains("科研管理系统") && listed.contains("一卡通系统"), "{listed}");
+    assert!(
+        listed.contains("科研管理系统") && listed.contains("一卡通系统"),
+        "{listed}"
+    );
     click(c, "#systems h2").await;
     b.shot(shots, &format!("security-{width}")).await;
 
@@ -321,7 +339,12 @@ async fn systems_sign_in_through_the_hall(width: u32, height: u32) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let slo = loop {
-        let s = reqwest::get(format!("{}/slo", cas.here)).await.unwrap().text().await.unwrap();
+        let s = reqwest::get(format!("{}/slo", cas.here))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         if !s.is_empty() || Instant::now() > deadline {
             break s;
         }
@@ -350,7 +373,10 @@ async fn systems_sign_in_through_the_hall(width: u32, height: u32) {
     wait_for(c, "#bye").await;
     assert_eq!(text(c, "#state").await, "rp-state-1");
     c.goto(&app.url("/")).await.unwrap();
-    assert!(c.find(Locator::Css(".account .who")).await.is_err(), "signed out of the hall");
+    assert!(
+        c.find(Locator::Css(".account .who")).await.is_err(),
+        "signed out of the hall"
+    );
 
     // The admin pages for the systems.
     crate::browser::sign_in(&b, &app, "admin").await;

@@ -5,7 +5,7 @@
 
 use axum::{
     Form,
-    extract::{Query, RawQuery, State},
+    extract::{Query, State},
     http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
@@ -46,10 +46,11 @@ pub async fn login(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     page: Page,
-    RawQuery(raw): RawQuery,
-    Query(q): Query<LoginQuery>,
+    uri: axum::http::Uri,
 ) -> AppResult<Response> {
-    let here = format!("/cas/login?{}", raw.unwrap_or_default());
+    let Query(q) = Query::<LoginQuery>::try_from_uri(&uri)
+        .map_err(|_| AppError::BadRequest("CAS 登录请求的参数无效"))?;
+    let here = format!("/cas/login?{}", uri.query().unwrap_or_default());
     let Some(service) = q.service.filter(|s| !s.is_empty()) else {
         // No system named: CAS's own login, which is the hall's.
         return Ok(match user {
@@ -88,7 +89,10 @@ pub async fn login(
             },
         ));
     }
-    issue(&state, &session, &headers, user.id, ip, &client, &service, fresh).await
+    issue(
+        &state, &session, &headers, user.id, ip, &client, &service, fresh,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -133,11 +137,17 @@ pub async fn consent(
     let fresh = fresh_sign_in(&state, &session).await?;
     if !f.renew.is_empty() && !fresh {
         return Ok(login_first(
-            &format!("/cas/login?service={}&renew=true", super::urlencode(&f.service)),
+            &format!(
+                "/cas/login?service={}&renew=true",
+                super::urlencode(&f.service)
+            ),
             true,
         ));
     }
-    issue(&state, &session, &headers, user.id, ip, &client, &f.service, fresh).await
+    issue(
+        &state, &session, &headers, user.id, ip, &client, &f.service, fresh,
+    )
+    .await
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -168,7 +178,8 @@ async fn issue(
     .bind(now + TICKET_TTL)
     .execute(&state.db)
     .await?;
-    let mut target = url::Url::parse(service).map_err(|_| AppError::BadRequest("service 地址无效"))?;
+    let mut target =
+        url::Url::parse(service).map_err(|_| AppError::BadRequest("service 地址无效"))?;
     target.query_pairs_mut().append_pair("ticket", &ticket);
     Ok(continue_to(state, headers, target.as_str(), &client.name))
 }
@@ -183,6 +194,16 @@ pub struct ValidateQuery {
     renew: Option<String>,
 }
 
+#[derive(sqlx::FromRow)]
+struct TicketRow {
+    client_id: i64,
+    user_id: i64,
+    service: String,
+    device: Option<String>,
+    fresh: bool,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
 enum Outcome {
     Success {
         person: claims::Person,
@@ -192,31 +213,48 @@ enum Outcome {
     Failure(&'static str, &'static str),
 }
 
-async fn validate(state: &AppState, q: &ValidateQuery, ip: Option<std::net::IpAddr>) -> AppResult<Outcome> {
+async fn validate(
+    state: &AppState,
+    q: &ValidateQuery,
+    ip: Option<std::net::IpAddr>,
+) -> AppResult<Outcome> {
     let (Some(service), Some(ticket)) = (
         q.service.as_deref().filter(|s| !s.is_empty()),
         q.ticket.as_deref().filter(|s| !s.is_empty()),
     ) else {
-        return Ok(Outcome::Failure("INVALID_REQUEST", "service 和 ticket 参数是必需的"));
+        return Ok(Outcome::Failure(
+            "INVALID_REQUEST",
+            "service 和 ticket 参数是必需的",
+        ));
     };
     if !within_limit(state, "cas_validate", ip).await? {
-        return Ok(Outcome::Failure("INTERNAL_ERROR", "请求过于频繁，请稍后再试"));
+        return Ok(Outcome::Failure(
+            "INTERNAL_ERROR",
+            "请求过于频繁，请稍后再试",
+        ));
     }
     if !ticket.starts_with("ST-") || ticket.len() > 256 || service.len() > MAX_URL {
         return Ok(Outcome::Failure("INVALID_TICKET", "票据无效"));
     }
     let now = state.now();
     // Spent by this statement whatever follows: a ticket is tried once (CAS 3.0, 3.1.1).
-    let row: Option<(i64, i64, String, Option<String>, bool, chrono::DateTime<chrono::Utc>)> =
-        sqlx::query_as(
-            "UPDATE sso_tickets SET used_at = $2 WHERE hash = $1 AND used_at IS NULL
+    let row: Option<TicketRow> = sqlx::query_as(
+        "UPDATE sso_tickets SET used_at = $2 WHERE hash = $1 AND used_at IS NULL
              RETURNING client_id, user_id, service, device, fresh, expires_at",
-        )
-        .bind(ticket_hash(ticket))
-        .bind(now)
-        .fetch_optional(&state.db)
-        .await?;
-    let Some((client_id, user_id, issued_for, device, fresh, expires_at)) = row else {
+    )
+    .bind(ticket_hash(ticket))
+    .bind(now)
+    .fetch_optional(&state.db)
+    .await?;
+    let Some(TicketRow {
+        client_id,
+        user_id,
+        service: issued_for,
+        device,
+        fresh,
+        expires_at,
+    }) = row
+    else {
         return Ok(Outcome::Failure("INVALID_TICKET", "票据无效或已使用"));
     };
     let client = clients::by_id(&state.db, client_id).await?;
@@ -230,7 +268,10 @@ async fn validate(state: &AppState, q: &ValidateQuery, ip: Option<std::net::IpAd
             .detail(serde_json::json!({ "client": client.client_id, "why": "service" }))
             .record(&state.db, now)
             .await?;
-        return Ok(Outcome::Failure("INVALID_SERVICE", "票据不是签发给该 service 的"));
+        return Ok(Outcome::Failure(
+            "INVALID_SERVICE",
+            "票据不是签发给该 service 的",
+        ));
     }
     if expires_at <= now {
         return Ok(Outcome::Failure("INVALID_TICKET", "票据已过期"));
@@ -322,14 +363,19 @@ fn render(outcome: &Outcome, json: bool, with_attributes: bool) -> Response {
             auth_at,
         } => {
             x.push_str("  <cas:authenticationSuccess>\n");
-            x.push_str(&format!("    <cas:user>{}</cas:user>\n", xml_escape(&person.account)));
+            x.push_str(&format!(
+                "    <cas:user>{}</cas:user>\n",
+                xml_escape(&person.account)
+            ));
             if with_attributes {
                 x.push_str("    <cas:attributes>\n");
                 x.push_str(&format!(
                     "      <cas:authenticationDate>{}</cas:authenticationDate>\n",
                     auth_at.to_rfc3339()
                 ));
-                x.push_str(&format!("      <cas:isFromNewLogin>{fresh}</cas:isFromNewLogin>\n"));
+                x.push_str(&format!(
+                    "      <cas:isFromNewLogin>{fresh}</cas:isFromNewLogin>\n"
+                ));
                 x.push_str("      <cas:longTermAuthenticationRequestTokenUsed>false</cas:longTermAuthenticationRequestTokenUsed>\n");
                 for (k, v) in claims::cas_attributes(person) {
                     x.push_str(&format!("      <cas:{k}>{}</cas:{k}>\n", xml_escape(&v)));
@@ -354,7 +400,9 @@ fn render(outcome: &Outcome, json: bool, with_attributes: bool) -> Response {
 }
 
 fn wants_json(q: &ValidateQuery) -> bool {
-    q.format.as_deref().is_some_and(|f| f.eq_ignore_ascii_case("json"))
+    q.format
+        .as_deref()
+        .is_some_and(|f| f.eq_ignore_ascii_case("json"))
 }
 
 /// `/cas/serviceValidate` and `/cas/p3/serviceValidate` (both with attributes, as CAS 3.0
@@ -406,7 +454,9 @@ pub async fn logout(
     Query(q): Query<LogoutQuery>,
 ) -> AppResult<Response> {
     let back = match q.service.filter(|s| s.len() <= MAX_URL) {
-        Some(s) => clients::for_service(&state.db, &s).await?.map(|c| (s, c.name)),
+        Some(s) => clients::for_service(&state.db, &s)
+            .await?
+            .map(|c| (s, c.name)),
         None => None,
     };
     let _ = session.get::<i64>(AUTH_AT).await?;

@@ -141,6 +141,9 @@ pub struct Registration {
     pub internal: Option<String>,
     #[serde(default)]
     pub launch_url: String,
+    /// The 推荐系统 tile that opens this system (its id; empty: none).
+    #[serde(default)]
+    pub campus_system: String,
 }
 
 /// The problems of a registration, each next to its field.
@@ -153,6 +156,7 @@ pub struct Problems {
     pub cas_service_patterns: Option<String>,
     pub scopes: Option<String>,
     pub launch_url: Option<String>,
+    pub campus_system: Option<String>,
 }
 
 impl Problems {
@@ -164,6 +168,7 @@ impl Problems {
             || self.cas_service_patterns.is_some()
             || self.scopes.is_some()
             || self.launch_url.is_some()
+            || self.campus_system.is_some()
     }
 
     /// All problems as lines (the CLI).
@@ -176,6 +181,7 @@ impl Problems {
             ("cas-service", &self.cas_service_patterns),
             ("scopes", &self.scopes),
             ("launch", &self.launch_url),
+            ("system", &self.campus_system),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
@@ -194,6 +200,7 @@ pub struct Checked {
     pub scopes: Vec<String>,
     pub internal: bool,
     pub launch_url: Option<String>,
+    pub campus_system: Option<i64>,
 }
 
 const MAX_ENTRIES: usize = 20;
@@ -221,7 +228,10 @@ fn url_problem(u: &str) -> Option<String> {
                 None
             }
         }
-        _ => Some(format!("不是以 http:// 或 https:// 开头的完整地址：{}", shorten(u))),
+        _ => Some(format!(
+            "不是以 http:// 或 https:// 开头的完整地址：{}",
+            shorten(u)
+        )),
     }
 }
 
@@ -257,6 +267,8 @@ fn one_url(s: &str) -> Result<Option<String>, String> {
     }
 }
 
+// The problems are a form's worth of messages, built once per submission.
+#[allow(clippy::result_large_err)]
 pub fn check(r: &Registration) -> Result<Checked, Problems> {
     let mut p = Problems::default();
     let name = r.name.trim().to_owned();
@@ -299,15 +311,27 @@ pub fn check(r: &Registration) -> Result<Checked, Problems> {
         }
     }
     if !redirect_uris.is_empty() && !scopes.iter().any(|s| s == "openid") {
-        p.scopes.get_or_insert_with(|| "OpenID Connect 登录需要 openid".into());
+        p.scopes
+            .get_or_insert_with(|| "OpenID Connect 登录需要 openid".into());
     }
     if p.redirect_uris.is_none()
         && p.cas_service_patterns.is_none()
         && redirect_uris.is_empty()
         && patterns.is_empty()
     {
-        p.redirect_uris = Some("请至少填写一个回调地址（OpenID Connect）或一个 CAS 服务地址规则".into());
+        p.redirect_uris =
+            Some("请至少填写一个回调地址（OpenID Connect）或一个 CAS 服务地址规则".into());
     }
+    let campus_system = match r.campus_system.trim() {
+        "" => None,
+        v => match v.parse::<i64>() {
+            Ok(id) => Some(id),
+            Err(_) => {
+                p.campus_system = Some("请从列表中选择推荐系统".into());
+                None
+            }
+        },
+    };
     if p.any() {
         return Err(p);
     }
@@ -320,6 +344,7 @@ pub fn check(r: &Registration) -> Result<Checked, Problems> {
         scopes,
         internal: r.internal.is_some(),
         launch_url,
+        campus_system,
     })
 }
 
@@ -330,7 +355,10 @@ pub async fn create(
     by: Option<i64>,
     now: DateTime<Utc>,
 ) -> sqlx::Result<(i64, String, String)> {
-    let client_id = format!("hall-{}", hex::encode(rand::Rng::r#gen::<[u8; 10]>(&mut rand::rngs::OsRng)));
+    let client_id = format!(
+        "hall-{}",
+        hex::encode(rand::Rng::r#gen::<[u8; 10]>(&mut rand::rngs::OsRng))
+    );
     let secret = random_token();
     let mut tx = db.begin().await?;
     let id: i64 = sqlx::query_scalar(
@@ -353,6 +381,7 @@ pub async fn create(
     .bind(by)
     .fetch_one(&mut *tx)
     .await?;
+    link_tile(&mut tx, id, c.campus_system).await?;
     crate::audit::Entry::about(format!("sso_client:{id}"), "sso_client.create")
         .by(by)
         .detail(serde_json::json!({ "name": c.name, "client_id": client_id }))
@@ -390,6 +419,7 @@ pub async fn update(
     .await?
     .rows_affected();
     if n == 1 {
+        link_tile(&mut tx, id, c.campus_system).await?;
         crate::audit::Entry::about(format!("sso_client:{id}"), "sso_client.update")
             .by(by)
             .detail(serde_json::json!({ "name": c.name }))
@@ -398,6 +428,38 @@ pub async fn update(
     }
     tx.commit().await?;
     Ok(n == 1)
+}
+
+/// Makes `system` (a 推荐系统 tile) the one that opens client `id`, and no other.
+async fn link_tile(tx: &mut sqlx::PgConnection, id: i64, system: Option<i64>) -> sqlx::Result<()> {
+    sqlx::query("UPDATE campus_systems SET sso_client_id = NULL WHERE sso_client_id = $1 AND id IS DISTINCT FROM $2")
+        .bind(id)
+        .bind(system)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(s) = system {
+        sqlx::query("UPDATE campus_systems SET sso_client_id = $1 WHERE id = $2")
+            .bind(id)
+            .bind(s)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The 推荐系统 tiles, for the registration form's choice: (id, name, linked client).
+pub async fn tiles(db: &PgPool) -> sqlx::Result<Vec<(i64, String, Option<i64>)>> {
+    sqlx::query_as("SELECT id, name, sso_client_id FROM campus_systems ORDER BY sort_order, id")
+        .fetch_all(db)
+        .await
+}
+
+/// The tile linked to client `id`, if any.
+pub async fn tile_of(db: &PgPool, id: i64) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT id FROM campus_systems WHERE sso_client_id = $1 ORDER BY id LIMIT 1")
+        .bind(id)
+        .fetch_optional(db)
+        .await
 }
 
 /// A new secret for the client (the old one stops working at once); `None` if no such client.
@@ -457,7 +519,11 @@ pub async fn set_disabled(
             .execute(&mut *tx)
             .await?;
         }
-        let action = if disabled { "sso_client.disable" } else { "sso_client.enable" };
+        let action = if disabled {
+            "sso_client.disable"
+        } else {
+            "sso_client.enable"
+        };
         crate::audit::Entry::about(format!("sso_client:{id}"), action)
             .by(by)
             .record(&mut *tx, now)
@@ -483,7 +549,12 @@ mod tests {
 
     #[test]
     fn registrations_are_checked_field_by_field() {
-        let ok = check(&reg("https://jw.example.edu/cb\n\n", "", &["openid", "profile"])).unwrap();
+        let ok = check(&reg(
+            "https://jw.example.edu/cb\n\n",
+            "",
+            &["openid", "profile"],
+        ))
+        .unwrap();
         assert_eq!(ok.redirect_uris, vec!["https://jw.example.edu/cb"]);
         let e = check(&reg("jw.example.edu/cb", "", &["openid"])).unwrap_err();
         assert!(e.redirect_uris.unwrap().contains("http"));

@@ -78,7 +78,10 @@ pub async fn end_hall_session(
     ip: Option<IpAddr>,
 ) -> AppResult<Vec<signins::Open>> {
     if let Some(u) = user {
-        Entry::user(u, "logout").ip(ip).record(&state.db, state.now()).await?;
+        Entry::user(u, "logout")
+            .ip(ip)
+            .record(&state.db, state.now())
+            .await?;
     }
     let mut open = Vec::new();
     if let Some(device) = session.get::<String>(DEVICE).await? {
@@ -193,7 +196,9 @@ fn done_page(
                 let (Some(uri), Some(sid)) = (&o.frontchannel_logout_uri, &o.sid) else {
                     continue;
                 };
-                let Ok(mut u) = url::Url::parse(uri) else { continue };
+                let Ok(mut u) = url::Url::parse(uri) else {
+                    continue;
+                };
                 u.query_pairs_mut()
                     .append_pair("iss", &issuer)
                     .append_pair("sid", sid);
@@ -236,7 +241,11 @@ fn done_page(
 
 /// CAS single logout: POST `logoutRequest` to the service URL the ticket was issued for.
 /// Best effort, as the protocol has it: a system that is down keeps its own session.
-async fn post_cas_logout(service: String, session_index: String, now: chrono::DateTime<chrono::Utc>) {
+async fn post_cas_logout(
+    service: String,
+    session_index: String,
+    now: chrono::DateTime<chrono::Utc>,
+) {
     let id = format!("LR-{}", super::clients::random_token());
     let body = format!(
         "<samlp:LogoutRequest xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" \

@@ -11,6 +11,7 @@ pub mod keys;
 pub mod logout;
 pub mod oidc;
 pub mod signins;
+pub mod token;
 
 use askama::Template;
 use askama_web::WebTemplate;
@@ -46,6 +47,46 @@ pub fn routes() -> Router<AppState> {
             "/logout/systems",
             get(logout::offer).post(logout::offer_accept),
         )
+        .route("/systems/{id}/go", get(launch))
+}
+
+/// A 推荐系统 tile linked to a registered system: opens it signed in. A CAS system gets a
+/// ticket for its launch address; an OIDC system is asked to start its sign-in (OIDC
+/// third-party-initiated login: `iss` and `target_link_uri`). Without a launch address,
+/// or while the system is disabled, the tile's own address.
+async fn launch(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> AppResult<Response> {
+    let row: Option<(String, Option<i64>)> =
+        sqlx::query_as("SELECT url, sso_client_id FROM campus_systems WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&state.db)
+            .await?;
+    let Some((url, client)) = row else {
+        return Err(crate::error::AppError::NotFound);
+    };
+    let client = match client {
+        Some(c) => clients::by_id(&state.db, c).await?,
+        None => None,
+    };
+    let to = match client.filter(|c| c.enabled()) {
+        Some(c) => match (&c.launch_url, c.redirect_uris.is_empty()) {
+            (Some(l), true) => format!("/cas/login?service={}", urlencode(l)),
+            (Some(l), false) => match url::Url::parse(l) {
+                Ok(mut u) => {
+                    u.query_pairs_mut()
+                        .append_pair("iss", &issuer(&state))
+                        .append_pair("target_link_uri", &url);
+                    u.to_string()
+                }
+                Err(_) => url,
+            },
+            (None, _) => url,
+        },
+        None => url,
+    };
+    Ok(Redirect::to(&to).into_response())
 }
 
 /// Endpoints systems call server to server: no session, no CSRF token (the client's
@@ -54,8 +95,11 @@ pub fn machine_routes() -> Router<AppState> {
     Router::new()
         .route("/.well-known/openid-configuration", get(oidc::discovery))
         .route("/oauth/jwks", get(oidc::jwks))
-        .route("/oauth/token", post(oidc::token))
-        .route("/oauth/userinfo", get(oidc::userinfo).post(oidc::userinfo))
+        .route("/oauth/token", post(token::token))
+        .route(
+            "/oauth/userinfo",
+            get(token::userinfo).post(token::userinfo),
+        )
         .route("/cas/serviceValidate", get(cas::service_validate))
         .route("/cas/p3/serviceValidate", get(cas::service_validate))
         .route("/cas/proxyValidate", get(cas::service_validate))
@@ -66,7 +110,12 @@ pub fn machine_routes() -> Router<AppState> {
 
 /// The issuer: the hall's base URL without its trailing slash.
 pub fn issuer(state: &AppState) -> String {
-    state.settings.base_url.as_str().trim_end_matches('/').to_owned()
+    state
+        .settings
+        .base_url
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned()
 }
 
 pub fn ticket_hash(t: &str) -> Vec<u8> {
@@ -170,7 +219,7 @@ fn continue_to(state: &AppState, headers: &HeaderMap, url: &str, system: &str) -
 /// What the consent form carries back.
 pub enum Consent {
     Cas { service: String, renew: bool },
-    Oidc(oidc::AuthParams),
+    Oidc(Box<oidc::AuthParams>),
 }
 
 #[derive(Template, WebTemplate)]
@@ -183,12 +232,7 @@ pub struct ConsentTemplate {
     pub fields: Vec<(&'static str, String)>,
 }
 
-fn consent_page(
-    page: Page,
-    client: &clients::Client,
-    scopes: &[String],
-    c: Consent,
-) -> Response {
+fn consent_page(page: Page, client: &clients::Client, scopes: &[String], c: Consent) -> Response {
     let (action, fields) = match c {
         Consent::Cas { service, renew } => (
             "/cas/login/consent",
@@ -197,19 +241,22 @@ fn consent_page(
                 ("renew", if renew { "true".into() } else { String::new() }),
             ],
         ),
-        Consent::Oidc(p) => (
-            "/oauth/authorize/consent",
-            vec![
-                ("response_type", p.response_type),
-                ("client_id", p.client_id),
-                ("redirect_uri", p.redirect_uri),
-                ("scope", p.scope),
-                ("state", p.state),
-                ("nonce", p.nonce),
-                ("code_challenge", p.code_challenge),
-                ("code_challenge_method", p.code_challenge_method),
-            ],
-        ),
+        Consent::Oidc(p) => {
+            let p = *p;
+            (
+                "/oauth/authorize/consent",
+                vec![
+                    ("response_type", p.response_type),
+                    ("client_id", p.client_id),
+                    ("redirect_uri", p.redirect_uri),
+                    ("scope", p.scope),
+                    ("state", p.state),
+                    ("nonce", p.nonce),
+                    ("code_challenge", p.code_challenge),
+                    ("code_challenge_method", p.code_challenge_method),
+                ],
+            )
+        }
     };
     ConsentTemplate {
         page,
@@ -274,7 +321,10 @@ async fn record_consent(
 }
 
 /// Deletes spent or expired tickets, codes and tokens. Run hourly by the worker.
-pub async fn housekeeping(db: &sqlx::PgPool, now: chrono::DateTime<chrono::Utc>) -> sqlx::Result<()> {
+pub async fn housekeeping(
+    db: &sqlx::PgPool,
+    now: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<()> {
     for sql in [
         "DELETE FROM sso_tickets WHERE expires_at < $1 - interval '1 day'",
         "DELETE FROM oidc_codes WHERE expires_at < $1 - interval '1 day'",

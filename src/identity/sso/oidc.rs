@@ -4,21 +4,18 @@
 
 use axum::{
     Form, Json,
-    extract::{Query, RawQuery, State},
-    http::{HeaderMap, StatusCode, header},
+    extract::{Query, State},
+    http::{HeaderMap, header},
     response::{IntoResponse, Response},
 };
-use base64::Engine;
 use chrono::Duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use sqlx::types::ipnetwork::IpNetwork;
 use tower_sessions::Session;
 
 use super::{
-    Consent, claims, clients, continue_to, fresh_sign_in_within, issuer, keys, login_first,
-    ticket_hash, within_limit,
+    Consent, clients, continue_to, fresh_sign_in_within, issuer, keys, login_first, ticket_hash,
 };
 use crate::{
     audit::Entry,
@@ -152,7 +149,9 @@ async fn check(
 ) -> AppResult<Result<Checked, Response>> {
     let client = clients::by_client_id(&state.db, &p.client_id).await?;
     let Some(client) = client.filter(|c| c.enabled()) else {
-        return Err(AppError::BadRequest("未登记或已停用的系统（client_id 无效），无法登录。"));
+        return Err(AppError::BadRequest(
+            "未登记或已停用的系统（client_id 无效），无法登录。",
+        ));
     };
     if !client.redirect_allowed(&p.redirect_uri) {
         return Err(AppError::BadRequest(
@@ -161,13 +160,19 @@ async fn check(
     }
     let fail = |e: &str, d: &str| Ok(Err(error_redirect(headers, &client, p, state, e, d)));
     if p.response_type != "code" {
-        return fail("unsupported_response_type", "only response_type=code is supported");
+        return fail(
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        );
     }
     if p.state.len() > 1000 || p.nonce.len() > 500 || p.scope.len() > 500 {
         return fail("invalid_request", "parameter too long");
     }
     if p.code_challenge_method != "S256" || !(43..=128).contains(&p.code_challenge.len()) {
-        return fail("invalid_request", "PKCE with code_challenge_method=S256 is required");
+        return fail(
+            "invalid_request",
+            "PKCE with code_challenge_method=S256 is required",
+        );
     }
     let requested: Vec<&str> = p.scope.split_whitespace().collect();
     if !requested.contains(&"openid") {
@@ -193,7 +198,6 @@ pub async fn authorize(
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
     page: Page,
-    RawQuery(raw): RawQuery,
     Query(p): Query<AuthParams>,
 ) -> AppResult<Response> {
     let checked = match check(&state, &headers, &p).await? {
@@ -204,7 +208,14 @@ pub async fn authorize(
     let none = prompts.contains(&"none");
     let Some(user) = user else {
         if none {
-            return Ok(error_redirect(&headers, &checked.client, &p, &state, "login_required", "not signed in"));
+            return Ok(error_redirect(
+                &headers,
+                &checked.client,
+                &p,
+                &state,
+                "login_required",
+                "not signed in",
+            ));
         }
         // Signing in satisfies prompt=login, so it is not asked twice.
         let back = format!("/oauth/authorize?{}", p.query());
@@ -214,9 +225,15 @@ pub async fn authorize(
     let fresh = fresh_sign_in_within(&state, &session, max_age.unwrap_or(120)).await?;
     if (prompts.contains(&"login") || max_age.is_some()) && !fresh {
         if none {
-            return Ok(error_redirect(&headers, &checked.client, &p, &state, "login_required", "a fresh sign-in is needed"));
+            return Ok(error_redirect(
+                &headers,
+                &checked.client,
+                &p,
+                &state,
+                "login_required",
+                "a fresh sign-in is needed",
+            ));
         }
-        let _ = raw;
         let back = format!("/oauth/authorize?{}", p.query());
         return Ok(login_first(&back, true));
     }
@@ -224,13 +241,20 @@ pub async fn authorize(
         super::consented(&state.db, user.id, checked.client.id, &checked.scopes).await?;
     if !checked.client.internal && (!consented || prompts.contains(&"consent")) {
         if none {
-            return Ok(error_redirect(&headers, &checked.client, &p, &state, "consent_required", "consent is needed"));
+            return Ok(error_redirect(
+                &headers,
+                &checked.client,
+                &p,
+                &state,
+                "consent_required",
+                "consent is needed",
+            ));
         }
         return Ok(super::consent_page(
             page,
             &checked.client,
             &checked.scopes,
-            Consent::Oidc(p.clone()),
+            Consent::Oidc(Box::new(p.clone())),
         ));
     }
     issue_code(&state, &session, &headers, user.id, ip, &checked, &p).await
@@ -251,7 +275,10 @@ pub async fn consent(
         Err(r) => return Ok(r),
     };
     let Some(user) = user else {
-        return Ok(login_first(&format!("/oauth/authorize?{}", p.query()), false));
+        return Ok(login_first(
+            &format!("/oauth/authorize?{}", p.query()),
+            false,
+        ));
     };
     if f.decision != "allow" {
         Entry::user(user.id, "sso.consent_denied")
@@ -259,7 +286,14 @@ pub async fn consent(
             .detail(json!({ "client": checked.client.client_id }))
             .record(&state.db, state.now())
             .await?;
-        return Ok(error_redirect(&headers, &checked.client, &p, &state, "access_denied", "the person declined"));
+        return Ok(error_redirect(
+            &headers,
+            &checked.client,
+            &p,
+            &state,
+            "access_denied",
+            "the person declined",
+        ));
     }
     super::record_consent(&state, user.id, &checked.client, &checked.scopes, ip).await?;
     issue_code(&state, &session, &headers, user.id, ip, &checked, &p).await
@@ -307,7 +341,8 @@ async fn issue_code(
     .bind(now + CODE_TTL)
     .execute(&state.db)
     .await?;
-    let mut u = url::Url::parse(&p.redirect_uri).map_err(|_| AppError::BadRequest("redirect_uri 无效"))?;
+    let mut u =
+        url::Url::parse(&p.redirect_uri).map_err(|_| AppError::BadRequest("redirect_uri 无效"))?;
     {
         let mut q = u.query_pairs_mut();
         q.append_pair("code", &code);
@@ -317,315 +352,6 @@ async fn issue_code(
         q.append_pair("iss", &issuer(state));
     }
     Ok(continue_to(state, headers, u.as_str(), &c.client.name))
-}
-
-/// An OAuth error from the token endpoint (RFC 6749 5.2).
-fn token_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut r = (status, Json(json!({ "error": error, "error_description": description })))
-        .into_response();
-    if status == StatusCode::UNAUTHORIZED {
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Basic realm=\"service-hall\""),
-        );
-    }
-    r
-}
-
-#[derive(Deserialize, Default)]
-pub struct TokenForm {
-    #[serde(default)]
-    grant_type: String,
-    #[serde(default)]
-    code: String,
-    #[serde(default)]
-    redirect_uri: String,
-    #[serde(default)]
-    code_verifier: String,
-    #[serde(default)]
-    client_id: String,
-    #[serde(default)]
-    client_secret: String,
-    #[serde(default)]
-    scope: String,
-}
-
-/// The client authenticating at the token endpoint: HTTP Basic (client_secret_basic) or
-/// the form's fields (client_secret_post).
-async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    f: &TokenForm,
-) -> AppResult<Option<clients::Client>> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|s| {
-            let (id, secret) = s.split_once(':')?;
-            let dec = |x: &str| {
-                url::form_urlencoded::parse(format!("x={x}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-            };
-            Some((dec(id)?, dec(secret)?))
-        });
-    let (id, secret) = match basic {
-        Some(b) => b,
-        None => (f.client_id.clone(), f.client_secret.clone()),
-    };
-    if id.is_empty() || secret.is_empty() || secret.len() > 200 {
-        return Ok(None);
-    }
-    let c = clients::by_client_id(&state.db, &id).await?;
-    Ok(c.filter(|c| c.enabled() && c.secret_matches(&secret)))
-}
-
-/// POST /oauth/token. Outside the session and CSRF layers: clients call it server to
-/// server, authenticated by their secret.
-pub async fn token(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    headers: HeaderMap,
-    Form(f): Form<TokenForm>,
-) -> AppResult<Response> {
-    let Some(client) = authenticate(&state, &headers, &f).await? else {
-        Entry::about("sso_client:0", "sso.client_auth")
-            .ip(ip)
-            .failure()
-            .record(&state.db, state.now())
-            .await?;
-        return Ok(token_error(StatusCode::UNAUTHORIZED, "invalid_client", "client authentication failed"));
-    };
-    if !within_limit(&state, "oauth_token", client.id).await? {
-        return Ok(token_error(StatusCode::TOO_MANY_REQUESTS, "slow_down", "too many token requests"));
-    }
-    match f.grant_type.as_str() {
-        "authorization_code" => code_grant(&state, ip, &client, &f).await,
-        "client_credentials" => client_grant(&state, &client, &f).await,
-        _ => Ok(token_error(StatusCode::BAD_REQUEST, "unsupported_grant_type", "authorization_code or client_credentials")),
-    }
-}
-
-#[derive(sqlx::FromRow)]
-struct CodeRow {
-    client_id: i64,
-    user_id: i64,
-    redirect_uri: String,
-    scopes: Vec<String>,
-    nonce: Option<String>,
-    code_challenge: String,
-    auth_time: chrono::DateTime<chrono::Utc>,
-    device: Option<String>,
-    expires_at: chrono::DateTime<chrono::Utc>,
-}
-
-fn pkce_matches(verifier: &str, challenge: &str) -> bool {
-    // RFC 7636 4.1: 43–128 unreserved characters.
-    let well_formed = (43..=128).contains(&verifier.len())
-        && verifier
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'));
-    let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(Sha256::digest(verifier.as_bytes()));
-    well_formed && crate::secret::constant_eq(computed.as_bytes(), challenge.as_bytes())
-}
-
-async fn code_grant(
-    state: &AppState,
-    ip: Option<std::net::IpAddr>,
-    client: &clients::Client,
-    f: &TokenForm,
-) -> AppResult<Response> {
-    let invalid = |d: &str| Ok(token_error(StatusCode::BAD_REQUEST, "invalid_grant", d));
-    if f.code.is_empty() || f.code.len() > 200 {
-        return invalid("code is missing");
-    }
-    let now = state.now();
-    let hash = ticket_hash(&f.code);
-    let row: Option<CodeRow> = sqlx::query_as(
-        "UPDATE oidc_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL
-         RETURNING client_id, user_id, redirect_uri, scopes, nonce, code_challenge, auth_time,
-                   device, expires_at",
-    )
-    .bind(&hash)
-    .bind(now)
-    .fetch_optional(&state.db)
-    .await?;
-    let Some(row) = row else {
-        // A code presented twice: what the first use gave is revoked (RFC 6749 4.1.2).
-        let revoked = sqlx::query(
-            "UPDATE oauth_tokens SET revoked_at = $2 WHERE code_hash = $1 AND revoked_at IS NULL",
-        )
-        .bind(&hash)
-        .bind(now)
-        .execute(&state.db)
-        .await?
-        .rows_affected();
-        if revoked > 0 {
-            Entry::about(format!("sso_client:{}", client.id), "sso.code_replay")
-                .ip(ip)
-                .denied()
-                .record(&state.db, now)
-                .await?;
-        }
-        return invalid("code is invalid or was already used");
-    };
-    if row.client_id != client.id {
-        return invalid("code was issued to another client");
-    }
-    if row.expires_at <= now {
-        return invalid("code expired");
-    }
-    if row.redirect_uri != f.redirect_uri {
-        return invalid("redirect_uri does not match the authorization request");
-    }
-    if !pkce_matches(&f.code_verifier, &row.code_challenge) {
-        return invalid("PKCE verification failed");
-    }
-    let Some(person) = claims::person(&state.db, row.user_id).await? else {
-        return invalid("the account is not available");
-    };
-    let access = clients::random_token();
-    let sid = clients::random_token();
-    let mut id_claims = claims::oidc_claims(&person, &row.scopes);
-    let extra = json!({
-        "iss": issuer(state),
-        "aud": client.client_id,
-        "iat": now.timestamp(),
-        "exp": (now + ID_TOKEN_TTL).timestamp(),
-        "auth_time": row.auth_time.timestamp(),
-        "sid": sid,
-    });
-    if let Value::Object(m) = extra {
-        id_claims.extend(m);
-    }
-    if let Some(n) = &row.nonce {
-        id_claims.insert("nonce".into(), json!(n));
-    }
-    let id_token = keys::sign(&state.db, &state.secret_key, now, &Value::Object(id_claims)).await?;
-    let mut tx = state.db.begin().await?;
-    sqlx::query(
-        "INSERT INTO oauth_tokens (hash, client_id, user_id, scopes, code_hash, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
-    )
-    .bind(ticket_hash(&access))
-    .bind(client.id)
-    .bind(row.user_id)
-    .bind(&row.scopes)
-    .bind(&hash)
-    .bind(now)
-    .bind(now + ACCESS_TTL)
-    .execute(&mut *tx)
-    .await?;
-    super::signins::record(
-        &mut *tx,
-        super::signins::New {
-            user_id: row.user_id,
-            client_id: client.id,
-            protocol: "oidc",
-            ip: None,
-            device: row.device.as_deref(),
-            sid: Some(&sid),
-            session_index: None,
-            service: None,
-        },
-        now,
-    )
-    .await?;
-    Entry::user(row.user_id, "sso.sign_in")
-        .detail(json!({ "client": client.client_id, "protocol": "oidc" }))
-        .record(&mut *tx, now)
-        .await?;
-    tx.commit().await?;
-    Ok(Json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TTL.num_seconds(),
-        "id_token": id_token,
-        "scope": row.scopes.join(" "),
-    }))
-    .into_response())
-}
-
-/// Scopes of a client's own token: what it asked for among what it may have, less the
-/// person-related ones (there is no person).
-async fn client_grant(state: &AppState, client: &clients::Client, f: &TokenForm) -> AppResult<Response> {
-    let personal = ["openid", "profile", "email", "phone"];
-    let scopes: Vec<String> = f
-        .scope
-        .split_whitespace()
-        .filter(|s| !personal.contains(s) && client.allowed_scopes.iter().any(|a| a == s))
-        .map(str::to_owned)
-        .collect();
-    let access = clients::random_token();
-    let now = state.now();
-    sqlx::query(
-        "INSERT INTO oauth_tokens (hash, client_id, user_id, scopes, created_at, expires_at)
-         VALUES ($1, $2, NULL, $3, $4, $5)",
-    )
-    .bind(ticket_hash(&access))
-    .bind(client.id)
-    .bind(&scopes)
-    .bind(now)
-    .bind(now + ACCESS_TTL)
-    .execute(&state.db)
-    .await?;
-    Ok(Json(json!({
-        "access_token": access,
-        "token_type": "Bearer",
-        "expires_in": ACCESS_TTL.num_seconds(),
-        "scope": scopes.join(" "),
-    }))
-    .into_response())
-}
-
-/// A valid bearer token: (client row id, person id if any, scopes).
-pub async fn bearer(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> AppResult<Option<(i64, Option<i64>, Vec<String>)>> {
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .filter(|t| !t.is_empty() && t.len() <= 200)
-    else {
-        return Ok(None);
-    };
-    Ok(sqlx::query_as(
-        "SELECT t.client_id, t.user_id, t.scopes FROM oauth_tokens t
-           JOIN sso_clients c ON c.id = t.client_id AND c.disabled_at IS NULL
-          WHERE t.hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2",
-    )
-    .bind(ticket_hash(token))
-    .bind(state.now())
-    .fetch_optional(&state.db)
-    .await?)
-}
-
-pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
-    let unauthorized = || {
-        (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\"")],
-            Json(json!({ "error": "invalid_token" })),
-        )
-            .into_response()
-    };
-    let Some((_, Some(user_id), scopes)) = bearer(&state, &headers).await? else {
-        return Ok(unauthorized());
-    };
-    if !scopes.iter().any(|s| s == "openid") {
-        return Ok(unauthorized());
-    }
-    let Some(person) = claims::person(&state.db, user_id).await? else {
-        return Ok(unauthorized());
-    };
-    Ok(Json(Value::Object(claims::oidc_claims(&person, &scopes))).into_response())
 }
 
 #[derive(Deserialize, Default)]
@@ -649,7 +375,9 @@ pub async fn logout(
     // The client: named, or the audience of an id_token we signed (expired or not).
     let mut client_id = q.client_id.clone();
     if client_id.is_empty() && !q.id_token_hint.is_empty() && q.id_token_hint.len() < 8000 {
-        client_id = hint_audience(&state, &q.id_token_hint).await?.unwrap_or_default();
+        client_id = hint_audience(&state, &q.id_token_hint)
+            .await?
+            .unwrap_or_default();
     }
     let client = match client_id.is_empty() {
         true => None,
@@ -659,11 +387,14 @@ pub async fn logout(
     };
     let back = client.as_ref().and_then(|c| {
         c.post_logout_redirect_uris
-            .iter()
-            .any(|u| *u == q.post_logout_redirect_uri)
+            .contains(&q.post_logout_redirect_uri)
             .then(|| (q.post_logout_redirect_uri.clone(), c.name.clone()))
     });
-    let st = if q.state.len() <= 500 { q.state } else { String::new() };
+    let st = if q.state.len() <= 500 {
+        q.state
+    } else {
+        String::new()
+    };
     Ok(super::logout::confirm_with_state(page, client.as_ref(), back, st).into_response())
 }
 
@@ -689,19 +420,10 @@ async fn hint_audience(state: &AppState, token: &str) -> AppResult<Option<String
     v.required_spec_claims.clear();
     Ok(jsonwebtoken::decode::<Value>(token, &key, &v)
         .ok()
-        .and_then(|d| d.claims.get("aud").and_then(|a| a.as_str()).map(str::to_owned)))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pkce_s256_as_in_rfc_7636_appendix_b() {
-        let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWW2WndTwYHQ0";
-        assert!(pkce_matches(verifier, challenge));
-        assert!(!pkce_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXx", challenge));
-        assert!(!pkce_matches("short", challenge));
-    }
+        .and_then(|d| {
+            d.claims
+                .get("aud")
+                .and_then(|a| a.as_str())
+                .map(str::to_owned)
+        }))
 }

@@ -17,7 +17,11 @@ pub struct New<'a> {
     pub service: Option<&'a str>,
 }
 
-pub async fn record<'c>(db: impl PgExecutor<'c>, n: New<'_>, now: DateTime<Utc>) -> sqlx::Result<()> {
+pub async fn record<'c>(
+    db: impl PgExecutor<'c>,
+    n: New<'_>,
+    now: DateTime<Utc>,
+) -> sqlx::Result<()> {
     sqlx::query(
         "INSERT INTO sso_sign_ins (user_id, client_id, protocol, at, ip, device, sid,
                                    session_index, service)
