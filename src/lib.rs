@@ -7,6 +7,7 @@
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 pub mod admin;
+pub mod api;
 pub mod audit;
 pub mod calendar;
 pub mod catalog;

@@ -92,6 +92,13 @@ enum SsoClientCommand {
         /// A campus-internal system: no consent screen.
         #[arg(long)]
         internal: bool,
+        /// A service code whose applications the system may read with its own token and
+        /// hear about (repeat for several).
+        #[arg(long)]
+        api_service: Vec<String>,
+        /// Where to post when an application of those services ends.
+        #[arg(long)]
+        webhook: Option<String>,
     },
     /// List the registered systems.
     List,
@@ -221,6 +228,8 @@ async fn sso_client(settings: &Settings, c: SsoClientCommand) -> anyhow::Result<
             post_logout_redirect,
             frontchannel_logout,
             internal,
+            api_service,
+            webhook,
         } => {
             let scopes = if scope.is_empty() {
                 vec!["openid".to_owned(), "profile".to_owned()]
@@ -237,6 +246,8 @@ async fn sso_client(settings: &Settings, c: SsoClientCommand) -> anyhow::Result<
                 internal: internal.then(|| "on".to_owned()),
                 launch_url: String::new(),
                 campus_system: String::new(),
+                api_services: api_service.join("\n"),
+                webhook_url: webhook.unwrap_or_default(),
             };
             match clients::check(&reg) {
                 Err(p) => Err(anyhow::anyhow!(p.lines().join("; "))),

@@ -97,6 +97,12 @@ pub fn router(
                 .layer(CatchPanicLayer::custom(errors::panic_response))
                 .layer(from_fn(middleware::refuse_unfit_input)),
         )
+        // The JSON API: bearer tokens, problem details, no session.
+        .merge(
+            crate::api::routes()
+                .layer(CatchPanicLayer::custom(errors::panic_response))
+                .layer(from_fn(middleware::refuse_unfit_input)),
+        )
         .merge(pages)
         .layer(
             ServiceBuilder::new()

@@ -130,6 +130,8 @@ async fn form_of(state: &AppState, c: &Client) -> AppResult<Registration> {
         scopes: c.allowed_scopes.clone(),
         internal: c.internal.then(|| "on".into()),
         launch_url: c.launch_url.clone().unwrap_or_default(),
+        api_services: c.api_services.join("\n"),
+        webhook_url: c.webhook_url.clone().unwrap_or_default(),
         campus_system: clients::tile_of(&state.db, c.id)
             .await?
             .map(|i| i.to_string())
@@ -152,6 +154,8 @@ fn parse(body: &[u8]) -> Registration {
             "internal" => r.internal = Some(v),
             "launch_url" => r.launch_url = v,
             "campus_system" => r.campus_system = v,
+            "api_services" => r.api_services = v,
+            "webhook_url" => r.webhook_url = v,
             _ => {}
         }
     }

@@ -83,6 +83,33 @@ pub(crate) use user_sql;
 /// The signed-in person of every request, with the header's badge counts. $1 = user id.
 pub const USER_SQL: &str = user_sql!("SELECT * FROM (", "u.id = $1", ") p WHERE p.active");
 
+impl From<UserRow> for CurrentUser {
+    fn from(u: UserRow) -> Self {
+        CurrentUser {
+            id: u.id,
+            account: u.account,
+            name: u.name,
+            user_type: u.user_type,
+            department: u.department,
+            is_admin: u.is_admin,
+            manages_services: u.manages_services,
+            must_change_password: u.must_change_password,
+            pending: u.pending,
+            unread_messages: u.unread_messages,
+            cc_unread: u.cc_unread,
+            drafts: u.drafts,
+            has_phone: u.has_phone,
+        }
+    }
+}
+
+/// The active person with this id, as a signed-in request would see them (the JSON API
+/// acts for the person a token was issued to).
+pub async fn current_user(db: &sqlx::PgPool, id: i64) -> sqlx::Result<Option<CurrentUser>> {
+    let row: Option<UserRow> = sqlx::query_as(USER_SQL).bind(id).fetch_optional(db).await?;
+    Ok(row.map(CurrentUser::from))
+}
+
 /// Paths a person who must change the initial password may still reach.
 fn allowed_before_password_change(path: &str) -> bool {
     path == "/password/change"
@@ -144,21 +171,7 @@ async fn user_then(
                 if now - seen_at >= 60 {
                     session.insert(SEEN_AT, now).await?;
                 }
-                let user = CurrentUser {
-                    id: u.id,
-                    account: u.account,
-                    name: u.name,
-                    user_type: u.user_type,
-                    department: u.department,
-                    is_admin: u.is_admin,
-                    manages_services: u.manages_services,
-                    must_change_password: u.must_change_password,
-                    pending: u.pending,
-                    unread_messages: u.unread_messages,
-                    cc_unread: u.cc_unread,
-                    drafts: u.drafts,
-                    has_phone: u.has_phone,
-                };
+                let user = CurrentUser::from(u);
                 if user.must_change_password && !allowed_before_password_change(req.uri().path()) {
                     return Ok(Redirect::to("/password/change").into_response());
                 }

@@ -4,6 +4,7 @@
 
 pub mod deliveries;
 pub mod inbox;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -547,6 +548,7 @@ pub async fn deliver_external(
                 }
             }
             "wecom" => send_wecom(gw, &c.account, text, now).await,
+            "webhook" => webhooks::send(db, gw, &c.payload, &c.idempotency_key, now).await,
             other => Err(SendError::Permanent(format!(
                 "channel {other} is not configured"
             ))),

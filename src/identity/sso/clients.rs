@@ -15,6 +15,11 @@ pub const SCOPES: &[(&str, &str)] = &[
     ("email", "安全邮箱"),
     ("phone", "安全手机"),
     ("campus", "所在部门和角色"),
+    ("applications", "查看我的申请及其流转记录"),
+    ("submit", "以我的名义提交申请"),
+    ("tasks", "查看和处理我的待办"),
+    ("messages", "查看我的消息"),
+    ("integration", "系统自身：读取所登记服务的申请状态"),
 ];
 
 pub fn scope_label(scope: &str) -> &'static str {
@@ -39,11 +44,14 @@ pub struct Client {
     pub launch_url: Option<String>,
     pub disabled_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// Services (codes) whose applications the system may read and hear about.
+    pub api_services: Vec<String>,
+    pub webhook_url: Option<String>,
 }
 
 const COLUMNS: &str = "id, client_id, name, secret_hash, redirect_uris, post_logout_redirect_uris,
     frontchannel_logout_uri, cas_service_patterns, allowed_scopes, internal, launch_url,
-    disabled_at, created_at";
+    disabled_at, created_at, api_services, webhook_url";
 
 impl Client {
     pub fn enabled(&self) -> bool {
@@ -144,6 +152,11 @@ pub struct Registration {
     /// The 推荐系统 tile that opens this system (its id; empty: none).
     #[serde(default)]
     pub campus_system: String,
+    /// Service codes for the API's integration reads and webhooks, one per line.
+    #[serde(default)]
+    pub api_services: String,
+    #[serde(default)]
+    pub webhook_url: String,
 }
 
 /// The problems of a registration, each next to its field.
@@ -157,6 +170,8 @@ pub struct Problems {
     pub scopes: Option<String>,
     pub launch_url: Option<String>,
     pub campus_system: Option<String>,
+    pub api_services: Option<String>,
+    pub webhook_url: Option<String>,
 }
 
 impl Problems {
@@ -169,6 +184,8 @@ impl Problems {
             || self.scopes.is_some()
             || self.launch_url.is_some()
             || self.campus_system.is_some()
+            || self.api_services.is_some()
+            || self.webhook_url.is_some()
     }
 
     /// All problems as lines (the CLI).
@@ -182,6 +199,8 @@ impl Problems {
             ("scopes", &self.scopes),
             ("launch", &self.launch_url),
             ("system", &self.campus_system),
+            ("api-service", &self.api_services),
+            ("webhook", &self.webhook_url),
         ]
         .into_iter()
         .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}: {v}")))
@@ -201,6 +220,8 @@ pub struct Checked {
     pub internal: bool,
     pub launch_url: Option<String>,
     pub campus_system: Option<i64>,
+    pub api_services: Vec<String>,
+    pub webhook_url: Option<String>,
 }
 
 const MAX_ENTRIES: usize = 20;
@@ -332,6 +353,28 @@ pub fn check(r: &Registration) -> Result<Checked, Problems> {
             }
         },
     };
+    let api_services: Vec<String> = lines(&r.api_services)
+        .into_iter()
+        .map(|c| c.to_uppercase())
+        .collect();
+    if api_services.len() > 200 {
+        p.api_services = Some("最多 200 个服务".into());
+    } else if let Some(bad) = api_services.iter().find(|c| {
+        c.len() < 2
+            || c.len() > 16
+            || !c
+                .chars()
+                .all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit())
+    }) {
+        p.api_services = Some(format!("不是服务编码：{}", shorten(bad)));
+    }
+    let webhook_url = one_url(&r.webhook_url).unwrap_or_else(|e| {
+        p.webhook_url = Some(e);
+        None
+    });
+    if webhook_url.is_some() && api_services.is_empty() && p.api_services.is_none() {
+        p.api_services = Some("通知地址需要至少一个服务编码".into());
+    }
     if p.any() {
         return Err(p);
     }
@@ -345,6 +388,8 @@ pub fn check(r: &Registration) -> Result<Checked, Problems> {
         internal: r.internal.is_some(),
         launch_url,
         campus_system,
+        api_services,
+        webhook_url,
     })
 }
 
@@ -364,8 +409,9 @@ pub async fn create(
     let id: i64 = sqlx::query_scalar(
         "INSERT INTO sso_clients (client_id, name, secret_hash, redirect_uris,
              post_logout_redirect_uris, frontchannel_logout_uri, cas_service_patterns,
-             allowed_scopes, internal, launch_url, created_at, created_by, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11) RETURNING id",
+             allowed_scopes, internal, launch_url, created_at, created_by, updated_at,
+             api_services, webhook_url)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $11, $13, $14) RETURNING id",
     )
     .bind(&client_id)
     .bind(&c.name)
@@ -379,6 +425,8 @@ pub async fn create(
     .bind(&c.launch_url)
     .bind(now)
     .bind(by)
+    .bind(&c.api_services)
+    .bind(&c.webhook_url)
     .fetch_one(&mut *tx)
     .await?;
     link_tile(&mut tx, id, c.campus_system).await?;
@@ -402,7 +450,8 @@ pub async fn update(
     let n = sqlx::query(
         "UPDATE sso_clients SET name = $2, redirect_uris = $3, post_logout_redirect_uris = $4,
              frontchannel_logout_uri = $5, cas_service_patterns = $6, allowed_scopes = $7,
-             internal = $8, launch_url = $9, updated_at = $10
+             internal = $8, launch_url = $9, updated_at = $10, api_services = $11,
+             webhook_url = $12
          WHERE id = $1",
     )
     .bind(id)
@@ -415,6 +464,8 @@ pub async fn update(
     .bind(c.internal)
     .bind(&c.launch_url)
     .bind(now)
+    .bind(&c.api_services)
+    .bind(&c.webhook_url)
     .execute(&mut *tx)
     .await?
     .rows_affected();
@@ -586,6 +637,8 @@ mod tests {
             launch_url: None,
             disabled_at: None,
             created_at: Utc::now(),
+            api_services: vec![],
+            webhook_url: None,
         };
         assert!(c.serves("https://lib.example.edu/login?x=1"));
         assert!(!c.serves("https://evil.example/?https://lib.example.edu/"));

@@ -659,6 +659,19 @@ where
                  AND m.kind IN ('new_task', 'urge', 'reminder'))",
             );
     }
+    if !open && status != Status::Running {
+        // Ended: systems following the service are told (open API webhooks).
+        let body = serde_json::json!({
+            "event": crate::notify::webhooks::ENDED,
+            "application": {
+                "id": app.id,
+                "serial_no": u.serial_no.or(app.serial_no.as_deref()),
+                "status": status.code(),
+                "ended_at": c.now,
+            },
+        });
+        crate::notify::webhooks::ended_cte(&mut q, c.now, app.service_id, app.applicant_id, body);
+    }
     q.push(
         ", audited AS (INSERT INTO audit_log (at, actor_id, action, target, ip, outcome, details) SELECT ",
     )

@@ -41,7 +41,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// The use cases' context for a request by `user`.
-async fn ctx(state: &AppState, user: &CurrentUser, ip: Option<std::net::IpAddr>) -> ActCtx {
+pub async fn ctx(state: &AppState, user: &CurrentUser, ip: Option<std::net::IpAddr>) -> ActCtx {
     let s = &state.settings;
     ActCtx {
         now: state.now(),
