@@ -1,15 +1,12 @@
 //! 服务中心 through the API: published services, searched by name, code or summary.
 
-use axum::{
-    Json,
-    extract::{Path, Query, State},
-};
+use axum::{Json, extract::State};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Token, cursor_after, limit,
-    problem::{ApiResult, Problem},
+    problem::{ApiResult, Path, Problem, Query},
 };
 use crate::web::AppState;
 

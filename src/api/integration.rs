@@ -1,15 +1,12 @@
 //! For integrations (a system's own token, scope `integration`): an application of one of
 //! the services the system was registered for, by its 流水号.
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 
 use super::{
     Token,
     me::{ApplicationDetail, detail},
-    problem::{ApiResult, Problem},
+    problem::{ApiResult, Path, Problem},
 };
 use crate::web::AppState;
 

@@ -4,7 +4,7 @@
 
 use axum::{
     Json,
-    extract::{Path, Query, State},
+    extract::State,
     http::{HeaderMap, StatusCode},
     response::IntoResponse,
 };
@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::{
     Token, cursor_after, limit,
-    problem::{ApiResult, FieldError, Problem},
+    problem::{self, ApiResult, FieldError, Path, Problem, Query},
 };
 use crate::{
     identity::session::{ClientIp, current_user},
@@ -179,7 +179,7 @@ pub struct NewApplication {
 fn pairs_of(fields: &serde_json::Map<String, Value>) -> ApiResult<Vec<(String, String)>> {
     let mut pairs = Vec::new();
     for (k, v) in fields {
-        if k.len() > 100 || matches!(k.as_str(), "intent" | "once" | "version" | "remove") {
+        if k.is_empty() || k.len() > 100 {
             return Err(Problem::bad_request(format!(
                 "字段名无效：{}",
                 k.chars().take(40).collect::<String>()
@@ -206,7 +206,8 @@ fn pairs_of(fields: &serde_json::Map<String, Value>) -> ApiResult<Vec<(String, S
             if s.contains('\0') {
                 return Err(Problem::bad_request(crate::forms::input::NUL_MESSAGE));
             }
-            pairs.push((k.clone(), s));
+            // The page's field names: `f.<key>`.
+            pairs.push((format!("f.{k}"), s));
             Ok(())
         };
         match v {
@@ -236,7 +237,7 @@ pub async fn submit(
     t: Token,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    Json(body): Json<NewApplication>,
+    problem::Json(body): problem::Json<NewApplication>,
 ) -> ApiResult<axum::response::Response> {
     let me = t.person("submit")?;
     let user = current_user(&state.db, me)
@@ -339,7 +340,7 @@ pub async fn act(
     t: Token,
     ClientIp(ip): ClientIp,
     Path(id): Path<i64>,
-    Json(body): Json<ActionRequest>,
+    problem::Json(body): problem::Json<ActionRequest>,
 ) -> ApiResult<Json<ActionResult>> {
     let me = t.person("tasks")?;
     let user = current_user(&state.db, me)

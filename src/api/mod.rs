@@ -97,7 +97,11 @@ pub fn routes() -> Router<AppState> {
                 }
             }),
         )
-        .fallback(|| async { Problem::not_found() })
+        // Anything else under the API is a problem document too, not the hall's 404 page.
+        .route(
+            "/api/v1/{*rest}",
+            axum::routing::any(|| async { Problem::not_found() }),
+        )
 }
 
 /// Requests per minute one system may make through the API (all its tokens together).

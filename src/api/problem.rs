@@ -142,3 +142,33 @@ impl From<sqlx::Error> for Problem {
 }
 
 pub type ApiResult<T> = Result<T, Problem>;
+
+/// Input the extractors refused (malformed JSON, a wrong query or path): problems too.
+macro_rules! rejection {
+    ($t:ty) => {
+        impl From<$t> for Problem {
+            fn from(r: $t) -> Self {
+                let status = r.status();
+                Problem::new(status, "bad-request", "请求有误").detail(r.body_text())
+            }
+        }
+    };
+}
+rejection!(axum::extract::rejection::JsonRejection);
+rejection!(axum::extract::rejection::QueryRejection);
+rejection!(axum::extract::rejection::PathRejection);
+
+/// `axum::Json`, refusing with a problem document.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(Problem))]
+pub struct Json<T>(pub T);
+
+/// `axum::extract::Query`, refusing with a problem document.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(Problem))]
+pub struct Query<T>(pub T);
+
+/// `axum::extract::Path`, refusing with a problem document.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(Problem))]
+pub struct Path<T>(pub T);

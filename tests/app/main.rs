@@ -10,6 +10,7 @@ mod admin_matrix;
 // 人员管理 and 组织机构.
 mod admin_people;
 mod admin_services;
+mod api;
 mod attachments;
 mod bootstrap;
 mod browser;

@@ -43,7 +43,7 @@ pub fn oidc_registration(name: &str, redirect: &str, internal: bool) -> Registra
 
 /// Follows redirects that stay on the hall, returning the first response that leaves it
 /// (or is not a redirect).
-async fn follow_on_hall(app: &TestApp, c: &Client, mut url: String) -> reqwest::Response {
+pub async fn follow_on_hall(app: &TestApp, c: &Client, mut url: String) -> reqwest::Response {
     loop {
         let r = c.get(&url).send().await.unwrap();
         let loc = location(&r);
@@ -60,7 +60,7 @@ async fn follow_on_hall(app: &TestApp, c: &Client, mut url: String) -> reqwest::
 }
 
 /// Signs `c` in through the login form a sign-in redirect led to (`login_location`).
-async fn login_at(app: &TestApp, c: &Client, login_location: &str, account: &str) -> String {
+pub async fn login_at(app: &TestApp, c: &Client, login_location: &str, account: &str) -> String {
     assert!(
         login_location.starts_with("/login?next="),
         "{login_location}"
@@ -341,7 +341,7 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-type Rp = CoreClient<
+pub type Rp = CoreClient<
     openidconnect::EndpointSet,
     openidconnect::EndpointNotSet,
     openidconnect::EndpointNotSet,
@@ -375,7 +375,7 @@ pub async fn relying_party(
 }
 
 /// An authorization request: (URL on the hall, PKCE verifier, nonce, state).
-fn auth_url(rp: &Rp, scopes: &[&str]) -> (String, PkceCodeVerifier, Nonce, CsrfToken) {
+pub fn auth_url(rp: &Rp, scopes: &[&str]) -> (String, PkceCodeVerifier, Nonce, CsrfToken) {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut req = rp
         .authorize_url(
@@ -391,7 +391,7 @@ fn auth_url(rp: &Rp, scopes: &[&str]) -> (String, PkceCodeVerifier, Nonce, CsrfT
     (url.to_string(), verifier, nonce, state)
 }
 
-fn param(loc: &str, name: &str) -> Option<String> {
+pub fn param(loc: &str, name: &str) -> Option<String> {
     url::Url::parse(loc)
         .ok()?
         .query_pairs()
