@@ -98,6 +98,15 @@ pub async fn token(
     headers: HeaderMap,
     Form(f): Form<TokenForm>,
 ) -> AppResult<Response> {
+    // Budgeted per address before any secret is checked: guessing stays slow, and failed
+    // attempts cannot flood the audit log.
+    if !within_limit(&state, "oauth_token_ip", ip).await? {
+        return Ok(token_error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "slow_down",
+            "too many token requests",
+        ));
+    }
     let Some(client) = authenticate(&state, &headers, &f).await? else {
         Entry::about("sso_client:0", "sso.client_auth")
             .ip(ip)
