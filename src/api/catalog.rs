@@ -53,9 +53,9 @@ fn like(q: &str) -> String {
 }
 
 /// The published services.
-#[utoipa::path(get, path = "/api/v1/services", tag = "catalog", params(ServiceQuery),
+#[utoipa::path(get, path = "/api/v1/services", operation_id = "listServices", tag = "catalog", params(ServiceQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = ServicePage), (status = 400, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, description = "成功", body = ServicePage), (status = 400, description = "请求有误（problem details）", body = Problem), (status = 401, description = "需要有效的访问令牌", body = Problem)))]
 pub async fn services(
     State(state): State<AppState>,
     _t: Token,
@@ -108,10 +108,10 @@ pub struct ServiceDetail {
 }
 
 /// One published service with its 服务指南.
-#[utoipa::path(get, path = "/api/v1/services/{code}", tag = "catalog",
+#[utoipa::path(get, path = "/api/v1/services/{code}", operation_id = "getService", tag = "catalog",
     params(("code" = String, Path, description = "The service's code")),
     security(("bearer" = [])),
-    responses((status = 200, body = ServiceDetail), (status = 404, body = Problem), (status = 401, body = Problem)))]
+    responses((status = 200, description = "成功", body = ServiceDetail), (status = 404, description = "没有找到", body = Problem), (status = 401, description = "需要有效的访问令牌", body = Problem)))]
 pub async fn service(
     State(state): State<AppState>,
     _t: Token,

@@ -12,10 +12,10 @@ use crate::web::AppState;
 
 /// An application's state and 流转记录, by 流水号: only for services the system follows
 /// (any other is 404).
-#[utoipa::path(get, path = "/api/v1/applications/{serial_no}", tag = "integration",
+#[utoipa::path(get, path = "/api/v1/applications/{serial_no}", operation_id = "getApplicationBySerial", tag = "integration",
     params(("serial_no" = String, Path, description = "流水号")), security(("bearer" = [])),
-    responses((status = 200, body = ApplicationDetail), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "成功", body = ApplicationDetail), (status = 401, description = "需要有效的访问令牌", body = Problem),
+        (status = 403, description = "授权范围不足", body = Problem), (status = 404, description = "没有找到", body = Problem)))]
 pub async fn application(
     State(state): State<AppState>,
     t: Token,

@@ -61,10 +61,10 @@ pub struct ApplicationPage {
 }
 
 /// 我发起的: the person's submitted applications, newest first (scope `applications`).
-#[utoipa::path(get, path = "/api/v1/me/applications", tag = "me", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/me/applications", operation_id = "listMyApplications", tag = "me", params(PageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = ApplicationPage), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, description = "成功", body = ApplicationPage), (status = 400, description = "请求有误（problem details）", body = Problem),
+        (status = 401, description = "需要有效的访问令牌", body = Problem), (status = 403, description = "授权范围不足", body = Problem)))]
 pub async fn applications(
     State(state): State<AppState>,
     t: Token,
@@ -146,10 +146,10 @@ pub async fn detail(state: &AppState, id: i64) -> ApiResult<ApplicationDetail> {
 
 /// One application the person may see (applicant, approver, or the service's admin;
 /// anyone else's is 404), with its 流转记录 (scope `applications`).
-#[utoipa::path(get, path = "/api/v1/me/applications/{id}", tag = "me",
+#[utoipa::path(get, path = "/api/v1/me/applications/{id}", operation_id = "getMyApplication", tag = "me",
     params(("id" = i64, Path)), security(("bearer" = [])),
-    responses((status = 200, body = ApplicationDetail), (status = 401, body = Problem),
-        (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 200, description = "成功", body = ApplicationDetail), (status = 401, description = "需要有效的访问令牌", body = Problem),
+        (status = 403, description = "授权范围不足", body = Problem), (status = 404, description = "没有找到", body = Problem)))]
 pub async fn application(
     State(state): State<AppState>,
     t: Token,
@@ -226,12 +226,12 @@ fn pairs_of(fields: &serde_json::Map<String, Value>) -> ApiResult<Vec<(String, S
 /// 提交 a new application for the token's person (scope `submit`). With an
 /// `Idempotency-Key` header (a UUID), a repeated request gives the first one's application
 /// instead of a second.
-#[utoipa::path(post, path = "/api/v1/me/applications", tag = "me", request_body = NewApplication,
+#[utoipa::path(post, path = "/api/v1/me/applications", operation_id = "submitApplication", tag = "me", request_body = NewApplication,
     params(("Idempotency-Key" = Option<String>, Header, description = "A UUID: the same key submits once")),
     security(("bearer" = [])),
-    responses((status = 201, body = Application), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 422, body = Problem)))]
+    responses((status = 201, description = "已提交", body = Application), (status = 400, description = "请求有误（problem details）", body = Problem),
+        (status = 401, description = "需要有效的访问令牌", body = Problem), (status = 403, description = "授权范围不足", body = Problem), (status = 404, description = "没有找到", body = Problem),
+        (status = 422, description = "输入有误，各字段的原因见 errors", body = Problem)))]
 pub async fn submit(
     State(state): State<AppState>,
     t: Token,
@@ -330,11 +330,11 @@ pub struct ActionResult {
 
 /// 通过 / 退回 / 中止 / 转办 / 加签 / 撤回 / 催办 as the token's person (scope `tasks`): one
 /// transaction, exactly once; a stale `version` is 409.
-#[utoipa::path(post, path = "/api/v1/me/applications/{id}/actions", tag = "me",
+#[utoipa::path(post, path = "/api/v1/me/applications/{id}/actions", operation_id = "actOnApplication", tag = "me",
     params(("id" = i64, Path)), request_body = ActionRequest, security(("bearer" = [])),
-    responses((status = 200, body = ActionResult), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, description = "成功", body = ActionResult), (status = 400, description = "请求有误（problem details）", body = Problem),
+        (status = 401, description = "需要有效的访问令牌", body = Problem), (status = 403, description = "授权范围不足", body = Problem), (status = 404, description = "没有找到", body = Problem),
+        (status = 409, description = "未能办理：该事项已被处理或版本已过期", body = Problem), (status = 422, description = "输入有误，各字段的原因见 errors", body = Problem)))]
 pub async fn act(
     State(state): State<AppState>,
     t: Token,
@@ -401,10 +401,10 @@ pub struct TaskPage {
 }
 
 /// 我待办的, oldest first (scope `tasks`).
-#[utoipa::path(get, path = "/api/v1/me/tasks", tag = "me", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/me/tasks", operation_id = "listMyTasks", tag = "me", params(PageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = TaskPage), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, description = "成功", body = TaskPage), (status = 400, description = "请求有误（problem details）", body = Problem),
+        (status = 401, description = "需要有效的访问令牌", body = Problem), (status = 403, description = "授权范围不足", body = Problem)))]
 pub async fn tasks(
     State(state): State<AppState>,
     t: Token,
@@ -448,10 +448,10 @@ pub struct MessagePage {
 }
 
 /// 消息中心, newest first (scope `messages`).
-#[utoipa::path(get, path = "/api/v1/me/messages", tag = "me", params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/me/messages", operation_id = "listMyMessages", tag = "me", params(PageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = MessagePage), (status = 400, body = Problem),
-        (status = 401, body = Problem), (status = 403, body = Problem)))]
+    responses((status = 200, description = "成功", body = MessagePage), (status = 400, description = "请求有误（problem details）", body = Problem),
+        (status = 401, description = "需要有效的访问令牌", body = Problem), (status = 403, description = "授权范围不足", body = Problem)))]
 pub async fn messages(
     State(state): State<AppState>,
     t: Token,

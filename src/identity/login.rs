@@ -44,6 +44,8 @@ pub struct LoginTemplate {
     pub account_error: Option<&'static str>,
     pub password_error: Option<&'static str>,
     pub demo: bool,
+    /// The campus system the sign-in is for (统一身份认证 for another system), if any.
+    pub system: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -77,6 +79,7 @@ pub async fn login_page(
     Ok(LoginTemplate {
         page,
         account: String::new(),
+        system: crate::identity::sso::system_of_next(&state.db, &next).await?,
         next,
         error: None,
         account_error: None,
@@ -150,9 +153,11 @@ pub async fn login(
     let next = safe_next(form.next.as_deref());
     let account = form.account.trim().to_owned();
     let demo = demo_present(&state).await?;
+    let system = crate::identity::sso::system_of_next(&state.db, &next).await?;
     let render = |page: Page, error: Option<String>, ae, pe| {
         LoginTemplate {
             page,
+            system: system.clone(),
             account: account.clone(),
             next: next.clone(),
             error,

@@ -473,6 +473,31 @@ async fn every_endpoint_checks_its_token_and_whose_record_it_is() {
         get(&app, Some(&student), "/api/v1/nothing-here").await.0,
         404
     );
+
+    // Each system's budget: once this minute's requests are spent, 429 with Retry-After.
+    let client: i64 = sqlx::query_scalar("SELECT id FROM sso_clients WHERE client_id = $1")
+        .bind(&api.id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO request_budgets (scope, who, window_start, used)
+         VALUES ('api', $1, to_timestamp(floor(extract(epoch FROM $2::timestamptz) / 60) * 60), 1200)
+         ON CONFLICT (scope, who, window_start) DO UPDATE SET used = 1200",
+    )
+    .bind(client)
+    .bind(service_hall::clock::Clock::now(&app.clock))
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let r = Client::new()
+        .get(app.url("/api/v1/services"))
+        .bearer_auth(&student)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
 }
 
 #[tokio::test]
@@ -497,6 +522,31 @@ async fn the_openapi_document_holds_and_schemathesis_finds_no_server_error() {
             assert!(op["security"].is_array(), "{m} {p} names its security");
             assert!(op["responses"]["401"].is_object(), "{m} {p} documents 401");
         }
+    }
+
+    // Valid OpenAPI, as the reference validator reads it.
+    let file = std::env::temp_dir().join(format!(
+        "hall-openapi-{}.json",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::write(&file, doc.to_string()).unwrap();
+    let v = std::process::Command::new("python3")
+        .args(["-c", "import json, sys; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&file);
+    let stderr = String::from_utf8_lossy(&v.stderr);
+    if stderr.contains("No module named") {
+        assert!(
+            !std::env::var("E2E_REQUIRED").is_ok_and(|v| v == "1"),
+            "E2E_REQUIRED=1 but openapi-spec-validator is not installed"
+        );
+    } else {
+        assert!(
+            v.status.success(),
+            "the OpenAPI document is invalid: {stderr}"
+        );
     }
 
     let ok = std::process::Command::new("schemathesis")

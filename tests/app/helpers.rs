@@ -284,6 +284,23 @@ pub fn texts_of_class(html: &str, cls: &str) -> Vec<String> {
 }
 
 impl TestApp {
+    /// A `DATABASE_URL` for this test's database, for running the CLI against it.
+    pub fn database_url(&self) -> String {
+        let o = &cluster().opts;
+        let host = o.get_host();
+        let user = o.get_username();
+        if host.starts_with('/') {
+            // The embedded cluster listens on a Unix socket in its folder.
+            format!(
+                "postgres://{user}@localhost:{}/{}?host={host}",
+                o.get_port(),
+                self.db_name
+            )
+        } else {
+            format!("postgres://{user}@{host}:{}/{}", o.get_port(), self.db_name)
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
     }

@@ -1031,3 +1031,82 @@ async fn recommended_system_tiles_open_their_systems_signed_in() {
     );
     assert_eq!(app.get_with(&c, "/systems/999999/go").await.status(), 404);
 }
+
+/// The CLI registers a system (the secret printed once) and rotates the signing key.
+#[tokio::test]
+async fn the_cli_registers_systems_and_rotates_the_key() {
+    let app = spawn_app().await;
+    let data = std::env::temp_dir().join(format!("hall-cli-{}", uuid::Uuid::new_v4().simple()));
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_service-hall"))
+            .args(args)
+            .env("DATABASE_URL", app.database_url())
+            .env("HALL_DATA_DIR", &data)
+            .env("HALL_SECRET_KEY", TEST_SECRET)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    };
+    let out = run(&[
+        "sso-client",
+        "add",
+        "--name",
+        "图书馆系统",
+        "--cas-service",
+        r"https://lib\.example\.edu/.*",
+        "--redirect",
+        "https://lib.example.edu/oidc/cb",
+        "--scope",
+        "openid,profile,campus",
+        "--internal",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("{k} in {text}"))
+    };
+    let (id, secret) = (value("client_id:"), value("client_secret:"));
+    let c = clients::by_client_id(&app.db, &id)
+        .await
+        .unwrap()
+        .expect("registered");
+    assert!(c.secret_matches(&secret) && c.internal);
+    assert_eq!(c.allowed_scopes, vec!["openid", "profile", "campus"]);
+    assert!(c.serves("https://lib.example.edu/login"));
+    // A bad pattern: refused with the reason, nothing registered.
+    let out = run(&[
+        "sso-client",
+        "add",
+        "--name",
+        "x",
+        "--cas-service",
+        "https://(",
+    ]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cas-service"));
+    assert_eq!(clients::all(&app.db).await.unwrap().len(), 1);
+    let out = run(&["sso-client", "list"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("图书馆系统"));
+    // Rotation: a second key is published, the newest signs.
+    let jwks = || async {
+        reqwest::get(app.url("/oauth/jwks"))
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let before = jwks().await["keys"][0]["kid"].clone();
+    assert!(run(&["sso-rotate-key"]).status.success());
+    let after = jwks().await;
+    assert_eq!(after["keys"].as_array().unwrap().len(), 2);
+    assert_ne!(after["keys"][0]["kid"], before);
+    let _ = std::fs::remove_dir_all(&data);
+}

@@ -296,6 +296,8 @@ async fn systems_sign_in_through_the_hall(width: u32, height: u32) {
     c.goto(&rp).await.unwrap();
     click(c, "#login").await;
     wait_for(c, "#account").await;
+    // The login page says which system the sign-in is for.
+    assert_eq!(text(c, "#sso-for strong").await, "科研管理系统");
     fill(c, "#account", "S2024001").await;
     fill(c, "#password", DEMO_PASSWORD).await;
     b.shot(shots, &format!("login-{width}")).await;

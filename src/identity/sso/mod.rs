@@ -108,6 +108,31 @@ pub fn machine_routes() -> Router<AppState> {
         .route("/cas/proxy", get(cas::proxy))
 }
 
+/// The name of the system a sign-in's `next` leads to (`/oauth/authorize` or
+/// `/cas/login`), for the login page's "登录后进入…".
+pub async fn system_of_next(db: &sqlx::PgPool, next: &str) -> sqlx::Result<Option<String>> {
+    let Ok(u) = url::Url::parse(&format!("http://hall{next}")) else {
+        return Ok(None);
+    };
+    let param = |k: &str| {
+        u.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let client = match u.path() {
+        "/oauth/authorize" => match param("client_id") {
+            Some(id) => clients::by_client_id(db, &id).await?,
+            None => None,
+        },
+        "/cas/login" => match param("service").filter(|s| s.len() <= 2000) {
+            Some(s) => clients::for_service(db, &s).await?,
+            None => None,
+        },
+        _ => None,
+    };
+    Ok(client.filter(|c| c.enabled()).map(|c| c.name))
+}
+
 /// The issuer: the hall's base URL without its trailing slash.
 pub fn issuer(state: &AppState) -> String {
     state
