@@ -16,6 +16,7 @@ pub mod clock;
 pub mod collect;
 pub mod config;
 pub mod db;
+pub mod documents;
 pub mod error;
 pub mod forms;
 pub mod generate;

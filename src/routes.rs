@@ -64,6 +64,7 @@ pub fn router(
         .merge(crate::center::routes())
         .merge(crate::stats::routes())
         .merge(crate::collect::routes())
+        .merge(crate::documents::routes())
         .merge(crate::notify::inbox::routes())
         .merge(crate::admin::routes(&state).layer(Extension(facets)))
         .fallback(web::not_found)
@@ -94,6 +95,7 @@ pub fn router(
         // without the session and CSRF layers.
         .merge(
             crate::identity::sso::machine_routes()
+                .merge(crate::documents::upload_routes())
                 .layer(CatchPanicLayer::custom(errors::panic_response))
                 .layer(from_fn(middleware::refuse_unfit_input)),
         )

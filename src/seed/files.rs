@@ -18,6 +18,7 @@ use crate::{
 #[derive(RustEmbed)]
 #[folder = "demo/"]
 #[include = "*.toml"]
+#[include = "seals/*.png"]
 struct Files;
 
 /// How error messages name the files.
@@ -581,4 +582,9 @@ fn load_services(
         ));
     }
     out
+}
+
+/// A demo file's bytes (the seal images of `documents.toml`).
+pub fn raw(path: &str) -> Option<Vec<u8>> {
+    Files::get(path).map(|f| f.data.into_owned())
 }

@@ -287,17 +287,26 @@ impl TestApp {
     /// A `DATABASE_URL` for this test's database, for running the CLI against it.
     pub fn database_url(&self) -> String {
         let o = &cluster().opts;
-        let host = o.get_host();
         let user = o.get_username();
-        if host.starts_with('/') {
-            // The embedded cluster listens on a Unix socket in its folder.
-            format!(
-                "postgres://{user}@localhost:{}/{}?host={host}",
+        match o.get_socket() {
+            // The embedded cluster listens on a Unix socket in its folder: a host that is a
+            // percent-encoded path.
+            Some(dir) => {
+                let socket: String =
+                    url::form_urlencoded::byte_serialize(dir.to_string_lossy().as_bytes())
+                        .collect();
+                format!(
+                    "postgres://{user}@{socket}:{}/{}",
+                    o.get_port(),
+                    self.db_name
+                )
+            }
+            None => format!(
+                "postgres://{user}@{}:{}/{}",
+                o.get_host(),
                 o.get_port(),
                 self.db_name
-            )
-        } else {
-            format!("postgres://{user}@{host}:{}/{}", o.get_port(), self.db_name)
+            ),
         }
     }
 

@@ -23,6 +23,7 @@ mod collections_browser;
 mod center;
 // The 流程图 on the application page.
 mod diagram;
+mod documents;
 mod form_designer;
 // The applicant's department picker and retired departments.
 mod form_departments;

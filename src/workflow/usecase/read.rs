@@ -76,6 +76,8 @@ pub struct AppView {
     pub invalid: bool,
     /// For the applicant: the 一事联办 run this application was started with (id, name).
     pub bundle: Option<(i64, String)>,
+    /// Finished, and its service issues a document: 下载 PDF (documents/).
+    pub document: bool,
 }
 
 /// What an approver typed when 通过 was refused: shown again with the messages.
@@ -274,7 +276,16 @@ pub async fn application(
     } else {
         None
     };
+    // The service's document settings live with documents/; only whether there are any.
+    let document = app.status == AppStatus::Completed
+        && sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM document_settings WHERE service_id = $1)",
+        )
+        .bind(app.service_id)
+        .fetch_one(db)
+        .await?;
     Ok(Page::View(Box::new(AppView {
+        document,
         bundle,
         invalid,
         error_summary,
