@@ -10,6 +10,7 @@ mod calendar;
 mod confirm;
 mod content;
 mod departments;
+mod documents;
 mod form_designer;
 mod head;
 mod outbox;
@@ -55,6 +56,14 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             post(versions::discard),
         )
         .merge(form_designer::routes())
+        .route(
+            "/admin/services/{id}/document",
+            get(documents::page).post(documents::save),
+        )
+        .route(
+            "/admin/services/{id}/document/seal",
+            post(documents::upload_seal),
+        )
         .route(
             "/admin/services/{id}/workflow",
             get(workflow_designer::page).post(workflow_designer::post),

@@ -68,11 +68,17 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/services/{id}/workflow"),
     ("GET", "/admin/services/{id}/workflow/trial"),
     ("POST", "/admin/services/{id}/workflow/trial"),
+    ("GET", "/admin/services/{id}/document"),
+    ("POST", "/admin/services/{id}/document"),
+    ("POST", "/admin/services/{id}/document/seal"),
 ];
 
 /// Routes of the admin area itself: (method, path, who besides 系统管理员 may).
 const AREA: &[(&str, &str, bool)] = &[
     ("GET", "/admin", true),
+    ("GET", "/admin/sso", false),
+    ("GET", "/admin/sso/new", false),
+    ("POST", "/admin/sso", false),
     ("GET", "/admin/services", true),
     ("GET", "/admin/services/new", true),
     ("POST", "/admin/services", true),

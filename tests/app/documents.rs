@@ -14,7 +14,7 @@ use crate::{
 };
 
 /// 张三 applies for 在读证明 and the registrar approves: the application's id.
-async fn finished_certificate(app: &TestApp) -> (i64, Client) {
+pub async fn finished_certificate(app: &TestApp) -> (i64, Client) {
     let student = signed_in(app, "S2024001").await;
     let sid = service(app, "ZDZM").await;
     let page = format!("/services/{sid}/apply");
@@ -398,6 +398,140 @@ async fn the_seal_only_where_its_node_approved_and_nothing_for_an_unfinished_app
     );
     assert_eq!(
         app.get_with(&student, &format!("/applications/{stopped}/document.pdf"))
+            .await
+            .status(),
+        404
+    );
+}
+
+/// 出具证明 in 服务管理: settings checked next to their fields, a seal uploaded (PNG only),
+/// and the next finished application's document follows them.
+#[tokio::test]
+async fn a_service_admin_sets_up_the_document_and_uploads_a_seal() {
+    let app = spawn_app().await;
+    let admin = signed_in(&app, "admin").await;
+    let sid = service(&app, "XSQJ").await;
+    let page = format!("/admin/services/{sid}/document");
+    let html = app.get_with(&admin, &page).await.text().await.unwrap();
+    assert!(
+        html.contains("出具证明") && html.contains("辅导员"),
+        "the workflow's nodes are offered"
+    );
+    // A missing title: 422, what was typed kept, nothing saved.
+    let r = app
+        .submit(
+            &admin,
+            &page,
+            &page,
+            &[("enabled", "on"), ("title", ""), ("body", "正文保留")],
+        )
+        .await;
+    assert_eq!(r.status(), 422);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("正文保留") && html.contains("请填写证明名称"));
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM document_settings WHERE service_id = $1")
+        .bind(sid)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+
+    // A seal: not a PNG is refused; a PNG is kept (and never served).
+    let html = app.get_with(&admin, &page).await.text().await.unwrap();
+    let token = csrf_from(&html);
+    let upload = |bytes: Vec<u8>| {
+        let form = reqwest::multipart::Form::new()
+            .text("name", "示范大学学生工作部")
+            .part(
+                "seal",
+                reqwest::multipart::Part::bytes(bytes).file_name("seal.png"),
+            );
+        admin
+            .post(app.url(&format!("{page}/seal?_csrf={token}")))
+            .multipart(form)
+            .send()
+    };
+    assert_eq!(
+        upload(b"GIF89a not a png".to_vec()).await.unwrap().status(),
+        303
+    );
+    let before: i64 = sqlx::query_scalar("SELECT count(*) FROM seals")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    let png = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/demo/seals/HR.png")).unwrap();
+    assert_eq!(upload(png).await.unwrap().status(), 303);
+    let (seal, after): (i64, i64) = sqlx::query_as("SELECT max(id), count(*) FROM seals")
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert_eq!(after, before + 1, "only the PNG was kept");
+    assert_eq!(app.audit_count("seal.upload", "success").await, 1);
+
+    let seal = seal.to_string();
+    let r = app
+        .submit(
+            &admin,
+            &page,
+            &page,
+            &[
+                ("enabled", "on"),
+                ("title", "请假证明"),
+                ("body", "{name} 的请假已获批准。"),
+                ("fields", "reason"),
+                ("seal_node", "counselor"),
+                ("seal_id", seal.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let student = signed_in(&app, "S2024001").await;
+    let counselor = signed_in(&app, "T2101").await;
+    let id = apply_leave(&app, &student, "1").await;
+    assert!(
+        act(
+            &app,
+            &counselor,
+            id,
+            "approve",
+            "counselor",
+            &[("comment", "同意")]
+        )
+        .await
+        .status()
+        .is_redirection()
+    );
+    let r = app
+        .get_with(&student, &format!("/applications/{id}/document.pdf"))
+        .await;
+    assert_eq!(r.status(), 200);
+    let sealed: bool = sqlx::query_scalar("SELECT sealed FROM documents WHERE application_id = $1")
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!(sealed);
+    // Turned off: later applications get none.
+    let r = app
+        .submit(&admin, &page, &page, &[("title", "请假证明")])
+        .await;
+    assert_eq!(r.status(), 303);
+    let id2 = apply_leave(&app, &student, "1").await;
+    assert!(
+        act(
+            &app,
+            &counselor,
+            id2,
+            "approve",
+            "counselor",
+            &[("comment", "同意")]
+        )
+        .await
+        .status()
+        .is_redirection()
+    );
+    assert_eq!(
+        app.get_with(&student, &format!("/applications/{id2}/document.pdf"))
             .await
             .status(),
         404

@@ -24,6 +24,7 @@ mod center;
 // The 流程图 on the application page.
 mod diagram;
 mod documents;
+mod documents_browser;
 mod form_designer;
 // The applicant's department picker and retired departments.
 mod form_departments;
