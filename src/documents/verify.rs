@@ -40,12 +40,10 @@ const MAX_FILE: usize = 10 * 1024 * 1024;
 const PER_MINUTE: u32 = 60;
 
 async fn within_budget(state: &AppState, ip: Option<std::net::IpAddr>) -> AppResult<()> {
-    let d = Sha256::digest(ip.map(|i| i.to_string()).unwrap_or_default().as_bytes());
-    let who = i64::from_be_bytes(d[..8].try_into().unwrap_or_default());
     let ok = crate::web::limit::allow(
         &state.db,
         "verify",
-        who,
+        crate::web::limit::ip_key(ip),
         state.now(),
         PER_MINUTE,
         chrono::Duration::minutes(1),

@@ -39,6 +39,16 @@ pub async fn allow(
     Ok(used.is_some_and(|u| i64::from(u) <= i64::from(max)))
 }
 
+/// The budget key of a client address (budgets are per person elsewhere): the first 8
+/// bytes of its SHA-256, so no address is stored.
+pub fn ip_key(ip: Option<std::net::IpAddr>) -> i64 {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(ip.map(|i| i.to_string()).unwrap_or_default().as_bytes());
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&d[..8]);
+    i64::from_be_bytes(first)
+}
+
 /// Drops the windows that finished long ago (the longest budget window is well under a day).
 pub async fn prune(db: &PgPool, now: DateTime<Utc>) -> sqlx::Result<u64> {
     Ok(

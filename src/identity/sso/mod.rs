@@ -158,10 +158,7 @@ const PER_MINUTE: u32 = 600;
 async fn within_limit(state: &AppState, scope: &str, who: impl Into<Who>) -> AppResult<bool> {
     let who = match who.into() {
         Who::Id(i) => i,
-        Who::Ip(ip) => {
-            let d = Sha256::digest(ip.map(|i| i.to_string()).unwrap_or_default().as_bytes());
-            i64::from_be_bytes(d[..8].try_into().unwrap_or_default())
-        }
+        Who::Ip(ip) => crate::web::limit::ip_key(ip),
     };
     Ok(crate::web::limit::allow(
         &state.db,
