@@ -41,6 +41,11 @@ async fn on(width: u32, height: u32) {
         .click()
         .await
         .unwrap();
+    // Signed out (the 退出 navigation finished) before the next page is opened.
+    c.wait()
+        .for_element(Locator::Css(".account a[href='/login']"))
+        .await
+        .unwrap();
     c.goto(&app.url(&format!("/verify/{code}"))).await.unwrap();
     let status = c
         .find(Locator::Id("verify-status"))
