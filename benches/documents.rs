@@ -122,7 +122,27 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
         );
     }
     // The PDF alone, in this process (the font already loaded by the downloads above).
-    let font = pdf::font()?;
+    let font = pdf::font(std::path::Path::new(
+        "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    ))?;
+    // A handwritten signature as the pad posts it, kept as the hall keeps it.
+    let signature = {
+        use base64::Engine;
+        let mut img = image::RgbaImage::new(1200, 400);
+        for x in 100..1100u32 {
+            for t in 0..6 {
+                let y = (200.0 + (x as f32 / 60.0).sin() * 90.0) as u32 + t;
+                img.put_pixel(x, y, image::Rgba([20, 24, 60, 255]));
+            }
+        }
+        let mut png = Vec::new();
+        img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+        let posted = format!(
+            "data:image/png;base64,{}",
+            base64::engine::general_purpose::STANDARD.encode(png)
+        );
+        service_hall::workflow::signature::parse(&posted).map_err(|m| anyhow::anyhow!(m))?
+    };
     let mut render = Vec::new();
     for i in 0..n {
         let c = pdf::Content {
@@ -135,14 +155,16 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
                 "特此证明。".into(),
             ],
             rows: vec![
-                ("证明类型".into(), "中文".into()),
-                ("证明用途".into(), "实习就业".into()),
+                pdf::Row::Field("证明类型".into(), "中文".into()),
+                pdf::Row::Field("证明用途".into(), "实习就业".into()),
             ],
-            approvals: vec![(
-                "教务处学籍科审核".into(),
-                "刘芳".into(),
-                "2026-12-03 10:00".into(),
-            )],
+            approvals: vec![pdf::Approval {
+                node: "教务处学籍科审核".into(),
+                who: "刘芳".into(),
+                at: "2026-12-03 10:00".into(),
+                signature: Some(signature.clone()),
+            }],
+            signature_place: pdf::SignaturePlace::Records,
             department: "教务处".into(),
             serial: format!("ZDZM-2026-{i:06}"),
             issued: "2026年12月03日".into(),

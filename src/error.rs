@@ -29,6 +29,10 @@ pub enum AppError {
     /// `Retry-After`.
     #[error("busy")]
     Busy,
+    /// Something this installation lacks (the CJK font documents are set in): 503 with
+    /// the message; what the operator must do is logged where it is raised.
+    #[error("not available: {0}")]
+    NotAvailable(&'static str),
     /// The database cannot be reached now (restarting, down, or no free connection):
     /// 503 系统繁忙 with `Retry-After`.
     /// `broken`: a broken connection (worth one immediate retry), not a timeout.
@@ -138,6 +142,7 @@ impl IntoResponse for AppError {
             AppError::PayloadTooLarge(msg) => {
                 ErrorPage::response(StatusCode::PAYLOAD_TOO_LARGE, msg)
             }
+            AppError::NotAvailable(msg) => ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, msg),
             AppError::Busy => {
                 let mut res =
                     ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。");

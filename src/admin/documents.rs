@@ -19,6 +19,7 @@ use crate::{
         AppState,
         page::{Flashes, Page, flash},
     },
+    forms::FieldKind,
     workflow::{model::NodeKind, store::versions, usecase::versions::parse},
 };
 
@@ -30,6 +31,8 @@ pub struct Form {
     pub fields: Vec<String>,
     pub seal_node: String,
     pub seal_id: String,
+    /// records | footer
+    pub signature_place: String,
 }
 
 #[derive(Template, WebTemplate)]
@@ -38,10 +41,12 @@ pub struct DocumentTemplate {
     pub page: Page,
     pub head: ServiceHead,
     pub form: Form,
-    /// (key, label) of the current form's fields.
-    pub fields: Vec<(String, String)>,
+    /// The current form's fields and section headings, in order.
+    pub fields: Vec<Choice>,
     /// (id, name) of the current workflow's approval nodes.
     pub nodes: Vec<(String, String)>,
+    /// The names of the approval nodes whose 通过 takes a handwritten signature.
+    pub signature_nodes: Vec<String>,
     /// (id, name, department) of the seals this person may use.
     pub seals: Vec<(i64, String, String)>,
     pub errors: Vec<(&'static str, String)>,
@@ -59,32 +64,63 @@ impl DocumentTemplate {
     }
 }
 
-/// The current version's fields and approval nodes.
-async fn definition(
-    state: &AppState,
-    id: i64,
-) -> AppResult<(Vec<(String, String)>, Vec<(String, String)>)> {
+/// A field, or a section heading (choosing it lists the whole section).
+pub struct Choice {
+    pub key: String,
+    pub label: String,
+    pub section: bool,
+}
+
+/// The current version's fields, approval nodes, and the nodes that take a signature.
+#[derive(Default)]
+struct Definition {
+    fields: Vec<Choice>,
+    nodes: Vec<(String, String)>,
+    signature_nodes: Vec<String>,
+}
+
+async fn definition(state: &AppState, id: i64) -> AppResult<Definition> {
     let Some(n) = versions::current_number(&state.db, id).await? else {
-        return Ok((vec![], vec![]));
+        return Ok(Definition::default());
     };
     let Some((f, w)) = versions::definitions(&state.db, id, n).await? else {
-        return Ok((vec![], vec![]));
+        return Ok(Definition::default());
     };
     let Ok((schema, def)) = parse(&f, &w) else {
-        return Ok((vec![], vec![]));
+        return Ok(Definition::default());
     };
-    Ok((
-        schema
+    Ok(Definition {
+        fields: schema
             .fields
             .iter()
-            .map(|f| (f.key.clone(), f.label.clone()))
+            .filter(|f| f.kind != FieldKind::Static)
+            .map(|f| Choice {
+                key: f.key.clone(),
+                label: f.label.clone(),
+                section: f.kind == FieldKind::Section,
+            })
             .collect(),
-        def.nodes
+        nodes: def
+            .nodes
             .iter()
             .filter(|n| matches!(n.kind, NodeKind::Approval { .. }))
             .map(|n| (n.id.clone(), n.name.clone()))
             .collect(),
-    ))
+        signature_nodes: def
+            .nodes
+            .iter()
+            .filter(|n| {
+                matches!(
+                    n.kind,
+                    NodeKind::Approval {
+                        signature: true,
+                        ..
+                    }
+                )
+            })
+            .map(|n| n.name.clone())
+            .collect(),
+    })
 }
 
 async fn seals(state: &AppState, m: &Manager) -> AppResult<Vec<(i64, String, String)>> {
@@ -107,20 +143,28 @@ async fn render(
     errors: Vec<(&'static str, String)>,
 ) -> AppResult<DocumentTemplate> {
     let head = ServiceHead::load(&state.db, id, "document").await?;
-    let (fields, nodes) = definition(state, id).await?;
+    let d = definition(state, id).await?;
     Ok(DocumentTemplate {
         page,
         head,
         form,
-        fields,
-        nodes,
+        fields: d.fields,
+        nodes: d.nodes,
+        signature_nodes: d.signature_nodes,
         seals: seals(state, m).await?,
         errors,
     })
 }
 
-/// The saved settings: title, body, fields, seal node, seal.
-type Stored = (String, String, Vec<String>, Option<String>, Option<i64>);
+/// The saved settings: title, body, fields, seal node, seal, where signatures go.
+type Stored = (
+    String,
+    String,
+    Vec<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+);
 
 pub(super) async fn page(
     State(state): State<AppState>,
@@ -129,22 +173,33 @@ pub(super) async fn page(
     Path(id): Path<i64>,
 ) -> AppResult<DocumentTemplate> {
     let row: Option<Stored> = sqlx::query_as(
-        "SELECT title, body, fields, seal_node, seal_id FROM document_settings WHERE service_id = $1",
+        "SELECT title, body, fields, seal_node, seal_id, signature_place
+           FROM document_settings WHERE service_id = $1",
     )
     .bind(id)
     .fetch_optional(&state.db)
     .await?;
     let form = match row {
-        Some((title, body, fields, node, seal)) => Form {
+        Some((title, body, fields, node, seal, place)) => Form {
             enabled: true,
             title,
             body,
             fields,
             seal_node: node.unwrap_or_default(),
             seal_id: seal.map(|s| s.to_string()).unwrap_or_default(),
+            signature_place: place,
         },
+        // Not yet set up: the print view is the starting point (every field listed).
         None => Form {
             body: "兹证明 {name}（{account}）……\n特此证明。".into(),
+            fields: definition(&state, id)
+                .await?
+                .fields
+                .into_iter()
+                .filter(|c| !c.section)
+                .map(|c| c.key)
+                .collect(),
+            signature_place: "records".into(),
             ..Form::default()
         },
     };
@@ -159,7 +214,10 @@ pub(super) async fn save(
     Path(id): Path<i64>,
     RawForm(body): RawForm,
 ) -> AppResult<Response> {
-    let mut f = Form::default();
+    let mut f = Form {
+        signature_place: "records".into(),
+        ..Form::default()
+    };
     for (k, v) in url::form_urlencoded::parse(&body) {
         let v = v.into_owned();
         match k.as_ref() {
@@ -169,6 +227,7 @@ pub(super) async fn save(
             "fields" => f.fields.push(v),
             "seal_node" => f.seal_node = v,
             "seal_id" => f.seal_id = v,
+            "signature_place" => f.signature_place = v,
             _ => {}
         }
     }
@@ -188,7 +247,7 @@ pub(super) async fn save(
         flash(&flashes, "success", "已保存：本服务不出具证明。");
         return Ok(Redirect::to(&format!("/admin/services/{id}/document")).into_response());
     }
-    let (fields, nodes) = definition(&state, id).await?;
+    let Definition { fields, nodes, .. } = definition(&state, id).await?;
     let allowed = seals(&state, &m).await?;
     let mut errors = vec![];
     if f.title.is_empty() || f.title.chars().count() > 40 {
@@ -202,12 +261,15 @@ pub(super) async fn save(
     }
     if f.fields
         .iter()
-        .any(|k| !fields.iter().any(|(key, _)| key == k))
+        .any(|k| !fields.iter().any(|c| &c.key == k))
     {
         errors.push((
             "fields",
             "所选字段不在当前表单中，请刷新页面后重选。".to_owned(),
         ));
+    }
+    if !matches!(f.signature_place.as_str(), "records" | "footer") {
+        errors.push(("signature_place", "请选择签名的位置。".to_owned()));
     }
     let node = (!f.seal_node.is_empty()).then(|| f.seal_node.clone());
     let seal: Option<i64> = match f.seal_id.as_str() {
@@ -238,10 +300,11 @@ pub(super) async fn save(
     }
     let mut tx = state.db.begin().await?;
     sqlx::query(
-        "INSERT INTO document_settings (service_id, title, body, fields, seal_node, seal_id)
-         VALUES ($1, $2, $3, $4, $5, $6)
+        "INSERT INTO document_settings (service_id, title, body, fields, seal_node, seal_id,
+                                        signature_place)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (service_id) DO UPDATE SET title = $2, body = $3, fields = $4,
-             seal_node = $5, seal_id = $6",
+             seal_node = $5, seal_id = $6, signature_place = $7",
     )
     .bind(id)
     .bind(&f.title)
@@ -249,6 +312,7 @@ pub(super) async fn save(
     .bind(&f.fields)
     .bind(&node)
     .bind(seal)
+    .bind(&f.signature_place)
     .execute(&mut *tx)
     .await?;
     Entry::about(format!("service:{id}"), "document.settings")

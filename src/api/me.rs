@@ -320,6 +320,10 @@ pub struct ActionRequest {
     /// 转办 / 加签: the other person's account.
     #[serde(default)]
     pub account: String,
+    /// 手写签名, where the node asks for one on 通过: a PNG (base64, or a `data:image/png;base64,`
+    /// URL), its ink on a transparent or white background.
+    #[serde(default)]
+    pub signature: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -355,7 +359,11 @@ pub async fn act(
         ("node".to_owned(), body.node),
         ("comment".to_owned(), body.comment),
     ];
-    for (k, v) in [("to", body.to), ("account", body.account)] {
+    for (k, v) in [
+        ("to", body.to),
+        ("account", body.account),
+        ("signature", body.signature),
+    ] {
         if !v.is_empty() {
             pairs.push((k.to_owned(), v));
         }

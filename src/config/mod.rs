@@ -39,6 +39,8 @@ pub struct Settings {
     /// Attachment limits (bytes): one file, and all files of one application.
     pub upload_max_file: u64,
     pub upload_max_total: u64,
+    /// The CJK font result documents are set in (a .ttc collection or a single face).
+    pub document_font: PathBuf,
     /// SMS channel; `None` = not configured.
     pub sms: Option<SmsConfig>,
     /// 企业微信 application messages; `None` = not configured.
@@ -244,6 +246,7 @@ impl Settings {
         let db_max_connections = env.num("HALL_DB_MAX_CONNECTIONS")?;
         let upload_max_file = env.num::<u64>("HALL_UPLOAD_MAX_FILE_MB")? * 1024 * 1024;
         let upload_max_total = env.num::<u64>("HALL_UPLOAD_MAX_TOTAL_MB")? * 1024 * 1024;
+        let document_font = PathBuf::from(env.value("HALL_DOCUMENT_FONT")?);
         let notify_max_attempts = env.num("HALL_NOTIFY_MAX_ATTEMPTS")?;
         let notify_timeout = Duration::from_secs(env.num("HALL_NOTIFY_TIMEOUT_SECONDS")?);
         let quick_approval_secs = env.num("HALL_QUICK_APPROVAL_SECONDS")?;
@@ -320,6 +323,7 @@ impl Settings {
             db_max_connections,
             upload_max_file,
             upload_max_total,
+            document_font,
             sms,
             wecom,
             smtp,

@@ -309,6 +309,13 @@ pub static VARS: &[VarSpec] = &[
         read_by: None,
     },
     VarSpec {
+        name: "HALL_DOCUMENT_FONT",
+        default: Value("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+        meaning: "the CJK font result documents (PDF) are set in: Debian's fonts-noto-cjk; a collection's Simplified Chinese face is used",
+        secret: false,
+        read_by: None,
+    },
+    VarSpec {
         name: "HALL_SMS_PROVIDER",
         default: Note("`log` on a loopback `HALL_BASE_URL`, else `none`"),
         meaning: "SMS channel: `none`, `log` (development: written to the log) or `http` (a gateway)",

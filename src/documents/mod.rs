@@ -6,6 +6,7 @@
 //! Ed25519 key (derived from the installation's secret key; public at `/verify/key`), so a
 //! verifier can check a file offline.
 
+mod fields;
 pub mod pdf;
 mod verify;
 
@@ -70,6 +71,7 @@ struct Settings {
     fields: Vec<String>,
     seal_node: Option<String>,
     seal_id: Option<i64>,
+    signature_place: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -86,7 +88,8 @@ struct Facts {
 /// The stored document of an application, made now if it has none: (filename, PDF).
 async fn document(state: &AppState, app: &store::AppRow) -> AppResult<(String, Vec<u8>)> {
     let settings: Option<Settings> = sqlx::query_as(
-        "SELECT title, body, fields, seal_node, seal_id FROM document_settings WHERE service_id = $1",
+        "SELECT title, body, fields, seal_node, seal_id, signature_place
+           FROM document_settings WHERE service_id = $1",
     )
     .bind(app.service_id)
     .fetch_optional(&state.db)
@@ -114,10 +117,15 @@ async fn document(state: &AppState, app: &store::AppRow) -> AppResult<(String, V
     .bind(app.id)
     .fetch_one(&state.db)
     .await?;
-    let approvals: Vec<(String, String, String, DateTime<Utc>)> = sqlx::query_as(
-        "SELECT f.node_id, f.node_name, COALESCE(u.name, ''), f.at FROM flow_records f
+    // The approvals of the run that finished: those before a 退回 and resubmission were
+    // made on what the applicant then changed.
+    let approvals: Vec<(String, String, String, DateTime<Utc>, Option<Vec<u8>>)> = sqlx::query_as(
+        "SELECT f.node_id, f.node_name, COALESCE(u.name, ''), f.at, f.signature FROM flow_records f
            LEFT JOIN users u ON u.id = f.actor_id
-          WHERE f.application_id = $1 AND f.action = 'approve' ORDER BY f.id",
+          WHERE f.application_id = $1 AND f.action = 'approve'
+            AND f.id > COALESCE((SELECT max(r.id) FROM flow_records r
+                                  WHERE r.application_id = $1 AND r.action = 'resubmit'), 0)
+          ORDER BY f.id",
     )
     .bind(app.id)
     .fetch_all(&state.db)
@@ -136,22 +144,8 @@ async fn document(state: &AppState, app: &store::AppRow) -> AppResult<(String, V
         }
         _ => None,
     };
-    let defs = store::definitions::load(&state.db, &mut *state.db.acquire().await?, app).await?;
-    let data = app.data_map();
-    let rows = settings
-        .fields
-        .iter()
-        .filter_map(|k| {
-            let field = defs.0.fields.iter().find(|f| &f.key == k)?;
-            let v = match data.get(k)? {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Null => return None,
-                other => other.to_string(),
-            };
-            Some((field.label.clone(), v))
-        })
-        .collect();
     let tz = state.settings.time_zone;
+    let rows = fields::rows(state, app, &settings.fields).await?;
     let local = |t: DateTime<Utc>, f: &str| t.with_timezone(&tz).format(f).to_string();
     let serial = f.serial_no.clone().unwrap_or_default();
     let issued = f.finished_at.unwrap_or_else(|| state.now());
@@ -179,8 +173,18 @@ async fn document(state: &AppState, app: &store::AppRow) -> AppResult<(String, V
         rows,
         approvals: approvals
             .into_iter()
-            .map(|(_, node, who, at)| (node, who, local(at, "%Y-%m-%d %H:%M")))
+            .map(|(_, node, who, at, signature)| pdf::Approval {
+                node,
+                who,
+                at: local(at, "%Y-%m-%d %H:%M"),
+                signature,
+            })
             .collect(),
+        signature_place: if settings.signature_place == "footer" {
+            pdf::SignaturePlace::Footer
+        } else {
+            pdf::SignaturePlace::Records
+        },
         department: f.service_department.clone(),
         serial: serial.clone(),
         issued: local(issued, "%Y年%m月%d日"),
@@ -189,12 +193,13 @@ async fn document(state: &AppState, app: &store::AppRow) -> AppResult<(String, V
         seal: seal.clone(),
     };
     // Shaping and subsetting the font: some milliseconds of one core, off the async threads.
-    let bytes = tokio::task::spawn_blocking(move || {
-        let font = pdf::font()?;
-        pdf::render(&font, &content)
-    })
-    .await
-    .map_err(|e| AppError::Internal(e.into()))??;
+    let font = pdf::font(&state.settings.document_font).map_err(|e| {
+        tracing::error!(error = %e, "cannot make a result document");
+        AppError::NotAvailable("证明暂时无法生成：服务器缺少所需的中文字体，请联系系统管理员。")
+    })?;
+    let bytes = tokio::task::spawn_blocking(move || pdf::render(&font, &content))
+        .await
+        .map_err(|e| AppError::Internal(e.into()))??;
     let hash = Sha256::digest(&bytes).to_vec();
     let signature = signing_key(&state.secret_key)
         .sign(&hash)

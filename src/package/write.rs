@@ -59,6 +59,7 @@ const KEY_ORDER: &[&str] = &[
     "fallback",
     "allow_self",
     "comment_required",
+    "signature",
     "time_limit_hours",
     "escalate",
     "fields",

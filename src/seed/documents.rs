@@ -28,6 +28,8 @@ struct Doc {
     fields: Vec<String>,
     seal_node: Option<String>,
     seal: Option<String>,
+    /// records (default) | footer
+    signature_place: Option<String>,
 }
 
 pub async fn seed_documents(tx: &mut PgConnection) -> anyhow::Result<()> {
@@ -52,10 +54,12 @@ pub async fn seed_documents(tx: &mut PgConnection) -> anyhow::Result<()> {
     }
     for d in &file.documents {
         sqlx::query(
-            "INSERT INTO document_settings (service_id, title, body, fields, seal_node, seal_id)
+            "INSERT INTO document_settings (service_id, title, body, fields, seal_node, seal_id,
+                                            signature_place)
              SELECT s.id, $2, $3, $4, $5,
                     (SELECT x.id FROM seals x JOIN departments dp ON dp.id = x.department_id
-                      WHERE dp.code = $6 AND x.retired_at IS NULL ORDER BY x.id LIMIT 1)
+                      WHERE dp.code = $6 AND x.retired_at IS NULL ORDER BY x.id LIMIT 1),
+                    COALESCE($7, 'records')
                FROM services s WHERE s.code = $1
              ON CONFLICT (service_id) DO NOTHING",
         )
@@ -65,6 +69,7 @@ pub async fn seed_documents(tx: &mut PgConnection) -> anyhow::Result<()> {
         .bind(&d.fields)
         .bind(&d.seal_node)
         .bind(&d.seal)
+        .bind(&d.signature_place)
         .execute(&mut *tx)
         .await?;
     }

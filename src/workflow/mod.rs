@@ -14,6 +14,7 @@ pub mod engine;
 pub mod milestones;
 pub mod model;
 pub mod reminders;
+pub mod signature;
 pub mod store;
 pub mod usecase;
 pub mod web;

@@ -53,6 +53,10 @@ pub enum NodeKind {
         /// 审批意见 required for 通过.
         #[serde(default, skip_serializing_if = "is_default")]
         comment_required: bool,
+        /// 通过 here takes a handwritten signature, kept with the action (result documents
+        /// place it on the PDF).
+        #[serde(default, skip_serializing_if = "is_default")]
+        signature: bool,
         /// For reminders (notifications module).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         time_limit_hours: Option<u32>,

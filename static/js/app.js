@@ -312,3 +312,89 @@
       .catch(function () {});
   }, secs * 1000);
 })();
+// 手写签名: a pad drawn with a finger, pen or mouse (pointer events); the drawing goes into
+// the form as a PNG data URL. 通过 with an empty pad is stopped here with the message
+// beside the pad (the server refuses it too).
+(function () {
+  "use strict";
+  var pads = document.querySelectorAll("[data-signature-pad]");
+  Array.prototype.forEach.call(pads, function (box) {
+    var canvas = box.querySelector("canvas");
+    var input = box.querySelector("input[name=signature]");
+    var error = box.querySelector("[data-signature-error]");
+    var form = box.closest("form");
+    if (!canvas || !input || !form || !canvas.getContext) return;
+    var ctx = canvas.getContext("2d");
+    var drawn = false, drawing = false, last = null;
+    function fit() {
+      // Device pixels, so strokes stay sharp on a phone's screen.
+      var ratio = window.devicePixelRatio || 1;
+      var w = canvas.clientWidth, h = canvas.clientHeight;
+      if (!w || !h) return;
+      canvas.width = Math.round(w * ratio);
+      canvas.height = Math.round(h * ratio);
+      ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      ctx.lineWidth = 2.6;
+      ctx.strokeStyle = "#1a234a";
+    }
+    function point(e) {
+      var r = canvas.getBoundingClientRect();
+      return { x: e.clientX - r.left, y: e.clientY - r.top };
+    }
+    function save() {
+      input.value = drawn ? canvas.toDataURL("image/png") : "";
+      if (drawn && error) error.hidden = true;
+    }
+    fit();
+    window.addEventListener("resize", function () { if (!drawn) fit(); });
+    canvas.addEventListener("pointerdown", function (e) {
+      drawing = true;
+      last = point(e);
+      if (canvas.setPointerCapture) canvas.setPointerCapture(e.pointerId);
+      ctx.beginPath();
+      ctx.arc(last.x, last.y, 1.2, 0, Math.PI * 2);
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.fill();
+      e.preventDefault();
+    });
+    canvas.addEventListener("pointermove", function (e) {
+      if (!drawing) return;
+      var p = point(e);
+      ctx.beginPath();
+      ctx.moveTo(last.x, last.y);
+      ctx.lineTo(p.x, p.y);
+      ctx.stroke();
+      last = p;
+      drawn = true;
+      e.preventDefault();
+    });
+    function end() {
+      if (!drawing) return;
+      drawing = false;
+      save();
+    }
+    canvas.addEventListener("pointerup", end);
+    canvas.addEventListener("pointercancel", end);
+    canvas.addEventListener("pointerleave", end);
+    var clear = box.querySelector("[data-signature-clear]");
+    if (clear) clear.addEventListener("click", function () {
+      ctx.save();
+      ctx.setTransform(1, 0, 0, 1, 0, 0);
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      ctx.restore();
+      drawn = false;
+      save();
+    });
+    form.addEventListener("submit", function (e) {
+      var op = e.submitter ? e.submitter.value : "approve";
+      if (op !== "approve" || input.value) return;
+      e.preventDefault();
+      e.stopPropagation();
+      if (error) error.hidden = false;
+      canvas.focus();
+      canvas.scrollIntoView({ block: "center" });
+    });
+  });
+})();

@@ -310,6 +310,48 @@ async fn submit_and_approve_through_the_api_and_the_system_hears_the_end() {
     assert_eq!(again, 0);
 }
 
+/// A node that asks for a handwritten signature takes it through the API too: 通过
+/// without one is refused (409, nothing applied), with one it is kept with the approval.
+#[tokio::test]
+async fn a_signature_node_takes_its_signature_through_the_api() {
+    let app = spawn_app().await;
+    let api = api_client(&app, None).await;
+    let teacher = signed_in(&app, "T2002").await;
+    let sid = crate::forms::service(&app, "GZSY").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = vec![
+        ("f.seal", "校章".to_owned()),
+        ("f.document", "合作协议".into()),
+        ("f.copies", "1".into()),
+        ("f.date", "2026-12-01".into()),
+        ("f.reason", "签约".into()),
+    ];
+    let r = crate::forms::post_form(&app, &teacher, &page, &page, "submit", &fields).await;
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    let head = person_token(&app, &api, "T2001", &["tasks"]).await;
+    let path = format!("/api/v1/me/applications/{id}/actions");
+    let (_, tasks) = get(&app, Some(&head), "/api/v1/me/tasks").await;
+    let version = tasks["items"][0]["version"].as_i64().expect("the task");
+    let body = |signature: &str| json!({ "op": "approve", "node": "head", "version": version, "signature": signature });
+    let (s, p) = post(&app, &head, &path, body(""), None).await;
+    assert_eq!(s, 409, "{p}");
+    assert!(p["detail"].as_str().unwrap().contains("手写签名"), "{p}");
+    let (s, p) = post(&app, &head, &path, body(&drawn_signature()), None).await;
+    assert_eq!(s, 200, "{p}");
+    let signed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM flow_records WHERE application_id = $1 AND action = 'approve'
+            AND signature IS NOT NULL",
+    )
+    .bind(id)
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(signed, 1);
+}
+
 #[tokio::test]
 async fn every_endpoint_checks_its_token_and_whose_record_it_is() {
     let app = spawn_app().await;

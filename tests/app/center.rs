@@ -108,7 +108,8 @@ async fn todo_grouped_flat_overdue_and_the_header_badge() {
 async fn seal_waiting_for_the_keepers(app: &TestApp) -> i64 {
     let id = seal_submitted(app).await;
     let head = signed_in(app, "T2001").await;
-    act(app, &head, id, "approve", "head", &[]).await;
+    let signature = drawn_signature();
+    act(app, &head, id, "approve", "head", &[("signature", &signature)]).await;
     id
 }
 

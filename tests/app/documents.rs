@@ -44,11 +44,11 @@ pub async fn finished_certificate(app: &TestApp) -> (i64, Client) {
     (id, student)
 }
 
-fn tool(name: &str) -> bool {
+pub fn tool(name: &str) -> bool {
     Command::new(name).arg("-v").output().is_ok()
 }
 
-fn text_of(pdf: &[u8]) -> String {
+pub fn text_of(pdf: &[u8]) -> String {
     let f = std::env::temp_dir().join(format!("doc-{}.pdf", uuid::Uuid::new_v4().simple()));
     std::fs::write(&f, pdf).unwrap();
     let out = Command::new("pdftotext").arg(&f).arg("-").output().unwrap();
@@ -56,7 +56,7 @@ fn text_of(pdf: &[u8]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-fn images_in(pdf: &[u8]) -> usize {
+pub fn images_in(pdf: &[u8]) -> usize {
     let f = std::env::temp_dir().join(format!("doc-{}.pdf", uuid::Uuid::new_v4().simple()));
     std::fs::write(&f, pdf).unwrap();
     let out = Command::new("pdfimages")
@@ -75,7 +75,7 @@ fn images_in(pdf: &[u8]) -> usize {
 
 /// The first page as PNG (pdftoppm), kept in /tmp/shots/documents for looking at, and the
 /// text of the QR code found on it.
-fn qr_of(pdf: &[u8], name: &str) -> String {
+pub fn qr_of(pdf: &[u8], name: &str) -> String {
     let dir = std::env::temp_dir().join(format!("doc-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
     let f = dir.join("d.pdf");

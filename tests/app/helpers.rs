@@ -434,3 +434,27 @@ pub async fn assert_draft_counts(app: &TestApp) {
     .unwrap();
     assert_eq!(kept, recount, "draft_counts match the drafts");
 }
+
+/// A signature as the application page's pad posts it: a PNG data URL of a few strokes
+/// (dark ink on a transparent canvas, 600×200 like a phone's pad at 2×).
+pub fn drawn_signature() -> String {
+    use base64::Engine;
+    let mut img = image::RgbaImage::new(600, 200);
+    for x in 60..540u32 {
+        for t in 0..4 {
+            let wave = ((x as f32 / 30.0).sin() * 40.0) as i32;
+            let y = (100 + wave + t) as u32;
+            img.put_pixel(x, y, image::Rgba([20, 24, 60, 255]));
+            if x % 97 < 40 {
+                img.put_pixel(x, 60 + (x % 97) + t as u32, image::Rgba([20, 24, 60, 255]));
+            }
+        }
+    }
+    let mut png = Vec::new();
+    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(png)
+    )
+}

@@ -25,6 +25,7 @@ mod center;
 mod diagram;
 mod documents;
 mod documents_browser;
+mod documents_signatures;
 mod form_designer;
 // The applicant's department picker and retired departments.
 mod form_departments;

@@ -498,14 +498,70 @@ async fn seal_or_sign_and_add_signer() {
         &[("account", "T2102"), ("position", "after")],
     )
     .await;
+    // 部门负责人审批 takes a handwritten signature: 通过 without one changes nothing and
+    // says why; a blank pad is refused too.
     act(&app, &head, id, "approve", "head", &[]).await;
+    let page = app
+        .get_with(&head, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("本环节通过时须手写签名"), "{page}");
+    assert!(page.contains("data-signature-pad"), "the pad is on the page");
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2001"]);
+    let mut png = Vec::new();
+    image::RgbaImage::new(600, 200)
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let blank = format!(
+        "data:image/png;base64,{}",
+        base64::Engine::encode(&base64::engine::general_purpose::STANDARD, png)
+    );
+    act(&app, &head, id, "approve", "head", &[("signature", &blank)]).await;
+    let page = app
+        .get_with(&head, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("签名过小或为空白"), "{page}");
+    assert_eq!(pending_accounts(&app, id).await, vec!["T2001"]);
+    let signature = drawn_signature();
+    act(&app, &head, id, "approve", "head", &[("signature", &signature)]).await;
     assert_eq!(
         pending_accounts(&app, id).await,
         vec!["T2102"],
         "the added signer comes next"
     );
     let added = signed_in(&app, "T2102").await;
-    act(&app, &added, id, "approve", "head", &[]).await;
+    act(&app, &added, id, "approve", "head", &[("signature", &signature)]).await;
+    // Each 通过 keeps its own signature with its flow record, shown in the 流转记录 to
+    // whoever sees the application; a stranger gets 404.
+    let signed: Vec<i64> = sqlx::query_scalar(
+        "SELECT id FROM flow_records WHERE application_id = $1 AND signature IS NOT NULL ORDER BY id",
+    )
+    .bind(id)
+    .fetch_all(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(signed.len(), 2);
+    let img = format!("/applications/{id}/signatures/{}", signed[0]);
+    let r = app.get_with(&teacher, &img).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    let png = r.bytes().await.unwrap();
+    let decoded = image::load_from_memory(&png).unwrap();
+    assert!(decoded.width() >= 100 && decoded.width() <= 800);
+    let stranger = signed_in(&app, "S2024001").await;
+    assert_eq!(app.get_with(&stranger, &img).await.status(), 404);
+    let page = app
+        .get_with(&teacher, &format!("/applications/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains(&img), "the 流转记录 shows the signature");
     assert_eq!(
         pending_accounts(&app, id).await,
         vec!["T3004", "T3005"],

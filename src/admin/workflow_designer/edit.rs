@@ -126,6 +126,7 @@ fn approval(id: String, name: String, next: NodeId) -> Node {
             fallback: Fallback::ServiceAdmins,
             allow_self: false,
             comment_required: false,
+            signature: false,
             time_limit_hours: None,
             escalate: false,
             fields: Default::default(),

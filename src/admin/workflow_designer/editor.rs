@@ -58,6 +58,7 @@ pub struct NodeForm {
     pub accounts: String,
     pub mode: String,
     pub comment_required: bool,
+    pub signature: bool,
     pub time_limit: String,
     pub escalate: bool,
     pub allow_self: bool,
@@ -215,6 +216,7 @@ impl NodeForm {
                 fallback,
                 allow_self,
                 comment_required,
+                signature,
                 time_limit_hours,
                 escalate,
                 fields,
@@ -237,6 +239,7 @@ impl NodeForm {
                 }
                 f.allow_self = *allow_self;
                 f.comment_required = *comment_required;
+                f.signature = *signature;
                 f.time_limit = time_limit_hours.map(|h| h.to_string()).unwrap_or_default();
                 f.escalate = *escalate;
                 f.perms = perms(fields);
@@ -281,6 +284,7 @@ impl NodeForm {
             accounts: get("accounts"),
             mode: get("mode"),
             comment_required: on("comment_required"),
+            signature: on("signature"),
             time_limit: get("time_limit"),
             escalate: on("escalate"),
             allow_self: on("allow_self"),

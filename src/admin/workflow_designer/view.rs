@@ -146,6 +146,7 @@ pub fn card(
             fallback,
             allow_self,
             comment_required,
+            signature,
             time_limit_hours,
             escalate,
             fields,
@@ -166,6 +167,9 @@ pub fn card(
             }
             if *comment_required {
                 lines.push("审批意见必填".into());
+            }
+            if *signature {
+                lines.push("通过时须手写签名".into());
             }
             if *allow_self {
                 lines.push("允许申请人审批自己的申请".into());

@@ -10,6 +10,7 @@ pub mod drafts;
 pub mod open_work;
 pub mod records;
 pub mod resolve;
+pub mod serial;
 pub mod transition;
 pub mod versions;
 

@@ -64,6 +64,9 @@ pub async fn insert_notice(
 /// One line of the 流转记录 as the application page shows it.
 #[derive(sqlx::FromRow)]
 pub struct FlowRow {
+    pub id: i64,
+    /// A handwritten signature is kept with the record.
+    pub signed: bool,
     pub node_name: String,
     pub actor: Option<String>,
     pub action: String,
@@ -75,12 +78,13 @@ pub async fn flows(conn: &mut PgConnection, app: i64) -> sqlx::Result<Vec<FlowRo
     // The 办结 line comes from the application row (its status and finished_at), last;
     // applications completed before it was derived have it stored, and show that one.
     sqlx::query_as(
-        "SELECT node_name, actor, action, comment, at FROM (
-             SELECT f.id, f.node_name, u.name AS actor, f.action, f.comment, f.at
+        "SELECT id, signed, node_name, actor, action, comment, at FROM (
+             SELECT f.id, f.signature IS NOT NULL AS signed, f.node_name, u.name AS actor,
+                    f.action, f.comment, f.at
              FROM flow_records f LEFT JOIN users u ON u.id = f.actor_id
              WHERE f.application_id = $1
              UNION ALL
-             SELECT 9223372036854775807, '办结', NULL, 'complete', '', a.finished_at
+             SELECT 9223372036854775807, false, '办结', NULL, 'complete', '', a.finished_at
              FROM applications a
              WHERE a.id = $1 AND a.status = 'completed' AND a.finished_at IS NOT NULL
                AND NOT EXISTS (SELECT 1 FROM flow_records c
@@ -89,6 +93,22 @@ pub async fn flows(conn: &mut PgConnection, app: i64) -> sqlx::Result<Vec<FlowRo
     )
     .bind(app)
     .fetch_all(conn)
+    .await
+}
+
+/// The handwritten signature kept with flow record `flow` of application `app`.
+pub async fn signature(
+    conn: &mut PgConnection,
+    app: i64,
+    flow: i64,
+) -> sqlx::Result<Option<Vec<u8>>> {
+    sqlx::query_scalar(
+        "SELECT signature FROM flow_records
+          WHERE id = $1 AND application_id = $2 AND signature IS NOT NULL",
+    )
+    .bind(flow)
+    .bind(app)
+    .fetch_optional(conn)
     .await
 }
 

@@ -3,10 +3,11 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
-use sqlx::{PgConnection, QueryBuilder};
+use sqlx::QueryBuilder;
 
+pub use super::serial::{next_serial, serial_sequence};
 use super::{AppRow, StoreError};
 use crate::workflow::{
     engine::{self, Effect, State, Status, UserId},
@@ -51,72 +52,6 @@ pub fn node_name(def: &Definition, id: &str) -> String {
         .unwrap_or_else(|| id.to_owned())
 }
 
-/// The next 流水号, `GZZB-2026-000123`: unique and increasing per service code and year.
-/// Drawn from a sequence per (code, year) (`serial_<code>_<year>`), so concurrent
-/// submissions of one service share no row: the counter row they used to update was held
-/// by each submission from its UPDATE to its commit, one after another. A sequence is not
-/// transactional, so a submission that rolls back leaves a gap in the numbers.
-pub async fn next_serial(
-    conn: &mut PgConnection,
-    code: &str,
-    now: DateTime<Utc>,
-    tz: chrono_tz::Tz,
-) -> sqlx::Result<String> {
-    let year = now.with_timezone(&tz).year();
-    let seq = serial_sequence(code, year)?;
-    let n: Option<i64> = sqlx::query_scalar("SELECT nextval(to_regclass($1))")
-        .bind(&seq)
-        .fetch_one(&mut *conn)
-        .await?;
-    let n = match n {
-        Some(n) => n,
-        None => {
-            // The first of the year: made under a lock (a second first waits for it to
-            // commit, then finds it), starting after any number given before sequences.
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-                .bind(&seq)
-                .execute(&mut *conn)
-                .await?;
-            let last: i64 = sqlx::query_scalar(
-                "SELECT COALESCE(max(last), 0)::int8 FROM serial_counters
-                 WHERE service_code = $1 AND year = $2",
-            )
-            .bind(code)
-            .bind(year)
-            .fetch_one(&mut *conn)
-            .await?;
-            // The name is checked ASCII (`serial_sequence`), the start a number.
-            sqlx::query(&format!(
-                "CREATE SEQUENCE IF NOT EXISTS {seq} AS bigint START WITH {}",
-                last + 1
-            ))
-            .execute(&mut *conn)
-            .await?;
-            sqlx::query_scalar("SELECT nextval($1::regclass)")
-                .bind(&seq)
-                .fetch_one(&mut *conn)
-                .await?
-        }
-    };
-    Ok(format!("{code}-{year}-{n:06}"))
-}
-
-/// The sequence of a service code's 流水号 in a year. Codes are `[A-Z][A-Z0-9]{1,15}` (a
-/// CHECK on `services.code`); anything else is refused rather than put into SQL.
-pub fn serial_sequence(code: &str, year: i32) -> sqlx::Result<String> {
-    let fits = (2..=16).contains(&code.len())
-        && code.starts_with(|c: char| c.is_ascii_uppercase())
-        && code
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
-    if !fits || !(1000..=9999).contains(&year) {
-        return Err(sqlx::Error::InvalidArgument(format!(
-            "no 流水号 sequence for service code {code:?} in {year}"
-        )));
-    }
-    Ok(format!("serial_{}_{year}", code.to_ascii_lowercase()))
-}
-
 /// Everything one transition writes besides the application row, gathered first so that
 /// it all goes to the database in one statement (see `write`).
 #[derive(Default)]
@@ -143,6 +78,8 @@ pub struct Plan {
     flow_action: Vec<String>,
     flow_comment: Vec<String>,
     flow_details: Vec<Value>,
+    // Handwritten signatures (PNG), by flow record; written only when one is present.
+    flow_signature: Vec<Option<Vec<u8>>>,
     // In-app notifications.
     note_key: Vec<String>,
     note_user: Vec<UserId>,
@@ -169,6 +106,14 @@ impl Plan {
         self.flow_action.push(action.to_owned());
         self.flow_comment.push(comment.to_owned());
         self.flow_details.push(details);
+        self.flow_signature.push(None);
+    }
+
+    /// The handwritten signature of the flow record added last.
+    pub fn sign_last(&mut self, png: Vec<u8>) {
+        if let Some(last) = self.flow_signature.last_mut() {
+            *last = Some(png);
+        }
     }
 
     fn notify(
@@ -570,11 +515,16 @@ where
         .push_bind(plan.new_escalate)
         .push("::bool[]) AS x(node, name, assignee, kind, status, due, escalate))");
     }
+    // Statements without a signature keep their shape (and prepared plan).
+    let signed = plan.flow_signature.iter().any(Option::is_some);
     q.push(
         ", flows AS (INSERT INTO flow_records (application_id, node_id, node_name, actor_id, action, \
-         comment, details, at) SELECT upd.id, x.node, x.name, x.actor, x.action, x.comment, x.details, ",
+         comment, details, at",
     )
+    .push(if signed { ", signature" } else { "" })
+    .push(") SELECT upd.id, x.node, x.name, x.actor, x.action, x.comment, x.details, ")
     .push_bind(c.now)
+    .push(if signed { ", x.signature" } else { "" })
     .push(" FROM upd, unnest(")
     .push_bind(plan.flow_node)
     .push("::text[], ")
@@ -587,10 +537,16 @@ where
     .push_bind(plan.flow_comment)
     .push("::text[], ")
     .push_bind(plan.flow_details)
-    .push(
-        "::jsonb[]) WITH ORDINALITY AS x(node, name, actor, action, comment, details, n) \
-         ORDER BY x.n)",
-    );
+    .push("::jsonb[]");
+    if signed {
+        q.push(", ").push_bind(plan.flow_signature).push("::bytea[]");
+    }
+    q.push(if signed {
+        ") WITH ORDINALITY AS x(node, name, actor, action, comment, details, signature, n) \
+         ORDER BY x.n)"
+    } else {
+        ") WITH ORDINALITY AS x(node, name, actor, action, comment, details, n) ORDER BY x.n)"
+    });
     if !plan.note_key.is_empty() {
         let (mut copy_key, mut copy_channel, mut copy_payload) =
             (Vec::new(), Vec::new(), Vec::new());

@@ -70,14 +70,24 @@ pub struct Request {
     pub comment: String,
     pub version: i32,
     pub pairs: Vec<(String, String)>,
+    /// The signature pad's PNG data URL, where the node asks for one.
+    pub signature: String,
 }
 
 impl Request {
     /// Parses the posted pairs: `op` and `version` are required, each known key at most
     /// once; anything else is a bad request.
     pub fn parse(pairs: Vec<(String, String)>) -> AppResult<Request> {
-        const KEYS: [&str; 8] = [
-            "op", "node", "comment", "to", "account", "position", "stars", "version",
+        const KEYS: [&str; 9] = [
+            "op",
+            "node",
+            "comment",
+            "to",
+            "account",
+            "position",
+            "stars",
+            "version",
+            "signature",
         ];
         let bad = || AppError::BadRequest("请求有误。");
         if pairs
@@ -86,7 +96,7 @@ impl Request {
         {
             return Err(AppError::BadRequest(crate::forms::input::NUL_MESSAGE));
         }
-        let mut seen: [Option<&str>; 8] = [None; 8];
+        let mut seen: [Option<&str>; 9] = [None; 9];
         for (k, v) in &pairs {
             if let Some(i) = KEYS.iter().position(|key| key == k) {
                 if seen[i].is_some() {
@@ -95,7 +105,18 @@ impl Request {
                 seen[i] = Some(v.as_str());
             }
         }
-        let [op, node, comment, to, account, position, stars, version] = seen;
+        let [
+            op,
+            node,
+            comment,
+            to,
+            account,
+            position,
+            stars,
+            version,
+            signature,
+        ] = seen;
+        let signature = signature.unwrap_or_default().to_owned();
         let (op, version) = (op.ok_or_else(bad)?, version.ok_or_else(bad)?);
         let version: i32 = version.parse().map_err(|_| bad())?;
         let node = node.unwrap_or_default().to_owned();
@@ -130,6 +151,7 @@ impl Request {
             comment,
             version,
             pairs,
+            signature,
         })
     }
 }
@@ -151,7 +173,7 @@ pub async fn act(
     c: &ActCtx,
     user: &CurrentUser,
     id: i64,
-    req: Request,
+    mut req: Request,
 ) -> AppResult<Outcome> {
     let app = load_visible(db, id, user.id).await?;
     let defs = definitions(db, &app).await?;
@@ -172,6 +194,7 @@ pub async fn act(
     };
     let node = node_of(&req.op);
     let node_rules = def.node(&node).map(|n| &n.kind);
+    let mut signature = None;
     let (action, done) = match &req.op {
         Op::Approve { node } => {
             if let Some(NodeKind::Approval {
@@ -181,6 +204,20 @@ pub async fn act(
                 && comment.is_empty()
             {
                 return refused("本环节通过时须填写审批意见。");
+            }
+            if let Some(NodeKind::Approval {
+                signature: true, ..
+            }) = node_rules
+            {
+                // Decoding the pad is some milliseconds of one core.
+                let posted = std::mem::take(&mut req.signature);
+                match tokio::task::spawn_blocking(move || crate::workflow::signature::parse(&posted))
+                    .await
+                    .map_err(|e| AppError::Internal(e.into()))?
+                {
+                    Ok(png) => signature = Some(png),
+                    Err(m) => return refused(m),
+                }
             }
             let action = Action::Approve {
                 node: node.clone(),
@@ -308,6 +345,7 @@ pub async fn act(
             action,
             comment,
             data: edits,
+            signature,
         },
         c,
     )
@@ -338,6 +376,8 @@ pub(super) struct Act {
     pub(super) comment: String,
     /// Edited fields (per-node editable sections), already validated.
     pub(super) data: Option<Map<String, Value>>,
+    /// The handwritten signature of a 通过 at a node that asks for one (PNG).
+    pub(super) signature: Option<Vec<u8>>,
 }
 
 fn action_code(a: &Action) -> &'static str {
@@ -468,6 +508,9 @@ pub(super) async fn apply(
         act.comment.trim(),
         details,
     );
+    if let Some(png) = act.signature {
+        plan.sign_last(png);
+    }
     let actor_task = match &act.action {
         Action::Withdraw { .. } | Action::Resubmit { .. } => None,
         // The task that ends is the holder's (the actor's own, but for an administrator's

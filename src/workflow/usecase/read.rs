@@ -27,12 +27,28 @@ pub struct FlowView {
     pub action: &'static str,
     pub comment: String,
     pub at: String,
+    /// The flow record's id where it keeps a handwritten signature.
+    pub signature: Option<i64>,
+}
+
+/// The result document of a finished application, as this viewer may see it.
+pub struct DocumentView {
+    /// The holder or one of its approvers: 下载 PDF.
+    pub download: bool,
+    /// The short code of the document issued (on its first download).
+    pub code: Option<String>,
+    /// Revoked, with the reason.
+    pub revoked: Option<String>,
+    /// 系统管理员 or an admin of the service: 作废证明.
+    pub can_revoke: bool,
 }
 
 pub struct TaskView {
     pub node_id: String,
     pub node_name: String,
     pub comment_required: bool,
+    /// 通过 here takes a handwritten signature.
+    pub signature: bool,
     pub return_targets: Vec<(String, String)>,
     /// How the node's approvers decide, in plain words; empty when only one person is
     /// involved (issue 17, item 9).
@@ -77,7 +93,7 @@ pub struct AppView {
     /// For the applicant: the 一事联办 run this application was started with (id, name).
     pub bundle: Option<(i64, String)>,
     /// Finished, and its service issues a document: 下载 PDF (documents/).
-    pub document: bool,
+    pub document: Option<DocumentView>,
 }
 
 /// What an approver typed when 通过 was refused: shown again with the messages.
@@ -139,6 +155,7 @@ pub async fn application(
         if let Some(node) = def.node(n)
             && let NodeKind::Approval {
                 comment_required,
+                signature,
                 mode,
                 ..
             } = &node.kind
@@ -156,6 +173,7 @@ pub async fn application(
                 node_id: n.clone(),
                 node_name: node.name.clone(),
                 comment_required: *comment_required,
+                signature: *signature,
                 return_targets: targets,
                 mode: match st
                     .as_ref()
@@ -214,6 +232,7 @@ pub async fn application(
             action: action_label(&r.action),
             comment: r.comment,
             at: fmt(tz, r.at),
+            signature: r.signed.then_some(r.id),
         })
         .collect();
     let service_name = catalog::service_name(db, app.service_id).await?;
@@ -276,14 +295,11 @@ pub async fn application(
     } else {
         None
     };
-    // The service's document settings live with documents/; only whether there are any.
-    let document = app.status == AppStatus::Completed
-        && sqlx::query_scalar::<_, bool>(
-            "SELECT EXISTS (SELECT 1 FROM document_settings WHERE service_id = $1)",
-        )
-        .bind(app.service_id)
-        .fetch_one(db)
-        .await?;
+    let document = if app.status == AppStatus::Completed {
+        document(db, &app, user, is_applicant).await?
+    } else {
+        None
+    };
     Ok(Page::View(Box::new(AppView {
         document,
         bundle,
@@ -319,4 +335,50 @@ pub async fn application(
         rating: app.rating,
         rating_comment: app.rating_comment.clone().unwrap_or_default(),
     })))
+}
+
+/// What the page offers of the application's result document. The settings and documents
+/// live with documents/ (which issues and revokes); this reads only what the page shows.
+async fn document(
+    db: &PgPool,
+    app: &store::AppRow,
+    user: &CurrentUser,
+    is_applicant: bool,
+) -> AppResult<Option<DocumentView>> {
+    let row: Option<(bool, bool, Option<String>, Option<String>, bool)> = sqlx::query_as(
+        "SELECT EXISTS (SELECT 1 FROM tasks WHERE application_id = $2 AND assignee_id = $3
+                         AND kind = 'approve'),
+                EXISTS (SELECT 1 FROM service_admins WHERE service_id = $1 AND user_id = $3),
+                d.code, COALESCE(d.revoke_reason, CASE WHEN d.revoked_at IS NOT NULL THEN '' END),
+                d.revoked_at IS NOT NULL
+           FROM document_settings s LEFT JOIN documents d ON d.application_id = $2
+          WHERE s.service_id = $1",
+    )
+    .bind(app.service_id)
+    .bind(app.id)
+    .bind(user.id)
+    .fetch_optional(db)
+    .await?;
+    let Some((approver, service_admin, code, reason, revoked)) = row else {
+        return Ok(None);
+    };
+    let download = is_applicant || approver;
+    let admin = user.is_admin || service_admin;
+    if !download && !admin {
+        return Ok(None);
+    }
+    Ok(Some(DocumentView {
+        download,
+        can_revoke: admin && code.is_some() && !revoked,
+        code,
+        revoked: if revoked { reason } else { None },
+    }))
+}
+
+/// A handwritten signature of the 流转记录, for whoever may see the application.
+pub async fn signature(db: &PgPool, user: &CurrentUser, id: i64, flow: i64) -> AppResult<Vec<u8>> {
+    load_visible(db, id, user.id).await?;
+    store::records::signature(&mut *db.acquire().await?, id, flow)
+        .await?
+        .ok_or(crate::error::AppError::NotFound)
 }

@@ -49,6 +49,7 @@ pub async fn reassign(
         },
         comment: comment.trim().chars().take(1000).collect(),
         data: None,
+        signature: None,
     };
     match apply(db, &app, &defs.1, app.version, act, c).await {
         Ok(()) => Ok(Outcome::Done("已转办。")),

@@ -60,3 +60,20 @@ pub(super) async fn show(
         },
     )
 }
+
+/// A handwritten signature in the 流转记录 (for whoever may see the application).
+pub(super) async fn signature(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path((id, flow)): Path<(i64, i64)>,
+) -> AppResult<Response> {
+    let png = read::signature(&state.db, &user, id, flow).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/png"),
+            (axum::http::header::CACHE_CONTROL, "private, max-age=86400"),
+        ],
+        png,
+    )
+        .into_response())
+}

@@ -28,6 +28,10 @@ pub fn routes() -> Router<AppState> {
             get(apply::edit_page).post(apply::post_existing),
         )
         .route("/applications/{id}/act", post(act::post))
+        .route(
+            "/applications/{id}/signatures/{flow}",
+            get(application::signature),
+        )
         .route("/applications/{id}/delete", post(apply::delete_draft))
         .route("/attachments/{id}", get(attachments::download))
         .route("/people", get(people::search))

@@ -103,6 +103,7 @@ impl NodeForm {
                     fallback,
                     allow_self: self.allow_self,
                     comment_required: self.comment_required,
+                    signature: self.signature,
                     time_limit_hours,
                     escalate: self.escalate,
                     fields: self.access_map(def, form),
