@@ -142,7 +142,9 @@ impl IntoResponse for AppError {
             AppError::PayloadTooLarge(msg) => {
                 ErrorPage::response(StatusCode::PAYLOAD_TOO_LARGE, msg)
             }
-            AppError::NotAvailable(msg) => ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, msg),
+            AppError::NotAvailable(msg) => {
+                ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, msg)
+            }
             AppError::Busy => {
                 let mut res =
                     ErrorPage::response(StatusCode::SERVICE_UNAVAILABLE, "系统繁忙，请稍后再试。");

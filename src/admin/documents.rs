@@ -15,11 +15,11 @@ use super::{access::Manager, head::ServiceHead};
 use crate::{
     audit::Entry,
     error::{AppError, AppResult},
+    forms::FieldKind,
     web::{
         AppState,
         page::{Flashes, Page, flash},
     },
-    forms::FieldKind,
     workflow::{model::NodeKind, store::versions, usecase::versions::parse},
 };
 
@@ -259,10 +259,7 @@ pub(super) async fn save(
     if f.body.chars().count() > 1000 {
         errors.push(("body", "证明正文最多 1000 字。".to_owned()));
     }
-    if f.fields
-        .iter()
-        .any(|k| !fields.iter().any(|c| &c.key == k))
-    {
+    if f.fields.iter().any(|k| !fields.iter().any(|c| &c.key == k)) {
         errors.push((
             "fields",
             "所选字段不在当前表单中，请刷新页面后重选。".to_owned(),

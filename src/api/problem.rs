@@ -118,9 +118,12 @@ impl From<AppError> for Problem {
                 "rate-limited",
                 "请求过于频繁",
             ),
-            AppError::NotAvailable(m) => {
-                Problem::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "暂时无法提供").detail(m)
-            }
+            AppError::NotAvailable(m) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "暂时无法提供",
+            )
+            .detail(m),
             AppError::Busy | AppError::Unavailable { .. } => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",

@@ -38,7 +38,15 @@ pub async fn rows(state: &AppState, app: &store::AppRow, keys: &[String]) -> App
     let sections = schema.sections();
     let chosen = |k: &str| keys.iter().any(|c| c == k);
     let mut out = Vec::new();
-    for v in views(schema, &data, &none, &BTreeMap::new(), &l, &[], &BTreeMap::new()) {
+    for v in views(
+        schema,
+        &data,
+        &none,
+        &BTreeMap::new(),
+        &l,
+        &[],
+        &BTreeMap::new(),
+    ) {
         let section_chosen = sections
             .get(v.key.as_str())
             .copied()

@@ -315,7 +315,12 @@ fn layout(c: &Content) -> Pages {
             x -= 10.0;
         }
         if !signatures.is_empty() {
-            p.text(x - width("审批人签名：", 10.5), sign_y, 10.5, "审批人签名：");
+            p.text(
+                x - width("审批人签名：", 10.5),
+                sign_y,
+                10.5,
+                "审批人签名：",
+            );
         }
     }
     p.text(
@@ -390,7 +395,12 @@ pub fn render(font: &Font, c: &Content) -> anyhow::Result<Vec<u8>> {
         }
         for op in ops {
             match op {
-                Op::Text { x, y, size, text: t } => text(&mut s, x, y, size, &t),
+                Op::Text {
+                    x,
+                    y,
+                    size,
+                    text: t,
+                } => text(&mut s, x, y, size, &t),
                 Op::Image { x, y, w, h, png } => {
                     let img = Image::from_png(png.into(), true)
                         .map_err(|e| anyhow::anyhow!("image: {e}"))?;

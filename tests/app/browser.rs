@@ -79,7 +79,14 @@ impl Browser {
                     // As the hall's users see it: date inputs in 年/月/日, not mm/dd/yyyy.
                     "--lang=zh-CN",
                 ],
-                "prefs": { "intl": { "accept_languages": "zh-CN,zh" } }
+                "prefs": {
+                    "intl": { "accept_languages": "zh-CN,zh" },
+                    // Downloads land in the profile, without asking (see `downloaded`).
+                    "download": {
+                        "default_directory": profile.join("downloads"),
+                        "prompt_for_download": false
+                    }
+                }
             }),
         );
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -120,6 +127,25 @@ impl Browser {
         let tmp = PathBuf::from("/tmp/shots").join(folder);
         if std::fs::create_dir_all(&tmp).is_ok() {
             let _ = std::fs::write(tmp.join(format!("{name}.png")), &png);
+        }
+    }
+
+    /// The first file Chromium finished downloading (its name and bytes), waiting up to
+    /// 20 s for it.
+    pub async fn downloaded(&self) -> (String, Vec<u8>) {
+        let dir = self._profile.join("downloads");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if !name.ends_with(".crdownload") && !name.starts_with('.') {
+                        return (name, std::fs::read(e.path()).unwrap());
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "nothing was downloaded");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 

@@ -109,7 +109,15 @@ async fn seal_waiting_for_the_keepers(app: &TestApp) -> i64 {
     let id = seal_submitted(app).await;
     let head = signed_in(app, "T2001").await;
     let signature = drawn_signature();
-    act(app, &head, id, "approve", "head", &[("signature", &signature)]).await;
+    act(
+        app,
+        &head,
+        id,
+        "approve",
+        "head",
+        &[("signature", &signature)],
+    )
+    .await;
     id
 }
 

@@ -24,16 +24,29 @@ async fn on(width: u32, height: u32) {
     let link = c.find(Locator::Id("download-pdf")).await.unwrap();
     assert_eq!(link.text().await.unwrap(), "下载 PDF");
     b.shot("documents", &format!("application-{width}")).await;
-    // The holder's download makes the document; the verify page is public.
-    let r = app
+    // The holder's download in Chromium makes the document: the file saved is the one
+    // stored, under the certificate's name, and the same file comes on every download.
+    link.click().await.unwrap();
+    let (name, saved) = b.downloaded().await;
+    assert!(
+        name.starts_with("在读证明-") && name.ends_with(".pdf"),
+        "{name}"
+    );
+    assert!(saved.starts_with(b"%PDF"));
+    let (code, stored): (String, Vec<u8>) =
+        sqlx::query_as("SELECT code, pdf FROM documents WHERE application_id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+            .await
+            .unwrap();
+    assert_eq!(saved, stored);
+    let again = app
         .get_with(&student, &format!("/applications/{id}/document.pdf"))
-        .await;
-    assert_eq!(r.status(), 200);
-    let code: String = sqlx::query_scalar("SELECT code FROM documents WHERE application_id = $1")
-        .bind(id)
-        .fetch_one(&app.db)
+        .await
+        .bytes()
         .await
         .unwrap();
+    assert_eq!(again.as_ref(), saved.as_slice());
     c.goto(&app.url("/")).await.unwrap();
     c.find(Locator::Css("header form[action='/logout'] button"))
         .await
@@ -76,4 +89,171 @@ async fn the_document_and_its_verify_page_on_a_desktop() {
 #[tokio::test]
 async fn the_document_and_its_verify_page_on_a_phone() {
     on(390, 844).await;
+}
+
+/// The 部门负责人 signs 公章使用 on the pad: with a finger on a phone, with the mouse on a
+/// desktop. 通过 with an empty pad stops at the pad with its message; after signing, the
+/// signature is kept with the approval and shown in the 流转记录.
+async fn pad(width: u32, height: u32, touch: bool) {
+    use fantoccini::actions::{
+        InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction, TouchActions,
+    };
+    let app = spawn_app().await;
+    let teacher = signed_in(&app, "T2002").await;
+    let sid = crate::forms::service(&app, "GZSY").await;
+    let page = format!("/services/{sid}/apply");
+    let fields = vec![
+        ("f.seal", "校章".to_owned()),
+        ("f.document", "合作协议".into()),
+        ("f.copies", "2".into()),
+        ("f.date", "2026-12-01".into()),
+        ("f.reason", "与企业签订联合实验室协议".into()),
+    ];
+    let r = crate::forms::post_form(&app, &teacher, &page, &page, "submit", &fields).await;
+    let id: i64 = location(&r)
+        .trim_start_matches("/applications/")
+        .parse()
+        .unwrap();
+    let Some(b) = Browser::start(width, height).await else {
+        return;
+    };
+    let c = &b.client;
+    sign_in(&b, &app, "T2001").await;
+    c.goto(&app.url(&format!("/applications/{id}")))
+        .await
+        .unwrap();
+    let canvas = c.find(Locator::Css("canvas.signature-pad")).await.unwrap();
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![serde_json::to_value(&canvas).unwrap()],
+    )
+    .await
+    .unwrap();
+    // 通过 with nothing drawn: the message beside the pad, nothing sent.
+    c.find(Locator::Css(".task-panel button[value='approve']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let error = c
+        .find(Locator::Css("[data-signature-error]"))
+        .await
+        .unwrap();
+    assert!(error.is_displayed().await.unwrap());
+    let signed = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM flow_records WHERE application_id = $1 AND signature IS NOT NULL",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+        .await
+        .unwrap()
+    };
+    assert_eq!(signed().await, 0);
+    // Two strokes across the pad.
+    let strokes = |start: (f64, f64), moves: &[(f64, f64)]| {
+        let mut acts = vec![
+            PointerAction::MoveToElement {
+                element: canvas.clone(),
+                duration: None,
+                x: start.0,
+                y: start.1,
+            },
+            PointerAction::Down {
+                button: MOUSE_BUTTON_LEFT,
+            },
+        ];
+        for (x, y) in moves {
+            acts.push(PointerAction::MoveBy {
+                duration: Some(std::time::Duration::from_millis(30)),
+                x: *x,
+                y: *y,
+            });
+        }
+        acts.push(PointerAction::Up {
+            button: MOUSE_BUTTON_LEFT,
+        });
+        acts
+    };
+    let moves = [
+        (25.0, -20.0),
+        (25.0, 30.0),
+        (25.0, -30.0),
+        (25.0, 25.0),
+        (25.0, -15.0),
+    ];
+    for (i, acts) in [
+        strokes((-120.0, 0.0), &moves),
+        strokes(
+            (-90.0, -30.0),
+            &[(0.0, 30.0), (0.0, 30.0), (30.0, 0.0), (30.0, 0.0)],
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        if touch {
+            let mut t = TouchActions::new(format!("finger{i}"));
+            for a in acts {
+                t = t.then(a);
+            }
+            c.perform_actions(t).await.unwrap();
+        } else {
+            let mut m = MouseActions::new(format!("mouse{i}"));
+            for a in acts {
+                m = m.then(a);
+            }
+            c.perform_actions(m).await.unwrap();
+        }
+    }
+    let posted = c
+        .find(Locator::Css("input[name=signature]"))
+        .await
+        .unwrap()
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap_or_default();
+    assert!(posted.starts_with("data:image/png;base64,"), "{posted:.40}");
+    assert!(!error.is_displayed().await.unwrap());
+    b.shot("documents", &format!("pad-{width}")).await;
+    c.find(Locator::Css(".task-panel button[value='approve']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let img = c
+        .wait()
+        .for_element(Locator::Css("img.signature-img"))
+        .await
+        .unwrap();
+    let loaded = c
+        .execute(
+            "return arguments[0].complete && arguments[0].naturalWidth;",
+            vec![serde_json::to_value(&img).unwrap()],
+        )
+        .await
+        .unwrap();
+    assert!(loaded.as_u64().unwrap_or(0) > 40, "{loaded}");
+    assert_eq!(signed().await, 1);
+    c.execute(
+        "arguments[0].scrollIntoView({block: 'center'});",
+        vec![serde_json::to_value(&img).unwrap()],
+    )
+    .await
+    .unwrap();
+    b.shot("documents", &format!("signed-{width}")).await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_signature_pad_with_a_finger_on_a_phone() {
+    pad(390, 844, true).await;
+}
+
+#[tokio::test]
+async fn the_signature_pad_with_the_mouse_on_a_desktop() {
+    pad(1280, 900, false).await;
 }

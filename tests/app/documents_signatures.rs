@@ -42,7 +42,15 @@ async fn stamped(app: &TestApp, doc: &str) -> (i64, Client) {
         .unwrap();
     let head = signed_in(app, "T2001").await;
     let signature = drawn_signature();
-    act(app, &head, id, "approve", "head", &[("signature", &signature)]).await;
+    act(
+        app,
+        &head,
+        id,
+        "approve",
+        "head",
+        &[("signature", &signature)],
+    )
+    .await;
     let keeper = signed_in(app, "T3004").await;
     act(app, &keeper, id, "approve", "seal", &[]).await;
     let status: String = sqlx::query_scalar("SELECT status FROM applications WHERE id = $1")
@@ -72,7 +80,10 @@ async fn a_signature_goes_on_the_document_where_its_template_says() {
     let (id, teacher) = stamped(&app, "合作协议").await;
     let pdf = pdf_of(&app, &teacher, id).await;
     let text = text_of(&pdf);
-    assert!(text.contains("用印审批单") && text.contains("部门负责人审批"), "{text}");
+    assert!(
+        text.contains("用印审批单") && text.contains("部门负责人审批"),
+        "{text}"
+    );
     assert!(!text.contains("审批人签名"), "{text}");
     // The seal and the one signature: two images (each with its transparency mask).
     assert_eq!(images_in(&pdf), 2);
@@ -154,7 +165,10 @@ async fn a_chosen_section_lists_its_fields_and_nothing_else_is_shown() {
     for want in ["【补充信息】", "原就读学校", "示范中学", "其他说明"] {
         assert!(text.contains(want), "{want} in {text}");
     }
-    assert!(!text.contains("实习就业"), "a field outside the section: {text}");
+    assert!(
+        !text.contains("实习就业"),
+        "a field outside the section: {text}"
+    );
 }
 
 #[tokio::test]
@@ -225,7 +239,10 @@ async fn the_application_page_offers_download_to_its_people_and_revocation_to_it
     let after = page(admin).await;
     assert!(after.contains("已作废") && after.contains("信息有误，已重新出具"));
     assert!(!after.contains("作废证明"), "nothing left to revoke");
-    assert!(page(student).await.contains("已作废"), "the holder sees it too");
+    assert!(
+        page(student).await.contains("已作废"),
+        "the holder sees it too"
+    );
 }
 
 #[tokio::test]

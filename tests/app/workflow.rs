@@ -508,7 +508,10 @@ async fn seal_or_sign_and_add_signer() {
         .await
         .unwrap();
     assert!(page.contains("本环节通过时须手写签名"), "{page}");
-    assert!(page.contains("data-signature-pad"), "the pad is on the page");
+    assert!(
+        page.contains("data-signature-pad"),
+        "the pad is on the page"
+    );
     assert_eq!(pending_accounts(&app, id).await, vec!["T2001"]);
     let mut png = Vec::new();
     image::RgbaImage::new(600, 200)
@@ -528,14 +531,30 @@ async fn seal_or_sign_and_add_signer() {
     assert!(page.contains("签名过小或为空白"), "{page}");
     assert_eq!(pending_accounts(&app, id).await, vec!["T2001"]);
     let signature = drawn_signature();
-    act(&app, &head, id, "approve", "head", &[("signature", &signature)]).await;
+    act(
+        &app,
+        &head,
+        id,
+        "approve",
+        "head",
+        &[("signature", &signature)],
+    )
+    .await;
     assert_eq!(
         pending_accounts(&app, id).await,
         vec!["T2102"],
         "the added signer comes next"
     );
     let added = signed_in(&app, "T2102").await;
-    act(&app, &added, id, "approve", "head", &[("signature", &signature)]).await;
+    act(
+        &app,
+        &added,
+        id,
+        "approve",
+        "head",
+        &[("signature", &signature)],
+    )
+    .await;
     // Each 通过 keeps its own signature with its flow record, shown in the 流转记录 to
     // whoever sees the application; a stranger gets 404.
     let signed: Vec<i64> = sqlx::query_scalar(

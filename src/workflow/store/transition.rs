@@ -539,7 +539,9 @@ where
     .push_bind(plan.flow_details)
     .push("::jsonb[]");
     if signed {
-        q.push(", ").push_bind(plan.flow_signature).push("::bytea[]");
+        q.push(", ")
+            .push_bind(plan.flow_signature)
+            .push("::bytea[]");
     }
     q.push(if signed {
         ") WITH ORDINALITY AS x(node, name, actor, action, comment, details, signature, n) \

@@ -211,9 +211,11 @@ pub async fn act(
             {
                 // Decoding the pad is some milliseconds of one core.
                 let posted = std::mem::take(&mut req.signature);
-                match tokio::task::spawn_blocking(move || crate::workflow::signature::parse(&posted))
-                    .await
-                    .map_err(|e| AppError::Internal(e.into()))?
+                match tokio::task::spawn_blocking(move || {
+                    crate::workflow::signature::parse(&posted)
+                })
+                .await
+                .map_err(|e| AppError::Internal(e.into()))?
                 {
                     Ok(png) => signature = Some(png),
                     Err(m) => return refused(m),
