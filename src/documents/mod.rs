@@ -74,6 +74,9 @@ struct Settings {
     signature_place: String,
 }
 
+/// (node, node name, approver, when, handwritten signature)
+type ApprovalRow = (String, String, String, DateTime<Utc>, Option<Vec<u8>>);
+
 #[derive(sqlx::FromRow)]
 struct Facts {
     name: String,
@@ -119,7 +122,7 @@ async fn document(state: &AppState, app: &store::AppRow) -> AppResult<(String, V
     .await?;
     // The approvals of the run that finished: those before a 退回 and resubmission were
     // made on what the applicant then changed.
-    let approvals: Vec<(String, String, String, DateTime<Utc>, Option<Vec<u8>>)> = sqlx::query_as(
+    let approvals: Vec<ApprovalRow> = sqlx::query_as(
         "SELECT f.node_id, f.node_name, COALESCE(u.name, ''), f.at, f.signature FROM flow_records f
            LEFT JOIN users u ON u.id = f.actor_id
           WHERE f.application_id = $1 AND f.action = 'approve'

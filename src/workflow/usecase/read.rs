@@ -345,7 +345,9 @@ async fn document(
     user: &CurrentUser,
     is_applicant: bool,
 ) -> AppResult<Option<DocumentView>> {
-    let row: Option<(bool, bool, Option<String>, Option<String>, bool)> = sqlx::query_as(
+    // (approver, service admin, code, revoke reason, revoked)
+    type Row = (bool, bool, Option<String>, Option<String>, bool);
+    let row: Option<Row> = sqlx::query_as(
         "SELECT EXISTS (SELECT 1 FROM tasks WHERE application_id = $2 AND assignee_id = $3
                          AND kind = 'approve'),
                 EXISTS (SELECT 1 FROM service_admins WHERE service_id = $1 AND user_id = $3),
