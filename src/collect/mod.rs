@@ -15,6 +15,7 @@ pub mod cells;
 pub mod files;
 pub mod fill;
 pub mod manage;
+mod members;
 pub mod progress;
 pub mod reminders;
 pub mod store;
@@ -37,6 +38,10 @@ pub fn routes() -> Router<AppState> {
         .merge(fill::routes())
         .merge(progress::routes())
         .route("/collect/files/{id}", axum::routing::get(files::download))
+        .route(
+            "/collect/{id}/members/refresh",
+            axum::routing::post(members::refresh),
+        )
 }
 
 /// May `user` create 填报任务: a 系统管理员 or a 服务管理员.

@@ -216,21 +216,7 @@ pub async fn publish(
     let Some((target, title, _)) = row else {
         return Ok(None);
     };
-    let t = target.0;
-    let n = sqlx::query(&format!(
-        "INSERT INTO collection_members (collection_id, user_id, department_id)
-         SELECT $1, u.id, u.department_id FROM users u WHERE {}
-         ON CONFLICT DO NOTHING",
-        super::target::MEMBER_SQL
-    ))
-    .bind(id)
-    .bind(&t.departments)
-    .bind(&t.kinds)
-    .bind(&t.roles)
-    .bind(&t.accounts)
-    .execute(&mut *conn)
-    .await?
-    .rows_affected() as i64;
+    let n = add_members(conn, id, &target.0).await?.len() as i64;
     // Reminders whose day has already come are not sent on top of this notice.
     sqlx::query(
         "INSERT INTO collection_reminders (collection_id, days_before, sent_at)
@@ -253,6 +239,58 @@ pub async fn publish(
     )
     .await?;
     Ok(Some(n))
+}
+
+/// Adds to task `id` everyone who matches `t` and is not a member yet: the people added.
+async fn add_members(conn: &mut PgConnection, id: i64, t: &Target) -> sqlx::Result<Vec<i64>> {
+    sqlx::query_scalar(&format!(
+        "INSERT INTO collection_members (collection_id, user_id, department_id)
+         SELECT $1, u.id, u.department_id FROM users u WHERE {}
+         ON CONFLICT DO NOTHING RETURNING user_id",
+        super::target::MEMBER_SQL
+    ))
+    .bind(id)
+    .bind(&t.departments)
+    .bind(&t.kinds)
+    .bind(&t.roles)
+    .bind(&t.accounts)
+    .fetch_all(&mut *conn)
+    .await
+}
+
+/// 更新名单: the group of published task `id` resolved again, adding the people who match
+/// it now (joined a department, got a role, new accounts) and telling only them. Nobody is
+/// removed: a response, or the duty to fill, stays with whoever had it. Locks the task row
+/// so two refreshes at once add each person once.
+pub async fn refresh_members(
+    conn: &mut PgConnection,
+    id: i64,
+    title: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<Vec<i64>> {
+    let target: Option<sqlx::types::Json<Target>> = sqlx::query_scalar(
+        "SELECT target FROM collections WHERE id = $1 AND published_at IS NOT NULL FOR UPDATE",
+    )
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(target) = target else {
+        return Ok(Vec::new());
+    };
+    let added = add_members(conn, id, &target.0).await?;
+    if !added.is_empty() {
+        notify_members(
+            conn,
+            id,
+            &format!("collect-open:{id}"),
+            "collect_open",
+            &format!("新的填报任务：{title}，请在截止时间前填报。"),
+            Some(&added),
+            now,
+        )
+        .await?;
+    }
+    Ok(added)
 }
 
 /// Queues one notice per member of task `id` (those `only` names, or all), in the

@@ -311,7 +311,7 @@ pub static VARS: &[VarSpec] = &[
     VarSpec {
         name: "HALL_DOCUMENT_FONT",
         default: Value("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-        meaning: "the CJK font result documents (PDF) are set in: Debian's fonts-noto-cjk; a collection's Simplified Chinese face is used",
+        meaning: "the CJK font result documents (PDF) are set in (Debian's `fonts-noto-cjk`; of a collection, the Simplified Chinese face); without it 下载 PDF answers 503 with a message",
         secret: false,
         read_by: None,
     },

@@ -245,6 +245,11 @@ async fn a_task_to_200_people_from_settings_to_export() {
         .await
         .unwrap();
     assert!(tab.contains("2026 年寒假留校登记") && tab.contains("未填"));
+    // The tab counts the open tasks that wait for me.
+    assert!(
+        tab.contains("填报任务 <span class=\"nav-badge\">1</span>"),
+        "the tab's count"
+    );
     let fill = format!("/collect/{id}");
     let r = post(
         &app,
@@ -430,6 +435,10 @@ async fn a_task_to_200_people_from_settings_to_export() {
         .await
         .unwrap();
     assert!(tab.contains("已确认"));
+    assert!(
+        !tab.contains("填报任务 <span class=\"nav-badge\">"),
+        "nothing waits"
+    );
 
     // Export: every member, the sub-table spread over columns.
     let csv = app
@@ -837,4 +846,124 @@ async fn response_files_download_only_for_those_who_see_them_and_zip_by_person()
     let mut data = Vec::new();
     std::io::Read::read_to_end(&mut z.by_index(0).unwrap(), &mut data).unwrap();
     assert_eq!(data, PNG);
+}
+
+/// 更新名单: people who match the group after 发布 are added and told, once, also when two
+/// refreshes run at once; nobody is removed; only those who manage the task may do it.
+#[tokio::test]
+async fn the_group_is_resolved_again_while_the_task_is_open() {
+    let app = spawn_app().await;
+    let (_, b) = people(&app).await;
+    let owner = signed_in(&app, "admin").await;
+    let now = app.clock.now();
+    let b_s = b.to_string();
+    let r = post(
+        &app,
+        &owner,
+        "/admin/collections/new",
+        "/admin/collections",
+        &[
+            ("title", "乙院名单测试"),
+            ("dept", &b_s),
+            ("opens_at", &local(now - chrono::Duration::hours(1))),
+            ("closes_at", &local(now + chrono::Duration::days(3))),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let id: i64 = scalar(&app, "SELECT max(id) FROM collections").await;
+    sqlx::query("UPDATE collections SET form = $1::jsonb")
+        .bind(FORM)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let revision = scalar(&app, "SELECT revision::bigint FROM collections")
+        .await
+        .to_string();
+    let r = post(
+        &app,
+        &owner,
+        &format!("/admin/collections/{id}"),
+        &format!("/admin/collections/{id}/publish"),
+        &[("revision", revision.as_str())],
+    )
+    .await;
+    assert_eq!(r.status(), 303);
+    let members = |app: &TestApp| {
+        let db = app.db.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT count(*) FROM collection_members WHERE collection_id = $1",
+            )
+            .bind(id)
+            .fetch_one(&db)
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(members(&app).await, 80);
+    let told = outbox(&app, "collect_open").await;
+    assert_eq!(told, 80);
+
+    // C0001 moves to 乙院, C0121 leaves it.
+    sqlx::query(
+        "UPDATE users SET department_id = CASE account WHEN 'C0001' THEN $1
+                          ELSE (SELECT id FROM departments WHERE code = 'TJA1') END
+          WHERE account IN ('C0001', 'C0121')",
+    )
+    .bind(b)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let progress = format!("/collect/{id}/responses");
+    let refresh = format!("/collect/{id}/members/refresh");
+    // Not the owner's: 404, nothing added.
+    let head = signed_in(&app, "T2002").await;
+    let r = app.submit(&head, "/", &refresh, &[]).await;
+    assert_eq!(r.status(), 404);
+    assert_eq!(members(&app).await, 80);
+
+    let page = app.get_with(&owner, &progress).await.text().await.unwrap();
+    assert!(page.contains("更新名单"));
+    let r = app.submit(&owner, &progress, &refresh, &[]).await;
+    assert_eq!(r.status(), 303);
+    let page = app.get_with(&owner, &progress).await.text().await.unwrap();
+    assert!(page.contains("新增 1 人"), "{page}");
+    assert_eq!(members(&app).await, 81, "C0121 stays");
+    assert_eq!(
+        outbox(&app, "collect_open").await,
+        told + 1,
+        "only the new one is told"
+    );
+    let newcomer = signed_in(&app, "C0001").await;
+    let tab = app
+        .get_with(&newcomer, "/center/collect")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(tab.contains("乙院名单测试"));
+
+    // Two more join; two refreshes at once add each once.
+    sqlx::query("UPDATE users SET department_id = $1 WHERE account IN ('C0002', 'C0003')")
+        .bind(b)
+        .execute(&app.db)
+        .await
+        .unwrap();
+    let (r1, r2) = tokio::join!(
+        app.submit(&owner, &progress, &refresh, &[]),
+        app.submit(&owner, &progress, &refresh, &[])
+    );
+    assert_eq!((r1.status().as_u16(), r2.status().as_u16()), (303, 303));
+    assert_eq!(members(&app).await, 83);
+    assert_eq!(outbox(&app, "collect_open").await, told + 3);
+    let r = app.submit(&owner, &progress, &refresh, &[]).await;
+    assert_eq!(r.status(), 303);
+    let page = app.get_with(&owner, &progress).await.text().await.unwrap();
+    assert!(page.contains("名单已是最新"), "{page}");
+    assert_eq!(
+        app.audit_count("collection.members.refresh", "success")
+            .await,
+        4
+    );
 }

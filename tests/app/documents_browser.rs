@@ -1,5 +1,6 @@
-//! Result documents in Chromium: the holder's application page offers 下载 PDF, and the
-//! verify page the QR code leads to reads on a phone and a desktop. Screenshots at 1280
+//! Result documents in Chromium: the holder downloads the PDF from the application page,
+//! and the verify page its QR code leads to reads on a phone and a desktop; approvers sign
+//! on the pad with a finger or the mouse. Screenshots at 1280
 //! and 390 px (with the PDF's first page from the HTTP test in /tmp/shots/documents).
 
 use fantoccini::Locator;
@@ -59,7 +60,11 @@ async fn on(width: u32, height: u32) {
         .for_element(Locator::Css(".account a[href='/login']"))
         .await
         .unwrap();
-    c.goto(&app.url(&format!("/verify/{code}"))).await.unwrap();
+    // The verify page as a phone's camera finds it: the URL read from the saved file's QR
+    // code.
+    let url = crate::documents::qr_of(&saved, &format!("downloaded-{width}"));
+    assert_eq!(url, app.url(&format!("/verify/{code}")));
+    c.goto(&url).await.unwrap();
     let status = c
         .find(Locator::Id("verify-status"))
         .await
