@@ -3,6 +3,7 @@
 //! `files` reads and checks the folder; this module and `catalog` write what is missing.
 
 mod catalog;
+mod collections;
 mod documents;
 pub mod files;
 #[cfg(test)]
@@ -151,6 +152,7 @@ pub async fn seed_demo(db: &PgPool, key: &SecretKey) -> anyhow::Result<()> {
     catalog::seed_bundles(&mut tx, &demo).await?;
     catalog::seed_calendar(&mut tx, &demo, chrono::Utc::now()).await?;
     documents::seed_documents(&mut tx).await?;
+    collections::seed_collections(&mut tx, chrono::Utc::now()).await?;
     sqlx::query(
         "INSERT INTO app_meta (key, value) VALUES ('demo_data', 'present')
          ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",

@@ -90,6 +90,19 @@ async fn post(
     app.submit(c, page, action, f).await
 }
 
+/// The demo's own 填报任务 (`demo/collections.toml`) and its notices removed, so each test
+/// counts only the tasks it makes.
+pub async fn without_demo_tasks(app: &TestApp) {
+    sqlx::query("DELETE FROM outbox WHERE kind LIKE 'collect%'")
+        .execute(&app.db)
+        .await
+        .unwrap();
+    sqlx::query("DELETE FROM collections")
+        .execute(&app.db)
+        .await
+        .unwrap();
+}
+
 async fn outbox(app: &TestApp, kind: &str) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM outbox WHERE kind = $1")
         .bind(kind)
@@ -101,6 +114,7 @@ async fn outbox(app: &TestApp, kind: &str) -> i64 {
 #[tokio::test]
 async fn a_task_to_200_people_from_settings_to_export() {
     let app = spawn_app().await;
+    without_demo_tasks(&app).await;
     let (a, b) = people(&app).await;
     let mut owner = signed_in(&app, "T4402").await; // 服务管理员
     let now = app.clock.now();
@@ -549,6 +563,7 @@ async fn member_state(app: &TestApp, id: i64, account: &str) -> String {
 #[tokio::test]
 async fn late_filling_where_allowed_and_unpublished_tasks_stay_hidden() {
     let app = spawn_app().await;
+    without_demo_tasks(&app).await;
     let owner = signed_in(&app, "admin").await;
     let now = app.clock.now();
     let r = post(
@@ -684,6 +699,7 @@ const PNG: &[u8] = &[
 async fn response_files_download_only_for_those_who_see_them_and_zip_by_person() {
     use reqwest::multipart::{Form, Part};
     let app = spawn_app().await;
+    without_demo_tasks(&app).await;
     let owner = signed_in(&app, "admin").await;
     let now = app.clock.now();
     let r = post(
@@ -853,6 +869,7 @@ async fn response_files_download_only_for_those_who_see_them_and_zip_by_person()
 #[tokio::test]
 async fn the_group_is_resolved_again_while_the_task_is_open() {
     let app = spawn_app().await;
+    without_demo_tasks(&app).await;
     let (_, b) = people(&app).await;
     let owner = signed_in(&app, "admin").await;
     let now = app.clock.now();
@@ -965,5 +982,52 @@ async fn the_group_is_resolved_again_while_the_task_is_open() {
         app.audit_count("collection.members.refresh", "success")
             .await,
         4
+    );
+}
+
+/// The demo's 填报任务 (`demo/collections.toml`) is published when seeding: 计算机学院's
+/// students find it waiting in their tab; its owner follows it on 填报情况.
+#[tokio::test]
+async fn the_demo_task_waits_for_the_demo_students() {
+    let app = spawn_app().await;
+    let (id, members): (i64, i64) = sqlx::query_as(
+        "SELECT c.id, (SELECT count(*) FROM collection_members m WHERE m.collection_id = c.id)
+           FROM collections c WHERE c.title = '2027 年寒假留校住宿登记' AND c.published_at IS NOT NULL",
+    )
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(members, 2, "计算机学院's two demo students");
+    let student = signed_in(&app, "S2024001").await;
+    let tab = app
+        .get_with(&student, "/center/collect")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(tab.contains("2027 年寒假留校住宿登记") && tab.contains("未填"));
+    assert!(tab.contains("填报任务 <span class=\"nav-badge\">1</span>"));
+    let form = app
+        .get_with(&student, &format!("/collect/{id}"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        form.contains("是否留校") && form.contains("S2024001"),
+        "auto-filled"
+    );
+    let owner = signed_in(&app, "T4402").await;
+    let progress = app
+        .get_with(&owner, &format!("/collect/{id}/responses"))
+        .await;
+    assert_eq!(progress.status(), 200);
+    // Someone outside the group: 404.
+    let other = signed_in(&app, "T2002").await;
+    assert_eq!(
+        app.get_with(&other, &format!("/collect/{id}"))
+            .await
+            .status(),
+        404
     );
 }

@@ -45,6 +45,7 @@ async fn task(app: &TestApp) -> i64 {
 
 async fn fill_on(width: u32, height: u32) {
     let app = spawn_app().await;
+    crate::collections::without_demo_tasks(&app).await;
     let id = task(&app).await;
     let Some(b) = Browser::start(width, height).await else {
         return;
