@@ -234,21 +234,29 @@ async fn pad(width: u32, height: u32, touch: bool) {
         .for_element(Locator::Css("img.signature-img"))
         .await
         .unwrap();
-    let loaded = c
-        .execute(
-            "return arguments[0].complete && arguments[0].naturalWidth;",
-            vec![serde_json::to_value(&img).unwrap()],
-        )
-        .await
-        .unwrap();
-    assert!(loaded.as_u64().unwrap_or(0) > 40, "{loaded}");
-    assert_eq!(signed().await, 1);
+    // The image loads lazily: scrolled to, it loads (waited for, up to 10 s).
     c.execute(
         "arguments[0].scrollIntoView({block: 'center'});",
         vec![serde_json::to_value(&img).unwrap()],
     )
     .await
     .unwrap();
+    let mut loaded = serde_json::Value::Null;
+    for _ in 0..100 {
+        loaded = c
+            .execute(
+                "return arguments[0].complete && arguments[0].naturalWidth;",
+                vec![serde_json::to_value(&img).unwrap()],
+            )
+            .await
+            .unwrap();
+        if loaded.as_u64().unwrap_or(0) > 40 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(loaded.as_u64().unwrap_or(0) > 40, "{loaded}");
+    assert_eq!(signed().await, 1);
     b.shot("documents", &format!("signed-{width}")).await;
     b.close().await;
 }
