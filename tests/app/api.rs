@@ -316,21 +316,7 @@ async fn submit_and_approve_through_the_api_and_the_system_hears_the_end() {
 async fn a_signature_node_takes_its_signature_through_the_api() {
     let app = spawn_app().await;
     let api = api_client(&app, None).await;
-    let teacher = signed_in(&app, "T2002").await;
-    let sid = crate::forms::service(&app, "GZSY").await;
-    let page = format!("/services/{sid}/apply");
-    let fields = vec![
-        ("f.seal", "校章".to_owned()),
-        ("f.document", "合作协议".into()),
-        ("f.copies", "1".into()),
-        ("f.date", "2026-12-01".into()),
-        ("f.reason", "签约".into()),
-    ];
-    let r = crate::forms::post_form(&app, &teacher, &page, &page, "submit", &fields).await;
-    let id: i64 = location(&r)
-        .trim_start_matches("/applications/")
-        .parse()
-        .unwrap();
+    let (id, _) = crate::documents_signatures::seal_submitted(&app, "合作协议").await;
     let head = person_token(&app, &api, "T2001", &["tasks"]).await;
     let path = format!("/api/v1/me/applications/{id}/actions");
     let (_, tasks) = get(&app, Some(&head), "/api/v1/me/tasks").await;

@@ -104,21 +104,7 @@ async fn pad(width: u32, height: u32, touch: bool) {
         InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerAction, TouchActions,
     };
     let app = spawn_app().await;
-    let teacher = signed_in(&app, "T2002").await;
-    let sid = crate::forms::service(&app, "GZSY").await;
-    let page = format!("/services/{sid}/apply");
-    let fields = vec![
-        ("f.seal", "校章".to_owned()),
-        ("f.document", "合作协议".into()),
-        ("f.copies", "2".into()),
-        ("f.date", "2026-12-01".into()),
-        ("f.reason", "与企业签订联合实验室协议".into()),
-    ];
-    let r = crate::forms::post_form(&app, &teacher, &page, &page, "submit", &fields).await;
-    let id: i64 = location(&r)
-        .trim_start_matches("/applications/")
-        .parse()
-        .unwrap();
+    let (id, _) = crate::documents_signatures::seal_submitted(&app, "合作协议").await;
     let Some(b) = Browser::start(width, height).await else {
         return;
     };

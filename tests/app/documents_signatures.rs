@@ -22,8 +22,9 @@ fn poppler() -> bool {
     false
 }
 
-/// 李小明's 公章使用 application, signed by his 部门负责人 and stamped by a seal keeper.
-async fn stamped(app: &TestApp, doc: &str) -> (i64, Client) {
+/// 李小明 (T2002) asks to use the seal on `doc`: the application, waiting for his
+/// 部门负责人 (T2001), whose 通过 takes a signature.
+pub async fn seal_submitted(app: &TestApp, doc: &str) -> (i64, Client) {
     let teacher = signed_in(app, "T2002").await;
     let sid = service(app, "GZSY").await;
     let page = format!("/services/{sid}/apply");
@@ -40,6 +41,12 @@ async fn stamped(app: &TestApp, doc: &str) -> (i64, Client) {
         .trim_start_matches("/applications/")
         .parse()
         .unwrap();
+    (id, teacher)
+}
+
+/// 李小明's 公章使用 application, signed by his 部门负责人 and stamped by a seal keeper.
+async fn stamped(app: &TestApp, doc: &str) -> (i64, Client) {
+    let (id, teacher) = seal_submitted(app, doc).await;
     let head = signed_in(app, "T2001").await;
     let signature = drawn_signature();
     act(
