@@ -6,6 +6,7 @@
 //! both phases, with the ratio — all from one run.
 //!
 //! cargo bench --bench login_rate   (BENCH_CLIENTS=64, BENCH_SECS=15, BENCH_LOGIN_RATE=50;
+//!                                   HALL_PASSWORD_THREADS as the server reads it;
 //!                                   DATABASE_URL or an embedded cluster)
 
 mod common;
@@ -92,6 +93,10 @@ async fn run(opts: sqlx::postgres::PgConnectOptions) -> anyhow::Result<()> {
     let clients_n = env("BENCH_CLIENTS", 64);
     let secs = env("BENCH_SECS", 15) as u64;
     let rate = env("BENCH_LOGIN_RATE", 50);
+    // The operator's trade, as `serve` applies it.
+    if let Some(n) = Settings::from_env()?.password_threads {
+        password::set_concurrency(n);
+    }
     let db = common::BenchDb::demo(
         &opts,
         "hall_loginrate",

@@ -46,6 +46,9 @@ pub async fn run(
             if let Err(e) = crate::web::limit::prune(&db, now).await {
                 tracing::warn!(error = %e, "pruning request budgets failed; will retry");
             }
+            if let Err(e) = workflow::usecase::submit::prune_keys(&db, now).await {
+                tracing::warn!(error = %e, "pruning one-time submission keys failed; will retry");
+            }
         }
         if let Err(e) = workflow::reminders::remind_overdue(&db, now).await {
             tracing::warn!(error = %e, "reminders failed; will retry");

@@ -286,6 +286,9 @@ fn print_demo_accounts() {
 }
 
 async fn serve(settings: Settings, no_demo: bool) -> anyhow::Result<()> {
+    if let Some(n) = settings.password_threads {
+        service_hall::identity::password::set_concurrency(n);
+    }
     let database = db::open(&settings).await?;
     let pool = database.pool.clone();
     let seeded = if !no_demo && seed::is_empty(&pool).await? {

@@ -224,10 +224,10 @@ fn pairs_of(fields: &serde_json::Map<String, Value>) -> ApiResult<Vec<(String, S
 }
 
 /// 提交 a new application for the token's person (scope `submit`). With an
-/// `Idempotency-Key` header (a UUID), a repeated request gives the first one's application
-/// instead of a second.
+/// `Idempotency-Key` header (a UUID), a repeated request within 7 days gives the first one's
+/// application instead of a second.
 #[utoipa::path(post, path = "/api/v1/me/applications", operation_id = "submitApplication", tag = "me", request_body = NewApplication,
-    params(("Idempotency-Key" = Option<String>, Header, description = "A UUID: the same key submits once")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "A UUID: the same key submits once; a key is remembered for 7 days")),
     security(("bearer" = [])),
     responses((status = 201, description = "已提交", body = Application), (status = 400, description = "请求有误（problem details）", body = Problem),
         (status = 401, description = "需要有效的访问令牌", body = Problem), (status = 403, description = "授权范围不足", body = Problem), (status = 404, description = "没有找到", body = Problem),

@@ -70,6 +70,8 @@ pub struct Settings {
     pub require_activation_code: bool,
     /// Minimum zxcvbn score (0–4) of a new password.
     pub password_min_score: u8,
+    /// Password hashes at once in this process; `None`: one per core.
+    pub password_threads: Option<usize>,
 }
 
 /// E-mail: `url` as lettre reads it — `smtp://host:25` (plain, e.g. a local relay),
@@ -237,6 +239,13 @@ impl Settings {
             .get("HALL_REQUIRE_ACTIVATION_CODE")
             .is_some_and(|v| v == "true" || v == "1");
         let password_min_score = env.num("HALL_PASSWORD_MIN_SCORE")?;
+        let password_threads = match env.get("HALL_PASSWORD_THREADS") {
+            None => None,
+            Some(v) => match v.trim().parse::<usize>() {
+                Ok(n @ 1..=256) => Some(n),
+                _ => anyhow::bail!("HALL_PASSWORD_THREADS: a number from 1 to 256, not {v:?}"),
+            },
+        };
         let ip_window = mins(env.num("HALL_IP_WINDOW_MINUTES")?);
         let trust_proxy = matches!(
             env.get("HALL_TRUST_PROXY").as_deref(),
@@ -341,6 +350,7 @@ impl Settings {
             identity_checks_per_ip_hour,
             require_activation_code,
             password_min_score,
+            password_threads,
         })
     }
 
@@ -440,6 +450,13 @@ mod tests {
             with("HALL_SMS_PROVIDER", "carrier-pigeon"),
             "HALL_SMS_PROVIDER: unknown provider \"carrier-pigeon\" (none, log or http)"
         );
+        assert_eq!(
+            with("HALL_PASSWORD_THREADS", "0"),
+            "HALL_PASSWORD_THREADS: a number from 1 to 256, not \"0\""
+        );
+        let threads = Settings::read(&|n| (n == "HALL_PASSWORD_THREADS").then(|| " 1 ".into()));
+        assert_eq!(threads.unwrap().password_threads, Some(1));
+        assert_eq!(Settings::defaults().password_threads, None, "one per core");
         // Blank counts as unset: the default applies.
         let s = Settings::read(&|n| (n == "HALL_BIND").then(|| "  ".into())).unwrap();
         assert_eq!(s.bind.to_string(), "127.0.0.1:8080");

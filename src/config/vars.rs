@@ -281,6 +281,13 @@ pub static VARS: &[VarSpec] = &[
         read_by: None,
     },
     VarSpec {
+        name: "HALL_PASSWORD_THREADS",
+        default: Note("the number of cores"),
+        meaning: "password hashes (argon2id: ~19 MiB and a core each, 15–20 ms) run at once per instance; fewer keeps pages quick while a crowd signs in, and more sign-ins wait or are asked to retry (`docs/BENCHMARKS.md`, sign-ins at a steady rate)",
+        secret: false,
+        read_by: None,
+    },
+    VarSpec {
         name: "HALL_SECRET_KEY",
         default: Note("generated into `<HALL_DATA_DIR>/secret.key`"),
         meaning: "key for the keyed hash and the sealed copy of ID-card numbers; **set the same value on every instance** when running several",

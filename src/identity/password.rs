@@ -46,65 +46,85 @@ impl From<HashError> for AppError {
     }
 }
 
-/// Each argon2 run takes ~19 MiB and a core: at most one per core runs at a time, so a
-/// crowd signing in at once costs time, not memory (150 at once took 2.7 GB unbounded).
+/// Each argon2 run takes ~19 MiB and a core: at most `threads` run at a time (one per core
+/// unless `HALL_PASSWORD_THREADS` says otherwise), so a crowd signing in at once costs time,
+/// not memory (150 at once took 2.7 GB unbounded).
 struct Limiter {
-    cores: usize,
+    threads: usize,
     permits: Semaphore,
     waiting: AtomicUsize,
     max_waiting: usize,
 }
 
-fn limiter() -> &'static Limiter {
-    static L: OnceLock<Limiter> = OnceLock::new();
-    L.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+impl Limiter {
+    fn new(threads: usize) -> Self {
+        let threads = threads.max(1);
         Limiter {
-            cores,
-            permits: Semaphore::new(cores),
+            threads,
+            permits: Semaphore::new(threads),
             waiting: AtomicUsize::new(0),
-            max_waiting: cores * WAITERS_PER_CORE,
+            max_waiting: threads * WAITERS_PER_CORE,
         }
-    })
+    }
+
+    /// A turn to hash: `Busy` when the queue is full or the wait would exceed `max_wait`;
+    /// `patient` waits however long it takes (background work and administrators' one-offs,
+    /// which have no one to tell "try again").
+    async fn turn(
+        &self,
+        patient: bool,
+        max_wait: Duration,
+    ) -> Result<SemaphorePermit<'_>, HashError> {
+        if let Ok(p) = self.permits.try_acquire() {
+            return Ok(p);
+        }
+        if patient {
+            return self
+                .permits
+                .acquire()
+                .await
+                .map_err(|e| HashError::Failed(e.into()));
+        }
+        // Counted while waiting, so the queue stays short.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.max_waiting {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(HashError::Busy);
+        }
+        let _w = Waiting(&self.waiting);
+        match tokio::time::timeout(max_wait, self.permits.acquire()).await {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(HashError::Failed(e.into())),
+            Err(_) => Err(HashError::Busy),
+        }
+    }
+}
+
+static LIMITER: OnceLock<Limiter> = OnceLock::new();
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+fn limiter() -> &'static Limiter {
+    LIMITER.get_or_init(|| Limiter::new(cores()))
+}
+
+/// Sets how many hashes this process runs at once (`HALL_PASSWORD_THREADS`). Called once at
+/// startup, before the first sign-in; the process keeps its first setting, and the number
+/// it keeps is returned (the setting is per process, as the cores are).
+pub fn set_concurrency(threads: usize) -> usize {
+    LIMITER.get_or_init(|| Limiter::new(threads)).threads
 }
 
 /// How many password hashes may run at once in this process.
 pub fn concurrency() -> usize {
-    limiter().cores
-}
-
-/// A turn to hash: `Busy` when the queue is full or the wait would exceed `MAX_WAIT`;
-/// `patient` waits however long it takes (background work and administrators' one-offs,
-/// which have no one to tell "try again").
-async fn turn(patient: bool) -> Result<SemaphorePermit<'static>, HashError> {
-    let l = limiter();
-    if let Ok(p) = l.permits.try_acquire() {
-        return Ok(p);
-    }
-    if patient {
-        return l
-            .permits
-            .acquire()
-            .await
-            .map_err(|e| HashError::Failed(e.into()));
-    }
-    // Counted while waiting, so the queue stays short.
-    struct Waiting<'a>(&'a AtomicUsize);
-    impl Drop for Waiting<'_> {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-    if l.waiting.fetch_add(1, Ordering::AcqRel) >= l.max_waiting {
-        l.waiting.fetch_sub(1, Ordering::AcqRel);
-        return Err(HashError::Busy);
-    }
-    let _w = Waiting(&l.waiting);
-    match tokio::time::timeout(MAX_WAIT, l.permits.acquire()).await {
-        Ok(Ok(p)) => Ok(p),
-        Ok(Err(e)) => Err(HashError::Failed(e.into())),
-        Err(_) => Err(HashError::Busy),
-    }
+    limiter().threads
 }
 
 /// Runs one argon2 job on the blocking pool while holding a turn.
@@ -112,7 +132,7 @@ async fn run<T: Send + 'static>(
     patient: bool,
     job: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Result<T, HashError> {
-    let permit = turn(patient).await?;
+    let permit = limiter().turn(patient, MAX_WAIT).await?;
     let out = tokio::task::spawn_blocking(job)
         .await
         .context("hashing task")??;
@@ -330,6 +350,46 @@ mod tests {
         assert!(check_new("Xk9#mQ2vLp!r", "S2024001", "张三", 3).is_empty());
         assert!(strength("Xk9#mQ2vLp!r", "S2024001", "张三") >= 3);
         assert!(strength("abc", "S2024001", "张三") <= 1);
+    }
+
+    #[test]
+    fn the_thread_setting_bounds_hashes_at_once() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let short = Duration::from_millis(30);
+            // One thread: a second sign-in waits its turn, then is told to come back.
+            let one = Limiter::new(1);
+            let held = one.turn(false, short).await.unwrap();
+            assert!(matches!(one.turn(false, short).await, Err(HashError::Busy)));
+            drop(held);
+            assert!(one.turn(false, short).await.is_ok(), "free again");
+            // Two threads: two at once.
+            let two = Limiter::new(2);
+            let a = two.turn(false, short).await.unwrap();
+            let b = two.turn(false, short).await.unwrap();
+            assert!(matches!(two.turn(false, short).await, Err(HashError::Busy)));
+            drop((a, b));
+            // The queue is as long as the threads allow: one waiter beyond it is refused
+            // at once, without waiting.
+            let one: &'static Limiter = Box::leak(Box::new(Limiter::new(1)));
+            let _held = one.turn(false, short).await.unwrap();
+            let long = Duration::from_secs(5);
+            for _ in 0..WAITERS_PER_CORE {
+                tokio::spawn(async move { one.turn(false, long).await.map(drop) });
+            }
+            while one.waiting.load(Ordering::Acquire) < WAITERS_PER_CORE {
+                tokio::task::yield_now().await;
+            }
+            let t = std::time::Instant::now();
+            let late = one.turn(false, long).await;
+            assert!(matches!(late, Err(HashError::Busy)));
+            assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+            // Zero is read as one: hashing is never switched off.
+            assert_eq!(Limiter::new(0).threads, 1);
+        });
     }
 
     #[test]

@@ -1740,4 +1740,41 @@ async fn a_new_application_posted_twice_is_submitted_once() {
         .unwrap();
     assert_eq!(n, 2);
     assert_task_counts(&app).await;
+    // A week on, the worker's hourly pruning forgets the first form's key; the second's,
+    // a day old, still sends a repeat to its application.
+    let key_of = |id: &str| {
+        let id: i64 = id.rsplit('/').next().unwrap().parse().unwrap();
+        sqlx::query_scalar::<_, uuid::Uuid>(
+            "SELECT key FROM submission_keys WHERE application_id = $1",
+        )
+        .bind(id)
+        .fetch_one(&app.db)
+    };
+    let (old_key, day_key) = (key_of(&first).await.unwrap(), key_of(&one).await.unwrap());
+    sqlx::query(
+        "UPDATE submission_keys SET created_at = created_at - CASE WHEN key = $1
+             THEN interval '7 days 1 minute' ELSE interval '1 day' END",
+    )
+    .bind(old_key)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    use service_hall::clock::Clock as _;
+    let pruned = service_hall::workflow::usecase::submit::prune_keys(&app.db, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(pruned, 1);
+    let html = app.get_with(&student, &page).await.text().await.unwrap();
+    let post_with = |key: uuid::Uuid| {
+        let mut form = fields.clone();
+        form.push(("_csrf".into(), csrf_from(&html)));
+        form.push(("once".into(), key.to_string()));
+        student.post(app.url(&page)).form(&form).send()
+    };
+    assert_eq!(location(&post_with(day_key).await.unwrap()), one);
+    let again = location(&post_with(old_key).await.unwrap());
+    assert!(
+        again != first && again != one,
+        "a forgotten key submits anew"
+    );
 }

@@ -28,6 +28,24 @@ async fn commit(tx: sqlx::Transaction<'_, sqlx::Postgres>) -> Result<(), StoreEr
     })
 }
 
+/// How long a one-time key (the form's, or the API's `Idempotency-Key`) still sends a
+/// repeat to the application it made: far beyond any double click or client retry.
+pub const KEY_DAYS: i32 = 7;
+
+/// Forgets one-time keys older than [`KEY_DAYS`], so the table holds a week of 提交, not
+/// every one ever. Run hourly by the worker; no index on `created_at` (each 提交 would pay
+/// for one): the scan reads a week of narrow rows once an hour.
+pub async fn prune_keys(db: &PgPool, now: chrono::DateTime<chrono::Utc>) -> sqlx::Result<u64> {
+    let r = sqlx::query(
+        "DELETE FROM submission_keys WHERE created_at < $1 - make_interval(days => $2)",
+    )
+    .bind(now)
+    .bind(KEY_DAYS)
+    .execute(db)
+    .await?;
+    Ok(r.rows_affected())
+}
+
 /// 提交 a draft, or resubmit a returned application (straight back to the node that
 /// returned it). `data` has been validated by the caller.
 #[tracing::instrument(skip_all, fields(app = app_id))]
