@@ -63,6 +63,9 @@ pub fn routes() -> Router<AppState> {
         .route("/systems/{id}/opened", axum::routing::post(opened))
 }
 
+/// 常用系统's memory: an open counts half as much after this long (30 days).
+const HALF_LIFE_SECONDS: f64 = 30.0 * 86_400.0;
+
 /// A campus system opened from the hall (the page script posts it as the link opens):
 /// counted for 常用系统. 204; an unknown system is 404.
 async fn opened(
@@ -74,11 +77,16 @@ async fn opened(
         "INSERT INTO system_opens (user_id, system_id, last_at)
          SELECT $1, c.id, $3 FROM campus_systems c WHERE c.id = $2
          ON CONFLICT (user_id, system_id)
-         DO UPDATE SET opens = system_opens.opens + 1, last_at = EXCLUDED.last_at",
+         DO UPDATE SET opens = system_opens.opens + 1,
+                       score = system_opens.score * power(0.5::float8,
+                           greatest(extract(epoch FROM EXCLUDED.last_at - system_opens.last_at), 0)::float8
+                           / $4) + 1,
+                       last_at = greatest(EXCLUDED.last_at, system_opens.last_at)",
     )
     .bind(user.id)
     .bind(id)
     .bind(state.now())
+    .bind(HALF_LIFE_SECONDS)
     .execute(&state.db)
     .await?
     .rows_affected();
@@ -140,10 +148,14 @@ async fn home(
                 "SELECT c.id, c.name, CASE WHEN c.sso_client_id IS NULL THEN c.url ELSE '/systems/' || c.id || '/go' END AS url, c.icon, c.description FROM system_opens o
                  JOIN campus_systems c ON c.id = o.system_id
                  WHERE o.user_id = $1 AND (cardinality(c.audiences) = 0 OR $2 = ANY(c.audiences))
-                 ORDER BY o.opens DESC, o.last_at DESC LIMIT 6",
+                 ORDER BY o.score * power(0.5::float8,
+                              greatest(extract(epoch FROM $3 - o.last_at), 0)::float8 / $4) DESC,
+                          o.last_at DESC LIMIT 6",
             )
             .bind(u.id)
             .bind(aud)
+            .bind(state.now())
+            .bind(HALF_LIFE_SECONDS)
             .fetch_all(db)
             .await?
         }

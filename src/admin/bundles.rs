@@ -35,6 +35,9 @@ pub struct BundleForm {
     /// Service codes, one per line (or separated by spaces, commas, 、).
     #[serde(default)]
     pub services: String,
+    /// The bundle's revision when the edit form was opened (editing only).
+    #[serde(default)]
+    pub revision: String,
 }
 
 #[derive(sqlx::FromRow)]
@@ -47,6 +50,7 @@ pub struct BundleRow {
     /// 邮箱申请（YXSQ）、…
     pub members: String,
     pub codes: Vec<String>,
+    pub revision: i32,
 }
 
 #[derive(Template, WebTemplate)]
@@ -59,6 +63,8 @@ pub struct BundlesTemplate {
     pub form: BundleForm,
     /// (input, message)
     pub errors: Vec<(&'static str, String)>,
+    /// Above the form: someone else saved the bundle since this form was opened.
+    pub stale: bool,
 }
 
 impl BundlesTemplate {
@@ -75,7 +81,7 @@ const MAX_MEMBERS: usize = 8;
 
 async fn rows(db: &sqlx::PgPool) -> sqlx::Result<Vec<BundleRow>> {
     sqlx::query_as(
-        "SELECT b.id, b.code, b.name, b.summary, b.status,
+        "SELECT b.id, b.code, b.name, b.summary, b.status, b.revision,
                 COALESCE(string_agg(s.name || '（' || s.code || '）', '、' ORDER BY m.position), '') AS members,
                 COALESCE(array_agg(s.code ORDER BY m.position) FILTER (WHERE s.code IS NOT NULL), '{}') AS codes
          FROM bundles b LEFT JOIN bundle_members m ON m.bundle_id = b.id
@@ -99,6 +105,7 @@ async fn page_of(
         editing,
         form,
         errors,
+        stale: false,
     })
 }
 
@@ -125,6 +132,7 @@ pub(super) async fn edit(
         name: b.name.clone(),
         summary: b.summary.clone(),
         services: b.codes.join("\n"),
+        revision: b.revision.to_string(),
     };
     page_of(&state, page, Some(id), form, Vec::new()).await
 }
@@ -286,25 +294,36 @@ pub(super) async fn update(
     Form(form): Form<BundleForm>,
 ) -> AppResult<Response> {
     let mut tx = state.db.begin().await?;
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM bundles WHERE id = $1 FOR UPDATE)")
+    let stored: Option<i32> =
+        sqlx::query_scalar("SELECT revision FROM bundles WHERE id = $1 FOR UPDATE")
             .bind(id)
-            .fetch_one(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-    if !exists {
-        return Err(AppError::NotFound);
+    let stored = stored.ok_or(AppError::NotFound)?;
+    if form.revision.trim().parse::<i32>().ok() != Some(stored) {
+        drop(tx);
+        // What was typed, unsaved, with the stored revision: saving again knowingly
+        // overwrites the other administrator's change.
+        let mut form = form;
+        form.revision = stored.to_string();
+        let mut t = page_of(&state, page, Some(id), form, Vec::new()).await?;
+        t.stale = true;
+        return Ok((StatusCode::CONFLICT, t).into_response());
     }
     let c = match check(&mut tx, &form).await? {
         Ok(c) => c,
         Err(e) => return Ok(refused(page_of(&state, page, Some(id), form, e).await?)),
     };
-    let r = sqlx::query("UPDATE bundles SET code = $2, name = $3, summary = $4 WHERE id = $1")
-        .bind(id)
-        .bind(&c.code)
-        .bind(&c.name)
-        .bind(&c.summary)
-        .execute(&mut *tx)
-        .await;
+    let r = sqlx::query(
+        "UPDATE bundles SET code = $2, name = $3, summary = $4, revision = revision + 1
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(&c.code)
+    .bind(&c.name)
+    .bind(&c.summary)
+    .execute(&mut *tx)
+    .await;
     match r {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             drop(tx);

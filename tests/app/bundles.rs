@@ -395,6 +395,7 @@ async fn an_administrator_builds_and_publishes_a_bundle() {
         .unwrap();
     assert!(list.contains("网络一件事") && list.contains("邮箱申请（网络与信息中心）"));
     // Reordered: the form follows.
+    let rev = revision_on(&app, &admin, &edit).await;
     let r = app
         .submit(
             &admin,
@@ -404,6 +405,7 @@ async fn an_administrator_builds_and_publishes_a_bundle() {
                 ("code", "WLYJS"),
                 ("name", "网络一件事"),
                 ("services", "VPNS\nYXSQ"),
+                ("revision", &rev),
             ],
         )
         .await;
@@ -425,6 +427,91 @@ async fn an_administrator_builds_and_publishes_a_bundle() {
         audited,
         ["bundle.create", "bundle.publish", "bundle.update"]
     );
+}
+
+/// The revision the edit form at `page` carries.
+async fn revision_on(app: &TestApp, c: &Client, page: &str) -> String {
+    let html = app.get_with(c, page).await.text().await.unwrap();
+    let marker = "name=\"revision\" value=\"";
+    let at = html.find(marker).expect("the edit form's revision") + marker.len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// Two administrators edit one bundle from pages opened at the same time: the second save
+/// is refused with a 409 that keeps what they typed and says why, nothing of theirs is
+/// stored, and saving again from that page knowingly overwrites — with both saves audited.
+#[tokio::test]
+async fn a_save_from_a_page_opened_before_anothers_save_is_not_silently_lost() {
+    let app = spawn_app().await;
+    let (a, b) = (
+        signed_in(&app, "admin").await,
+        signed_in(&app, "admin").await,
+    );
+    let id = bundle_id(&app).await;
+    let edit = format!("/admin/bundles/{id}");
+    let opened = revision_on(&app, &b, &edit).await;
+    let rev = revision_on(&app, &a, &edit).await;
+    assert_eq!(opened, rev);
+    let fields = |name: &'static str, rev: &str| {
+        vec![
+            ("code", "RZYJS".to_owned()),
+            ("name", name.to_owned()),
+            ("services", "YXSQ\nVPNS".to_owned()),
+            ("revision", rev.to_owned()),
+        ]
+    };
+    let post = |c: &Client, f: Vec<(&'static str, String)>| {
+        let (app, c, edit) = (&app, c.clone(), edit.clone());
+        async move {
+            let f: Vec<(&str, &str)> = f.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.submit(&c, &edit, &edit, &f).await
+        }
+    };
+    assert_eq!(
+        post(&a, fields("入职一件事（甲）", &rev)).await.status(),
+        303
+    );
+    let r = post(&b, fields("入职一件事（乙）", &opened)).await;
+    assert_eq!(r.status(), 409);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("该联办事项已被他人修改"), "{html}");
+    assert!(
+        html.contains("value=\"入职一件事（乙）\""),
+        "what was typed is kept"
+    );
+    let name = || {
+        sqlx::query_scalar::<_, String>("SELECT name FROM bundles WHERE id = $1")
+            .bind(id)
+            .fetch_one(&app.db)
+    };
+    assert_eq!(
+        name().await.unwrap(),
+        "入职一件事（甲）",
+        "nothing of 乙's stored"
+    );
+    // The conflict page carries the stored revision: saving from it overwrites, knowingly.
+    let marker = "name=\"revision\" value=\"";
+    let at = html.find(marker).unwrap() + marker.len();
+    let now = html[at..].split('"').next().unwrap();
+    assert_ne!(now, opened);
+    assert_eq!(
+        post(&b, fields("入职一件事（乙）", now)).await.status(),
+        303
+    );
+    assert_eq!(name().await.unwrap(), "入职一件事（乙）");
+    // A form without a revision (or a made-up one) is refused the same way.
+    assert_eq!(post(&a, fields("入职一件事（丙）", "")).await.status(), 409);
+    let odd = post(&a, fields("入职一件事（丙）", "x\0")).await.status();
+    assert!(odd.is_client_error(), "{odd}");
+    assert_eq!(name().await.unwrap(), "入职一件事（乙）");
+    let updates: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE target = $1 AND action = 'bundle.update'",
+    )
+    .bind(format!("bundle:{id}"))
+    .fetch_one(&app.db)
+    .await
+    .unwrap();
+    assert_eq!(updates, 2);
 }
 
 /// The admin pages touched by issue 17.10–11 in Chromium at both widths: 一事联办管理 and

@@ -203,6 +203,28 @@ async fn common_systems_are_the_ones_opened_most() {
     let section = &home[at..at + home[at..].find("</section>").unwrap()];
     let (pa, pb) = (section.find(&a.1).unwrap(), section.find(&b.1).unwrap());
     assert!(pb < pa, "{} opened twice comes first: {section}", b.1);
+    // Counts fade (halving every 30 days): twice, 90 days ago, is a quarter of one open
+    // today — the system opened once this morning comes first now.
+    sqlx::query(
+        "UPDATE system_opens SET last_at = last_at - interval '90 days' WHERE system_id = $1",
+    )
+    .bind(b.0)
+    .execute(&app.db)
+    .await
+    .unwrap();
+    let home = page(&app, &c, "/").await;
+    let at = home.find("id=\"common-systems\"").unwrap();
+    let section = &home[at..at + home[at..].find("</section>").unwrap()];
+    let (pa, pb) = (section.find(&a.1).unwrap(), section.find(&b.1).unwrap());
+    assert!(pa < pb, "{} opened today comes first now: {section}", a.1);
+    // Opened again: the old opens count for what is left of them (2 × 1/8 + 1 = 1.25 > 1).
+    assert_eq!(open(b.0, &token).await.unwrap().status(), 204);
+    let score: f64 = sqlx::query_scalar("SELECT score FROM system_opens WHERE system_id = $1")
+        .bind(b.0)
+        .fetch_one(&app.db)
+        .await
+        .unwrap();
+    assert!((score - 1.25).abs() < 0.01, "{score}");
     // Links to the systems carry what the script needs; a visitor's do not.
     assert!(home.contains(&format!("data-system=\"{}\"", a.0)));
     let visitor = app.get("/").await.text().await.unwrap();
