@@ -109,6 +109,28 @@ async fn list(
     })
 }
 
+/// The person opened the application's page: their unread notices about it — a new 待办,
+/// a 催办, the outcome of their own application — have been seen there, so the bell stops
+/// counting them (the way a visited thread's notifications are). Found through
+/// `messages_unread_idx` (person, application); writes nothing when there are none.
+pub async fn seen_application(
+    db: &sqlx::PgPool,
+    user: i64,
+    application: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE messages SET read_at = $3
+         WHERE user_id = $1 AND application_id = $2 AND read_at IS NULL",
+    )
+    .bind(user)
+    .bind(application)
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Mark read and go to the application it is about (own messages only).
 async fn open(
     State(state): State<AppState>,

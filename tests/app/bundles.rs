@@ -548,6 +548,34 @@ async fn browser_admin_pages_of_bundles_and_dates_at_both_widths() {
             }
             b.shot("bundle", &format!("{name}-{width}")).await;
         }
+        // Saved by someone else while this page was open: 保存 is refused above the form,
+        // what was typed still in it.
+        c.goto(&app.url(&format!("/admin/bundles/{id}")))
+            .await
+            .unwrap();
+        sqlx::query("UPDATE bundles SET revision = revision + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&app.db)
+            .await
+            .unwrap();
+        crate::browser::fill(c, "#b-name", "入职一件事（改）").await;
+        crate::browser::click(c, ".app-form button[type=submit]").await;
+        let alert = c
+            .wait()
+            .for_element(fantoccini::Locator::Css(".alert-error"))
+            .await
+            .unwrap();
+        assert!(alert.text().await.unwrap().contains("已被他人修改"));
+        let kept = c
+            .find(fantoccini::Locator::Css("#b-name"))
+            .await
+            .unwrap()
+            .prop("value")
+            .await
+            .unwrap();
+        assert_eq!(kept.as_deref(), Some("入职一件事（改）"));
+        b.shot("bundle", &format!("admin-bundles-stale-{width}"))
+            .await;
         b.close().await;
     }
 }

@@ -360,3 +360,43 @@ async fn a_busy_approvers_unread_count_stops_at_99_plus() {
     let home = app.get_with(&c, "/").await.text().await.unwrap();
     assert_eq!(bell(&home), None);
 }
+
+/// Opening an application's page reads the person's notices about it — the approver's
+/// 待办 notice, the applicant's outcome — and nothing else: other applications' notices stay
+/// unread, and someone who may not see the application gets 404 and changes nothing.
+#[tokio::test]
+async fn opening_an_application_reads_its_notices_and_no_others() {
+    let app = spawn_app().await;
+    let student = signed_in(&app, "S2024001").await;
+    let (first, second) = (
+        submit_leave(&app, &student).await,
+        submit_leave(&app, &student).await,
+    );
+    let unread = |account: &'static str| {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT m.application_id FROM messages m JOIN users u ON u.id = m.user_id
+             WHERE u.account = $1 AND m.read_at IS NULL ORDER BY m.application_id",
+        )
+        .bind(account)
+        .fetch_all(&app.db)
+    };
+    assert_eq!(unread("T2101").await.unwrap(), [first, second]);
+    let stranger = signed_in(&app, "T2002").await;
+    let page = format!("/applications/{first}");
+    assert_eq!(app.get_with(&stranger, &page).await.status(), 404);
+    assert_eq!(unread("T2101").await.unwrap(), [first, second]);
+    let counselor = signed_in(&app, "T2101").await;
+    assert_eq!(app.get_with(&counselor, &page).await.status(), 200);
+    assert_eq!(unread("T2101").await.unwrap(), [second], "only this one's");
+    // The bell on the next page counts what is left.
+    let home = app.get_with(&counselor, "/").await.text().await.unwrap();
+    assert!(
+        home.contains("title=\"消息中心\">消息 <span class=\"nav-badge\">1</span>"),
+        "{home}"
+    );
+    let r = crate::forms::act(&app, &counselor, first, "approve", "counselor", &[]).await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(unread("S2024001").await.unwrap(), [first], "the outcome");
+    assert_eq!(app.get_with(&student, &page).await.status(), 200);
+    assert!(unread("S2024001").await.unwrap().is_empty());
+}

@@ -54,6 +54,7 @@ pub(super) async fn show(
                 if !v.tasks.is_empty() {
                     read::mark_opened(&state.db, id, user.id, state.now()).await?;
                 }
+                crate::notify::inbox::seen_application(&state.db, user.id, id, state.now()).await?;
                 render(page, *v)
             }
             read::Page::Draft => Redirect::to(&format!("/applications/{id}/edit")).into_response(),
