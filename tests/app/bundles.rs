@@ -429,12 +429,16 @@ async fn an_administrator_builds_and_publishes_a_bundle() {
     );
 }
 
-/// The revision the edit form at `page` carries.
-async fn revision_on(app: &TestApp, c: &Client, page: &str) -> String {
-    let html = app.get_with(c, page).await.text().await.unwrap();
+/// The revision an edit form in `html` carries.
+fn revision_in(html: &str) -> String {
     let marker = "name=\"revision\" value=\"";
     let at = html.find(marker).expect("the edit form's revision") + marker.len();
     html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// The revision the edit form at `page` carries.
+async fn revision_on(app: &TestApp, c: &Client, page: &str) -> String {
+    revision_in(&app.get_with(c, page).await.text().await.unwrap())
 }
 
 /// Two administrators edit one bundle from pages opened at the same time: the second save
@@ -490,12 +494,10 @@ async fn a_save_from_a_page_opened_before_anothers_save_is_not_silently_lost() {
         "nothing of 乙's stored"
     );
     // The conflict page carries the stored revision: saving from it overwrites, knowingly.
-    let marker = "name=\"revision\" value=\"";
-    let at = html.find(marker).unwrap() + marker.len();
-    let now = html[at..].split('"').next().unwrap();
+    let now = revision_in(&html);
     assert_ne!(now, opened);
     assert_eq!(
-        post(&b, fields("入职一件事（乙）", now)).await.status(),
+        post(&b, fields("入职一件事（乙）", &now)).await.status(),
         303
     );
     assert_eq!(name().await.unwrap(), "入职一件事（乙）");
